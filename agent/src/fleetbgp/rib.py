@@ -1,0 +1,150 @@
+"""Routing information bases of one neighbor: what we want the peer to hold (adj-rib-out), what has
+changed since we last told it, and what it sent us (adj-rib-in).
+
+Routes are stored as `dict[nlri_bytes, Attributes]` per family: the key is the NLRI wire encoding and
+the value an interned attribute set shared by every route that carries it. No object per route.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+from .wire.attributes import Attributes, EncodeContext, encode_attributes
+from .wire.messages import end_of_rib, pack_announce, pack_withdraw
+from .wire.nlri import IPV4_UNICAST, Family, family_name
+
+log = logging.getLogger(__name__)
+
+RouteTable = dict[Family, dict[bytes, Attributes]]
+
+
+class AdjRibOut:
+    """Desired routes toward one peer, plus the set of keys changed since the last flush.
+
+    `full` families are re-sent whole (after establishment or a ROUTE-REFRESH) without building a
+    set of every key.
+    """
+
+    def __init__(self) -> None:
+        self.routes: RouteTable = {}
+        self._dirty: dict[Family, dict[bytes, None]] = {}
+        self._full: set[Family] = set()
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self.routes.values())
+
+    def count(self, fam: Family) -> int:
+        return len(self.routes.get(fam, ()))
+
+    def announce(self, fam: Family, nlri: bytes, attrs: Attributes) -> bool:
+        table = self.routes.setdefault(fam, {})
+        if table.get(nlri) is attrs:
+            return False
+        table[nlri] = attrs
+        if fam not in self._full:
+            self._dirty.setdefault(fam, {})[nlri] = None
+        return True
+
+    def withdraw(self, fam: Family, nlri: bytes) -> bool:
+        table = self.routes.get(fam)
+        if table is None or table.pop(nlri, None) is None:
+            return False
+        if fam not in self._full:
+            self._dirty.setdefault(fam, {})[nlri] = None
+        return True
+
+    def replace(self, fam: Family, desired: dict[bytes, Attributes]) -> tuple[int, int]:
+        """Make the family's table equal to `desired`, recording only the differences.
+        Returns (announced or changed, withdrawn)."""
+        table = self.routes.get(fam, {})
+        changed = withdrawn = 0
+        for nlri in [k for k in table if k not in desired]:
+            self.withdraw(fam, nlri)
+            withdrawn += 1
+        for nlri, attrs in desired.items():
+            if self.announce(fam, nlri, attrs):
+                changed += 1
+        return changed, withdrawn
+
+    def mark_all(self, families: Iterable[Family]) -> None:
+        """Everything must be sent again (new session, or the peer asked for a refresh)."""
+        for fam in families:
+            self._full.add(fam)
+            self._dirty.pop(fam, None)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._full) or any(self._dirty.values())
+
+    def flush(self, ctx: EncodeContext, families: Iterable[Family], *,
+              end_of_rib_for: Iterable[Family] = ()) -> Iterator[bytes]:
+        """UPDATE messages for everything pending in `families`, attribute sets grouped so that
+        routes sharing attributes share messages. Withdrawals go first, then announcements."""
+        eor = set(end_of_rib_for)
+        for fam in families:
+            table = self.routes.get(fam, {})
+            if fam in self._full:
+                self._full.discard(fam)
+                self._dirty.pop(fam, None)
+                yield from self._announce_grouped(fam, table.items(), ctx)
+            else:
+                dirty = self._dirty.pop(fam, None)
+                if dirty:
+                    gone = [k for k in dirty if k not in table]
+                    if gone:
+                        yield from pack_withdraw(fam, gone, ctx)
+                    yield from self._announce_grouped(
+                        fam, ((k, table[k]) for k in dirty if k in table), ctx)
+            if fam in eor:
+                yield end_of_rib(fam)
+
+    @staticmethod
+    def _announce_grouped(fam: Family, routes: Iterable[tuple[bytes, Attributes]],
+                          ctx: EncodeContext) -> Iterator[bytes]:
+        groups: dict[Attributes, list[bytes]] = {}
+        for nlri, attrs in routes:
+            group = groups.get(attrs)
+            if group is None:
+                groups[attrs] = [nlri]
+            else:
+                group.append(nlri)
+        for attrs, items in groups.items():
+            try:
+                head = encode_attributes(attrs, ctx, ipv4_next_hop=fam == IPV4_UNICAST)
+                yield from pack_announce(fam, attrs, items, ctx, head)
+            except ValueError as exc:
+                log.error("cannot announce %d %s route(s) with %r: %s", len(items), family_name(fam),
+                          attrs, exc)
+
+
+class AdjRibIn:
+    """What the peer sent us. Always counted; the attributes are kept only when asked
+    (`adj-rib-in true`), since a full table would otherwise cost memory nobody reads."""
+
+    def __init__(self, keep_attributes: bool) -> None:
+        self.keep = keep_attributes
+        self.routes: dict[Family, dict[bytes, Attributes | None]] = {}
+        self.eor: set[Family] = set()
+
+    def count(self, fam: Family) -> int:
+        return len(self.routes.get(fam, ()))
+
+    def counts(self) -> dict[str, int]:
+        return {family_name(f): len(t) for f, t in self.routes.items()}
+
+    def update(self, fam: Family, attrs: Attributes, items: list[bytes]) -> None:
+        table = self.routes.setdefault(fam, {})
+        value = attrs if self.keep else None
+        for nlri in items:
+            table[nlri] = value
+
+    def withdraw(self, fam: Family, items: list[bytes]) -> None:
+        table = self.routes.get(fam)
+        if table:
+            for nlri in items:
+                table.pop(nlri, None)
+
+    def clear(self) -> None:
+        self.routes.clear()
+        self.eor.clear()

@@ -1,0 +1,499 @@
+"""The asyncio shell around the sans-IO FSM: sockets, timers, dialing, collisions, sending the RIB."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import fsm
+from .fsm import Backoff, Connection, Expectations, State, collision_winner
+from .rib import AdjRibIn, AdjRibOut, RouteTable
+from .transport import (
+    TransportError,
+    md5_key,
+    normalise_peer,
+    outgoing_socket,
+    set_min_ttl,
+    sockaddr,
+    split_scope,
+)
+from .wire.attributes import EncodeContext
+from .wire.constants import CeaseSub, describe_error
+from .wire.messages import Capabilities, Negotiated, Notification, Open, Update
+from .wire.nlri import Family, family_name
+
+if TYPE_CHECKING:
+    from .config.model import Neighbor
+
+CONNECT_TIMEOUT = 10.0
+# Messages written before we give the event loop a turn, so timers and other peers keep running
+# while a large table goes out.
+WRITE_BATCH = 64
+
+_STATE_ORDER = [State.IDLE, State.CONNECT, State.ACTIVE, State.OPENSENT, State.OPENCONFIRM,
+                State.ESTABLISHED]
+
+
+class PeerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        assert self.extra is not None
+        return f"peer {self.extra['peer']}: {msg}", kwargs
+
+
+class BGPProtocol(asyncio.Protocol):
+    """One TCP connection to a peer, driving a fsm.Connection."""
+
+    def __init__(self, peer: Peer, direction: str) -> None:
+        self.peer = peer
+        self.direction = direction  # "out": we dialed; "in": the peer dialed
+        self.conn = Connection(peer.local_open(), peer.expectations())
+        self.transport: asyncio.Transport | None = None
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.local_address: str | None = None
+        self.remote_address: str | None = None
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+
+    @property
+    def state(self) -> State:
+        return self.conn.state
+
+    # -- asyncio callbacks ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sockname = transport.get_extra_info("sockname")
+        peername = transport.get_extra_info("peername")
+        self.local_address = sockname[0] if sockname else None
+        self.remote_address = peername[0] if peername else None
+        self.peer.log.debug("TCP %s connection %s -> %s", self.direction, self.local_address,
+                            self.remote_address)
+        self.execute(self.conn.start())
+
+    def data_received(self, data: bytes) -> None:
+        self.peer.stats["bytes_in"] += len(data)
+        self.execute(self.conn.data_received(data))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        why = f"connection lost: {exc}" if exc else "connection closed by peer"
+        self.execute(self.conn.connection_lost(why))
+        self._cleanup()
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def execute(self, actions: list[fsm.Action]) -> None:
+        for action in actions:
+            if isinstance(action, fsm.Send):
+                if self.transport is not None and not self.transport.is_closing():
+                    self.transport.write(action.data)
+                    self.peer.stats["messages_out"] += 1
+            elif isinstance(action, fsm.SetTimer):
+                self._set_timer(action.name, action.seconds)
+            elif isinstance(action, fsm.StopTimer):
+                handle = self.timers.pop(action.name, None)
+                if handle:
+                    handle.cancel()
+            elif isinstance(action, fsm.StateChange):
+                self.peer.on_state_change(self, action.old, action.new)
+            elif isinstance(action, fsm.OpenReceived):
+                self.peer.on_open(self, action.open)
+            elif isinstance(action, fsm.SessionUp):
+                self.peer.on_established(self, action.negotiated)
+            elif isinstance(action, fsm.UpdateReceived):
+                self.peer.stats["updates_in"] += 1
+                self.peer.on_update(action.update)
+            elif isinstance(action, fsm.RefreshRequested):
+                self.peer.on_refresh(self, action.refresh.family)
+            elif isinstance(action, fsm.Close):
+                self.peer.on_close(self, action)
+                if self.transport is not None:
+                    self.transport.close()
+                self._cleanup()
+
+    def _set_timer(self, name: str, seconds: float) -> None:
+        old = self.timers.pop(name, None)
+        if old:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self.timers[name] = loop.call_later(seconds, self._timer_fired, name)
+
+    def _timer_fired(self, name: str) -> None:
+        self.timers.pop(name, None)
+        self.execute(self.conn.timer_expired(name))
+
+    def _cleanup(self) -> None:
+        for handle in self.timers.values():
+            handle.cancel()
+        self.timers.clear()
+        self._can_write.set()
+        if not self.done.done():
+            self.done.set_result(None)
+        self.peer.forget(self)
+
+    # -- sending the RIB -----------------------------------------------------------------------
+
+    async def write_messages(self, messages: Any) -> int:
+        """Write an iterable of messages with flow control; stop early if the connection closes."""
+        sent = 0
+        batch = 0
+        for msg in messages:
+            if self.transport is None or self.transport.is_closing() or self.conn.closed:
+                break
+            self.transport.write(msg)
+            sent += 1
+            batch += 1
+            if batch >= WRITE_BATCH or not self._can_write.is_set():
+                batch = 0
+                await self._can_write.wait()
+                await asyncio.sleep(0)
+        self.peer.stats["messages_out"] += sent
+        return sent
+
+    def stop(self, notification: Notification) -> None:
+        self.execute(self.conn.stop(notification))
+
+
+class Peer:
+    """A configured neighbor: dials (unless passive), accepts, resolves collisions, sends its RIB."""
+
+    def __init__(self, neighbor: Neighbor, *, on_event: Callable[[str, Peer, dict[str, Any]], None]
+                 | None = None) -> None:
+        self.neighbor = neighbor
+        self.address = normalise_peer(neighbor.peer_address)
+        self.log = PeerLog(logging.getLogger("fleetbgp.peer"), {"peer": neighbor.peer_address})
+        self.rib_out = AdjRibOut()
+        self.rib_in = AdjRibIn(neighbor.adj_rib_in)
+        self.static: RouteTable = {}
+        self.protocols: set[BGPProtocol] = set()
+        self.established: BGPProtocol | None = None
+        self.negotiated: Negotiated | None = None
+        self.encode_ctx: EncodeContext | None = None
+        self.idle_state = State.IDLE
+        self.backoff = Backoff()
+        self.running = False
+        self._changed = asyncio.Event()
+        self._dialer: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._send_wanted = asyncio.Event()
+        self._eor_pending: set[Family] = set()
+        self.on_event = on_event
+        self.stats: dict[str, int] = {"bytes_in": 0, "messages_out": 0, "updates_in": 0,
+                                      "established_count": 0, "notifications_in": 0,
+                                      "notifications_out": 0}
+        self.established_since: float | None = None
+        self.last_error: str = ""
+        self.set_static(neighbor.static_routes)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.running = True
+        self._dialer = asyncio.create_task(self._dial_loop(), name=f"dial {self.address}")
+        self._sender = asyncio.create_task(self._send_loop(), name=f"send {self.address}")
+
+    async def stop(self, notification: Notification | None = None, timeout: float = 3.0) -> None:
+        self.running = False
+        note = notification or Notification.shutdown("fleetbgp shutting down")
+        for task in (self._dialer, self._sender):
+            if task:
+                task.cancel()
+        protocols = list(self.protocols)
+        for proto in protocols:
+            proto.stop(note)
+        waits = [p.done for p in protocols if not p.done.done()]
+        if waits:
+            await asyncio.wait(waits, timeout=timeout)
+        for task in (self._dialer, self._sender):
+            if task:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    @property
+    def state(self) -> State:
+        if not self.protocols:
+            return self.idle_state
+        return max((p.state for p in self.protocols), key=_STATE_ORDER.index)
+
+    # -- what we send and expect ------------------------------------------------------------------
+
+    def local_open(self) -> Open:
+        n = self.neighbor
+        caps = n.capabilities
+        families = list(n.families)
+        return Open(
+            asn=n.local_as,
+            hold_time=n.hold_time,
+            router_id=self.router_id(),
+            capabilities=Capabilities(
+                families=families,
+                asn4=n.local_as if caps.asn4 else None,
+                route_refresh=caps.route_refresh,
+                extended_message=caps.extended_message,
+                graceful_restart=caps.graceful_restart,
+                gr_families={f: False for f in families} if caps.graceful_restart is not None else {},
+            ),
+        )
+
+    def router_id(self) -> str:
+        n = self.neighbor
+        if n.router_id:
+            return n.router_id
+        local = n.local_address
+        if local and ipaddress.ip_address(split_scope(local)[0]).version == 4:
+            return local
+        raise ValueError(f"neighbor {n.peer_address}: no router-id")
+
+    def expectations(self) -> Expectations:
+        n = self.neighbor
+        return Expectations(peer_as=n.peer_as, local_as=n.local_as, local_router_id=self.router_id())
+
+    def _md5(self) -> bytes | None:
+        secret = self.neighbor.md5_password
+        if secret is None:
+            return None
+        return md5_key(secret.reveal(), self.neighbor.md5_base64)
+
+    # -- routes -----------------------------------------------------------------------------------
+
+    def set_static(self, routes: RouteTable) -> tuple[int, int]:
+        """Make the static routes equal `routes`; only the differences are sent."""
+        changed = withdrawn = 0
+        for fam in set(self.static) | set(routes):
+            old = self.static.get(fam, {})
+            new = routes.get(fam, {})
+            for nlri in old:
+                if nlri not in new and self.rib_out.withdraw(fam, nlri):
+                    withdrawn += 1
+            for nlri, attrs in new.items():
+                if self.rib_out.announce(fam, nlri, attrs):
+                    changed += 1
+        self.static = {fam: dict(table) for fam, table in routes.items()}
+        self.schedule_send()
+        return changed, withdrawn
+
+    def schedule_send(self) -> None:
+        self._send_wanted.set()
+
+    async def _send_loop(self) -> None:
+        while self.running:
+            await self._send_wanted.wait()
+            self._send_wanted.clear()
+            proto = self.established
+            if proto is None or self.encode_ctx is None or self.negotiated is None:
+                continue
+            eor = self._eor_pending
+            self._eor_pending = set()
+            messages = self.rib_out.flush(self.encode_ctx, self.negotiated.families, end_of_rib_for=eor)
+            started = time.monotonic()
+            sent = await proto.write_messages(messages)
+            if sent:
+                self.log.info("sent %d UPDATE message(s) in %.3f s; adj-rib-out %s", sent,
+                              time.monotonic() - started, self.rib_out_counts())
+
+    def rib_out_counts(self) -> dict[str, int]:
+        return {family_name(f): self.rib_out.count(f) for f in self.neighbor.families}
+
+    # -- dialing ----------------------------------------------------------------------------------
+
+    async def _dial_loop(self) -> None:
+        while self.running:
+            if self.protocols:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            if self.neighbor.passive:
+                self._set_idle_state(State.ACTIVE)
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            self._set_idle_state(State.CONNECT)
+            proto = await self._connect()
+            if proto is not None:
+                await proto.done
+            self._set_idle_state(State.ACTIVE if self.running else State.IDLE)
+            delay = self.backoff.next_delay()
+            self.log.debug("next connection attempt in %.1f s", delay)
+            # An incoming connection may arrive meanwhile; the loop then waits for it to end.
+            await asyncio.sleep(delay)
+
+    def _set_idle_state(self, new: State) -> None:
+        if new is not self.idle_state and not self.protocols:
+            self.log.debug("state %s -> %s", self.idle_state, new)
+        self.idle_state = new
+
+    async def _connect(self) -> BGPProtocol | None:
+        n = self.neighbor
+        loop = asyncio.get_running_loop()
+        try:
+            sock = outgoing_socket(n.peer_address, n.local_address, md5=self._md5(),
+                                   ttl=n.outgoing_ttl, min_ttl=n.incoming_ttl)
+        except (OSError, TransportError, ValueError) as exc:
+            self.last_error = f"cannot prepare socket: {exc}"
+            self.log.error("%s", self.last_error)
+            return None
+        try:
+            await asyncio.wait_for(loop.sock_connect(sock, sockaddr(n.peer_address, n.connect_port)),
+                                   CONNECT_TIMEOUT)
+            proto = BGPProtocol(self, "out")
+            self.protocols.add(proto)
+            await loop.create_connection(lambda: proto, sock=sock)
+            return proto
+        except (OSError, TimeoutError) as exc:
+            sock.close()
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            self.last_error = f"connect to {n.peer_address} port {n.connect_port} failed: {reason}"
+            self.log.debug("%s", self.last_error)
+            return None
+
+    def accept(self, sock: socket.socket) -> None:
+        """An incoming connection from this peer's address."""
+        if not self.running:
+            sock.close()
+            return
+        if self.neighbor.incoming_ttl:
+            try:
+                set_min_ttl(sock, self.neighbor.incoming_ttl)
+            except TransportError as exc:
+                self.log.error("%s", exc)
+                sock.close()
+                return
+        proto = BGPProtocol(self, "in")
+        self.protocols.add(proto)
+        self._changed.set()
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(loop.connect_accepted_socket(lambda: proto, sock))
+        task.add_done_callback(lambda t: t.exception() and self.forget(proto))
+
+    def forget(self, proto: BGPProtocol) -> None:
+        if proto in self.protocols:
+            self.protocols.discard(proto)
+            self._changed.set()
+
+    # -- events from connections ---------------------------------------------------------------
+
+    def on_state_change(self, proto: BGPProtocol, old: State, new: State) -> None:
+        self.log.debug("%s connection: %s -> %s", proto.direction, old, new)
+
+    def on_open(self, proto: BGPProtocol, remote: Open) -> None:
+        """Collision detection (RFC 4271 6.8) once this connection knows the peer's identifier."""
+        for other in list(self.protocols):
+            if other is proto or other.conn.closed:
+                continue
+            if other.state is State.ESTABLISHED:
+                loser = proto
+            elif other.state is State.OPENCONFIRM:
+                winner = collision_winner(self.router_id(), remote.router_id)
+                keep_direction = "out" if winner == "local" else "in"
+                loser = other if proto.direction == keep_direction else proto
+            else:
+                continue
+            self.log.info("connection collision: closing the %s connection", loser.direction)
+            loser.stop(Notification(6, CeaseSub.CONNECTION_COLLISION_RESOLUTION))
+            if loser is proto:
+                return
+
+    def on_established(self, proto: BGPProtocol, neg: Negotiated) -> None:
+        self.established = proto
+        self.negotiated = neg
+        self.backoff.reset()
+        self.stats["established_count"] += 1
+        self.established_since = time.time()
+        self.last_error = ""
+        local = proto.local_address or ""
+        local_ip = ipaddress.ip_address(split_scope(local)[0]) if local else None
+        v4 = v6 = link_local = None
+        if local_ip is not None and local_ip.version == 4:
+            v4 = str(local_ip)
+        elif local_ip is not None:
+            if local_ip.ipv4_mapped is not None:
+                v4 = str(local_ip.ipv4_mapped)
+            else:
+                v6 = str(local_ip)
+                if local_ip.is_link_local:
+                    link_local = v6
+        self.encode_ctx = EncodeContext(local_as=self.neighbor.local_as, peer_as=self.neighbor.peer_as,
+                                        asn4=neg.asn4, next_hop_self_v4=v4, next_hop_self_v6=v6,
+                                        link_local_v6=link_local, max_size=neg.max_size)
+        fams = ", ".join(family_name(f) for f in neg.families) or "none"
+        self.log.info("session established (%s, peer AS %d, router-id %s, hold %d s, families: %s)",
+                      proto.direction, neg.peer_as, neg.peer_router_id, neg.hold_time, fams)
+        missing = [f for f in self.neighbor.families if f not in neg.families]
+        if missing:
+            self.log.warning("peer did not accept families: %s",
+                             ", ".join(family_name(f) for f in missing))
+        self.rib_out.mark_all(neg.families)
+        self._eor_pending = set(neg.families)
+        self.schedule_send()
+        self._emit("up", {})
+
+    def on_close(self, proto: BGPProtocol, close: fsm.Close) -> None:
+        was_established = proto is self.established
+        detail = close.reason
+        if close.notification_sent is not None:
+            self.stats["notifications_out"] += 1
+            n = close.notification_sent
+            detail = f"{close.reason}; sent NOTIFICATION {describe_error(n.code, n.subcode)}"
+        if close.notification_received is not None:
+            self.stats["notifications_in"] += 1
+            n = close.notification_received
+            detail = f"NOTIFICATION received: {describe_error(n.code, n.subcode)}"
+            if n.shutdown_message:
+                detail += f" ({n.shutdown_message!r})"
+            self._emit("notification", {"code": n.code, "subcode": n.subcode, "data": n.data})
+        self.last_error = detail
+        if was_established:
+            self.established = None
+            self.negotiated = None
+            self.encode_ctx = None
+            self.established_since = None
+            self.rib_in.clear()
+            self.log.warning("session down: %s", detail)
+            self._emit("down", {"reason": detail})
+        else:
+            self.log.info("%s connection closed in %s: %s", proto.direction, proto.state, detail)
+
+    def on_update(self, update: Update) -> None:
+        for note in update.notes:
+            self.log.warning("UPDATE: %s", note)
+        for fam, items in update.withdraw.items():
+            self.rib_in.withdraw(fam, items)
+        for fam, (attrs, items) in update.announce.items():
+            self.rib_in.update(fam, attrs, items)
+        if update.eor is not None:
+            self.rib_in.eor.add(update.eor)
+            self.log.info("received End-of-RIB for %s; adj-rib-in: %s", family_name(update.eor),
+                          self.rib_in.counts())
+        elif self.log.isEnabledFor(logging.DEBUG):
+            ann = sum(len(i) for _, i in update.announce.values())
+            wd = sum(len(i) for i in update.withdraw.values())
+            self.log.debug("UPDATE received: %d announced, %d withdrawn; adj-rib-in: %s", ann, wd,
+                           self.rib_in.counts())
+        self._emit("update", {"update": update})
+
+    def on_refresh(self, proto: BGPProtocol, fam: Family) -> None:
+        if self.negotiated is None or fam not in self.negotiated.families:
+            self.log.warning("ROUTE-REFRESH for %s, which was not negotiated: ignored", fam)
+            return
+        self.log.info("ROUTE-REFRESH for %s: sending %d route(s) again", family_name(fam),
+                      self.rib_out.count(fam))
+        self.rib_out.mark_all([fam])
+        self._eor_pending.add(fam)
+        self.schedule_send()
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, self, data)

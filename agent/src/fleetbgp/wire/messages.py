@@ -1,0 +1,523 @@
+"""BGP messages: framing, OPEN with capabilities, UPDATE, NOTIFICATION, KEEPALIVE, ROUTE-REFRESH."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .attributes import (
+    Attributes,
+    DecodeContext,
+    EncodeContext,
+    _attr,
+    decode_attributes,
+    encode_attributes,
+    resolve_next_hop,
+)
+from .constants import (
+    AS_TRANS,
+    BGP_VERSION,
+    HEADER_LEN,
+    MARKER,
+    MAX_MESSAGE,
+    OPT_PARAM_CAPABILITIES,
+    AttrCode,
+    AttrFlag,
+    Capability,
+    CeaseSub,
+    ErrCode,
+    HeaderSub,
+    MsgType,
+    OpenSub,
+    RouteRefreshSub,
+    UpdateSub,
+)
+from .errors import BGPError
+from .nlri import IPV4_UNICAST, Family, family_name, split_nlri, supported_family
+
+KEEPALIVE = MARKER + struct.pack("!HB", HEADER_LEN, MsgType.KEEPALIVE)
+
+_MIN_LEN = {MsgType.OPEN: 29, MsgType.UPDATE: 23, MsgType.NOTIFICATION: 21, MsgType.KEEPALIVE: 19,
+            MsgType.ROUTE_REFRESH: 23}
+
+
+def frame(msg_type: int, body: bytes) -> bytes:
+    return MARKER + struct.pack("!HB", HEADER_LEN + len(body), msg_type) + body
+
+
+class MessageReader:
+    """Chops a TCP byte stream into (type, body) messages, checking the header (RFC 4271 6.1)."""
+
+    def __init__(self, max_size: int = MAX_MESSAGE) -> None:
+        self.max_size = max_size
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> Iterator[tuple[int, bytes]]:
+        buf = self._buf
+        buf += data
+        pos = 0
+        try:
+            while len(buf) - pos >= HEADER_LEN:
+                if buf[pos:pos + 16] != MARKER:
+                    raise BGPError(ErrCode.MESSAGE_HEADER, HeaderSub.CONNECTION_NOT_SYNCHRONIZED,
+                                   reason="marker is not all ones")
+                length = (buf[pos + 16] << 8) | buf[pos + 17]
+                msg_type = buf[pos + 18]
+                if length < HEADER_LEN or length > self.max_size:
+                    raise BGPError(ErrCode.MESSAGE_HEADER, HeaderSub.BAD_MESSAGE_LENGTH,
+                                   struct.pack("!H", length), f"message length {length}")
+                minimum = _MIN_LEN.get(msg_type)
+                if minimum is None:
+                    raise BGPError(ErrCode.MESSAGE_HEADER, HeaderSub.BAD_MESSAGE_TYPE,
+                                   bytes((msg_type,)), f"message type {msg_type}")
+                if length < minimum or (msg_type == MsgType.KEEPALIVE and length != HEADER_LEN) or (
+                        msg_type == MsgType.OPEN and length > MAX_MESSAGE):
+                    raise BGPError(ErrCode.MESSAGE_HEADER, HeaderSub.BAD_MESSAGE_LENGTH,
+                                   struct.pack("!H", length),
+                                   f"{MsgType(msg_type).name} of length {length}")
+                if len(buf) - pos < length:
+                    break
+                yield msg_type, bytes(buf[pos + HEADER_LEN:pos + length])
+                pos += length
+        finally:
+            del buf[:pos]
+
+
+# ---------------------------------------------------------------------------------------------
+# OPEN
+
+
+@dataclass(slots=True)
+class Capabilities:
+    """What one side offers in its OPEN."""
+
+    families: list[Family] = field(default_factory=list)
+    asn4: int | None = None
+    route_refresh: bool = False
+    enhanced_route_refresh: bool = False
+    extended_message: bool = False
+    graceful_restart: int | None = None  # restart time in seconds, None = not offered
+    gr_restarting: bool = False
+    gr_families: dict[Family, bool] = field(default_factory=dict)  # family -> forwarding preserved
+    unknown: list[tuple[int, bytes]] = field(default_factory=list)
+
+    def encode(self) -> bytes:
+        caps = bytearray()
+
+        def cap(code: int, value: bytes = b"") -> None:
+            caps.extend(bytes((code, len(value))) + value)
+
+        for fam in self.families:
+            cap(Capability.MULTIPROTOCOL, struct.pack("!HBB", fam.afi, 0, fam.safi))
+        if self.route_refresh:
+            cap(Capability.ROUTE_REFRESH)
+        if self.enhanced_route_refresh:
+            cap(Capability.ENHANCED_ROUTE_REFRESH)
+        if self.extended_message:
+            cap(Capability.EXTENDED_MESSAGE)
+        if self.graceful_restart is not None:
+            flags = 0x8 if self.gr_restarting else 0
+            value = struct.pack("!H", (flags << 12) | (self.graceful_restart & 0xFFF))
+            for fam, fwd in self.gr_families.items():
+                value += struct.pack("!HBB", fam.afi, fam.safi, 0x80 if fwd else 0)
+            cap(Capability.GRACEFUL_RESTART, value)
+        if self.asn4 is not None:
+            cap(Capability.ASN4, struct.pack("!I", self.asn4))
+        for code, value in self.unknown:
+            cap(code, value)
+        return bytes(caps)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Capabilities:
+        caps = cls()
+        pos = 0
+        while pos < len(data):
+            if pos + 2 > len(data):
+                raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSPECIFIC, reason="capability truncated")
+            code, length = data[pos], data[pos + 1]
+            value = data[pos + 2:pos + 2 + length]
+            if len(value) != length:
+                raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSPECIFIC,
+                               reason=f"capability {code} overruns its parameter")
+            pos += 2 + length
+            if code == Capability.MULTIPROTOCOL and length == 4:
+                afi, _, safi = struct.unpack("!HBB", value)
+                fam = Family(afi, safi)
+                if fam not in caps.families:
+                    caps.families.append(fam)
+            elif code in (Capability.ROUTE_REFRESH, Capability.ROUTE_REFRESH_CISCO):
+                caps.route_refresh = True
+            elif code == Capability.ENHANCED_ROUTE_REFRESH:
+                caps.enhanced_route_refresh = True
+            elif code == Capability.EXTENDED_MESSAGE:
+                caps.extended_message = True
+            elif code == Capability.ASN4 and length == 4:
+                caps.asn4 = struct.unpack("!I", value)[0]
+            elif code == Capability.GRACEFUL_RESTART and length >= 2 and (length - 2) % 4 == 0:
+                head = struct.unpack("!H", value[:2])[0]
+                caps.graceful_restart = head & 0xFFF
+                caps.gr_restarting = bool(head & 0x8000)
+                for i in range(2, length, 4):
+                    afi, safi, flags = struct.unpack("!HBB", value[i:i + 4])
+                    caps.gr_families[Family(afi, safi)] = bool(flags & 0x80)
+            else:
+                caps.unknown.append((code, bytes(value)))
+        return caps
+
+
+@dataclass(slots=True)
+class Open:
+    asn: int  # the real AS number (from the 4-octet capability when present)
+    hold_time: int
+    router_id: str
+    capabilities: Capabilities
+    version: int = BGP_VERSION
+    wire_asn: int | None = None  # the 2-octet 'My Autonomous System' field as received
+
+    def encode(self) -> bytes:
+        caps = self.capabilities.encode()
+        params = b""
+        # One capability parameter per 255 bytes; RFC 9072 extended parameters are not needed here.
+        for start in range(0, len(caps), 255):
+            chunk = caps[start:start + 255]
+            params += bytes((OPT_PARAM_CAPABILITIES, len(chunk))) + chunk
+        my_as = self.asn if self.asn <= 0xFFFF else AS_TRANS
+        body = struct.pack("!BHH4sB", self.version, my_as, self.hold_time,
+                           ipaddress.IPv4Address(self.router_id).packed, len(params)) + params
+        return frame(MsgType.OPEN, body)
+
+    @classmethod
+    def decode(cls, body: bytes) -> Open:
+        version = body[0]
+        if version != BGP_VERSION:
+            raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSUPPORTED_VERSION,
+                           struct.pack("!H", BGP_VERSION), f"peer speaks BGP version {version}")
+        my_as, hold_time, rid, plen = struct.unpack("!HH4sB", body[1:10])
+        params = body[10:]
+        if len(params) != plen:
+            raise BGPError(ErrCode.MESSAGE_HEADER, HeaderSub.BAD_MESSAGE_LENGTH,
+                           struct.pack("!H", len(body) + HEADER_LEN),
+                           f"optional parameters length {plen} but {len(params)} bytes follow")
+        if hold_time in (1, 2):
+            raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNACCEPTABLE_HOLD_TIME,
+                           reason=f"hold time {hold_time}")
+        router_id = str(ipaddress.IPv4Address(rid))
+        if rid == b"\x00\x00\x00\x00":
+            raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.BAD_BGP_IDENTIFIER,
+                           reason="BGP identifier 0.0.0.0")
+        cap_bytes = b""
+        pos = 0
+        while pos < len(params):
+            if pos + 2 > len(params):
+                raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSPECIFIC, reason="parameter truncated")
+            ptype, length = params[pos], params[pos + 1]
+            value = params[pos + 2:pos + 2 + length]
+            if len(value) != length:
+                raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSPECIFIC,
+                               reason="optional parameter overruns the OPEN")
+            if ptype != OPT_PARAM_CAPABILITIES:
+                raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSUPPORTED_OPTIONAL_PARAMETER,
+                               reason=f"optional parameter type {ptype}")
+            cap_bytes += value
+            pos += 2 + length
+        caps = Capabilities.decode(cap_bytes)
+        asn = caps.asn4 if caps.asn4 is not None else my_as
+        return cls(asn=asn, hold_time=hold_time, router_id=router_id, capabilities=caps,
+                   version=version, wire_asn=my_as)
+
+
+@dataclass(frozen=True, slots=True)
+class Negotiated:
+    """The outcome of an OPEN exchange: what both sides agreed to."""
+
+    hold_time: int
+    keepalive: int
+    families: tuple[Family, ...]
+    asn4: bool
+    route_refresh: bool
+    extended_message: bool
+    peer_as: int
+    peer_router_id: str
+    graceful_restart: int | None  # peer's restart time when both offered GR
+
+    @property
+    def max_size(self) -> int:
+        return 65535 if self.extended_message else MAX_MESSAGE
+
+
+def negotiate(local: Open, remote: Open) -> Negotiated:
+    lc, rc = local.capabilities, remote.capabilities
+    hold = min(local.hold_time, remote.hold_time)
+    # RFC 4760: a speaker that sends no multiprotocol capability does IPv4 unicast only.
+    remote_fams = rc.families or [IPV4_UNICAST]
+    local_fams = lc.families or [IPV4_UNICAST]
+    families = tuple(f for f in local_fams if f in remote_fams)
+    return Negotiated(
+        hold_time=hold,
+        keepalive=hold // 3,
+        families=families,
+        asn4=lc.asn4 is not None and rc.asn4 is not None,
+        route_refresh=lc.route_refresh and rc.route_refresh,
+        extended_message=lc.extended_message and rc.extended_message,
+        peer_as=remote.asn,
+        peer_router_id=remote.router_id,
+        graceful_restart=rc.graceful_restart if lc.graceful_restart is not None else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# NOTIFICATION, KEEPALIVE, ROUTE-REFRESH
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    code: int
+    subcode: int
+    data: bytes = b""
+
+    def encode(self) -> bytes:
+        return frame(MsgType.NOTIFICATION, bytes((self.code, self.subcode)) + self.data)
+
+    @classmethod
+    def decode(cls, body: bytes) -> Notification:
+        return cls(body[0], body[1], bytes(body[2:]))
+
+    @classmethod
+    def shutdown(cls, message: str = "", subcode: int = CeaseSub.ADMINISTRATIVE_SHUTDOWN) -> Notification:
+        """Cease with an operator's message (RFC 9003): at most 255 octets of UTF-8."""
+        raw = message.encode("utf-8")[:255]
+        # Never cut a multi-byte character in half.
+        raw = raw.decode("utf-8", "ignore").encode("utf-8")
+        return cls(ErrCode.CEASE, subcode, bytes((len(raw),)) + raw if message else b"")
+
+    @property
+    def shutdown_message(self) -> str | None:
+        if self.code != ErrCode.CEASE or self.subcode not in (CeaseSub.ADMINISTRATIVE_SHUTDOWN,
+                                                               CeaseSub.ADMINISTRATIVE_RESET):
+            return None
+        if not self.data or self.data[0] + 1 > len(self.data):
+            return None
+        return self.data[1:1 + self.data[0]].decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRefresh:
+    family: Family
+    subtype: int = 0  # RFC 7313: 0 request, 1 BoRR, 2 EoRR
+
+    def encode(self) -> bytes:
+        return frame(MsgType.ROUTE_REFRESH,
+                     struct.pack("!HBB", self.family.afi, self.subtype, self.family.safi))
+
+    @classmethod
+    def decode(cls, body: bytes) -> RouteRefresh:
+        if len(body) != 4:
+            raise BGPError(ErrCode.ROUTE_REFRESH, RouteRefreshSub.INVALID_MESSAGE_LENGTH, body,
+                           f"ROUTE-REFRESH body of {len(body)} bytes")
+        afi, subtype, safi = struct.unpack("!HBB", body)
+        return cls(Family(afi, safi), subtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# UPDATE
+
+
+@dataclass(slots=True)
+class Update:
+    """A decoded UPDATE. announce maps family -> (attributes incl. that family's next hop, NLRI items)."""
+
+    withdraw: dict[Family, list[bytes]] = field(default_factory=dict)
+    announce: dict[Family, tuple[Attributes, list[bytes]]] = field(default_factory=dict)
+    eor: Family | None = None
+    notes: list[str] = field(default_factory=list)
+    treat_as_withdraw: bool = False
+
+
+def _decode_mp_next_hop(afi: int, raw: bytes) -> str:
+    if afi == 1 and len(raw) == 4:
+        return str(ipaddress.IPv4Address(raw))
+    if afi == 2 and len(raw) in (16, 32):
+        glob = ipaddress.IPv6Address(raw[:16])
+        if len(raw) == 32 and (glob.is_unspecified or glob.is_link_local):
+            return str(ipaddress.IPv6Address(raw[16:]))
+        return str(glob)
+    if afi == 1 and len(raw) in (16, 32):  # RFC 8950 IPv4 NLRI with IPv6 next hop
+        return str(ipaddress.IPv6Address(raw[:16]))
+    if not raw:
+        return ""
+    raise ValueError(f"next hop of {len(raw)} bytes for AFI {afi}")
+
+
+def decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] | None = None) -> Update:
+    """Decode an UPDATE body. families: the negotiated ones; NLRI of others are ignored and noted."""
+    allowed = set(families) if families is not None else None
+    upd = Update()
+    n = len(body)
+    wlen = (body[0] << 8) | body[1]
+    if 2 + wlen + 2 > n:
+        raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.MALFORMED_ATTRIBUTE_LIST,
+                       reason=f"withdrawn routes length {wlen} overruns the message")
+    withdrawn = split_nlri(IPV4_UNICAST, memoryview(body)[2:2 + wlen])
+    pos = 2 + wlen
+    alen = (body[pos] << 8) | body[pos + 1]
+    pos += 2
+    if pos + alen > n:
+        raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.MALFORMED_ATTRIBUTE_LIST,
+                       reason=f"path attribute length {alen} overruns the message")
+    nlri = split_nlri(IPV4_UNICAST, memoryview(body)[pos + alen:])
+    decoded = decode_attributes(memoryview(body)[pos:pos + alen], ctx)
+    upd.notes = decoded.notes
+    if withdrawn:
+        upd.withdraw[IPV4_UNICAST] = withdrawn
+
+    if decoded.mp_unreach is not None:
+        raw = decoded.mp_unreach
+        if len(raw) < 3:
+            raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR,
+                           reason="MP_UNREACH_NLRI shorter than AFI/SAFI")
+        fam = Family(*struct.unpack("!HB", raw[:3]))
+        if len(raw) == 3 and not withdrawn and not nlri and alen == 6 and decoded.mp_reach is None:
+            upd.eor = fam
+        elif allowed is not None and fam not in allowed or not supported_family(fam):
+            upd.notes.append(f"withdrawals for family {family_name(fam)} not negotiated: ignored")
+        else:
+            items = split_nlri(fam, raw[3:])
+            if items:
+                upd.withdraw.setdefault(fam, []).extend(items)
+
+    mp_fam: Family | None = None
+    mp_items: list[bytes] = []
+    mp_nh = ""
+    if decoded.mp_reach is not None:
+        raw = decoded.mp_reach
+        if len(raw) < 5 or 5 + raw[3] > len(raw):
+            raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR,
+                           reason="MP_REACH_NLRI truncated")
+        mp_fam = Family(*struct.unpack("!HB", raw[:3]))
+        nh_len = raw[3]
+        try:
+            mp_nh = _decode_mp_next_hop(mp_fam.afi, raw[4:4 + nh_len])
+        except ValueError as exc:
+            # RFC 7606 7.11: a bad next hop withdraws the routes rather than resetting the session.
+            upd.treat_as_withdraw = True
+            upd.notes.append(f"MP_REACH_NLRI: {exc}")
+        if allowed is not None and mp_fam not in allowed or not supported_family(mp_fam):
+            upd.notes.append(f"announcements for family {family_name(mp_fam)} not negotiated: ignored")
+            mp_fam = None
+        else:
+            # 1 reserved byte (RFC 4760) sits between next hop and NLRI.
+            mp_items = split_nlri(mp_fam, raw[5 + nh_len:])
+
+    if not withdrawn and not nlri and alen == 0:
+        upd.eor = IPV4_UNICAST
+        return upd
+
+    fields = decoded.fields
+    if nlri or mp_items:
+        missing = [name for name, present in (("ORIGIN", "origin" in fields),
+                                              ("AS_PATH", "as_path" in fields)) if not present]
+        if nlri and "next_hop" not in fields:
+            missing.append("NEXT_HOP")
+        if missing and not decoded.treat_as_withdraw:
+            upd.notes.append(f"missing well-known attribute {', '.join(missing)}: routes treated as withdrawn")
+            decoded.treat_as_withdraw = True
+    if decoded.treat_as_withdraw or upd.treat_as_withdraw:
+        upd.treat_as_withdraw = True
+        if nlri:
+            upd.withdraw.setdefault(IPV4_UNICAST, []).extend(nlri)
+        if mp_fam is not None and mp_items:
+            upd.withdraw.setdefault(mp_fam, []).extend(mp_items)
+        return upd
+    if nlri:
+        upd.announce[IPV4_UNICAST] = (Attributes.make(**fields), nlri)
+    if mp_fam is not None and mp_items:
+        mp_fields = dict(fields)
+        mp_fields["next_hop"] = mp_nh or None
+        upd.announce[mp_fam] = (Attributes.make(**mp_fields), mp_items)
+    return upd
+
+
+def _mp_next_hop_bytes(attrs: Attributes, fam: Family, ctx: EncodeContext) -> bytes:
+    if fam.afi == 2 and fam.safi == 1:
+        nh = resolve_next_hop(attrs, ctx, v6=True)
+        glob = ipaddress.IPv6Address(nh)
+        if ctx.link_local_v6 and not glob.is_link_local:
+            return glob.packed + ipaddress.IPv6Address(ctx.link_local_v6).packed
+        if glob.is_link_local:
+            # Session over link-local only: global field '::' would be rejected by some peers,
+            # so the link-local address goes in both places.
+            return glob.packed + glob.packed
+        return glob.packed
+    if fam.afi == 1 and fam.safi == 1:
+        return ipaddress.IPv4Address(resolve_next_hop(attrs, ctx, v6=False)).packed
+    return b""  # FlowSpec: no next hop (RFC 8955 4)
+
+
+def pack_announce(fam: Family, attrs: Attributes, items: list[bytes], ctx: EncodeContext,
+                  encoded_attrs: bytes | None = None) -> Iterator[bytes]:
+    """UPDATE messages that announce items with attrs, as few as the message size allows."""
+    max_body = ctx.max_size - HEADER_LEN
+    if fam == IPV4_UNICAST:
+        head = encoded_attrs if encoded_attrs is not None else encode_attributes(attrs, ctx,
+                                                                                  ipv4_next_hop=True)
+        room = max_body - 4 - len(head)
+        prefix = b"\x00\x00" + struct.pack("!H", len(head)) + head
+        if room <= 0:
+            raise ValueError("path attributes leave no room for NLRI in one UPDATE")
+        yield from _chunked(items, room, lambda chunk: frame(MsgType.UPDATE, prefix + chunk))
+        return
+    head = encoded_attrs if encoded_attrs is not None else encode_attributes(attrs, ctx,
+                                                                              ipv4_next_hop=False)
+    nh = _mp_next_hop_bytes(attrs, fam, ctx)
+    mp_head = struct.pack("!HBB", fam.afi, fam.safi, len(nh)) + nh + b"\x00"
+    # 4 bytes: an extended-length attribute header; 4 more: the two length fields of the UPDATE.
+    room = max_body - 4 - len(head) - 4 - len(mp_head)
+
+    def build(chunk: bytes) -> bytes:
+        mp = _attr(AttrFlag.OPTIONAL, AttrCode.MP_REACH_NLRI, mp_head + chunk)
+        attrs_field = mp + head
+        return frame(MsgType.UPDATE, b"\x00\x00" + struct.pack("!H", len(attrs_field)) + attrs_field)
+
+    yield from _chunked(items, room, build)
+
+
+def pack_withdraw(fam: Family, items: list[bytes], ctx: EncodeContext) -> Iterator[bytes]:
+    max_body = ctx.max_size - HEADER_LEN
+    if fam == IPV4_UNICAST:
+        yield from _chunked(items, max_body - 4, lambda chunk: frame(
+            MsgType.UPDATE, struct.pack("!H", len(chunk)) + chunk + b"\x00\x00"))
+        return
+    mp_head = struct.pack("!HB", fam.afi, fam.safi)
+    room = max_body - 4 - 4 - len(mp_head)
+
+    def build(chunk: bytes) -> bytes:
+        mp = _attr(AttrFlag.OPTIONAL, AttrCode.MP_UNREACH_NLRI, mp_head + chunk)
+        return frame(MsgType.UPDATE, b"\x00\x00" + struct.pack("!H", len(mp)) + mp)
+
+    yield from _chunked(items, room, build)
+
+
+def end_of_rib(fam: Family) -> bytes:
+    """RFC 4724 2: an empty UPDATE for IPv4 unicast, an empty MP_UNREACH_NLRI otherwise."""
+    if fam == IPV4_UNICAST:
+        return frame(MsgType.UPDATE, b"\x00\x00\x00\x00")
+    mp = _attr(AttrFlag.OPTIONAL, AttrCode.MP_UNREACH_NLRI, struct.pack("!HB", fam.afi, fam.safi))
+    return frame(MsgType.UPDATE, b"\x00\x00" + struct.pack("!H", len(mp)) + mp)
+
+
+def _chunked(items: list[bytes], room: int, build: object) -> Iterator[bytes]:
+    assert callable(build)
+    chunk: list[bytes] = []
+    size = 0
+    for item in items:
+        n = len(item)
+        if size + n > room and chunk:
+            yield build(b"".join(chunk))
+            chunk = []
+            size = 0
+        chunk.append(item)
+        size += n
+    if chunk:
+        yield build(b"".join(chunk))
