@@ -9,9 +9,11 @@ expiries and carries out the actions they return.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import random
 from dataclasses import dataclass
 
+from .wire.attributes import DecodeContext
 from .wire.constants import ErrCode, FsmSub, MsgType, OpenSub
 from .wire.errors import BGPError
 from .wire.messages import (
@@ -25,7 +27,6 @@ from .wire.messages import (
     decode_update,
     negotiate,
 )
-from .wire.attributes import DecodeContext
 
 # RFC 4271 8.2.2: "a large value" for the hold timer until the OPEN arrives.
 OPEN_HOLD_TIME = 240
@@ -157,6 +158,8 @@ class Connection:
                                           "hold timer expired")
         if name == "keepalive" and self.state in (State.OPENCONFIRM, State.ESTABLISHED):
             assert self.negotiated is not None
+            if not self.negotiated.keepalive:
+                return []  # hold time 0: no keepalives (RFC 4271 4.4); never re-arm a 0 s timer
             return [Send(KEEPALIVE), SetTimer("keepalive", self.negotiated.keepalive)]
         return []
 
@@ -273,18 +276,22 @@ class Backoff:
 
     def next_delay(self) -> float:
         delay = min(self.cap, self.base * (2 ** self.attempt))
-        self.attempt += 1
+        if delay < self.cap:
+            # Stop counting once at the cap: 2 ** attempt as a float overflows after ~1000 tries.
+            self.attempt += 1
         return delay * (1 - self.jitter * self._rng.random())
 
     def reset(self) -> None:
         self.attempt = 0
 
 
-def collision_winner(local_router_id: str, remote_router_id: str) -> str:
+def collision_winner(local_router_id: str, remote_router_id: str, *, local_as: int | None = None,
+                     remote_as: int | None = None) -> str:
     """RFC 4271 6.8: which connection survives a collision: 'local' (the one we opened) if our
-    BGP identifier is higher, else 'remote' (the one the peer opened)."""
-    import ipaddress
-
+    BGP identifier is higher, else 'remote' (the one the peer opened). With equal identifiers
+    (possible between ASes), the speaker with the larger AS number wins (RFC 6286 2.3)."""
     local = int(ipaddress.IPv4Address(local_router_id))
     remote = int(ipaddress.IPv4Address(remote_router_id))
+    if local == remote and local_as is not None and remote_as is not None:
+        return "local" if local_as > remote_as else "remote"
     return "local" if local > remote else "remote"

@@ -50,8 +50,9 @@ class AdjRibOut:
         table = self.routes.get(fam)
         if table is None or table.pop(nlri, None) is None:
             return False
-        if fam not in self._full:
-            self._dirty.setdefault(fam, {})[nlri] = None
+        # Recorded even while the family is marked for a full re-send: that re-send announces only
+        # what is in the table, and the peer may still hold this route (ROUTE-REFRESH).
+        self._dirty.setdefault(fam, {})[nlri] = None
         return True
 
     def replace(self, fam: Family, desired: dict[bytes, Attributes]) -> tuple[int, int]:
@@ -67,11 +68,18 @@ class AdjRibOut:
                 changed += 1
         return changed, withdrawn
 
-    def mark_all(self, families: Iterable[Family]) -> None:
-        """Everything must be sent again (new session, or the peer asked for a refresh)."""
+    def mark_all(self, families: Iterable[Family], *, fresh: bool = False) -> None:
+        """Everything must be sent again. After a ROUTE-REFRESH the peer keeps what it holds, so
+        withdrawals not yet sent are kept and sent first. `fresh=True` says the peer holds nothing
+        (a new session): pending changes are dropped, only the table is sent."""
         for fam in families:
             self._full.add(fam)
-            self._dirty.pop(fam, None)
+            dirty = self._dirty.pop(fam, None)
+            if dirty and not fresh:
+                table = self.routes.get(fam, {})
+                gone = {k: None for k in dirty if k not in table}
+                if gone:
+                    self._dirty[fam] = gone
 
     @property
     def pending(self) -> bool:
@@ -86,7 +94,11 @@ class AdjRibOut:
             table = self.routes.get(fam, {})
             if fam in self._full:
                 self._full.discard(fam)
-                self._dirty.pop(fam, None)
+                dirty = self._dirty.pop(fam, None)
+                if dirty:
+                    gone = [k for k in dirty if k not in table]
+                    if gone:
+                        yield from pack_withdraw(fam, gone, ctx)
                 yield from self._announce_grouped(fam, table.items(), ctx)
             else:
                 dirty = self._dirty.pop(fam, None)

@@ -20,6 +20,7 @@ from .transport import (
     normalise_peer,
     outgoing_socket,
     set_min_ttl,
+    set_ttl,
     sockaddr,
     split_scope,
 )
@@ -261,6 +262,14 @@ class Peer:
         n = self.neighbor
         return Expectations(peer_as=n.peer_as, local_as=n.local_as, local_router_id=self.router_id())
 
+    def outgoing_ttl(self) -> int | None:
+        """GTSM (RFC 5082) only works if both directions use it: a neighbor that checks incoming
+        TTLs sends with TTL 255 unless told otherwise."""
+        n = self.neighbor
+        if n.outgoing_ttl:
+            return n.outgoing_ttl
+        return 255 if n.incoming_ttl else None
+
     def _md5(self) -> bytes | None:
         secret = self.neighbor.md5_password
         if secret is None:
@@ -340,7 +349,7 @@ class Peer:
         loop = asyncio.get_running_loop()
         try:
             sock = outgoing_socket(n.peer_address, n.local_address, md5=self._md5(),
-                                   ttl=n.outgoing_ttl, min_ttl=n.incoming_ttl)
+                                   ttl=self.outgoing_ttl(), min_ttl=n.incoming_ttl)
         except (OSError, TransportError, ValueError) as exc:
             self.last_error = f"cannot prepare socket: {exc}"
             self.log.error("%s", self.last_error)
@@ -364,9 +373,11 @@ class Peer:
         if not self.running:
             sock.close()
             return
-        if self.neighbor.incoming_ttl:
+        if self.neighbor.incoming_ttl or self.neighbor.outgoing_ttl:
             try:
-                set_min_ttl(sock, self.neighbor.incoming_ttl)
+                set_ttl(sock, self.outgoing_ttl() or 64)
+                if self.neighbor.incoming_ttl:
+                    set_min_ttl(sock, self.neighbor.incoming_ttl)
             except TransportError as exc:
                 self.log.error("%s", exc)
                 sock.close()
@@ -396,7 +407,8 @@ class Peer:
             if other.state is State.ESTABLISHED:
                 loser = proto
             elif other.state is State.OPENCONFIRM:
-                winner = collision_winner(self.router_id(), remote.router_id)
+                winner = collision_winner(self.router_id(), remote.router_id,
+                                          local_as=self.neighbor.local_as, remote_as=remote.asn)
                 keep_direction = "out" if winner == "local" else "in"
                 loser = other if proto.direction == keep_direction else proto
             else:
@@ -435,7 +447,7 @@ class Peer:
         if missing:
             self.log.warning("peer did not accept families: %s",
                              ", ".join(family_name(f) for f in missing))
-        self.rib_out.mark_all(neg.families)
+        self.rib_out.mark_all(neg.families, fresh=True)
         self._eor_pending = set(neg.families)
         self.schedule_send()
         self._emit("up", {})

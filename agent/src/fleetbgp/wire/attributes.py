@@ -164,55 +164,61 @@ def resolve_next_hop(attrs: Attributes, ctx: EncodeContext, v6: bool) -> str:
 
 
 def encode_attributes(attrs: Attributes, ctx: EncodeContext, *, ipv4_next_hop: bool) -> bytes:
-    """All attributes but MP_REACH/MP_UNREACH (those carry NLRI and are built per UPDATE)."""
-    out = bytearray()
-    out += _attr(TRANSITIVE, AttrCode.ORIGIN, bytes((attrs.origin,)))
+    """All attributes but MP_REACH/MP_UNREACH (those carry NLRI and are built per UPDATE), in
+    ascending type-code order (RFC 4271 5: SHOULD)."""
+    parts: list[tuple[int, bytes]] = []
+
+    def add(flags: int, code: int, value: bytes) -> None:
+        parts.append((code, _attr(flags, code, value)))
+
+    add(TRANSITIVE, AttrCode.ORIGIN, bytes((attrs.origin,)))
     path = outgoing_as_path(attrs, ctx)
-    out += _attr(TRANSITIVE, AttrCode.AS_PATH, _encode_path(path, ctx.asn4))
+    add(TRANSITIVE, AttrCode.AS_PATH, _encode_path(path, ctx.asn4))
     if ipv4_next_hop:
         nh = resolve_next_hop(attrs, ctx, v6=False)
-        out += _attr(TRANSITIVE, AttrCode.NEXT_HOP, ipaddress.IPv4Address(nh).packed)
+        add(TRANSITIVE, AttrCode.NEXT_HOP, ipaddress.IPv4Address(nh).packed)
     if attrs.med is not None:
-        out += _attr(OPTIONAL, AttrCode.MED, struct.pack("!I", attrs.med))
+        add(OPTIONAL, AttrCode.MED, struct.pack("!I", attrs.med))
     if ctx.ibgp:
         lp = 100 if attrs.local_pref is None else attrs.local_pref
-        out += _attr(TRANSITIVE, AttrCode.LOCAL_PREF, struct.pack("!I", lp))
+        add(TRANSITIVE, AttrCode.LOCAL_PREF, struct.pack("!I", lp))
     if attrs.atomic_aggregate:
-        out += _attr(TRANSITIVE, AttrCode.ATOMIC_AGGREGATE, b"")
+        add(TRANSITIVE, AttrCode.ATOMIC_AGGREGATE, b"")
     need_as4_aggregator = False
     if attrs.aggregator is not None:
         asn, addr = attrs.aggregator
         ip = ipaddress.IPv4Address(addr).packed
         if ctx.asn4:
-            out += _attr(OPTIONAL | TRANSITIVE, AttrCode.AGGREGATOR, struct.pack("!I", asn) + ip)
+            add(OPTIONAL | TRANSITIVE, AttrCode.AGGREGATOR, struct.pack("!I", asn) + ip)
         else:
             need_as4_aggregator = asn > 0xFFFF
-            out += _attr(OPTIONAL | TRANSITIVE, AttrCode.AGGREGATOR,
-                         struct.pack("!H", AS_TRANS if need_as4_aggregator else asn) + ip)
+            add(OPTIONAL | TRANSITIVE, AttrCode.AGGREGATOR,
+                struct.pack("!H", AS_TRANS if need_as4_aggregator else asn) + ip)
     if attrs.communities:
-        out += _attr(OPTIONAL | TRANSITIVE, AttrCode.COMMUNITIES,
-                     struct.pack(f"!{len(attrs.communities)}I", *attrs.communities))
+        add(OPTIONAL | TRANSITIVE, AttrCode.COMMUNITIES,
+            struct.pack(f"!{len(attrs.communities)}I", *attrs.communities))
     if attrs.ext_communities:
-        out += _attr(OPTIONAL | TRANSITIVE, AttrCode.EXTENDED_COMMUNITIES,
-                     struct.pack(f"!{len(attrs.ext_communities)}Q", *attrs.ext_communities))
+        add(OPTIONAL | TRANSITIVE, AttrCode.EXTENDED_COMMUNITIES,
+            struct.pack(f"!{len(attrs.ext_communities)}Q", *attrs.ext_communities))
     if not ctx.asn4:
         if any(asn > 0xFFFF for _, asns in path for asn in asns):
             as4 = tuple(seg for seg in path if seg[0] in (SegType.AS_SET, SegType.AS_SEQUENCE))
-            out += _attr(OPTIONAL | TRANSITIVE, AttrCode.AS4_PATH, _encode_path(as4, True))
+            add(OPTIONAL | TRANSITIVE, AttrCode.AS4_PATH, _encode_path(as4, True))
         if need_as4_aggregator and attrs.aggregator is not None:
             asn, addr = attrs.aggregator
-            out += _attr(OPTIONAL | TRANSITIVE, AttrCode.AS4_AGGREGATOR,
-                         struct.pack("!I", asn) + ipaddress.IPv4Address(addr).packed)
+            add(OPTIONAL | TRANSITIVE, AttrCode.AS4_AGGREGATOR,
+                struct.pack("!I", asn) + ipaddress.IPv4Address(addr).packed)
     if attrs.large_communities:
         flat = [v for triple in attrs.large_communities for v in triple]
-        out += _attr(OPTIONAL | TRANSITIVE, AttrCode.LARGE_COMMUNITIES,
-                     struct.pack(f"!{len(flat)}I", *flat))
+        add(OPTIONAL | TRANSITIVE, AttrCode.LARGE_COMMUNITIES, struct.pack(f"!{len(flat)}I", *flat))
     for flags, code, value in attrs.other:
         if not flags & OPTIONAL or not flags & TRANSITIVE:
             continue  # non-transitive attributes stop here (RFC 4271 5)
         # We pass on a transitive attribute we did not originate: mark it partial (RFC 4271 9.1.2.2).
-        out += _attr(flags | PARTIAL, code, value)
-    return bytes(out)
+        add(flags | PARTIAL, code, value)
+    if attrs.other:
+        parts.sort(key=lambda part: part[0])  # stable: the modelled ones are already in order
+    return b"".join(raw for _, raw in parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,6 +241,16 @@ class DecodedAttributes:
     seen: set[int] = field(default_factory=set)
     treat_as_withdraw: bool = False
     notes: list[str] = field(default_factory=list)
+    # The NOTIFICATION for the first treat-as-withdraw error, used when RFC 7606 5.2 escalates it
+    # to a session reset (an UPDATE with attributes but no reachable NLRI).
+    error: BGPError | None = None
+
+    def withdraw_for(self, note: str, subcode: int, data: bytes = b"") -> None:
+        """Record an error handled by treat-as-withdraw (RFC 7606 2)."""
+        self.treat_as_withdraw = True
+        self.notes.append(note)
+        if self.error is None:
+            self.error = BGPError(ErrCode.UPDATE_MESSAGE, subcode, data, note)
 
 
 # (optional, transitive) bits each known attribute must carry; a mismatch is a flags error.
@@ -252,7 +268,9 @@ _DISCARD_ON_ERROR = {AttrCode.ATOMIC_AGGREGATE, AttrCode.AGGREGATOR, AttrCode.AS
 
 
 class _Malformed(Exception):
-    pass
+    def __init__(self, reason: str, subcode: int = UpdateSub.ATTRIBUTE_LENGTH_ERROR) -> None:
+        super().__init__(reason)
+        self.subcode = subcode
 
 
 def _decode_path(value: bytes, four: bool) -> ASPath:
@@ -265,12 +283,12 @@ def _decode_path(value: bytes, four: bool) -> ASPath:
             raise _Malformed("AS_PATH segment header truncated")
         seg_type, count = value[pos], value[pos + 1]
         if seg_type not in (1, 2, 3, 4):
-            raise _Malformed(f"AS_PATH segment type {seg_type} unknown")
+            raise _Malformed(f"AS_PATH segment type {seg_type} unknown", UpdateSub.MALFORMED_AS_PATH)
         if count == 0:
-            raise _Malformed("AS_PATH segment of length 0")
+            raise _Malformed("AS_PATH segment of length 0", UpdateSub.MALFORMED_AS_PATH)
         end = pos + 2 + count * size
         if end > len(value):
-            raise _Malformed("AS_PATH segment overruns the attribute")
+            raise _Malformed("AS_PATH segment overruns the attribute", UpdateSub.MALFORMED_AS_PATH)
         segs.append((seg_type, struct.unpack(fmt % count, value[pos + 2:end])))
         pos = end
     return tuple(segs)
@@ -313,10 +331,14 @@ def _decode_one(code: int, value: bytes, ctx: DecodeContext, out: DecodedAttribu
         if n != 1:
             raise _Malformed(f"ORIGIN length {n}, expected 1")
         if value[0] > 2:
-            raise _Malformed(f"ORIGIN value {value[0]} is not IGP/EGP/INCOMPLETE")
+            raise _Malformed(f"ORIGIN value {value[0]} is not IGP/EGP/INCOMPLETE",
+                             UpdateSub.INVALID_ORIGIN_ATTRIBUTE)
         f["origin"] = value[0]
     elif code == AttrCode.AS_PATH:
-        f["as_path"] = _decode_path(value, ctx.asn4)
+        path = _decode_path(value, ctx.asn4)
+        if any(0 in asns for _, asns in path):  # RFC 7607 2
+            raise _Malformed("AS_PATH contains AS 0", UpdateSub.MALFORMED_AS_PATH)
+        f["as_path"] = path
     elif code == AttrCode.NEXT_HOP:
         if n != 4:
             raise _Malformed(f"NEXT_HOP length {n}, expected 4")
@@ -325,13 +347,10 @@ def _decode_one(code: int, value: bytes, ctx: DecodeContext, out: DecodedAttribu
         if n != 4:
             raise _Malformed(f"MULTI_EXIT_DISC length {n}, expected 4")
         f["med"] = struct.unpack("!I", value)[0]
-    elif code == AttrCode.LOCAL_PREF:
+    elif code == AttrCode.LOCAL_PREF:  # only from iBGP peers: decode_attributes drops eBGP ones
         if n != 4:
             raise _Malformed(f"LOCAL_PREF length {n}, expected 4")
-        if ctx.ibgp:
-            f["local_pref"] = struct.unpack("!I", value)[0]
-        else:
-            out.notes.append("LOCAL_PREF from an eBGP peer ignored")
+        f["local_pref"] = struct.unpack("!I", value)[0]
     elif code == AttrCode.ATOMIC_AGGREGATE:
         if n != 0:
             raise _Malformed(f"ATOMIC_AGGREGATE length {n}, expected 0")
@@ -341,14 +360,16 @@ def _decode_one(code: int, value: bytes, ctx: DecodeContext, out: DecodedAttribu
         if n != size:
             raise _Malformed(f"AGGREGATOR length {n}, expected {size}")
         asn = struct.unpack("!I" if ctx.asn4 else "!H", value[:-4])[0]
+        if asn == 0:  # RFC 7607 2
+            raise _Malformed("AGGREGATOR with AS 0")
         f["aggregator"] = (asn, str(ipaddress.IPv4Address(value[-4:])))
     elif code == AttrCode.COMMUNITIES:
-        if n % 4:
-            raise _Malformed(f"COMMUNITIES length {n} is not a multiple of 4")
+        if n % 4 or n == 0:  # RFC 7606 7.8
+            raise _Malformed(f"COMMUNITIES length {n} is not a non-zero multiple of 4")
         f["communities"] = struct.unpack(f"!{n // 4}I", value)
     elif code == AttrCode.EXTENDED_COMMUNITIES:
-        if n % 8:
-            raise _Malformed(f"EXTENDED_COMMUNITIES length {n} is not a multiple of 8")
+        if n % 8 or n == 0:  # RFC 7606 7.14
+            raise _Malformed(f"EXTENDED_COMMUNITIES length {n} is not a non-zero multiple of 8")
         f["ext_communities"] = struct.unpack(f"!{n // 8}Q", value)
     elif code == AttrCode.LARGE_COMMUNITIES:
         if n % 12 or n == 0:
@@ -359,14 +380,22 @@ def _decode_one(code: int, value: bytes, ctx: DecodeContext, out: DecodedAttribu
         if ctx.asn4:
             out.notes.append("AS4_PATH from a 4-octet speaker discarded")
             return
-        f["as4_path"] = _decode_path(value, True)
+        as4_path = _decode_path(value, True)
+        if any(t not in (SegType.AS_SET, SegType.AS_SEQUENCE) for t, _ in as4_path):
+            raise _Malformed("AS4_PATH with confederation segments")  # RFC 6793 6
+        if any(0 in asns for _, asns in as4_path):  # RFC 7607 2
+            raise _Malformed("AS4_PATH contains AS 0")
+        f["as4_path"] = as4_path
     elif code == AttrCode.AS4_AGGREGATOR:
         if ctx.asn4:
             out.notes.append("AS4_AGGREGATOR from a 4-octet speaker discarded")
             return
         if n != 8:
             raise _Malformed(f"AS4_AGGREGATOR length {n}, expected 8")
-        f["as4_aggregator"] = (struct.unpack("!I", value[:4])[0], str(ipaddress.IPv4Address(value[4:])))
+        asn = struct.unpack("!I", value[:4])[0]
+        if asn == 0:  # RFC 7607 2
+            raise _Malformed("AS4_AGGREGATOR with AS 0")
+        f["as4_aggregator"] = (asn, str(ipaddress.IPv4Address(value[4:])))
 
 
 def decode_attributes(data: bytes | memoryview, ctx: DecodeContext) -> DecodedAttributes:
@@ -377,15 +406,17 @@ def decode_attributes(data: bytes | memoryview, ctx: DecodeContext) -> DecodedAt
     pos = 0
     end = len(data)
     while pos < end:
+        # RFC 7606 4: the two ways an attribute can conflict with the Total Attribute Length are
+        # treat-as-withdraw; the Total Attribute Length still locates the NLRI field.
         if pos + 3 > end:
-            out.treat_as_withdraw = True
-            out.notes.append("attribute header truncated at the end of the field")
+            out.withdraw_for("attribute header truncated at the end of the field",
+                             UpdateSub.MALFORMED_ATTRIBUTE_LIST, bytes(data[pos:end]))
             break
         flags, code = data[pos], data[pos + 1]
         if flags & EXTLEN:
             if pos + 4 > end:
-                out.treat_as_withdraw = True
-                out.notes.append("attribute header truncated at the end of the field")
+                out.withdraw_for("attribute header truncated at the end of the field",
+                                 UpdateSub.MALFORMED_ATTRIBUTE_LIST, bytes(data[pos:end]))
                 break
             length = (data[pos + 2] << 8) | data[pos + 3]
             start = pos + 4
@@ -397,10 +428,11 @@ def decode_attributes(data: bytes | memoryview, ctx: DecodeContext) -> DecodedAt
             if code in (AttrCode.MP_REACH_NLRI, AttrCode.MP_UNREACH_NLRI):
                 raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.ATTRIBUTE_LENGTH_ERROR,
                                bytes(data[pos:end]), f"attribute {code} overruns the attribute field")
-            out.treat_as_withdraw = True
-            out.notes.append(f"attribute {code} length {length} overruns the attribute field")
+            out.withdraw_for(f"attribute {code} length {length} overruns the attribute field",
+                             UpdateSub.ATTRIBUTE_LENGTH_ERROR, bytes(data[pos:end]))
             break
         value = bytes(data[start:stop])
+        whole = bytes(data[pos:stop])  # the attribute as received: NOTIFICATION data (RFC 4271 6.3)
         pos = stop
         if code in out.seen:
             if code in (AttrCode.MP_REACH_NLRI, AttrCode.MP_UNREACH_NLRI):
@@ -413,19 +445,23 @@ def decode_attributes(data: bytes | memoryview, ctx: DecodeContext) -> DecodedAt
         if expected is None:
             if not flags & OPTIONAL:
                 raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
-                               bytes(data[start - (4 if flags & EXTLEN else 3):stop]),
-                               f"unrecognized well-known attribute {code}")
+                               whole, f"unrecognized well-known attribute {code}")
             other.append((flags & ~EXTLEN, code, value))
+            continue
+        if code == AttrCode.LOCAL_PREF and not ctx.ibgp:
+            # RFC 7606 7.5: from an external peer it is discarded, whatever its length or flags.
+            out.notes.append("LOCAL_PREF from an eBGP peer discarded")
             continue
         if flags & (OPTIONAL | TRANSITIVE) != expected:
             if code in (AttrCode.MP_REACH_NLRI, AttrCode.MP_UNREACH_NLRI):
-                raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.ATTRIBUTE_FLAGS_ERROR,
-                               reason=f"attribute {code} has flags {flags:#04x}")
+                # RFC 7606 5.3: the NLRI cannot be trusted, so the session is reset (3.j).
+                raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.ATTRIBUTE_FLAGS_ERROR, whole,
+                               f"attribute {code} has flags {flags:#04x}")
             if code in _DISCARD_ON_ERROR:
                 out.notes.append(f"attribute {AttrCode(code).name} with wrong flags discarded")
             else:
-                out.treat_as_withdraw = True
-                out.notes.append(f"attribute {AttrCode(code).name} has wrong flags {flags:#04x}")
+                out.withdraw_for(f"attribute {AttrCode(code).name} has wrong flags {flags:#04x}",
+                                 UpdateSub.ATTRIBUTE_FLAGS_ERROR, whole)
             continue
         if code == AttrCode.MP_REACH_NLRI:
             out.mp_reach = value
@@ -439,8 +475,8 @@ def decode_attributes(data: bytes | memoryview, ctx: DecodeContext) -> DecodedAt
             if code in _DISCARD_ON_ERROR:
                 out.notes.append(f"{exc}: attribute discarded")
             else:
-                out.treat_as_withdraw = True
-                out.notes.append(f"{exc}: routes treated as withdrawn")
+                out.withdraw_for(f"{exc}: routes treated as withdrawn", exc.subcode,
+                                 b"" if exc.subcode == UpdateSub.MALFORMED_AS_PATH else whole)
     if other:
         out.fields["other"] = tuple(other)
     as4_path = out.fields.pop("as4_path", None)

@@ -160,20 +160,41 @@ _SUBCODE_ENUMS: dict[int, type[IntEnum]] = {
     ErrCode.ROUTE_REFRESH: RouteRefreshSub,
 }
 
+# The IANA "BGP Error (Notification) Codes" and "... Subcodes" registries, as operators read them.
+_CODE_TEXT = {
+    1: "Message Header Error", 2: "OPEN Message Error", 3: "UPDATE Message Error",
+    4: "Hold Timer Expired", 5: "Finite State Machine Error", 6: "Cease",
+    7: "ROUTE-REFRESH Message Error",
+}
+_SUBCODE_TEXT: dict[int, dict[int, str]] = {
+    1: {1: "Connection Not Synchronized", 2: "Bad Message Length", 3: "Bad Message Type"},
+    2: {1: "Unsupported Version Number", 2: "Bad Peer AS", 3: "Bad BGP Identifier",
+        4: "Unsupported Optional Parameter", 5: "Authentication Failure (deprecated)",
+        6: "Unacceptable Hold Time", 7: "Unsupported Capability", 11: "Role Mismatch"},
+    3: {1: "Malformed Attribute List", 2: "Unrecognized Well-known Attribute",
+        3: "Missing Well-known Attribute", 4: "Attribute Flags Error", 5: "Attribute Length Error",
+        6: "Invalid ORIGIN Attribute", 7: "AS Routing Loop (deprecated)",
+        8: "Invalid NEXT_HOP Attribute", 9: "Optional Attribute Error", 10: "Invalid Network Field",
+        11: "Malformed AS_PATH"},
+    5: {1: "Receive Unexpected Message in OpenSent State",
+        2: "Receive Unexpected Message in OpenConfirm State",
+        3: "Receive Unexpected Message in Established State"},
+    6: {1: "Maximum Number of Prefixes Reached", 2: "Administrative Shutdown", 3: "Peer De-configured",
+        4: "Administrative Reset", 5: "Connection Rejected", 6: "Other Configuration Change",
+        7: "Connection Collision Resolution", 8: "Out of Resources", 9: "Hard Reset", 10: "BFD Down"},
+    7: {1: "Invalid Message Length"},
+}
+
 
 def describe_error(code: int, subcode: int) -> str:
-    """Human text for a NOTIFICATION code/subcode pair, e.g. 'Cease/Administrative Shutdown'."""
-    try:
-        major = ErrCode(code).name.replace("_", " ").title()
-    except ValueError:
+    """Human text for a NOTIFICATION code/subcode pair, e.g. 'Cease/Administrative Shutdown'.
+
+    Subcode 0 ("Unspecific", RFC 4271 6) gives the code's name alone; an unassigned subcode is
+    shown as a number."""
+    major = _CODE_TEXT.get(code)
+    if major is None:
         return f"unknown error {code}/{subcode}"
-    enum = _SUBCODE_ENUMS.get(code)
-    if enum is None:
-        return major if subcode == 0 else f"{major}/{subcode}"
-    try:
-        minor = enum(subcode).name.replace("_", " ").title()
-    except ValueError:
-        minor = str(subcode)
-    if subcode == 0 and minor in ("Unspecific", "Unspecified"):
+    if subcode == 0:
         return major
+    minor = _SUBCODE_TEXT.get(code, {}).get(subcode, str(subcode))
     return f"{major}/{minor}"

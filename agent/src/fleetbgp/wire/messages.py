@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .attributes import (
@@ -178,11 +178,12 @@ class Open:
 
     def encode(self) -> bytes:
         caps = self.capabilities.encode()
-        params = b""
-        # One capability parameter per 255 bytes; RFC 9072 extended parameters are not needed here.
-        for start in range(0, len(caps), 255):
-            chunk = caps[start:start + 255]
-            params += bytes((OPT_PARAM_CAPABILITIES, len(chunk))) + chunk
+        # All capabilities in one Capabilities parameter (as BIRD does). The Optional Parameters
+        # Length is one octet, so more than 253 bytes of capabilities would need RFC 9072's
+        # extended parameters, which nothing we offer comes near.
+        if len(caps) > 253:
+            raise ValueError(f"{len(caps)} bytes of capabilities do not fit in an OPEN")
+        params = bytes((OPT_PARAM_CAPABILITIES, len(caps))) + caps if caps else b""
         my_as = self.asn if self.asn <= 0xFFFF else AS_TRANS
         body = struct.pack("!BHH4sB", self.version, my_as, self.hold_time,
                            ipaddress.IPv4Address(self.router_id).packed, len(params)) + params
@@ -190,6 +191,20 @@ class Open:
 
     @classmethod
     def decode(cls, body: bytes) -> Open:
+        """Raises only BGPError, whatever the bytes."""
+        try:
+            return cls._decode(body)
+        except BGPError:
+            raise
+        except (IndexError, ValueError, struct.error) as exc:
+            raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSPECIFIC,
+                           reason=f"malformed OPEN: {exc}") from None
+
+    @classmethod
+    def _decode(cls, body: bytes) -> Open:
+        if len(body) < 10:
+            raise BGPError(ErrCode.MESSAGE_HEADER, HeaderSub.BAD_MESSAGE_LENGTH,
+                           struct.pack("!H", len(body) + HEADER_LEN), "OPEN too short")
         version = body[0]
         if version != BGP_VERSION:
             raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSUPPORTED_VERSION,
@@ -282,6 +297,9 @@ class Notification:
 
     @classmethod
     def decode(cls, body: bytes) -> Notification:
+        if len(body) < 2:
+            raise BGPError(ErrCode.MESSAGE_HEADER, HeaderSub.BAD_MESSAGE_LENGTH,
+                           struct.pack("!H", len(body) + HEADER_LEN), "NOTIFICATION too short")
         return cls(body[0], body[1], bytes(body[2:]))
 
     @classmethod
@@ -314,7 +332,9 @@ class RouteRefresh:
     @classmethod
     def decode(cls, body: bytes) -> RouteRefresh:
         if len(body) != 4:
-            raise BGPError(ErrCode.ROUTE_REFRESH, RouteRefreshSub.INVALID_MESSAGE_LENGTH, body,
+            # RFC 7313 5: the data is the complete ROUTE-REFRESH message, header included.
+            raise BGPError(ErrCode.ROUTE_REFRESH, RouteRefreshSub.INVALID_MESSAGE_LENGTH,
+                           frame(MsgType.ROUTE_REFRESH, bytes(body)),
                            f"ROUTE-REFRESH body of {len(body)} bytes")
         afi, subtype, safi = struct.unpack("!HBB", body)
         return cls(Family(afi, safi), subtype)
@@ -335,7 +355,10 @@ class Update:
     treat_as_withdraw: bool = False
 
 
-def _decode_mp_next_hop(afi: int, raw: bytes) -> str:
+def _decode_mp_next_hop(fam: Family, raw: bytes) -> str:
+    """The next hop of an MP_REACH_NLRI. A length that does not fit the family raises ValueError:
+    the NLRI cannot be located reliably then, so RFC 7606 7.11 resets the session."""
+    afi, safi = fam
     if afi == 1 and len(raw) == 4:
         return str(ipaddress.IPv4Address(raw))
     if afi == 2 and len(raw) in (16, 32):
@@ -345,13 +368,24 @@ def _decode_mp_next_hop(afi: int, raw: bytes) -> str:
         return str(glob)
     if afi == 1 and len(raw) in (16, 32):  # RFC 8950 IPv4 NLRI with IPv6 next hop
         return str(ipaddress.IPv6Address(raw[:16]))
-    if not raw:
-        return ""
-    raise ValueError(f"next hop of {len(raw)} bytes for AFI {afi}")
+    if safi != 1:
+        return ""  # FlowSpec and others: no next hop, or one we do not interpret (RFC 8955 4)
+    raise ValueError(f"next hop of {len(raw)} bytes for {family_name(fam)}")
 
 
 def decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] | None = None) -> Update:
-    """Decode an UPDATE body. families: the negotiated ones; NLRI of others are ignored and noted."""
+    """Decode an UPDATE body. families: the negotiated ones; NLRI of others are ignored and noted.
+    Raises only BGPError, whatever the bytes."""
+    try:
+        return _decode_update(body, ctx, families)
+    except BGPError:
+        raise
+    except (IndexError, ValueError, struct.error) as exc:
+        raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.MALFORMED_ATTRIBUTE_LIST,
+                       reason=f"malformed UPDATE: {exc}") from None
+
+
+def _decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] | None) -> Update:
     allowed = set(families) if families is not None else None
     upd = Update()
     n = len(body)
@@ -378,9 +412,11 @@ def decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] | 
             raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR,
                            reason="MP_UNREACH_NLRI shorter than AFI/SAFI")
         fam = Family(*struct.unpack("!HB", raw[:3]))
-        if len(raw) == 3 and not withdrawn and not nlri and alen == 6 and decoded.mp_reach is None:
+        if (len(raw) == 3 and not withdrawn and not nlri and not decoded.treat_as_withdraw
+                and decoded.seen == {AttrCode.MP_UNREACH_NLRI}):
+            # RFC 4724 2: nothing but an empty MP_UNREACH_NLRI (with or without extended length).
             upd.eor = fam
-        elif allowed is not None and fam not in allowed or not supported_family(fam):
+        elif (allowed is not None and fam not in allowed) or not supported_family(fam):
             upd.notes.append(f"withdrawals for family {family_name(fam)} not negotiated: ignored")
         else:
             items = split_nlri(fam, raw[3:])
@@ -398,12 +434,13 @@ def decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] | 
         mp_fam = Family(*struct.unpack("!HB", raw[:3]))
         nh_len = raw[3]
         try:
-            mp_nh = _decode_mp_next_hop(mp_fam.afi, raw[4:4 + nh_len])
+            mp_nh = _decode_mp_next_hop(mp_fam, raw[4:4 + nh_len])
         except ValueError as exc:
-            # RFC 7606 7.11: a bad next hop withdraws the routes rather than resetting the session.
-            upd.treat_as_withdraw = True
-            upd.notes.append(f"MP_REACH_NLRI: {exc}")
-        if allowed is not None and mp_fam not in allowed or not supported_family(mp_fam):
+            # RFC 7606 7.11: a next hop length that does not fit the family means the NLRI cannot
+            # be located reliably: "session reset" (RFC 4760 7: Optional Attribute Error).
+            raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR,
+                           reason=f"MP_REACH_NLRI: {exc}") from None
+        if (allowed is not None and mp_fam not in allowed) or not supported_family(mp_fam):
             upd.notes.append(f"announcements for family {family_name(mp_fam)} not negotiated: ignored")
             mp_fam = None
         else:
@@ -414,6 +451,11 @@ def decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] | 
         upd.eor = IPV4_UNICAST
         return upd
 
+    if decoded.treat_as_withdraw and not nlri and decoded.mp_reach is None and decoded.error is not None:
+        # RFC 7606 5.2: attributes but no reachable NLRI: treat-as-withdraw would hide the error,
+        # so anything stronger than attribute discard becomes a session reset.
+        raise decoded.error
+
     fields = decoded.fields
     if nlri or mp_items:
         missing = [name for name, present in (("ORIGIN", "origin" in fields),
@@ -421,7 +463,8 @@ def decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] | 
         if nlri and "next_hop" not in fields:
             missing.append("NEXT_HOP")
         if missing and not decoded.treat_as_withdraw:
-            upd.notes.append(f"missing well-known attribute {', '.join(missing)}: routes treated as withdrawn")
+            upd.notes.append(f"missing well-known attribute {', '.join(missing)}: "
+                             "routes treated as withdrawn")
             decoded.treat_as_withdraw = True
     if decoded.treat_as_withdraw or upd.treat_as_withdraw:
         upd.treat_as_withdraw = True
@@ -464,7 +507,7 @@ def pack_announce(fam: Family, attrs: Attributes, items: list[bytes], ctx: Encod
                                                                                   ipv4_next_hop=True)
         room = max_body - 4 - len(head)
         prefix = b"\x00\x00" + struct.pack("!H", len(head)) + head
-        if room <= 0:
+        if items and room < max(len(item) for item in items):
             raise ValueError("path attributes leave no room for NLRI in one UPDATE")
         yield from _chunked(items, room, lambda chunk: frame(MsgType.UPDATE, prefix + chunk))
         return
@@ -474,6 +517,8 @@ def pack_announce(fam: Family, attrs: Attributes, items: list[bytes], ctx: Encod
     mp_head = struct.pack("!HBB", fam.afi, fam.safi, len(nh)) + nh + b"\x00"
     # 4 bytes: an extended-length attribute header; 4 more: the two length fields of the UPDATE.
     room = max_body - 4 - len(head) - 4 - len(mp_head)
+    if items and room < max(len(item) for item in items):
+        raise ValueError("path attributes leave no room for NLRI in one UPDATE")
 
     def build(chunk: bytes) -> bytes:
         mp = _attr(AttrFlag.OPTIONAL, AttrCode.MP_REACH_NLRI, mp_head + chunk)
@@ -507,8 +552,7 @@ def end_of_rib(fam: Family) -> bytes:
     return frame(MsgType.UPDATE, b"\x00\x00" + struct.pack("!H", len(mp)) + mp)
 
 
-def _chunked(items: list[bytes], room: int, build: object) -> Iterator[bytes]:
-    assert callable(build)
+def _chunked(items: list[bytes], room: int, build: Callable[[bytes], bytes]) -> Iterator[bytes]:
     chunk: list[bytes] = []
     size = 0
     for item in items:

@@ -1,0 +1,65 @@
+# fleet.bgp developer entry points. `make help` lists them; README.md explains them.
+# Every target that needs tools first runs the idempotent setup (quick when all is installed).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+LINT_PATHS  := $(wildcard agent tests bench lab)
+PYTEST_ARGS ?=
+BENCH       ?= bench/static_routes.py
+BENCH_ARGS  ?=
+
+RUFF        := $(VENV)/bin/ruff check $(LINT_PATHS)
+UNIT        := scripts/run-pytest.sh tests/agent $(PYTEST_ARGS)
+INTEROP     := scripts/run-pytest.sh --root tests/interop $(PYTEST_ARGS)
+
+.PHONY: help setup setup-system setup-venv lint lint-fix unit interop test demo bench clean distclean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: setup-system setup-venv ## install everything: Debian packages (root) and the .venv
+
+setup-system: ## apt: bird2 gobgpd tshark iproute2 nftables; keep the packaged daemons stopped
+	@scripts/setup-system.sh
+
+setup-venv: ## .venv with dev dependencies and the agent (editable); reinstalls only on change
+	@scripts/setup-venv.sh
+
+lint: setup-venv ## ruff over agent/ tests/ bench/ lab/
+	$(RUFF)
+
+lint-fix: setup-venv ## let ruff fix what it can (imports, pyupgrade, ...), then show the rest
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
+
+unit: setup-venv ## unit tests: pytest tests/agent
+	@$(UNIT)
+
+interop: setup ## interop tests against BIRD, GoBGP, ExaBGP: pytest tests/interop (root)
+	@$(INTEROP)
+
+test: setup ## everything CI runs: lint, unit, interop (all run; fails if any failed)
+	@failed=(); \
+	echo "== lint";    $(RUFF)    || failed+=(lint); \
+	echo "== unit";    $(UNIT)    || failed+=(unit); \
+	echo "== interop"; $(INTEROP) || failed+=(interop); \
+	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}" >&2; exit 1; fi; \
+	echo "make test: lint, unit and interop all passed"
+
+demo: setup ## two namespaces, BIRD as router, `fleetbgp run` announcing an anycast /32 (root)
+	@lab/demo/run.sh
+
+bench: setup ## performance harness (bench/static_routes.py; BENCH=, BENCH_ARGS=): numbers, not pass/fail
+	@if [[ -f "$(BENCH)" ]]; then PYTHONPATH=lab$${PYTHONPATH:+:$$PYTHONPATH} $(PY) $(BENCH) $(BENCH_ARGS); \
+	else echo "bench: $(BENCH) does not exist yet"; fi
+
+clean: ## remove caches and build artefacts (keeps .venv)
+	rm -rf .pytest_cache .ruff_cache .hypothesis agent/build agent/dist bench/results/tmp
+	find . -path ./.venv -prune -o -path ./.git -prune -o \
+	    \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
+
+distclean: clean ## clean, and remove the .venv
+	rm -rf $(VENV) .setup.lock

@@ -1,0 +1,5 @@
+"""`python -m fleetbgp ...` is the `fleetbgp` command."""
+
+from fleetbgp.cli import main
+
+raise SystemExit(main())

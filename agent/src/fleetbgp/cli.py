@@ -1,0 +1,86 @@
+"""The `fleetbgp` command line.
+
+    fleetbgp validate FILE      check a config: exit 0 and a summary, or exit 1 and every error
+    fleetbgp --test FILE        the same, spelled as ExaBGP's `exabgp --test FILE`
+    fleetbgp run FILE           run the agent in the foreground, logging to stderr
+    fleetbgp --version
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from fleetbgp import __version__
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _plural(n: int, word: str, plural: str = "") -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def validate(path: str) -> int:
+    from fleetbgp.config import ConfigError, load
+
+    try:
+        config = load(path)
+    except ConfigError as exc:
+        for diag in exc.diagnostics:
+            print(diag, file=sys.stderr)
+        print(f"{path}: {_plural(len(exc.diagnostics), 'error')}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{path}: OK: {_plural(len(config.neighbors), 'neighbor')}, "
+          f"{_plural(config.route_count(), 'route')}, "
+          f"{_plural(len(config.processes), 'process', 'processes')}")
+    return EXIT_OK
+
+
+def run(path: str, log_level: str) -> int:
+    from fleetbgp import daemon  # the daemon pulls in asyncio, sessions, metrics: only when running
+
+    return int(daemon.run(path, log_level))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fleetbgp",
+        description="fleetbgp: a health-checked, ExaBGP-compatible BGP speaker.",
+        epilog="ExaBGP's spelling works too: fleetbgp --test FILE (same as fleetbgp validate FILE).")
+    parser.add_argument("--version", action="version", version=f"fleetbgp {__version__}")
+    parser.add_argument("--test", metavar="FILE", help="validate FILE (ExaBGP's --test); same as 'validate'")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p_validate = sub.add_parser("validate", help="check a config file; exit 1 and list every error if bad")
+    p_validate.add_argument("file", metavar="FILE")
+    p_run = sub.add_parser("run", help="run the agent in the foreground (logs to stderr)")
+    p_run.add_argument("file", metavar="FILE")
+    p_run.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="default: info")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    # ExaBGP also accepts the file before the flag: `exabgp FILE --test`.
+    if len(args_in) == 2 and args_in[1] == "--test" and not args_in[0].startswith("-"):
+        args_in = ["--test", args_in[0]]
+    parser = _parser()
+    try:
+        args = parser.parse_args(args_in)
+    except SystemExit as exc:  # argparse exits on --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else EXIT_USAGE
+    if args.test is not None:
+        if args.command is not None:
+            print("fleetbgp: --test FILE cannot be combined with a command", file=sys.stderr)
+            return EXIT_USAGE
+        return validate(args.test)
+    if args.command == "validate":
+        return validate(args.file)
+    if args.command == "run":
+        return run(args.file, args.log_level)
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE

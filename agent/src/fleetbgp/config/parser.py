@@ -1,0 +1,1149 @@
+"""Statements -> typed model, with every error found (not only the first) and its place.
+
+The parser streams: a stack of blocks (top level, neighbor, family, static, ...) receives the
+statements of the lexer. Neighbors and templates are first collected as `NeighborSpec`s (settings
+with the place each was written); once the whole file is read, templates are merged into the
+neighbors that inherit them, defaults applied and cross-references checked (templates, processes,
+duplicate neighbors), then the model is built.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import ipaddress
+import os
+import re
+from typing import Any, ClassVar
+
+from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_FLOWSPEC, IPV6_UNICAST, Family, family_name
+
+from .errors import ConfigError, Diagnostic, Location, RouteError
+from .lexer import Lexer, Statement, is_quoted, unquote
+from .model import (
+    ANY_V4,
+    ANY_V6,
+    DEFAULT_PORT,
+    MESSAGE_FLAG_NAMES,
+    Api,
+    Capabilities,
+    Config,
+    MessageFlags,
+    Neighbor,
+    Process,
+    Secret,
+    StaticRoutes,
+)
+from .route import parse_asn, parse_route
+
+SUPPORTED_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST, IPV4_FLOWSPEC, IPV6_FLOWSPEC)
+DEFAULT_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
+MD5_MAX_KEY = 80  # TCP_MD5SIG_MAXKEYLEN
+GR_MAX = 4095  # graceful restart time is 12 bits (RFC 4724 3)
+
+_TRUE = frozenset(("true", "enable", "enabled", "yes", "on"))
+_FALSE = frozenset(("false", "disable", "disabled", "no", "off"))
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
+# Messages that never quote a word of the line (others on an md5-password line are redacted).
+_SECRET_SAFE_PREFIXES = ("md5-password", "'md5-password'", "missing ';'", "string opened")
+_REDACTED = ("error on a line with an md5-password (details not shown, to keep the password out of "
+             "logs): put md5-password on a line of its own")
+
+
+Names = dict[str, str]
+
+
+class _Skip(Exception):
+    """A statement whose error was already reported."""
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _show(word: str) -> str:
+    return "a quoted string" if is_quoted(word) else f"'{word}'"
+
+
+class NeighborSpec:
+    """A neighbor or template as written: each setting with where it was set."""
+
+    __slots__ = ("name", "template", "loc", "fields", "failed", "families", "capabilities", "routes",
+                 "route_locs", "apis", "inherits")
+
+    def __init__(self, name: str, template: bool, loc: Location) -> None:
+        self.name = name
+        self.template = template
+        self.loc = loc
+        self.fields: dict[str, tuple[Any, Location, str]] = {}
+        self.failed: set[str] = set()  # settings given with a bad value (already reported)
+        self.families: tuple[tuple[Family, ...], Location] | None = None
+        self.capabilities: dict[str, tuple[Any, Location, str]] = {}
+        self.routes: StaticRoutes = {}
+        self.route_locs: dict[Family, Location] = {}
+        self.apis: list[Api] = []
+        self.inherits: list[tuple[str, Location]] = []
+
+
+# ------------------------------------------------------------------------------------------------
+# Blocks
+
+
+class Block:
+    """A `{ ... }` context. Subclasses fill STATEMENTS/BLOCKS with method names."""
+
+    kind = ""
+    STATEMENTS: ClassVar[Names] = {}
+    BLOCKS: ClassVar[Names] = {}
+    UNSUPPORTED: ClassVar[Names] = {}
+
+    def __init__(self, parser: Parser, stmt: Statement | None, title: str) -> None:
+        self.p = parser
+        self.title = title
+        self.loc = parser.lex.location(stmt, 0) if stmt is not None else Location(parser.file, 0, 0)
+        self.errors_before = len(parser.diags)
+
+    def had_errors(self) -> bool:
+        """Was anything inside this block reported? (Then "the block is empty" would be noise.)"""
+        return len(self.p.diags) > self.errors_before
+
+    def statement(self, stmt: Statement) -> None:
+        word = stmt.words[0]
+        name = self.STATEMENTS.get(word)
+        if name is not None:
+            try:
+                getattr(self, name)(stmt)
+            except _Skip:
+                pass
+            return
+        if word in self.BLOCKS:
+            self.p.error(stmt, 0, f"'{word}' is a block: write {word} {{ ... }}")
+            return
+        self.unknown(stmt)
+
+    def open(self, stmt: Statement) -> Block:
+        if not stmt.words:
+            self.p.error(stmt, 0, "'{' without a block name before it")
+            return SkipBlock(self.p, stmt, "?")
+        word = stmt.words[0]
+        name = self.BLOCKS.get(word)
+        if name is not None:
+            try:
+                block: Block = getattr(self, name)(stmt)
+                return block
+            except _Skip:
+                return SkipBlock(self.p, stmt, word)
+        if word in self.STATEMENTS:
+            self.p.error(stmt, 0, f"'{word}' is a statement, not a block: end it with ';'")
+        else:
+            self.unknown(stmt)
+        return SkipBlock(self.p, stmt, word)
+
+    def close(self, stmt: Statement | None) -> None:
+        pass
+
+    def unknown(self, stmt: Statement) -> None:
+        word = stmt.words[0]
+        hint = self.UNSUPPORTED.get(word)
+        if hint is not None:
+            self.p.error(stmt, 0, hint)
+            return
+        if word in ("[", "]", "(", ")"):
+            self.p.error(stmt, 0, f"unexpected '{word}' in the {self.kind} block")
+            return
+        known = [*self.STATEMENTS, *self.BLOCKS]
+        where = f"in the {self.kind} block" if self.kind else "at the top level"
+        extra = _did_you_mean(word, known) if not is_quoted(word) else ""
+        if not extra and word in NeighborBlock.STATEMENTS and self.kind != "neighbor":
+            extra = " (it belongs inside a neighbor block)"
+        elif not extra and len(known) <= 12:
+            extra = f" (expected one of: {', '.join(known)})"
+        self.p.error(stmt, 0, f"unknown keyword {_show(word)} {where}{extra}")
+
+
+class SkipBlock(Block):
+    """Swallows a block already reported as wrong, so its contents add no noise."""
+
+    def statement(self, stmt: Statement) -> None:
+        pass
+
+    def open(self, stmt: Statement) -> Block:
+        return SkipBlock(self.p, stmt, self.title)
+
+
+class TopBlock(Block):
+    kind = ""
+    STATEMENTS: ClassVar[Names] = {"listen": "s_listen"}
+    BLOCKS: ClassVar[Names] = {"neighbor": "b_neighbor", "template": "b_template", "process": "b_process"}
+    UNSUPPORTED: ClassVar[Names] = {
+        "group": "ExaBGP 3 'group' blocks are not supported: use template { neighbor NAME { ... } } "
+                 "and 'inherit NAME;' in each neighbor",
+        "peer": "unknown keyword 'peer' at the top level (did you mean 'neighbor'?)",
+    }
+
+    def s_listen(self, stmt: Statement) -> None:
+        words = stmt.words
+        if len(words) not in (2, 3):
+            self.p.error(stmt, 0, "listen takes an address and an optional port: listen 0.0.0.0 179;")
+            return
+        addr = self.p.address(stmt, 1)
+        port = self.p.port(stmt, 2) if len(words) == 3 else DEFAULT_PORT
+        self.p.listen.append((addr, port, self.p.lex.location(stmt, 0)))
+
+    def b_neighbor(self, stmt: Statement) -> Block:
+        words = stmt.words
+        if len(words) != 2:
+            self.p.error(stmt, 0, "neighbor takes one address: neighbor 192.0.2.1 { ... }")
+            raise _Skip
+        text = unquote(words[1])
+        if "/" in text:
+            self.p.error(stmt, 1, f"neighbor {text}: address ranges are not supported, give one address")
+            raise _Skip
+        addr = self.p.address(stmt, 1)
+        spec = NeighborSpec(addr, False, self.p.lex.location(stmt, 0))
+        self.p.neighbors.append(spec)
+        return NeighborBlock(self.p, stmt, spec)
+
+    def b_template(self, stmt: Statement) -> Block:
+        if len(stmt.words) != 1:
+            self.p.error(stmt, 1, "template takes no name: template { neighbor NAME { ... } }")
+            raise _Skip
+        return TemplateBlock(self.p, stmt, "template")
+
+    def b_process(self, stmt: Statement) -> Block:
+        words = stmt.words
+        if len(words) != 2:
+            self.p.error(stmt, 0, "process takes one name: process NAME { run /path/to/program; }")
+            raise _Skip
+        return ProcessBlock(self.p, stmt, unquote(words[1]))
+
+
+class TemplateBlock(Block):
+    kind = "template"
+    BLOCKS: ClassVar[Names] = {"neighbor": "b_neighbor"}
+
+    def b_neighbor(self, stmt: Statement) -> Block:
+        words = stmt.words
+        if len(words) != 2:
+            self.p.error(stmt, 0, "a template is named: template { neighbor NAME { ... } }")
+            raise _Skip
+        name = unquote(words[1])
+        loc = self.p.lex.location(stmt, 0)
+        if name in self.p.templates:
+            first = self.p.templates[name].loc
+            self.p.error(stmt, 1, f"template '{name}' is already defined at {first.short()}")
+            raise _Skip
+        spec = NeighborSpec(name, True, loc)
+        self.p.templates[name] = spec
+        return NeighborBlock(self.p, stmt, spec)
+
+
+# Neighbor settings: keyword -> (field, value kind). The kinds are methods of NeighborBlock.
+_NEIGHBOR_SETTINGS: dict[str, tuple[str, str]] = {
+    "router-id": ("router_id", "v_router_id"),
+    "local-address": ("local_address", "v_local_address"),
+    "local-as": ("local_as", "v_asn"),
+    "peer-as": ("peer_as", "v_asn"),
+    "hold-time": ("hold_time", "v_hold_time"),
+    "passive": ("passive", "v_bool"),
+    "listen": ("listen_port", "v_port"),
+    "connect": ("connect_port", "v_port"),
+    "description": ("description", "v_text"),
+    "md5-password": ("md5_password", "v_md5"),
+    "md5-base64": ("md5_base64", "v_bool"),
+    "md5-ip": ("md5_ip", "v_address"),
+    "outgoing-ttl": ("outgoing_ttl", "v_ttl"),
+    "incoming-ttl": ("incoming_ttl", "v_ttl"),
+    "ttl-security": ("incoming_ttl", "v_ttl"),
+    "group-updates": ("group_updates", "v_bool"),
+    "adj-rib-in": ("adj_rib_in", "v_bool"),
+    "adj-rib-out": ("adj_rib_out", "v_bool"),
+    "manual-eor": ("manual_eor", "v_bool"),
+    "auto-flush": ("auto_flush", "v_bool"),
+    "rate-limit": ("rate_limit", "v_rate_limit"),
+    "host-name": ("host_name", "v_text"),
+    "domain-name": ("domain_name", "v_text"),
+    "source-interface": ("source_interface", "v_text"),
+}
+
+
+class NeighborBlock(Block):
+    kind = "neighbor"
+    STATEMENTS: ClassVar[Names] = {**{k: "s_setting" for k in _NEIGHBOR_SETTINGS},
+                                   "inherit": "s_inherit", "route": "s_route"}
+    BLOCKS: ClassVar[Names] = {"family": "b_family", "capability": "b_capability", "static": "b_static",
+                               "api": "b_api", "announce": "b_announce"}
+    UNSUPPORTED: ClassVar[Names] = {
+        "flow": "static FlowSpec rules ('flow { ... }') are not supported yet: announce them through "
+                "the API",
+        "l2vpn": "'l2vpn' is not supported",
+        "operational": "'operational' messages are not supported",
+        "add-path": "add-path is not supported",
+        "nexthop": "the 'nexthop' block (RFC 8950 next hops) is not supported",
+        "peer-address": "the peer address is given in the block header: neighbor 192.0.2.1 { ... }",
+        "multi-session": "'multi-session' is not supported",
+        "neighbor": "a neighbor block cannot be nested in another",
+    }
+
+    def __init__(self, parser: Parser, stmt: Statement, spec: NeighborSpec) -> None:
+        what = "template neighbor" if spec.template else "neighbor"
+        super().__init__(parser, stmt, f"{what} {spec.name}")
+        self.spec = spec
+
+    def s_setting(self, stmt: Statement) -> None:
+        word = stmt.words[0]
+        key, kind = _NEIGHBOR_SETTINGS[word]
+        if word == "md5-password":
+            self.p.secret_lines.update(seg[0] for seg in stmt.segs)
+        try:
+            value = getattr(self, kind)(stmt)
+        except _Skip:
+            self.spec.failed.add(key)
+            raise
+        self.set(self.spec.fields, key, value, stmt, word)
+
+    def set(self, table: dict[str, tuple[Any, Location, str]], key: str, value: Any, stmt: Statement,
+            word: str) -> None:
+        prev = table.get(key)
+        if prev is not None:
+            again = f"'{word}' is set twice" if prev[2] == word else f"'{word}' repeats '{prev[2]}'"
+            self.p.error(stmt, 0, f"{again} (first at {prev[1].short()})")
+            return
+        table[key] = (value, self.p.lex.location(stmt, 0), word)
+
+    # value kinds ----------------------------------------------------------------------------
+
+    def v_router_id(self, stmt: Statement) -> str:
+        self.p.arity(stmt, 1, "router-id takes one IPv4 address")
+        text = unquote(stmt.words[1])
+        try:
+            addr = ipaddress.IPv4Address(text)
+        except ValueError:
+            self.p.error(stmt, 1, f"router-id {text!r} is not an IPv4 address")
+            raise _Skip from None
+        if int(addr) == 0:
+            self.p.error(stmt, 1, "router-id 0.0.0.0 is not allowed (RFC 6286)")
+            raise _Skip
+        return str(addr)
+
+    def v_local_address(self, stmt: Statement) -> str | None:
+        self.p.arity(stmt, 1, "local-address takes one IP address (or 'auto')")
+        if stmt.words[1] == "auto":
+            return None
+        return self.p.address(stmt, 1)
+
+    def v_address(self, stmt: Statement) -> str:
+        self.p.arity(stmt, 1, f"{stmt.words[0]} takes one IP address")
+        return self.p.address(stmt, 1)
+
+    def v_asn(self, stmt: Statement) -> int:
+        word = stmt.words[0]
+        self.p.arity(stmt, 1, f"{word} takes one AS number")
+        text = unquote(stmt.words[1])
+        asn = parse_asn(text)
+        if asn is None:
+            if text == "auto":
+                self.p.error(stmt, 1, f"{word} auto is not supported: give the AS number")
+            else:
+                self.p.error(stmt, 1, f"{word} {text!r} is not an AS number: expected 1..4294967295")
+            raise _Skip
+        return asn
+
+    def v_hold_time(self, stmt: Statement) -> int:
+        self.p.arity(stmt, 1, "hold-time takes one value: 0 or 3..65535 seconds")
+        value = self.p.integer(stmt, 1, 0, 65535, "hold-time", "0 or 3..65535 seconds")
+        if value in (1, 2):
+            self.p.error(stmt, 1, f"hold-time {value} is not allowed: 0 (no keepalives) or 3..65535 "
+                                  "seconds (RFC 4271 4.2)")
+            raise _Skip
+        return value
+
+    def v_bool(self, stmt: Statement) -> bool:
+        return self.p.boolean(stmt)
+
+    def v_port(self, stmt: Statement) -> int:
+        self.p.arity(stmt, 1, f"{stmt.words[0]} takes one TCP port")
+        return self.p.port(stmt, 1)
+
+    def v_ttl(self, stmt: Statement) -> int:
+        word = stmt.words[0]
+        self.p.arity(stmt, 1, f"{word} takes one TTL: 1..255")
+        return self.p.integer(stmt, 1, 1, 255, word, "a TTL 1..255")
+
+    def v_rate_limit(self, stmt: Statement) -> int | None:
+        self.p.arity(stmt, 1, "rate-limit takes one value: messages per second, or 'disable'")
+        if stmt.words[1] in ("disable", "false"):
+            return None
+        return self.p.integer(stmt, 1, 0, 0xFFFFFFFF, "rate-limit", "messages per second")
+
+    def v_text(self, stmt: Statement) -> str:
+        if len(stmt.words) < 2:
+            self.p.error(stmt, 0, f"{stmt.words[0]} needs a value")
+            raise _Skip
+        return " ".join(unquote(w) for w in stmt.words[1:])
+
+    def v_md5(self, stmt: Statement) -> Secret:
+        words = stmt.words
+        usage = "md5-password takes one value: a quoted string, or env['VARIABLE']"
+        if len(words) == 2 and words[1] not in ("[", "]", "(", ")", "env"):
+            value = unquote(words[1])
+            if not value:
+                self.p.error(stmt, 1, "md5-password is empty")
+                raise _Skip
+            return Secret(value)
+        if len(words) == 5 and words[1] == "env" and words[2] == "[" and words[4] == "]":
+            name = unquote(words[3])
+            if not _ENV_NAME.match(name):
+                self.p.error(stmt, 3, "md5-password env[...]: not a valid environment variable name")
+                raise _Skip
+            value = os.environ.get(name)
+            if value is None:
+                self.p.error(stmt, 1, f"md5-password: environment variable {name} is not set")
+                raise _Skip
+            if not value:
+                self.p.error(stmt, 1, f"md5-password: environment variable {name} is empty")
+                raise _Skip
+            return Secret(value)
+        self.p.error(stmt, 0, usage)
+        raise _Skip
+
+    # statements ---------------------------------------------------------------------------
+
+    def s_inherit(self, stmt: Statement) -> None:
+        if self.spec.template:
+            self.p.error(stmt, 0, "a template cannot inherit another template")
+            return
+        words = stmt.words
+        names: list[tuple[str, int]] = []
+        if len(words) >= 3 and words[1] == "[" and words[-1] == "]":
+            names = [(unquote(w), i) for i, w in enumerate(words[2:-1], 2) if w != ","]
+        elif len(words) == 2 and words[1] not in ("[", "]"):
+            names = [(unquote(words[1]), 1)]
+        if not names:
+            self.p.error(stmt, 0, "inherit takes a template name: inherit NAME; (or inherit [ A B ];)")
+            return
+        for name, i in names:
+            self.spec.inherits.append((name, self.p.lex.location(stmt, i)))
+
+    def s_route(self, stmt: Statement) -> None:
+        self.p.add_route(self.spec, stmt, 1)
+
+    # blocks -------------------------------------------------------------------------------
+
+    def b_family(self, stmt: Statement) -> Block:
+        self.p.arity(stmt, 0, "family takes no value: family { ipv4 unicast; }")
+        if self.spec.families is not None:
+            self.p.error(stmt, 0, f"'family' is given twice (first at {self.spec.families[1].short()})")
+            raise _Skip
+        return FamilyBlock(self.p, stmt, self.spec)
+
+    def b_capability(self, stmt: Statement) -> Block:
+        self.p.arity(stmt, 0, "capability takes no value: capability { route-refresh; }")
+        return CapabilityBlock(self.p, stmt, self)
+
+    def b_static(self, stmt: Statement) -> Block:
+        self.p.arity(stmt, 0, "static takes no value: static { route 192.0.2.0/24 next-hop self; }")
+        return StaticBlock(self.p, stmt, self.spec)
+
+    def b_announce(self, stmt: Statement) -> Block:
+        self.p.arity(stmt, 0, "announce takes no value: announce { ipv4 { unicast ...; } }")
+        return AnnounceBlock(self.p, stmt, self.spec)
+
+    def b_api(self, stmt: Statement) -> Block:
+        words = stmt.words
+        if len(words) > 2:
+            self.p.error(stmt, 2, "api takes an optional name: api [NAME] { processes [ ... ]; }")
+            raise _Skip
+        return ApiBlock(self.p, stmt, self.spec, unquote(words[1]) if len(words) == 2 else None)
+
+
+class FamilyBlock(Block):
+    kind = "family"
+    NAMES = ("ipv4 unicast", "ipv6 unicast", "ipv4 flow", "ipv6 flow")
+
+    def __init__(self, parser: Parser, stmt: Statement, spec: NeighborSpec) -> None:
+        super().__init__(parser, stmt, "family")
+        self.spec = spec
+        self.families: list[Family] = []
+        self.seen: dict[Family, Location] = {}
+
+    def statement(self, stmt: Statement) -> None:
+        words = stmt.words
+        if len(words) == 1 and words[0] in ("all", "minimal"):
+            self.p.error(stmt, 0, f"family '{words[0]}' is not supported: list the families, "
+                                  f"from: {', '.join(self.NAMES)}")
+            return
+        if len(words) != 2:
+            self.p.error(stmt, 0, f"a family is AFI SAFI, one of: {', '.join(self.NAMES)}")
+            return
+        afi, safi = words[0].lower(), words[1].lower()
+        fam = None
+        if afi in ("ipv4", "ipv6"):
+            for f in SUPPORTED_FAMILIES:
+                if family_name(f) == f"{afi} {'flow' if safi == 'flowspec' else safi}":
+                    fam = f
+        if fam is None:
+            text = f"{words[0]} {words[1]}"
+            if afi in ("ipv4", "ipv6", "l2vpn", "bgp-ls"):
+                self.p.error(stmt, 0 if afi not in ("ipv4", "ipv6") else 1,
+                             f"family {_show(text)} is not supported "
+                             f"(supported: {', '.join(self.NAMES)})")
+            else:
+                self.p.error(stmt, 0, f"unknown family {_show(text)}{_did_you_mean(text, self.NAMES)}")
+            return
+        if fam in self.seen:
+            self.p.error(stmt, 0, f"family {family_name(fam)} is listed twice")
+            return
+        self.seen[fam] = self.p.lex.location(stmt, 0)
+        self.families.append(fam)
+
+    def open(self, stmt: Statement) -> Block:
+        self.p.error(stmt, 0, "the family block holds 'AFI SAFI;' statements, not blocks")
+        return SkipBlock(self.p, stmt, "family")
+
+    def close(self, stmt: Statement | None) -> None:
+        if not self.families:
+            if not self.had_errors():
+                self.p.errors_at(self.loc, "the family block enables no family")
+            return
+        self.spec.families = (tuple(self.families), self.loc)
+
+
+class CapabilityBlock(Block):
+    kind = "capability"
+    STATEMENTS: ClassVar[Names] = {"graceful-restart": "s_graceful_restart", "route-refresh": "s_flag",
+                                   "asn4": "s_flag", "extended-message": "s_flag"}
+    UNSUPPORTED: ClassVar[Names] = {k: f"capability '{k}' is not supported" for k in (
+        "add-path", "multi-session", "operational", "aigp", "software-version", "nexthop")}
+
+    def __init__(self, parser: Parser, stmt: Statement, owner: NeighborBlock) -> None:
+        super().__init__(parser, stmt, "capability")
+        self.owner = owner
+
+    def s_graceful_restart(self, stmt: Statement) -> None:
+        words = stmt.words
+        value: int | bool
+        if len(words) == 1 or words[1].lower() in _TRUE:
+            value = True  # restart time = hold-time
+        elif words[1].lower() in _FALSE:
+            value = False
+        else:
+            self.p.arity(stmt, 1, f"graceful-restart takes an optional restart time: 0..{GR_MAX} seconds")
+            value = self.p.integer(stmt, 1, 0, GR_MAX, "graceful-restart", f"0..{GR_MAX} seconds")
+        if len(words) > 2:
+            self.p.error(stmt, 2, f"graceful-restart takes an optional restart time: 0..{GR_MAX} seconds")
+            return
+        self.owner.set(self.owner.spec.capabilities, "graceful_restart", value, stmt, words[0])
+
+    def s_flag(self, stmt: Statement) -> None:
+        word = stmt.words[0]
+        self.owner.set(self.owner.spec.capabilities, word.replace("-", "_"), self.p.boolean(stmt), stmt,
+                       word)
+
+
+class StaticBlock(Block):
+    kind = "static"
+    STATEMENTS: ClassVar[Names] = {"route": "s_route"}
+    BLOCKS: ClassVar[Names] = {"route": "b_route"}
+
+    def __init__(self, parser: Parser, stmt: Statement, spec: NeighborSpec) -> None:
+        super().__init__(parser, stmt, "static")
+        self.spec = spec
+
+    def statement(self, stmt: Statement) -> None:
+        if stmt.words[0] == "route":  # the hot path: skip the generic dispatch
+            self.p.add_route(self.spec, stmt, 1)
+        else:
+            super().statement(stmt)
+
+    def b_route(self, stmt: Statement) -> Block:
+        if len(stmt.words) < 2:
+            self.p.error(stmt, 0, "route needs a prefix: route 192.0.2.0/24 { next-hop self; }")
+            raise _Skip
+        return RouteBlock(self.p, stmt, self.spec)
+
+
+class RouteBlock(Block):
+    """ExaBGP's block form: route 192.0.2.0/24 { next-hop self; med 100; }"""
+
+    kind = "route"
+
+    def __init__(self, parser: Parser, stmt: Statement, spec: NeighborSpec) -> None:
+        super().__init__(parser, stmt, "route")
+        self.spec = spec
+        self.parts: list[tuple[Statement, int]] = [(stmt, 1)]
+
+    def statement(self, stmt: Statement) -> None:
+        self.parts.append((stmt, 0))
+
+    def open(self, stmt: Statement) -> Block:
+        self.p.error(stmt, 0, "a route block holds attribute statements (next-hop self; med 100;), "
+                              "not blocks")
+        return SkipBlock(self.p, stmt, "route")
+
+    def close(self, stmt: Statement | None) -> None:
+        tokens: list[str] = []
+        starts: list[tuple[int, Statement, int]] = []
+        for part, skip in self.parts:
+            starts.append((len(tokens), part, skip))
+            tokens.extend(part.words[skip:])
+        try:
+            family, nlri, attrs = parse_route(tokens)
+        except RouteError as exc:
+            for base, part, skip in reversed(starts):
+                if exc.index >= base or base == 0:
+                    self.p.error(part, exc.index - base + skip, exc.message)
+                    break
+            return
+        self.p.store_route(self.spec, family, nlri, attrs, self.loc)
+
+
+class AnnounceBlock(Block):
+    """ExaBGP 4/5: announce { ipv4 { unicast 192.0.2.0/24 next-hop self; } }"""
+
+    kind = "announce"
+    BLOCKS: ClassVar[Names] = {"ipv4": "b_afi", "ipv6": "b_afi"}
+
+    def __init__(self, parser: Parser, stmt: Statement, spec: NeighborSpec) -> None:
+        super().__init__(parser, stmt, "announce")
+        self.spec = spec
+
+    def b_afi(self, stmt: Statement) -> Block:
+        self.p.arity(stmt, 0, f"{stmt.words[0]} takes no value here")
+        return AnnounceAfiBlock(self.p, stmt, self.spec, 1 if stmt.words[0] == "ipv4" else 2)
+
+
+class AnnounceAfiBlock(Block):
+    kind = "announce"
+    STATEMENTS: ClassVar[Names] = {"unicast": "s_unicast"}
+    UNSUPPORTED: ClassVar[Names] = {k: f"announcing {k} routes from the config is not supported" for k in (
+        "multicast", "flow", "flow-vpn", "nlri-mpls", "mpls-vpn", "labeled-unicast", "mup", "vpls")}
+
+    def __init__(self, parser: Parser, stmt: Statement, spec: NeighborSpec, afi: int) -> None:
+        super().__init__(parser, stmt, stmt.words[0])
+        self.kind = f"announce {stmt.words[0]}"
+        self.spec = spec
+        self.afi = afi
+
+    def s_unicast(self, stmt: Statement) -> None:
+        self.p.add_route(self.spec, stmt, 1, afi=self.afi)
+
+
+class ApiBlock(Block):
+    kind = "api"
+    STATEMENTS: ClassVar[Names] = {
+        "processes": "s_processes", "processes-match": "s_processes_match",
+        "neighbor-changes": "s_flag", "negotiated": "s_flag", "fsm": "s_flag", "signal": "s_flag"}
+    BLOCKS: ClassVar[Names] = {"receive": "b_messages", "send": "b_messages"}
+
+    def __init__(self, parser: Parser, stmt: Statement, spec: NeighborSpec, name: str | None) -> None:
+        super().__init__(parser, stmt, "api")
+        self.spec = spec
+        self.name = name
+        self.processes: list[str] = []
+        self.matches: list[str] = []
+        self.flags: dict[str, bool] = {}
+        self.messages: dict[str, MessageFlags] = {}
+
+    def s_processes(self, stmt: Statement) -> None:
+        for name, i in self.p.name_list(stmt, "processes [ NAME ... ];"):
+            self.processes.append(name)
+            self.p.process_refs.append((name, self.p.lex.location(stmt, i)))
+
+    def s_processes_match(self, stmt: Statement) -> None:
+        for pattern, i in self.p.name_list(stmt, "processes-match [ REGEX ... ];"):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                self.p.error(stmt, i, f"processes-match: bad regular expression: {exc}")
+                continue
+            self.matches.append(pattern)
+
+    def s_flag(self, stmt: Statement) -> None:
+        self.flags[stmt.words[0].replace("-", "_")] = self.p.boolean(stmt)
+
+    def b_messages(self, stmt: Statement) -> Block:
+        self.p.arity(stmt, 0, f"{stmt.words[0]} takes no value: {stmt.words[0]} {{ parsed; update; }}")
+        return MessagesBlock(self.p, stmt, self)
+
+    def set_messages(self, kind: str, flags: MessageFlags, extra: dict[str, bool]) -> None:
+        prev = self.messages.get(kind)
+        self.messages[kind] = flags if prev is None else prev.union(flags)
+        self.flags.update(extra)
+
+    def close(self, stmt: Statement | None) -> None:
+        if not self.processes and not self.matches and not self.had_errors():
+            self.p.errors_at(self.loc, "the api block names no process: add processes [ NAME ];")
+        self.spec.apis.append(Api(
+            name=self.name, processes=tuple(self.processes), processes_match=tuple(self.matches),
+            neighbor_changes=self.flags.get("neighbor_changes", False),
+            negotiated=self.flags.get("negotiated", False), fsm=self.flags.get("fsm", False),
+            signal=self.flags.get("signal", False),
+            receive=self.messages.get("receive", MessageFlags()),
+            send=self.messages.get("send", MessageFlags()), source=self.loc))
+
+
+class MessagesBlock(Block):
+    """receive { parsed; update; ... } and send { packets; ... } (in an api or, ExaBGP 3 style, a process)."""
+
+    kind = "receive"
+    STATEMENTS: ClassVar[Names] = {
+        **{k: "s_flag" for k in MESSAGE_FLAG_NAMES}, "updates": "s_flag",
+        "neighbor-changes": "s_owner_flag"}
+
+    def __init__(self, parser: Parser, stmt: Statement, owner: ApiBlock | ProcessBlock) -> None:
+        super().__init__(parser, stmt, stmt.words[0])
+        self.kind = stmt.words[0]
+        self.owner = owner
+        self.flags: dict[str, bool] = {}
+        self.extra: dict[str, bool] = {}
+
+    def s_flag(self, stmt: Statement) -> None:
+        word = stmt.words[0]
+        self.flags["update" if word == "updates" else word] = self.p.boolean(stmt)
+
+    def s_owner_flag(self, stmt: Statement) -> None:
+        self.extra["neighbor_changes"] = self.p.boolean(stmt)
+
+    def close(self, stmt: Statement | None) -> None:
+        self.owner.set_messages(self.kind, MessageFlags(**self.flags), self.extra)
+
+
+class ProcessBlock(Block):
+    kind = "process"
+    STATEMENTS: ClassVar[Names] = {
+        "run": "s_run", "encoder": "s_encoder", "working-directory": "s_workdir",
+        "respawn": "s_bool", "neighbor-changes": "s_bool", "withdraw-on-exit": "s_withdraw"}
+    BLOCKS: ClassVar[Names] = {"env": "b_env", "receive": "b_messages", "send": "b_messages"}
+    UNSUPPORTED: ClassVar[Names] = {
+        "parse-routes": "ExaBGP 3's 'parse-routes' is not supported: use receive { parsed; update; }",
+        "receive-routes": "ExaBGP 3's 'receive-routes' is not supported: use receive { parsed; update; }",
+        "peer-updates": "ExaBGP 3's 'peer-updates' is not supported: use receive { parsed; update; }",
+        "send-packets": "ExaBGP 3's 'send-packets' is not supported: use send { packets; }",
+        "receive-packets": "ExaBGP 3's 'receive-packets' is not supported: use receive { packets; }",
+    }
+
+    def __init__(self, parser: Parser, stmt: Statement, name: str) -> None:
+        super().__init__(parser, stmt, f"process {name}")
+        self.name = name
+        self.fields: dict[str, tuple[Any, Location, str]] = {}
+        self.env: dict[str, str] = {}
+        self.messages: dict[str, MessageFlags] = {}
+        self.extra: dict[str, bool] = {}
+
+    def put(self, key: str, value: Any, stmt: Statement) -> None:
+        prev = self.fields.get(key)
+        if prev is not None:
+            self.p.error(stmt, 0, f"'{stmt.words[0]}' is set twice (first at {prev[1].short()})")
+            return
+        self.fields[key] = (value, self.p.lex.location(stmt, 0), stmt.words[0])
+
+    def s_run(self, stmt: Statement) -> None:
+        if len(stmt.words) < 2:
+            self.p.error(stmt, 0, "run needs a command: run /path/to/program ARGS...;")
+            return
+        self.put("run", tuple(unquote(w) for w in stmt.words[1:]), stmt)
+
+    def s_encoder(self, stmt: Statement) -> None:
+        self.p.arity(stmt, 1, "encoder takes one value: text or json")
+        value = unquote(stmt.words[1]).lower()
+        if value not in ("text", "json"):
+            self.p.error(stmt, 1, f"encoder {stmt.words[1]!r}: expected text or json")
+            return
+        self.put("encoder", value, stmt)
+
+    def s_workdir(self, stmt: Statement) -> None:
+        self.p.arity(stmt, 1, "working-directory takes one path")
+        self.put("working_directory", unquote(stmt.words[1]), stmt)
+
+    def s_bool(self, stmt: Statement) -> None:
+        self.put(stmt.words[0].replace("-", "_"), self.p.boolean(stmt), stmt)
+
+    def s_withdraw(self, stmt: Statement) -> None:
+        if len(stmt.words) == 1:
+            value: int | None = 0
+        else:
+            self.p.arity(stmt, 1, "withdraw-on-exit takes an optional delay in seconds")
+            word = stmt.words[1].lower()
+            if word in _FALSE:
+                value = None
+            elif word in _TRUE:
+                value = 0
+            else:
+                value = self.p.integer(stmt, 1, 0, 86400, "withdraw-on-exit", "a delay of 0..86400 seconds")
+        self.put("withdraw_on_exit", value, stmt)
+
+    def b_env(self, stmt: Statement) -> Block:
+        self.p.arity(stmt, 0, "env takes no value: env { NAME = 'value'; }")
+        return EnvBlock(self.p, stmt, self)
+
+    def b_messages(self, stmt: Statement) -> Block:
+        self.p.arity(stmt, 0, f"{stmt.words[0]} takes no value: {stmt.words[0]} {{ parsed; update; }}")
+        return MessagesBlock(self.p, stmt, self)
+
+    def set_messages(self, kind: str, flags: MessageFlags, extra: dict[str, bool]) -> None:
+        prev = self.messages.get(kind)
+        self.messages[kind] = flags if prev is None else prev.union(flags)
+        self.extra.update(extra)
+
+    def close(self, stmt: Statement | None) -> None:
+        f = {k: v[0] for k, v in self.fields.items()}
+        if "run" not in f:
+            self.p.errors_at(self.loc, f"process {self.name} has no 'run' command")
+            return
+        if self.name in self.p.processes:
+            first = self.p.processes[self.name].source
+            self.p.errors_at(self.loc, f"process '{self.name}' is already defined at {first.short()}")
+            return
+        self.p.processes[self.name] = Process(
+            name=self.name, run=f["run"], encoder=f.get("encoder", "text"),
+            working_directory=f.get("working_directory"), env=self.env, respawn=f.get("respawn", True),
+            withdraw_on_exit=f.get("withdraw_on_exit"),
+            neighbor_changes=f.get("neighbor_changes", False) or self.extra.get("neighbor_changes", False),
+            receive=self.messages.get("receive", MessageFlags()),
+            send=self.messages.get("send", MessageFlags()), source=self.loc)
+
+
+class EnvBlock(Block):
+    kind = "env"
+
+    def __init__(self, parser: Parser, stmt: Statement, owner: ProcessBlock) -> None:
+        super().__init__(parser, stmt, "env")
+        self.owner = owner
+
+    def statement(self, stmt: Statement) -> None:
+        words = stmt.words
+        if len(words) == 1 and "=" in words[0]:
+            name, _, value = words[0].partition("=")
+            parts = [name, value]
+        elif len(words) == 3 and words[1] == "=":
+            parts = [words[0], unquote(words[2])]
+        elif len(words) == 2 and words[1].startswith("=") and len(words[1]) > 1:
+            parts = [words[0], words[1][1:]]
+        elif len(words) == 2 and words[0].endswith("=") and len(words[0]) > 1:
+            parts = [words[0][:-1], unquote(words[1])]
+        elif len(words) == 2:
+            parts = [words[0], unquote(words[1])]
+        else:
+            self.p.error(stmt, 0, "an env entry is NAME = 'value';")
+            return
+        name = parts[0]
+        if not _ENV_NAME.match(name):
+            self.p.error(stmt, 0, f"env: {_show(name)} is not a valid environment variable name")
+            return
+        if name in self.owner.env:
+            self.p.error(stmt, 0, f"env: {name} is set twice")
+            return
+        self.owner.env[name] = parts[1]
+
+    def open(self, stmt: Statement) -> Block:
+        self.p.error(stmt, 0, "the env block holds NAME = 'value'; statements, not blocks")
+        return SkipBlock(self.p, stmt, "env")
+
+
+# Keywords that open a block at the top level only: seeing one deeper means a '}' is missing.
+_TOP_LEVEL_BLOCKS = frozenset(("neighbor", "process", "template"))
+
+
+# ------------------------------------------------------------------------------------------------
+# The parser
+
+
+class Parser:
+    def __init__(self, text: str, file: str) -> None:
+        self.file = file
+        self.lex = Lexer(text, file)
+        self.diags = self.lex.diagnostics
+        self.neighbors: list[NeighborSpec] = []
+        self.templates: dict[str, NeighborSpec] = {}
+        self.processes: dict[str, Process] = {}
+        self.process_refs: list[tuple[str, Location]] = []
+        self.listen: list[tuple[str, int, Location]] = []
+        self.secret_lines: set[int] = set()
+
+    # -- reporting -------------------------------------------------------------------------
+
+    def error(self, stmt: Statement, index: int, message: str) -> None:
+        self.diags.append(Diagnostic.at(self.lex.location(stmt, index), message))
+
+    def errors_at(self, loc: Location, message: str) -> None:
+        self.diags.append(Diagnostic.at(loc, message))
+
+    # -- value helpers (report and raise _Skip on error) ------------------------------------
+
+    def arity(self, stmt: Statement, n: int, usage: str) -> None:
+        count = len(stmt.words)
+        if count != n + 1:
+            self.error(stmt, n + 1 if count > n + 1 else 0, usage)
+            raise _Skip
+
+    def integer(self, stmt: Statement, i: int, lo: int, hi: int, what: str, expected: str) -> int:
+        text = unquote(stmt.words[i])
+        if text.isascii() and text.isdigit() and len(text) <= 20:
+            value = int(text)
+            if lo <= value <= hi:
+                return value
+        self.error(stmt, i, f"{what} {text!r}: expected {expected}")
+        raise _Skip
+
+    def port(self, stmt: Statement, i: int) -> int:
+        return self.integer(stmt, i, 1, 65535, stmt.words[0], "a TCP port 1..65535")
+
+    def address(self, stmt: Statement, i: int) -> str:
+        text = unquote(stmt.words[i])
+        try:
+            return str(ipaddress.ip_address(text))
+        except ValueError:
+            self.error(stmt, i, f"{text!r} is not an IP address")
+            raise _Skip from None
+
+    def boolean(self, stmt: Statement) -> bool:
+        words = stmt.words
+        if len(words) == 1:
+            return True
+        if len(words) == 2:
+            value = words[1].lower()
+            if value in _TRUE:
+                return True
+            if value in _FALSE:
+                return False
+        self.error(stmt, 1, f"{words[0]} takes no value, or one of true/false (enable/disable)")
+        raise _Skip
+
+    def name_list(self, stmt: Statement, usage: str) -> list[tuple[str, int]]:
+        words = stmt.words
+        if len(words) >= 3 and words[1] == "[" and words[-1] == "]":
+            out = []
+            for i, w in enumerate(words[2:-1], 2):
+                for part in unquote(w).split(","):
+                    if part:
+                        out.append((part, i))
+            return out
+        if len(words) == 2 and words[1] not in ("[", "]"):
+            return [(unquote(words[1]), 1)]
+        self.error(stmt, 0, f"expected {usage}")
+        raise _Skip
+
+    # -- routes -------------------------------------------------------------------------------
+
+    def add_route(self, spec: NeighborSpec, stmt: Statement, start: int, afi: int = 0) -> None:
+        try:
+            family, nlri, attrs = parse_route(stmt.words, start)
+        except RouteError as exc:
+            self.error(stmt, exc.index, exc.message)
+            return
+        if afi and family.afi != afi:
+            self.error(stmt, start, f"{stmt.words[start]} is not an IPv{4 if afi == 1 else 6} prefix")
+            return
+        table = spec.routes.get(family)
+        if table is None:
+            self.store_route(spec, family, nlri, attrs, self.lex.location(stmt, start))
+        else:
+            table[nlri] = attrs
+
+    def store_route(self, spec: NeighborSpec, family: Family, nlri: bytes, attrs: Attributes,
+                    loc: Location) -> None:
+        table = spec.routes.get(family)
+        if table is None:
+            table = spec.routes[family] = {}
+            spec.route_locs[family] = loc
+        table[nlri] = attrs
+
+    # -- main loop ---------------------------------------------------------------------------
+
+    def parse(self) -> Config:
+        top = TopBlock(self, None, "top")
+        stack: list[Block] = [top]
+        for stmt in self.lex.statements():
+            term = stmt.term
+            if term == ";":
+                stack[-1].statement(stmt)
+            elif term == "{":
+                if (len(stack) > 1 and stmt.words and stmt.words[0] in _TOP_LEVEL_BLOCKS
+                        and not (stmt.words[0] == "neighbor" and isinstance(stack[-1], TemplateBlock))):
+                    opened = stack[1]
+                    self.error(stmt, 0, f"'{stmt.words[0]}' block inside the '{opened.title}' block opened "
+                                        f"at {opened.loc.short()}: is a '}}' missing before this line?")
+                    while len(stack) > 1:
+                        stack.pop().close(None)
+                stack.append(stack[-1].open(stmt))
+            elif len(stack) == 1:
+                self.error(stmt, 0, "unexpected '}': no block is open here")
+            else:
+                stack.pop().close(stmt)
+        if len(stack) > 1:
+            end = self.lex.end_of_file()
+            for block in reversed(stack[1:]):
+                self.errors_at(end, f"end of file inside the '{block.title}' block opened at "
+                                    f"{block.loc.short()}: missing '}}'")
+            while len(stack) > 1:
+                stack.pop().close(None)
+        return self.finish()
+
+    # -- after the whole file --------------------------------------------------------------------
+
+    def finish(self) -> Config:
+        for name, loc in self.process_refs:
+            if name not in self.processes:
+                known = ", ".join(sorted(self.processes)) or "none is defined"
+                hint = _did_you_mean(name, self.processes) or f" (processes: {known})"
+                self.errors_at(loc, f"unknown process '{name}'{hint}")
+        neighbors: list[Neighbor] = []
+        seen: dict[str, Location] = {}
+        for spec in self.neighbors:
+            first = seen.get(spec.name)
+            if first is not None:
+                self.errors_at(spec.loc, f"duplicate neighbor {spec.name} (first defined at {first.short()})")
+                continue
+            seen[spec.name] = spec.loc
+            neighbor = self.build(spec)
+            if neighbor is not None:
+                neighbors.append(neighbor)
+        listen = self.build_listen(neighbors)
+        if self.diags:
+            raise ConfigError(self.sorted_diagnostics())
+        return Config(neighbors=neighbors, processes=self.processes, listen=listen, path=self.file)
+
+    def sorted_diagnostics(self) -> list[Diagnostic]:
+        out = []
+        for d in sorted(self.diags, key=lambda d: (d.line, d.col)):
+            if d.line in self.secret_lines and not d.message.startswith(_SECRET_SAFE_PREFIXES):
+                d = d._replace(message=_REDACTED)
+            out.append(d)
+        return out
+
+    def build_listen(self, neighbors: list[Neighbor]) -> list[tuple[str, int]]:
+        if not self.listen:
+            ports = sorted({DEFAULT_PORT} | {n.listen_port for n in neighbors if n.listen_port})
+            return [(addr, port) for port in ports for addr in (ANY_V4, ANY_V6)]
+        out: list[tuple[str, int]] = []
+        for addr, port, loc in self.listen:
+            if (addr, port) in out:
+                self.errors_at(loc, f"listen {addr} {port} is given twice")
+                continue
+            out.append((addr, port))
+        ports = {port for _, port in out}
+        for n in neighbors:
+            if n.listen_port and n.listen_port not in ports:
+                self.errors_at(n.source, f"neighbor {n.peer_address} has 'listen {n.listen_port}', but no "
+                                         f"top-level listen statement uses port {n.listen_port}")
+        return out
+
+    def build(self, spec: NeighborSpec) -> Neighbor | None:
+        chain: list[NeighborSpec] = []
+        for name, loc in spec.inherits:
+            template = self.templates.get(name)
+            if template is None:
+                known = ", ".join(sorted(self.templates)) or "none is defined"
+                hint = _did_you_mean(name, self.templates) or f" (templates: {known})"
+                self.errors_at(loc, f"unknown template '{name}'{hint}")
+                continue
+            chain.append(template)
+        chain.append(spec)
+        failed = set().union(*(part.failed for part in chain))
+        fields: dict[str, tuple[Any, Location, str]] = {}
+        caps: dict[str, tuple[Any, Location, str]] = {}
+        families: tuple[tuple[Family, ...], Location] | None = None
+        routes: StaticRoutes = {}
+        route_locs: dict[Family, Location] = {}
+        apis: list[Api] = []
+        for part in chain:
+            fields.update(part.fields)
+            caps.update(part.capabilities)
+            if part.families is not None:
+                families = part.families
+            for fam, table in part.routes.items():
+                mine = routes.get(fam)
+                if mine is None:
+                    routes[fam] = table if part is spec else dict(table)
+                    route_locs[fam] = part.route_locs[fam]
+                else:
+                    mine.update(table)
+            apis.extend(part.apis)
+
+        def get(key: str, default: Any = None) -> Any:
+            found = fields.get(key)
+            return default if found is None else found[0]
+
+        ok = True
+        peer = spec.name
+        where = f"neighbor {peer}"
+        for key, word in (("local_as", "local-as"), ("peer_as", "peer-as")):
+            if key not in fields:
+                if key not in failed:
+                    self.errors_at(spec.loc, f"{where} has no '{word}'")
+                ok = False
+        peer_version = ipaddress.ip_address(peer).version
+        local = get("local_address")
+        if local is not None and ipaddress.ip_address(local).version != peer_version:
+            self.errors_at(fields["local_address"][1], f"local-address {local} is IPv"
+                                                       f"{ipaddress.ip_address(local).version} but the "
+                                                       f"neighbor {peer} is IPv{peer_version}")
+            ok = False
+        router_id = get("router_id")
+        if router_id is None:
+            if local is not None and ipaddress.ip_address(local).version == 4:
+                router_id = local
+            elif failed & {"router_id", "local_address"}:
+                ok = False
+            else:
+                self.errors_at(spec.loc, f"{where} has no 'router-id' (it defaults to local-address "
+                                         "only when that is an IPv4 address)")
+                ok = False
+        md5 = get("md5_password")
+        md5_base64 = get("md5_base64", False)
+        if md5 is not None:
+            loc = fields["md5_password"][1]
+            raw: bytes | None = md5.reveal().encode()
+            if md5_base64:
+                try:
+                    raw = base64.b64decode(md5.reveal(), validate=True)
+                except (binascii.Error, ValueError):
+                    self.errors_at(loc, "md5-password is not valid base64 (md5-base64 is set)")
+                    ok = False
+                    raw = None
+            if raw is not None and len(raw) > MD5_MAX_KEY:
+                self.errors_at(loc, f"md5-password is longer than {MD5_MAX_KEY} bytes, the kernel's limit")
+                ok = False
+        fams = families[0] if families is not None else DEFAULT_FAMILIES
+        for fam, loc in route_locs.items():
+            if fam not in fams:
+                self.errors_at(loc, f"{where}: this {family_name(fam)} route needs 'family {{ "
+                                    f"{family_name(fam)}; }}' (the neighbor enables "
+                                    f"{', '.join(family_name(f) for f in fams)})")
+                ok = False
+        if not ok:
+            return None
+        hold_time = get("hold_time", 180)
+        gr = caps["graceful_restart"][0] if "graceful_restart" in caps else None
+        if gr is True:
+            gr = min(hold_time, GR_MAX)
+        elif gr is False:
+            gr = None
+        capabilities = Capabilities(
+            graceful_restart=gr,
+            route_refresh=caps["route_refresh"][0] if "route_refresh" in caps else True,
+            asn4=caps["asn4"][0] if "asn4" in caps else True,
+            extended_message=caps["extended_message"][0] if "extended_message" in caps else False)
+        return Neighbor(
+            peer_address=peer, local_as=get("local_as"), peer_as=get("peer_as"), router_id=router_id,
+            local_address=local, hold_time=hold_time, passive=get("passive", False),
+            listen_port=get("listen_port"), connect_port=get("connect_port", DEFAULT_PORT),
+            description=get("description", ""), md5_password=md5, md5_base64=md5_base64,
+            md5_ip=get("md5_ip"), outgoing_ttl=get("outgoing_ttl"), incoming_ttl=get("incoming_ttl"),
+            group_updates=get("group_updates", True), adj_rib_in=get("adj_rib_in", False),
+            adj_rib_out=get("adj_rib_out", True), manual_eor=get("manual_eor", False),
+            auto_flush=get("auto_flush", True), rate_limit=get("rate_limit"),
+            host_name=get("host_name"), domain_name=get("domain_name"),
+            source_interface=get("source_interface"), families=fams, capabilities=capabilities,
+            static_routes=routes, api=tuple(apis), inherit=tuple(name for name, _ in spec.inherits),
+            source=spec.loc)
+
+
+def parse_text(text: str, filename: str = "<config>") -> Config:
+    """Parse a config. Raises ConfigError listing every problem found."""
+    return Parser(text, filename).parse()
+

@@ -1,0 +1,467 @@
+"""Route syntax shared by the config file (`route ...;`) and the API (`announce route ...`).
+
+    PREFIX next-hop self|ADDRESS [med N] [local-preference N] [origin igp|egp|incomplete]
+           [as-path [ ASN ... ( ASN ... ) ]] [community [ ... ]] [large-community [ ... ]]
+           [extended-community [ ... ]] [atomic-aggregate] [aggregator ( ASN:ADDRESS )]
+
+Functions take a token sequence (see lexer.tokenize_line) and raise RouteError carrying the index of
+the offending token, so each caller can point at it in its own terms (file:line:col, API reply).
+Parsed attribute sets are cached by their tokens: 100,000 routes that share attributes parse them once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import socket
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_nlri
+
+from .errors import RouteError
+
+_inet_pton = socket.inet_pton
+_AF_INET = socket.AF_INET
+_AF_INET6 = socket.AF_INET6
+
+U32 = 0xFFFFFFFF
+_HEX = frozenset("0123456789abcdefABCDEF")
+U16 = 0xFFFF
+
+WELL_KNOWN_COMMUNITIES = {
+    "graceful-shutdown": 0xFFFF0000,   # RFC 8326
+    "blackhole": 0xFFFF029A,           # RFC 7999
+    "no-export": 0xFFFFFF01,           # RFC 1997
+    "no-advertise": 0xFFFFFF02,
+    "no-export-subconfed": 0xFFFFFF03,
+    "nopeer": 0xFFFFFF04,              # RFC 3765
+    "no-peer": 0xFFFFFF04,
+}
+
+# Extended community sub-types (RFC 4360 section 5, RFC 5575/8955 section 7 for redirect).
+_EXT_SUBTYPE = {"target": 0x02, "rt": 0x02, "target4": 0x02, "origin": 0x03, "soo": 0x03,
+                "origin4": 0x03, "redirect": 0x08}
+# High-order type octet: (2-octet AS specific, IPv4 address specific, 4-octet AS specific).
+_EXT_TYPE_TRANSITIVE = (0x00, 0x01, 0x02)   # RFC 4360 3.1, 3.2; RFC 5668 2
+_EXT_TYPE_REDIRECT = (0x80, 0x81, 0x82)     # RFC 8955 7.4 (AS-2), RFC 7674 (IPv4, AS-4)
+
+_ORIGINS = {"igp": 0, "egp": 1, "incomplete": 2}
+
+# ExaBGP route keywords that fleetbgp does not implement: named, so the message can say so.
+_UNSUPPORTED = {
+    "split": "ExaBGP's 'split' is not supported: list the prefixes",
+    "watchdog": "ExaBGP's 'watchdog' is not supported: use the API (announce/withdraw) instead",
+    "withdraw": "ExaBGP's 'withdraw' route flag is not supported",
+    "name": "ExaBGP's route 'name' is not supported",
+    "path-information": "add-path 'path-information' is not supported",
+    "label": "labelled routes ('label') are not supported",
+    "rd": "VPN routes ('rd') are not supported",
+    "route-distinguisher": "VPN routes ('route-distinguisher') are not supported",
+    "originator-id": "'originator-id' is not supported (fleetbgp is not a route reflector)",
+    "cluster-list": "'cluster-list' is not supported (fleetbgp is not a route reflector)",
+    "attribute": "raw 'attribute [ ... ]' is not supported",
+    "aigp": "'aigp' is not supported",
+    "bgp-prefix-sid": "'bgp-prefix-sid' is not supported",
+    "aggregate": "did you mean 'atomic-aggregate' or 'aggregator'?",
+}
+
+
+def _uint(text: str, limit: int) -> int | None:
+    """A decimal integer 0..limit, or None."""
+    if text.isascii() and text.isdigit() and len(text) <= 20:
+        value = int(text)
+        if value <= limit:
+            return value
+    return None
+
+
+def parse_asn(text: str) -> int | None:
+    """An AS number 1..4294967295, plain (65001) or asdot (1.10 = 65546, RFC 5396); None if invalid."""
+    if "." in text:
+        hi, _, lo = text.partition(".")
+        h, low = _uint(hi, U16), _uint(lo, U16)
+        if h is None or low is None:
+            return None
+        value = (h << 16) | low
+    else:
+        value = _uint(text, U32)
+    if not value:
+        return None
+    return value
+
+
+def _values(toks: Sequence[str], i: int, what: str) -> tuple[list[tuple[int, str]], int]:
+    """A single value or a `[ ... ]` list starting at toks[i]: ([(index, value), ...], next index).
+    Commas between list items are accepted."""
+    n = len(toks)
+    if i >= n:
+        raise RouteError(i - 1, f"'{what}' needs a value")
+    tok = toks[i]
+    if tok != "[":
+        if tok in ("]", "(", ")"):
+            raise RouteError(i, f"'{what}' needs a value, found '{tok}'")
+        return [(i, v) for v in tok.split(",") if v], i + 1
+    out: list[tuple[int, str]] = []
+    j = i + 1
+    while j < n:
+        tok = toks[j]
+        if tok == "]":
+            return out, j + 1
+        if tok == "[":
+            raise RouteError(j, f"'[' inside the '{what}' list")
+        out.extend((j, v) for v in tok.split(",") if v)
+        j += 1
+    raise RouteError(i, f"the '{what}' list opened here is not closed with ']'")
+
+
+def parse_community(text: str) -> int:
+    """'65000:100', a well-known name (no-export, ...), or a 32-bit integer -> 32-bit value."""
+    named = WELL_KNOWN_COMMUNITIES.get(text.lower())
+    if named is not None:
+        return named
+    if ":" in text:
+        hi, _, lo = text.partition(":")
+        h, low = _uint(hi, U16), _uint(lo, U16)
+        if h is None or low is None:
+            raise ValueError(f"community {text!r}: expected ASN:VALUE, both 0..65535")
+        return (h << 16) | low
+    if text[:2].lower() == "0x":
+        digits = text[2:]
+        if 0 < len(digits) <= 8 and _HEX.issuperset(digits):
+            return int(digits, 16)
+        raise ValueError(f"community {text!r}: not a 32-bit hex value")
+    value = _uint(text, U32)
+    if value is None:
+        names = ", ".join(k for k in WELL_KNOWN_COMMUNITIES if k != "no-peer")
+        raise ValueError(f"community {text!r}: expected ASN:VALUE, a 32-bit number or one of {names}")
+    return value
+
+
+def parse_large_community(text: str) -> tuple[int, int, int]:
+    """'65000:1:2' -> (65000, 1, 2), each 0..4294967295 (RFC 8092)."""
+    parts = text.split(":")
+    if len(parts) == 3:
+        a, b, c = (_uint(p, U32) for p in parts)
+        if a is not None and b is not None and c is not None:
+            return (a, b, c)
+    raise ValueError(f"large-community {text!r}: expected GLOBAL:LOCAL1:LOCAL2, each 0..4294967295")
+
+
+def _v4_int(text: str) -> int | None:
+    try:
+        return int(ipaddress.IPv4Address(text))
+    except ValueError:
+        return None
+
+
+def parse_extended_community(text: str) -> int:
+    """An extended community as its 64-bit value.
+
+    TYPE:ADMIN:LOCAL with TYPE target (rt), origin (soo) or redirect; ADMIN:LOCAL alone means target.
+    ADMIN picks the encoding: a 2-octet AS (LOCAL 32 bits, RFC 4360 3.1), an IPv4 address (LOCAL 16
+    bits, RFC 4360 3.2) or a 4-octet AS (> 65535 or written with an L suffix, LOCAL 16 bits,
+    RFC 5668). target4/origin4 force the 4-octet form. 0x followed by 16 hex digits is taken raw.
+    """
+    if text[:2].lower() == "0x":
+        digits = text[2:]
+        if len(digits) == 16 and _HEX.issuperset(digits):
+            return int(digits, 16)
+        raise ValueError(f"extended-community {text!r}: raw form is 0x and 16 hex digits")
+    parts = text.split(":")
+    if len(parts) == 2:
+        kind = "target"
+    elif len(parts) == 3:
+        kind = parts.pop(0).lower()
+    else:
+        raise ValueError(f"extended-community {text!r}: expected TYPE:ADMIN:LOCAL "
+                         "(target:65000:100, origin:192.0.2.1:5) or 0x and 16 hex digits")
+    subtype = _EXT_SUBTYPE.get(kind)
+    if subtype is None:
+        raise ValueError(f"extended-community {text!r}: type {kind!r} unknown "
+                         "(known: target, rt, origin, soo, target4, origin4, redirect)")
+    types = _EXT_TYPE_REDIRECT if kind == "redirect" else _EXT_TYPE_TRANSITIVE
+    admin, local = parts
+    if "." in admin:
+        ip = _v4_int(admin)
+        low = _uint(local, U16)
+        if ip is None or low is None or kind.endswith("4"):
+            raise ValueError(f"extended-community {text!r}: IPv4:LOCAL needs an IPv4 address and "
+                             "LOCAL 0..65535")
+        return (types[1] << 56) | (subtype << 48) | (ip << 16) | low
+    four = kind.endswith("4")
+    if admin[-1:] in ("L", "l"):
+        admin = admin[:-1]
+        four = True
+    asn = _uint(admin, U32)
+    if asn is None:
+        raise ValueError(f"extended-community {text!r}: {admin!r} is neither an AS number nor an "
+                         "IPv4 address")
+    if asn > U16:
+        four = True
+    if four:
+        low = _uint(local, U16)
+        if low is None:
+            raise ValueError(f"extended-community {text!r}: with a 4-octet AS the local part must be "
+                             "0..65535")
+        return (types[2] << 56) | (subtype << 48) | (asn << 16) | low
+    low = _uint(local, U32)
+    if low is None:
+        raise ValueError(f"extended-community {text!r}: local part must be 0..4294967295")
+    return (types[0] << 56) | (subtype << 48) | (asn << 32) | low
+
+
+# -- attribute keyword handlers: (tokens, index of the first value, family, fields) -> next index --
+
+Handler = Callable[[Sequence[str], int, Family, dict[str, Any]], int]
+
+
+def _one(toks: Sequence[str], i: int, what: str) -> str:
+    if i >= len(toks):
+        raise RouteError(i - 1, f"'{what}' needs a value")
+    if toks[i] in ("[", "]", "(", ")"):
+        raise RouteError(i, f"'{what}' takes one value, not '{toks[i]}'")
+    return toks[i]
+
+
+def _next_hop(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) -> int:
+    value = _one(toks, i, "next-hop")
+    if value == "self":
+        f["next_hop"] = "self"
+        return i + 1
+    try:
+        addr = ipaddress.ip_address(value)
+    except ValueError:
+        raise RouteError(i, f"next-hop {value!r} is not an IP address (or 'self')") from None
+    want = 4 if family.afi == 1 else 6
+    if addr.version != want:
+        raise RouteError(i, f"next-hop {value} is IPv{addr.version}, but the route is IPv{want}")
+    if addr.is_unspecified or addr.is_multicast:
+        raise RouteError(i, f"next-hop {value} cannot be used as a next hop")
+    f["next_hop"] = str(addr)
+    return i + 1
+
+
+def _u32_field(name: str, key: str) -> Handler:
+    def handler(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) -> int:
+        value = _one(toks, i, name)
+        number = _uint(value, U32)
+        if number is None:
+            raise RouteError(i, f"{name} {value!r}: expected a number 0..4294967295")
+        f[key] = number
+        return i + 1
+    return handler
+
+
+def _origin(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) -> int:
+    value = _one(toks, i, "origin")
+    code = _ORIGINS.get(value.lower())
+    if code is None:
+        raise RouteError(i, f"origin {value!r}: expected igp, egp or incomplete")
+    f["origin"] = code
+    return i + 1
+
+
+def _as_path(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) -> int:
+    n = len(toks)
+    if i >= n:
+        raise RouteError(i - 1, "'as-path' needs a value")
+    if toks[i] != "[":
+        asn = parse_asn(toks[i])
+        if asn is None:
+            raise RouteError(i, f"as-path: {toks[i]!r} is not an AS number (1..4294967295)")
+        f["as_path"] = ((2, (asn,)),)
+        return i + 1
+    segments: list[tuple[int, tuple[int, ...]]] = []
+    seq: list[int] = []
+    as_set: list[int] | None = None
+    set_start = i
+    j = i + 1
+    while j < n:
+        tok = toks[j]
+        if tok == "]":
+            if as_set is not None:
+                raise RouteError(set_start, "as-path: '(' is not closed with ')'")
+            if seq:
+                segments.append((2, tuple(seq)))
+            f["as_path"] = tuple(segments)
+            return j + 1
+        if tok == "(":
+            if as_set is not None:
+                raise RouteError(j, "as-path: '(' inside an AS_SET")
+            if seq:
+                segments.append((2, tuple(seq)))
+                seq = []
+            as_set = []
+            set_start = j
+        elif tok == ")":
+            if as_set is None:
+                raise RouteError(j, "as-path: ')' without '('")
+            if not as_set:
+                raise RouteError(j, "as-path: empty AS_SET '( )'")
+            segments.append((1, tuple(as_set)))
+            as_set = None
+        else:
+            for part in tok.split(","):
+                if not part:
+                    continue
+                asn = parse_asn(part)
+                if asn is None:
+                    raise RouteError(j, f"as-path: {part!r} is not an AS number (1..4294967295)")
+                (seq if as_set is None else as_set).append(asn)
+        j += 1
+    raise RouteError(i, "the 'as-path' list opened here is not closed with ']'")
+
+
+def _list_field(name: str, key: str, parse: Callable[[str], Any]) -> Handler:
+    def handler(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) -> int:
+        items, nxt = _values(toks, i, name)
+        out: list[Any] = []
+        for index, text in items:
+            try:
+                value = parse(text)
+            except ValueError as exc:
+                raise RouteError(index, str(exc)) from None
+            if value not in out:
+                out.append(value)
+        f[key] = tuple(out)
+        return nxt
+    return handler
+
+
+def _atomic_aggregate(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) -> int:
+    f["atomic_aggregate"] = True
+    return i
+
+
+def _aggregator(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) -> int:
+    n = len(toks)
+    if i >= n:
+        raise RouteError(i - 1, "'aggregator' needs a value: ( ASN:IPv4-ADDRESS )")
+    start = i
+    closing = False
+    if toks[i] == "(":
+        closing = True
+        i += 1
+    if i >= n:
+        raise RouteError(start, "'aggregator' needs a value: ( ASN:IPv4-ADDRESS )")
+    text = toks[i]
+    asn_text, sep, addr = text.partition(":")
+    asn = parse_asn(asn_text)
+    if not sep or asn is None or _v4_int(addr) is None:
+        raise RouteError(i, f"aggregator {text!r}: expected ASN:IPv4-ADDRESS, like 65001:192.0.2.1")
+    i += 1
+    if closing:
+        if i >= n or toks[i] != ")":
+            raise RouteError(start, "aggregator: '(' is not closed with ')'")
+        i += 1
+    f["aggregator"] = (asn, str(ipaddress.IPv4Address(addr)))
+    return i
+
+
+_HANDLERS: dict[str, Handler] = {
+    "next-hop": _next_hop,
+    "med": _u32_field("med", "med"),
+    "local-preference": _u32_field("local-preference", "local_pref"),
+    "origin": _origin,
+    "as-path": _as_path,
+    "community": _list_field("community", "communities", parse_community),
+    "large-community": _list_field("large-community", "large_communities", parse_large_community),
+    "extended-community": _list_field("extended-community", "ext_communities", parse_extended_community),
+    "atomic-aggregate": _atomic_aggregate,
+    "aggregator": _aggregator,
+}
+ATTRIBUTE_KEYWORDS = tuple(_HANDLERS)
+
+
+def _unknown(word: str, index: int) -> RouteError:
+    hint = _UNSUPPORTED.get(word)
+    if hint is not None:
+        return RouteError(index, hint)
+    shown = repr(word) if word[:1] not in ("'", '"') else "a quoted string"
+    close = difflib.get_close_matches(word, ATTRIBUTE_KEYWORDS, n=1, cutoff=0.6)
+    if close:
+        return RouteError(index, f"unknown route attribute {shown} (did you mean '{close[0]}'?)")
+    return RouteError(index, f"unknown route attribute {shown} (expected one of: "
+                             f"{', '.join(ATTRIBUTE_KEYWORDS)})")
+
+
+def _parse(toks: tuple[str, ...], family: Family, require_next_hop: bool) -> Attributes:
+    """Attributes from tokens (indexes in errors are relative to `toks`)."""
+    fields: dict[str, Any] = {}
+    seen: dict[str, int] = {}
+    i = 0
+    n = len(toks)
+    while i < n:
+        word = toks[i]
+        handler = _HANDLERS.get(word)
+        if handler is None:
+            raise _unknown(word, i)
+        if word in seen:
+            raise RouteError(i, f"'{word}' is given twice in this route")
+        seen[word] = i
+        i = handler(toks, i + 1, family, fields)
+    if require_next_hop and "next_hop" not in fields:
+        raise RouteError(-1, "the route has no next-hop (add 'next-hop self' or 'next-hop ADDRESS')")
+    return Attributes.make(**fields)
+
+
+_CACHE: dict[tuple[Any, ...], Attributes | RouteError] = {}
+_CACHE_MAX = 4096
+
+
+def parse_attributes(tokens: Sequence[str], family: Family, start: int = 0, *,
+                     require_next_hop: bool = True) -> Attributes:
+    """The attributes in tokens[start:]. RouteError indexes are into `tokens`; a missing next-hop
+    points at tokens[start - 1] (the prefix, in a route)."""
+    toks = tuple(tokens[start:]) if start or not isinstance(tokens, tuple) else tokens
+    key = (family, require_next_hop, toks)
+    found = _CACHE.get(key)
+    if found is None:
+        try:
+            found = _parse(toks, family, require_next_hop)
+        except RouteError as exc:
+            found = exc
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[key] = found
+    if isinstance(found, RouteError):
+        raise RouteError(max(found.index + start, 0), found.message)
+    return found
+
+
+def parse_prefix(tokens: Sequence[str], index: int = 0) -> tuple[Family, bytes]:
+    """tokens[index] as a prefix: (family, NLRI wire bytes)."""
+    if index >= len(tokens):
+        raise RouteError(max(index - 1, 0), "a route needs a prefix, like 192.0.2.0/24")
+    text = tokens[index]
+    if text in ("[", "]", "(", ")") or text[:1] in ("'", '"'):
+        raise RouteError(index, "a route needs a prefix, like 192.0.2.0/24")
+    # Fast path for the usual IPv4 prefix; anything unusual (and every error) goes through
+    # prefix_to_nlri, which has the full rules and the messages.
+    addr, sep, length = text.partition("/")
+    if not sep or (length.isascii() and length.isdigit() and len(length) <= 3):
+        v6 = ":" in addr
+        try:
+            packed = _inet_pton(_AF_INET6 if v6 else _AF_INET, addr)
+        except (OSError, ValueError):
+            pass
+        else:
+            bits = 128 if v6 else 32
+            plen = int(length) if sep else bits
+            if plen <= bits and not int.from_bytes(packed, "big") & ((1 << (bits - plen)) - 1):
+                return IPV6_UNICAST if v6 else IPV4_UNICAST, bytes((plen,)) + packed[:(plen + 7) // 8]
+    try:
+        return prefix_to_nlri(text)
+    except ValueError as exc:
+        raise RouteError(index, str(exc)) from None
+
+
+def parse_route(tokens: Sequence[str], start: int = 0) -> tuple[Family, bytes, Attributes]:
+    """`PREFIX ATTRIBUTES...` from tokens[start:] -> (family, NLRI wire bytes, interned Attributes).
+
+    Raises RouteError whose index points into `tokens`. A route needs a next-hop.
+    """
+    family, nlri = parse_prefix(tokens, start)
+    return family, nlri, parse_attributes(tokens, family, start + 1)
