@@ -1,47 +1,73 @@
-"""The running agent: loads the config, starts a Peer per neighbor, listens, reloads, shuts down."""
+"""The running agent: the Speaker owns the peers and is the one object every subsystem talks to
+(API programs, health checks, the control socket, metrics). See docs/dev/agent-internals.md."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import signal
 import socket
-import sys
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from . import __version__
 from .config import ConfigError, load
 from .config.model import Config, Neighbor
+from .events import PeerEvent
 from .session import Peer
 from .transport import TransportError, listening_socket, md5_key, normalise_peer, set_md5
+from .wire.attributes import Attributes
 from .wire.constants import CeaseSub
 from .wire.messages import Notification
+from .wire.nlri import Family
+
+if TYPE_CHECKING:
+    from .settings import AgentSettings
 
 log = logging.getLogger("fleetbgp")
 
+# A reload or shutdown that takes longer than this is logged as stuck, not waited for forever.
+STOP_TIMEOUT = 5.0
 
-def sd_notify(state: str) -> None:
-    """Tell systemd (Type=notify) what we are doing; a no-op outside systemd."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    if path.startswith("@"):
-        path = "\0" + path[1:]
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.connect(path)
-        sock.sendall(state.encode())
+
+@dataclass(slots=True)
+class ReloadResult:
+    ok: bool
+    errors: list[str] = field(default_factory=list)
+    summary: str = ""
+
+
+def file_sha256(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
 
 
 class Speaker:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, settings: AgentSettings, *, config_sha256: str = "") -> None:
         self.config = config
+        self.config_path = config.path
+        self.config_sha256 = config_sha256
+        self.config_loaded_at = time.time()
+        self.settings = settings
+        self.started_at = time.time()
         self.peers: dict[str, Peer] = {}
         self.listeners: list[socket.socket] = []
+        self.last_reload: dict[str, Any] = {"result": None, "time": None, "errors": []}
+        self.reload_counts = {"success": 0, "failure": 0}
+        self.maintenance = False
+        self.api: Any = None
+        self.health: Any = None
+        self.control: Any = None
+        self.metrics: Any = None
+        self._subscribers: list[Callable[[PeerEvent], None]] = []
         self._accept_tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
-        self.reloads = 0
-        self.reload_failures = 0
+        self._reload_lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -49,8 +75,8 @@ class Speaker:
         for neighbor in self.config.neighbors:
             self._add_peer(neighbor)
         self._open_listeners()
-        log.info("fleetbgp started: %d neighbor(s), %d static route(s)", len(self.peers),
-                 sum(len(p.rib_out) for p in self.peers.values()))
+        log.info("fleetbgp %s started: %d neighbor(s), %d static route(s)", __version__,
+                 len(self.peers), sum(len(p.rib_out) for p in self.peers.values()))
 
     async def stop(self, message: str = "fleetbgp shutting down") -> None:
         for task in self._accept_tasks:
@@ -69,15 +95,121 @@ class Speaker:
         await self._stopping.wait()
 
     def _add_peer(self, neighbor: Neighbor) -> Peer:
-        peer = Peer(neighbor)
+        peer = Peer(neighbor, on_event=self._dispatch)
+        if self.maintenance:
+            peer.set_drain(self.settings.maintenance_mode, self.settings.maintenance_metric)
         self.peers[peer.address] = peer
         peer.start()
         return peer
 
+    # -- events ----------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[PeerEvent], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _dispatch(self, event: PeerEvent) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber %r failed on a %s event", callback, event.kind)
+        if event.kind == "state" and event.state in ("up", "down"):
+            self.notify_status()
+
+    def status_line(self) -> str:
+        up = sum(1 for p in self.peers.values() if p.established is not None)
+        routes = sum(len(p.rib_out) for p in self.peers.values())
+        text = f"{up}/{len(self.peers)} sessions established, {routes} routes in adj-rib-out"
+        return text + (", maintenance on" if self.maintenance else "")
+
+    def notify_status(self) -> None:
+        sd_notify(f"STATUS={self.status_line()}")
+
+    # -- routes ------------------------------------------------------------------------------------
+
+    def select(self, neighbors: Sequence[str] | None) -> list[Peer]:
+        if neighbors is None:
+            return list(self.peers.values())
+        out = []
+        for address in neighbors:
+            try:
+                key = normalise_peer(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address") from None
+            peer = self.peers.get(key)
+            if peer is None:
+                raise ValueError(f"unknown neighbor {address}")
+            out.append(peer)
+        return out
+
+    def announce(self, fam: Family, nlri: bytes, attrs: Attributes, *, owner: str,
+                 neighbors: Sequence[str] | None = None, track: bool = True) -> int:
+        return sum(1 for p in self.select(neighbors) if p.announce(fam, nlri, attrs, owner, track))
+
+    def withdraw(self, fam: Family, nlri: bytes, *, owner: str = "",
+                 neighbors: Sequence[str] | None = None) -> int:
+        return sum(1 for p in self.select(neighbors) if p.withdraw(fam, nlri))
+
+    def withdraw_owner(self, owner: str, neighbors: Sequence[str] | None = None) -> int:
+        return sum(p.withdraw_owner(owner) for p in self.select(neighbors))
+
+    def owned(self, owner: str) -> dict[str, dict[Family, set[bytes]]]:
+        return {a: t for a, p in self.peers.items() if (t := p.owned(owner))}
+
+    def send_eor(self, neighbors: Sequence[str] | None = None) -> int:
+        return sum(1 for p in self.select(neighbors) if p.send_eor())
+
+    def route_refresh(self, neighbors: Sequence[str] | None = None) -> int:
+        return sum(1 for p in self.select(neighbors) if p.request_refresh())
+
+    async def flushed(self, neighbors: Sequence[str] | None = None, timeout: float = 10.0) -> bool:
+        """True once every selected peer has handed its pending changes to the kernel."""
+        peers = self.select(neighbors)
+        results = await asyncio.gather(*(p.flushed(timeout) for p in peers))
+        return all(results)
+
+    def set_maintenance(self, on: bool) -> None:
+        if on == self.maintenance:
+            return
+        self.maintenance = on
+        mode = self.settings.maintenance_mode if on else None
+        for peer in self.peers.values():
+            peer.set_drain(mode, self.settings.maintenance_metric)
+        log.warning("maintenance %s (%s)", "on" if on else "off",
+                    self.settings.maintenance_mode if on else "announcements restored")
+        self.notify_status()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "uptime": time.time() - self.started_at,
+            "config_path": self.config_path,
+            "config_sha256": self.config_sha256,
+            "config_loaded_at": self.config_loaded_at,
+            "last_reload": dict(self.last_reload),
+            "reloads": dict(self.reload_counts),
+            "maintenance": self.maintenance,
+            "maintenance_mode": self.settings.maintenance_mode,
+            "neighbors": len(self.peers),
+            "established": sum(1 for p in self.peers.values() if p.established is not None),
+        }
+
     # -- listening -------------------------------------------------------------------------------
 
+    def _listen_addresses(self, config: Config) -> list[tuple[str, int]]:
+        override = getattr(self.settings, "listen", None)
+        return list(override) if override else list(config.listen)
+
     def _open_listeners(self) -> None:
-        for address, port in self.config.listen:
+        for address, port in self._listen_addresses(self.config):
             try:
                 sock = listening_socket(address, port)
             except OSError as exc:
@@ -88,6 +220,14 @@ class Speaker:
             self._install_md5(sock)
             self._accept_tasks.append(asyncio.create_task(self._accept_loop(sock)))
             log.info("listening on [%s]:%d", address, port)
+
+    def _close_listeners(self) -> None:
+        for task in self._accept_tasks:
+            task.cancel()
+        for sock in self.listeners:
+            sock.close()
+        self.listeners.clear()
+        self._accept_tasks.clear()
 
     def _install_md5(self, sock: socket.socket) -> None:
         for peer in self.peers.values():
@@ -121,113 +261,219 @@ class Speaker:
 
     # -- reload -----------------------------------------------------------------------------------
 
-    async def reload(self, path: str) -> bool:
+    async def reload(self) -> ReloadResult:
         """Re-read the config. A bad file changes nothing. Unchanged neighbors keep their session
         and only get the route differences; changed ones restart; removed ones are shut down."""
-        sd_notify("RELOADING=1")
-        try:
+        async with self._reload_lock:
+            sd_notify("RELOADING=1")
             try:
-                new = load(path)
-            except ConfigError as exc:
-                self.reload_failures += 1
-                log.error("reload refused, keeping the running configuration:\n%s", exc)
-                return False
-            except OSError as exc:
-                self.reload_failures += 1
-                log.error("reload refused, cannot read %s: %s", path, exc.strerror)
-                return False
-            wanted = {normalise_peer(n.peer_address): n for n in new.neighbors}
-            for address in [a for a in self.peers if a not in wanted]:
-                peer = self.peers.pop(address)
-                log.info("neighbor %s removed from the configuration", address)
-                await peer.stop(Notification(6, CeaseSub.PEER_DECONFIGURED))
-            for address, neighbor in wanted.items():
-                peer = self.peers.get(address)
-                if peer is None:
-                    log.info("neighbor %s added", address)
-                    self._add_peer(neighbor)
-                elif peer.neighbor.settings_key() != neighbor.settings_key():
-                    log.info("neighbor %s: session settings changed, restarting the session", address)
-                    self.peers.pop(address)
-                    await peer.stop(Notification.shutdown("configuration changed",
-                                                          CeaseSub.OTHER_CONFIGURATION_CHANGE))
-                    self._add_peer(neighbor)
-                else:
-                    peer.neighbor = neighbor
-                    changed, withdrawn = peer.set_static(neighbor.static_routes)
-                    if changed or withdrawn:
-                        log.info("neighbor %s: %d route(s) announced or changed, %d withdrawn",
-                                 address, changed, withdrawn)
-            listen_changed = new.listen != self.config.listen
-            self.config = new
-            if listen_changed:
-                for task in self._accept_tasks:
-                    task.cancel()
-                for sock in self.listeners:
-                    sock.close()
-                self.listeners.clear()
-                self._accept_tasks.clear()
-                self._open_listeners()
+                return await self._reload()
+            finally:
+                sd_notify("READY=1")
+                self.notify_status()
+
+    def _reload_failed(self, errors: list[str]) -> ReloadResult:
+        self.reload_counts["failure"] += 1
+        self.last_reload = {"result": "failure", "time": time.time(), "errors": errors}
+        log.error("reload refused, keeping the running configuration:\n%s", "\n".join(errors))
+        return ReloadResult(False, errors, "reload refused: the running configuration is unchanged")
+
+    async def _reload(self) -> ReloadResult:
+        path = self.config_path
+        try:
+            sha = file_sha256(path)
+            new = load(path)
+        except ConfigError as exc:
+            return self._reload_failed(str(exc).splitlines())
+        except OSError as exc:
+            return self._reload_failed([f"{path}: {exc.strerror}"])
+        changes: list[str] = []
+        wanted = {normalise_peer(n.peer_address): n for n in new.neighbors}
+        for address in [a for a in self.peers if a not in wanted]:
+            peer = self.peers.pop(address)
+            changes.append(f"neighbor {address} removed")
+            await peer.stop(Notification(6, CeaseSub.PEER_DECONFIGURED))
+        for address, neighbor in wanted.items():
+            peer = self.peers.get(address)
+            if peer is None:
+                changes.append(f"neighbor {address} added")
+                self._add_peer(neighbor)
+            elif peer.neighbor.settings_key() != neighbor.settings_key():
+                changes.append(f"neighbor {address} restarted (session settings changed)")
+                self.peers.pop(address)
+                await peer.stop(Notification.shutdown("configuration changed",
+                                                      CeaseSub.OTHER_CONFIGURATION_CHANGE))
+                new_peer = self._add_peer(neighbor)
+                self._carry_runtime_routes(peer, new_peer)
             else:
-                for sock in self.listeners:
-                    self._install_md5(sock)
-            self.reloads += 1
-            log.info("configuration reloaded from %s", path)
-            return True
-        finally:
-            sd_notify("READY=1")
+                peer.neighbor = neighbor
+                peer.rib_in.keep = neighbor.adj_rib_in
+                changed, withdrawn = peer.set_static(neighbor.static_routes)
+                if changed or withdrawn:
+                    changes.append(f"neighbor {address}: {changed} route(s) announced or changed, "
+                                   f"{withdrawn} withdrawn")
+        old_listen = self._listen_addresses(self.config)
+        self.config = new
+        self.config_sha256 = sha
+        self.config_loaded_at = time.time()
+        if self._listen_addresses(new) != old_listen:
+            self._close_listeners()
+            self._open_listeners()
+        else:
+            for sock in self.listeners:
+                self._install_md5(sock)
+        for subsystem in (self.api, self.health):
+            if subsystem is not None:
+                await subsystem.reload(new)
+        self.reload_counts["success"] += 1
+        summary = "; ".join(changes) or "no change to sessions or routes"
+        self.last_reload = {"result": "success", "time": time.time(), "errors": []}
+        log.info("configuration reloaded from %s: %s", path, summary)
+        return ReloadResult(True, [], summary)
+
+    @staticmethod
+    def _carry_runtime_routes(old: Peer, new: Peer) -> None:
+        """Routes from API programs, health checks and the control socket survive a session
+        restart caused by a reload: only the static routes come from the new file."""
+        static = old.static
+        for fam, table in old.rib_out.routes.items():
+            origins = old.origins.get(fam, {})
+            for nlri, attrs in table.items():
+                if nlri in static.get(fam, ()):
+                    continue
+                owner = origins.get(nlri)
+                new.announce(fam, nlri, attrs, owner or "runtime", track=owner is not None)
 
 
-def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+def sd_notify(state: str) -> None:
+    """Tell systemd (Type=notify) what we are doing; a no-op outside systemd."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    if path.startswith("@"):
+        path = "\0" + path[1:]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(path)
+        sock.sendall(state.encode())
 
 
-async def _main(config: Config, path: str) -> int:
-    speaker = Speaker(config)
-    loop = asyncio.get_running_loop()
-    reload_lock = asyncio.Lock()
-
-    def reload_soon() -> None:
-        async def go() -> None:
-            async with reload_lock:
-                await speaker.reload(path)
-        task = loop.create_task(go())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, speaker.request_stop)
-    for sig in (signal.SIGHUP, signal.SIGUSR1):  # SIGUSR1: ExaBGP's reload signal
-        loop.add_signal_handler(sig, reload_soon)
-    await speaker.start()
-    sd_notify("READY=1")
-    await speaker.wait_stopped()
-    sd_notify("STOPPING=1")
-    log.info("shutting down")
-    await speaker.stop()
-    return 0
+async def _watchdog() -> None:
+    """WATCHDOG=1 at half the interval systemd asked for (WatchdogSec=)."""
+    usec = os.environ.get("WATCHDOG_USEC", "")
+    pid = os.environ.get("WATCHDOG_PID", "")
+    if not usec.isdigit() or (pid and pid != str(os.getpid())):
+        return
+    interval = int(usec) / 2e6
+    while True:
+        sd_notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
 
 
 _background: set[asyncio.Task[Any]] = set()
 
 
-def run(config_path: str, log_level: str = "info") -> int:
-    setup_logging(log_level)
+def _spawn(coro: Any) -> None:
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def _start_subsystems(speaker: Speaker) -> None:
+    import importlib
+
+    def optional(module: str, name: str) -> Any:
+        # TRANSITION: subsystems land one by one; remove once all exist.
+        try:
+            return getattr(importlib.import_module(f"fleetbgp.{module}"), name)
+        except (ModuleNotFoundError, AttributeError):
+            log.debug("subsystem %s not available yet", module)
+            return None
+
+    settings = speaker.settings
+    control_cls = optional("control", "ControlServer")
+    if control_cls is not None:
+        speaker.control = control_cls(speaker, settings)
+        await speaker.control.start()
+    metrics_cls = optional("metrics", "Metrics")
+    if metrics_cls is not None and settings.metrics_enabled:
+        speaker.metrics = metrics_cls(speaker, settings)
+        speaker.metrics.start()
+    api_cls = optional("api", "ApiManager")
+    if api_cls is not None:
+        speaker.api = api_cls(speaker, speaker.config)
+        await speaker.api.start()
+    health_cls = optional("health", "HealthManager")
+    if health_cls is not None:
+        speaker.health = health_cls(speaker, speaker.config)
+        await speaker.health.start()
+
+
+async def _stop_subsystems(speaker: Speaker) -> None:
+    for name in ("health", "api", "control"):
+        subsystem = getattr(speaker, name)
+        if subsystem is not None:
+            try:
+                await asyncio.wait_for(subsystem.stop(), STOP_TIMEOUT)
+            except Exception:
+                log.exception("stopping %s failed", name)
+    if speaker.metrics is not None:
+        speaker.metrics.stop()
+
+
+async def serve(config: Config, settings: AgentSettings, config_sha256: str = "") -> int:
+    speaker = Speaker(config, settings, config_sha256=config_sha256)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, speaker.request_stop)
+    for sig in (signal.SIGHUP, signal.SIGUSR1):  # SIGUSR1: ExaBGP's reload signal
+        loop.add_signal_handler(sig, lambda: _spawn(speaker.reload()))
+    await speaker.start()
     try:
+        await _start_subsystems(speaker)
+    except Exception:
+        log.exception("cannot start")
+        await _stop_subsystems(speaker)
+        await speaker.stop("fleetbgp failed to start")
+        return 1
+    sd_notify("READY=1")
+    speaker.notify_status()
+    _spawn(_watchdog())
+    await speaker.wait_stopped()
+    sd_notify("STOPPING=1")
+    log.info("shutting down")
+    await _stop_subsystems(speaker)
+    await speaker.stop()
+    return 0
+
+
+def run(config_path: str, settings: AgentSettings | str = "info") -> int:
+    if isinstance(settings, str):  # TRANSITION: until settings.py lands
+        import types
+
+        level = settings
+        settings = types.SimpleNamespace(log_level=level, maintenance_mode="withdraw",  # type: ignore[assignment]
+                                         maintenance_metric=1000, metrics_enabled=False, listen=None)
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().handlers[:] = [handler]
+        logging.getLogger().setLevel(level.upper())
+    else:
+        from .logsetup import setup_logging
+
+        setup_logging(settings)
+    assert not isinstance(settings, str)
+    try:
+        sha = file_sha256(config_path)
         config = load(config_path)
     except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+        log.error("%s", exc)
         return 1
     except OSError as exc:
-        print(f"{config_path}: {exc.strerror}", file=sys.stderr)
+        log.error("%s: %s", config_path, exc.strerror)
         return 1
     try:
         import uvloop  # type: ignore[import-not-found]
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
-    return int(runner(_main(config, config_path)))
+    return int(runner(serve(config, settings, sha)))

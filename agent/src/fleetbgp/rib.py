@@ -8,7 +8,7 @@ the value an interned attribute set shared by every route that carries it. No ob
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from .wire.attributes import Attributes, EncodeContext, encode_attributes
 from .wire.messages import end_of_rib, pack_announce, pack_withdraw
@@ -30,6 +30,9 @@ class AdjRibOut:
         self.routes: RouteTable = {}
         self._dirty: dict[Family, dict[bytes, None]] = {}
         self._full: set[Family] = set()
+        # Routes put into UPDATEs so far (counters for metrics).
+        self.sent_announced = 0
+        self.sent_withdrawn = 0
 
     def __len__(self) -> int:
         return sum(len(t) for t in self.routes.values())
@@ -86,9 +89,11 @@ class AdjRibOut:
         return bool(self._full) or any(self._dirty.values())
 
     def flush(self, ctx: EncodeContext, families: Iterable[Family], *,
-              end_of_rib_for: Iterable[Family] = ()) -> Iterator[bytes]:
+              end_of_rib_for: Iterable[Family] = (),
+              transform: Callable[[Attributes], Attributes] | None = None) -> Iterator[bytes]:
         """UPDATE messages for everything pending in `families`, attribute sets grouped so that
-        routes sharing attributes share messages. Withdrawals go first, then announcements."""
+        routes sharing attributes share messages. Withdrawals go first, then announcements.
+        `transform` rewrites attribute sets on the way out (maintenance metric)."""
         eor = set(end_of_rib_for)
         for fam in families:
             table = self.routes.get(fam, {})
@@ -98,22 +103,36 @@ class AdjRibOut:
                 if dirty:
                     gone = [k for k in dirty if k not in table]
                     if gone:
-                        yield from pack_withdraw(fam, gone, ctx)
-                yield from self._announce_grouped(fam, table.items(), ctx)
+                        yield from self._withdraw(fam, gone, ctx)
+                yield from self._announce_grouped(fam, table.items(), ctx, transform)
             else:
                 dirty = self._dirty.pop(fam, None)
                 if dirty:
                     gone = [k for k in dirty if k not in table]
                     if gone:
-                        yield from pack_withdraw(fam, gone, ctx)
+                        yield from self._withdraw(fam, gone, ctx)
                     yield from self._announce_grouped(
-                        fam, ((k, table[k]) for k in dirty if k in table), ctx)
+                        fam, ((k, table[k]) for k in dirty if k in table), ctx, transform)
             if fam in eor:
                 yield end_of_rib(fam)
 
-    @staticmethod
-    def _announce_grouped(fam: Family, routes: Iterable[tuple[bytes, Attributes]],
-                          ctx: EncodeContext) -> Iterator[bytes]:
+    def withdraw_everything(self, ctx: EncodeContext, families: Iterable[Family]) -> Iterator[bytes]:
+        """Withdrawals for every route in the table (draining), leaving the table as it is. Changes
+        pending until now are superseded: the peer will hold nothing."""
+        for fam in families:
+            self._dirty.pop(fam, None)
+            self._full.discard(fam)
+            table = self.routes.get(fam)
+            if table:
+                yield from self._withdraw(fam, list(table), ctx)
+
+    def _withdraw(self, fam: Family, items: list[bytes], ctx: EncodeContext) -> Iterator[bytes]:
+        self.sent_withdrawn += len(items)
+        yield from pack_withdraw(fam, items, ctx)
+
+    def _announce_grouped(self, fam: Family, routes: Iterable[tuple[bytes, Attributes]],
+                          ctx: EncodeContext,
+                          transform: Callable[[Attributes], Attributes] | None = None) -> Iterator[bytes]:
         groups: dict[Attributes, list[bytes]] = {}
         for nlri, attrs in routes:
             group = groups.get(attrs)
@@ -121,9 +140,15 @@ class AdjRibOut:
                 groups[attrs] = [nlri]
             else:
                 group.append(nlri)
+        if transform is not None:
+            merged: dict[Attributes, list[bytes]] = {}
+            for attrs, items in groups.items():
+                merged.setdefault(transform(attrs), []).extend(items)
+            groups = merged
         for attrs, items in groups.items():
             try:
                 head = encode_attributes(attrs, ctx, ipv4_next_hop=fam == IPV4_UNICAST)
+                self.sent_announced += len(items)
                 yield from pack_announce(fam, attrs, items, ctx, head)
             except ValueError as exc:
                 log.error("cannot announce %d %s route(s) with %r: %s", len(items), family_name(fam),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import fsm
+from .events import PeerEvent
 from .fsm import Backoff, Connection, Expectations, State, collision_winner
 from .rib import AdjRibIn, AdjRibOut, RouteTable
 from .transport import (
@@ -24,9 +25,17 @@ from .transport import (
     sockaddr,
     split_scope,
 )
-from .wire.attributes import EncodeContext
+from .wire.attributes import Attributes, EncodeContext
 from .wire.constants import CeaseSub, describe_error
-from .wire.messages import Capabilities, Negotiated, Notification, Open, Update
+from .wire.messages import (
+    Capabilities,
+    Negotiated,
+    Notification,
+    Open,
+    RouteRefresh,
+    Update,
+    end_of_rib,
+)
 from .wire.nlri import Family, family_name
 
 if TYPE_CHECKING:
@@ -36,6 +45,10 @@ CONNECT_TIMEOUT = 10.0
 # Messages written before we give the event loop a turn, so timers and other peers keep running
 # while a large table goes out.
 WRITE_BATCH = 64
+
+STAT_KEYS = ("messages_in", "messages_out", "updates_in", "updates_out", "keepalives_in",
+             "notifications_in", "notifications_out", "established_count", "flaps", "bytes_in",
+             "routes_announced", "routes_withdrawn")
 
 _STATE_ORDER = [State.IDLE, State.CONNECT, State.ACTIVE, State.OPENSENT, State.OPENCONFIRM,
                 State.ESTABLISHED]
@@ -77,7 +90,9 @@ class BGPProtocol(asyncio.Protocol):
         self.remote_address = peername[0] if peername else None
         self.peer.log.debug("TCP %s connection %s -> %s", self.direction, self.local_address,
                             self.remote_address)
+        self.peer.emit(PeerEvent("state", self.peer, state="connected"))
         self.execute(self.conn.start())
+        self.peer.emit(PeerEvent("open", self.peer, direction="send", open=self.conn.local_open))
 
     def data_received(self, data: bytes) -> None:
         self.peer.stats["bytes_in"] += len(data)
@@ -97,11 +112,12 @@ class BGPProtocol(asyncio.Protocol):
     # -- actions -------------------------------------------------------------------------------
 
     def execute(self, actions: list[fsm.Action]) -> None:
+        stats = self.peer.stats
         for action in actions:
             if isinstance(action, fsm.Send):
                 if self.transport is not None and not self.transport.is_closing():
                     self.transport.write(action.data)
-                    self.peer.stats["messages_out"] += 1
+                    stats["messages_out"] += 1
             elif isinstance(action, fsm.SetTimer):
                 self._set_timer(action.name, action.seconds)
             elif isinstance(action, fsm.StopTimer):
@@ -110,16 +126,28 @@ class BGPProtocol(asyncio.Protocol):
                     handle.cancel()
             elif isinstance(action, fsm.StateChange):
                 self.peer.on_state_change(self, action.old, action.new)
+            elif isinstance(action, fsm.UpdateReceived):
+                stats["messages_in"] += 1
+                stats["updates_in"] += 1
+                self.peer.on_update(action.update)
+            elif isinstance(action, fsm.KeepaliveReceived):
+                stats["messages_in"] += 1
+                stats["keepalives_in"] += 1
+                self.peer.emit(PeerEvent("keepalive", self.peer))
             elif isinstance(action, fsm.OpenReceived):
+                stats["messages_in"] += 1
+                self.peer.emit(PeerEvent("open", self.peer, open=action.open))
                 self.peer.on_open(self, action.open)
             elif isinstance(action, fsm.SessionUp):
+                stats["messages_in"] += 1  # the KEEPALIVE that completed the handshake
                 self.peer.on_established(self, action.negotiated)
-            elif isinstance(action, fsm.UpdateReceived):
-                self.peer.stats["updates_in"] += 1
-                self.peer.on_update(action.update)
             elif isinstance(action, fsm.RefreshRequested):
+                stats["messages_in"] += 1
+                self.peer.emit(PeerEvent("refresh", self.peer, refresh=action.refresh))
                 self.peer.on_refresh(self, action.refresh.family)
             elif isinstance(action, fsm.Close):
+                if action.notification_received is not None:
+                    stats["messages_in"] += 1
                 self.peer.on_close(self, action)
                 if self.transport is not None:
                     self.transport.close()
@@ -162,7 +190,11 @@ class BGPProtocol(asyncio.Protocol):
                 await self._can_write.wait()
                 await asyncio.sleep(0)
         self.peer.stats["messages_out"] += sent
+        self.peer.stats["updates_out"] += sent
         return sent
+
+    def write_buffer_size(self) -> int:
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
 
     def stop(self, notification: Notification) -> None:
         self.execute(self.conn.stop(notification))
@@ -171,14 +203,19 @@ class BGPProtocol(asyncio.Protocol):
 class Peer:
     """A configured neighbor: dials (unless passive), accepts, resolves collisions, sends its RIB."""
 
-    def __init__(self, neighbor: Neighbor, *, on_event: Callable[[str, Peer, dict[str, Any]], None]
-                 | None = None) -> None:
+    def __init__(self, neighbor: Neighbor, *, on_event: Callable[[PeerEvent], None] | None = None) -> None:
         self.neighbor = neighbor
         self.address = normalise_peer(neighbor.peer_address)
         self.log = PeerLog(logging.getLogger("fleetbgp.peer"), {"peer": neighbor.peer_address})
         self.rib_out = AdjRibOut()
         self.rib_in = AdjRibIn(neighbor.adj_rib_in)
         self.static: RouteTable = {}
+        # nlri -> owner, for owners that asked to be tracked (withdraw-on-exit, health, control).
+        self.origins: dict[Family, dict[bytes, str]] = {}
+        self.drain_mode: str | None = None  # None, "withdraw" or "metric"
+        self.drain_metric = 1000
+        self._drain_sent = False
+        self._idle = asyncio.Event()
         self.protocols: set[BGPProtocol] = set()
         self.established: BGPProtocol | None = None
         self.negotiated: Negotiated | None = None
@@ -192,9 +229,9 @@ class Peer:
         self._send_wanted = asyncio.Event()
         self._eor_pending: set[Family] = set()
         self.on_event = on_event
-        self.stats: dict[str, int] = {"bytes_in": 0, "messages_out": 0, "updates_in": 0,
-                                      "established_count": 0, "notifications_in": 0,
-                                      "notifications_out": 0}
+        self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
+        self.notifications: dict[tuple[str, int, int], int] = {}
+        self.last_notification: dict[str, Any] | None = None
         self.established_since: float | None = None
         self.last_error: str = ""
         self.set_static(neighbor.static_routes)
@@ -294,11 +331,115 @@ class Peer:
         self.schedule_send()
         return changed, withdrawn
 
+    def announce(self, fam: Family, nlri: bytes, attrs: Attributes, owner: str, track: bool = True) -> bool:
+        """Put a route in the adj-rib-out on behalf of owner; the last announcement wins."""
+        if fam not in self.neighbor.families:
+            return False
+        if owner != "config":
+            static = self.static.get(fam)
+            if static:
+                static.pop(nlri, None)
+        origins = self.origins.get(fam)
+        if track:
+            if origins is None:
+                origins = self.origins[fam] = {}
+            origins[nlri] = owner
+        elif origins:
+            origins.pop(nlri, None)
+        changed = self.rib_out.announce(fam, nlri, attrs)
+        if changed:
+            self.schedule_send()
+        return changed
+
+    def withdraw(self, fam: Family, nlri: bytes) -> bool:
+        static = self.static.get(fam)
+        if static:
+            static.pop(nlri, None)
+        origins = self.origins.get(fam)
+        if origins:
+            origins.pop(nlri, None)
+        changed = self.rib_out.withdraw(fam, nlri)
+        if changed:
+            self.schedule_send()
+        return changed
+
+    def owned(self, owner: str) -> dict[Family, set[bytes]]:
+        if owner == "config":
+            return {fam: set(table) for fam, table in self.static.items() if table}
+        out: dict[Family, set[bytes]] = {}
+        for fam, origins in self.origins.items():
+            keys = {nlri for nlri, who in origins.items() if who == owner}
+            if keys:
+                out[fam] = keys
+        return out
+
+    def withdraw_owner(self, owner: str) -> int:
+        count = 0
+        for fam, keys in self.owned(owner).items():
+            for nlri in keys:
+                if self.withdraw(fam, nlri):
+                    count += 1
+        return count
+
+    def set_drain(self, mode: str | None, metric: int = 1000) -> None:
+        """Maintenance: 'withdraw' takes every route away from the peer (kept here, sent again
+        when the drain ends); 'metric' re-sends everything with MED = metric; None ends it."""
+        if mode == self.drain_mode and metric == self.drain_metric:
+            return
+        previous = self.drain_mode
+        self.drain_mode = mode
+        self.drain_metric = metric
+        self._drain_sent = False
+        families = self.negotiated.families if self.negotiated else self.neighbor.families
+        if mode is None or mode == "metric":
+            # Leaving a withdraw drain the peer holds nothing; otherwise its routes are replaced.
+            self.rib_out.mark_all(families, fresh=previous == "withdraw")
+        self.schedule_send()
+
+    def send_eor(self) -> bool:
+        """End-of-RIB for every negotiated family, after what is pending (API `announce eor`)."""
+        if self.negotiated is None:
+            return False
+        self._eor_pending.update(self.negotiated.families)
+        self.schedule_send()
+        return True
+
+    def request_refresh(self) -> bool:
+        """Ask the peer to send its routes again (ROUTE-REFRESH, RFC 2918)."""
+        proto = self.established
+        if proto is None or self.negotiated is None or not self.negotiated.route_refresh:
+            return False
+        proto.execute([fsm.Send(RouteRefresh(f).encode()) for f in self.negotiated.families])
+        return True
+
     def schedule_send(self) -> None:
+        self._idle.clear()
         self._send_wanted.set()
+
+    async def flushed(self, timeout: float = 10.0) -> bool:
+        """Wait until every pending change has been handed to the kernel (or there is no session).
+        Returns False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            proto = self.established
+            if proto is None:
+                return True
+            if self._idle.is_set() and proto.write_buffer_size() == 0:
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            if not self._idle.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._idle.wait(), min(remaining, 0.5))
+            else:
+                await asyncio.sleep(0.01)
 
     async def _send_loop(self) -> None:
         while self.running:
+            if not self._send_wanted.is_set():
+                self._idle.set()
             await self._send_wanted.wait()
             self._send_wanted.clear()
             proto = self.established
@@ -306,9 +447,23 @@ class Peer:
                 continue
             eor = self._eor_pending
             self._eor_pending = set()
-            messages = self.rib_out.flush(self.encode_ctx, self.negotiated.families, end_of_rib_for=eor)
+            families = self.negotiated.families
+            if self.drain_mode == "withdraw":
+                # Changes wait in the table until the drain ends; only End-of-RIB goes out.
+                messages: Any = () if self._drain_sent else self.rib_out.withdraw_everything(
+                    self.encode_ctx, families)
+                self._drain_sent = True
+                messages = _chain(messages, (end_of_rib(f) for f in families if f in eor))
+            else:
+                metric = self.drain_metric
+                transform = ((lambda a, m=metric: a.replace(med=m)) if self.drain_mode == "metric"
+                             else None)
+                messages = self.rib_out.flush(self.encode_ctx, families, end_of_rib_for=eor,
+                                              transform=transform)
             started = time.monotonic()
             sent = await proto.write_messages(messages)
+            self.stats["routes_announced"] = self.rib_out.sent_announced
+            self.stats["routes_withdrawn"] = self.rib_out.sent_withdrawn
             if sent:
                 self.log.info("sent %d UPDATE message(s) in %.3f s; adj-rib-out %s", sent,
                               time.monotonic() - started, self.rib_out_counts())
@@ -448,33 +603,34 @@ class Peer:
             self.log.warning("peer did not accept families: %s",
                              ", ".join(family_name(f) for f in missing))
         self.rib_out.mark_all(neg.families, fresh=True)
+        self._drain_sent = False
         self._eor_pending = set(neg.families)
         self.schedule_send()
-        self._emit("up", {})
+        self.emit(PeerEvent("state", self, state="up"))
 
     def on_close(self, proto: BGPProtocol, close: fsm.Close) -> None:
         was_established = proto is self.established
         detail = close.reason
         if close.notification_sent is not None:
-            self.stats["notifications_out"] += 1
             n = close.notification_sent
             detail = f"{close.reason}; sent NOTIFICATION {describe_error(n.code, n.subcode)}"
+            self._count_notification("sent", n, detail)
         if close.notification_received is not None:
-            self.stats["notifications_in"] += 1
             n = close.notification_received
             detail = f"NOTIFICATION received: {describe_error(n.code, n.subcode)}"
             if n.shutdown_message:
                 detail += f" ({n.shutdown_message!r})"
-            self._emit("notification", {"code": n.code, "subcode": n.subcode, "data": n.data})
+            self._count_notification("received", n, detail)
         self.last_error = detail
         if was_established:
             self.established = None
             self.negotiated = None
             self.encode_ctx = None
             self.established_since = None
+            self.stats["flaps"] += 1
             self.rib_in.clear()
             self.log.warning("session down: %s", detail)
-            self._emit("down", {"reason": detail})
+            self.emit(PeerEvent("state", self, state="down", reason=detail))
         else:
             self.log.info("%s connection closed in %s: %s", proto.direction, proto.state, detail)
 
@@ -494,7 +650,7 @@ class Peer:
             wd = sum(len(i) for i in update.withdraw.values())
             self.log.debug("UPDATE received: %d announced, %d withdrawn; adj-rib-in: %s", ann, wd,
                            self.rib_in.counts())
-        self._emit("update", {"update": update})
+        self.emit(PeerEvent("update", self, update=update))
 
     def on_refresh(self, proto: BGPProtocol, fam: Family) -> None:
         if self.negotiated is None or fam not in self.negotiated.families:
@@ -506,6 +662,31 @@ class Peer:
         self._eor_pending.add(fam)
         self.schedule_send()
 
-    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+    def _count_notification(self, direction: str, n: Notification, text: str) -> None:
+        key = (direction, n.code, n.subcode)
+        self.notifications[key] = self.notifications.get(key, 0) + 1
+        self.stats["notifications_in" if direction == "received" else "notifications_out"] += 1
+        self.last_notification = {"direction": direction, "code": n.code, "subcode": n.subcode,
+                                  "text": text, "time": time.time()}
+        self.emit(PeerEvent("notification", self, direction="receive" if direction == "received"
+                            else "send", notification=n))
+
+    @property
+    def local_address(self) -> str | None:
+        return self.established.local_address if self.established else None
+
+    @property
+    def remote_address(self) -> str | None:
+        return self.established.remote_address if self.established else None
+
+    def emit(self, event: PeerEvent) -> None:
         if self.on_event is not None:
-            self.on_event(kind, self, data)
+            try:
+                self.on_event(event)
+            except Exception:
+                self.log.exception("event subscriber failed on %s", event.kind)
+
+
+def _chain(*parts: Any) -> Any:
+    for part in parts:
+        yield from part
