@@ -57,7 +57,9 @@ _STATE_ORDER = [State.IDLE, State.CONNECT, State.ACTIVE, State.OPENSENT, State.O
 class PeerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         assert self.extra is not None
-        return f"peer {self.extra['peer']}: {msg}", kwargs
+        # A scoped address (fe80::1%eth0) must not turn into a %-format directive.
+        peer = str(self.extra["peer"]).replace("%", "%%")
+        return f"peer {peer}: {msg}", kwargs
 
 
 class BGPProtocol(asyncio.Protocol):
