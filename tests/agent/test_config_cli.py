@@ -86,8 +86,8 @@ def test_run_calls_the_daemon(monkeypatch, good):
     calls = []
     fake = types.ModuleType("fleetbgp.daemon")
 
-    def run(config_path: str, log_level: str) -> int:
-        calls.append((config_path, log_level))
+    def run(config_path: str, settings: object) -> int:
+        calls.append((config_path, str(getattr(settings, "log_level", "")).lower()))
         return 0
 
     fake.run = run  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ import pytest
 from fleetbgp.config import parse_text
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "agent" / "configuration.md"
-TOP = ("neighbor", "template", "process", "listen")
+TOP = ("neighbor", "template", "process", "listen", "healthcheck")
 WRAP_HEAD = "local-as 65001;\npeer-as 65000;\nrouter-id 192.0.2.2;\n"
 EXTRA = "process prometheus_exporter { run /bin/true; }\n"
 

@@ -4,15 +4,24 @@
     fleetbgp --test FILE        the same, spelled as ExaBGP's `exabgp --test FILE`
     fleetbgp run FILE           run the agent in the foreground, logging to stderr
     fleetbgp --version
+
+Talking to a running agent over its control socket (cli_control.py):
+
+    fleetbgp show status|neighbors|routes|health|processes [--json]
+    fleetbgp announce ROUTE...  /  fleetbgp withdraw ROUTE...
+    fleetbgp maintenance [on|off]
+    fleetbgp reload
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from fleetbgp import __version__
+from fleetbgp import __version__, cli_control
+from fleetbgp.settings import add_run_arguments
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -41,10 +50,17 @@ def validate(path: str) -> int:
     return EXIT_OK
 
 
-def run(path: str, log_level: str) -> int:
+def run(args: argparse.Namespace) -> int:
+    from fleetbgp.settings import AgentSettings, SettingsError
+
+    try:
+        settings = AgentSettings.from_env_and_args(os.environ, args)
+    except SettingsError as exc:
+        print(f"fleetbgp run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     from fleetbgp import daemon  # the daemon pulls in asyncio, sessions, metrics: only when running
 
-    return int(daemon.run(path, log_level))
+    return int(daemon.run(args.file, settings))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,7 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     p_validate.add_argument("file", metavar="FILE")
     p_run = sub.add_parser("run", help="run the agent in the foreground (logs to stderr)")
     p_run.add_argument("file", metavar="FILE")
-    p_run.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="default: info")
+    add_run_arguments(p_run)  # settings flags: logging, control socket, metrics, ... (settings.py)
+    cli_control.add_parsers(sub)  # show, announce, withdraw, maintenance, reload
+    # ExaBGP's healthcheck options go through untouched: fleetbgp.health.cli parses them.
+    p_health = sub.add_parser("healthcheck", add_help=False, prefix_chars="\x00",
+                              help="ExaBGP-compatible health check program for a process block "
+                                   "(fleetbgp healthcheck --help lists its options)")
+    p_health.add_argument("health_args", nargs="*")
     return parser
 
 
@@ -81,6 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "validate":
         return validate(args.file)
     if args.command == "run":
-        return run(args.file, args.log_level)
+        return run(args)
+    if args.command in cli_control.COMMANDS:
+        return cli_control.main(args)
+    if args.command == "healthcheck":
+        from fleetbgp.health import cli as health_cli  # lazy: the program needs none of the agent
+
+        return health_cli.main(args.health_args)
     parser.print_help(sys.stderr)
     return EXIT_USAGE

@@ -71,9 +71,11 @@ class Speaker:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, *, dial: bool = True) -> None:
+        """Create the peers and listen. With dial=False the peers wait for start_sessions(), so
+        subsystems (API programs) can subscribe before the first session event."""
         for neighbor in self.config.neighbors:
-            self._add_peer(neighbor)
+            self._add_peer(neighbor, start=dial)
         self._open_listeners()
         log.info("fleetbgp %s started: %d neighbor(s), %d static route(s)", __version__,
                  len(self.peers), sum(len(p.rib_out) for p in self.peers.values()))
@@ -94,12 +96,18 @@ class Speaker:
     async def wait_stopped(self) -> None:
         await self._stopping.wait()
 
-    def _add_peer(self, neighbor: Neighbor) -> Peer:
+    def start_sessions(self) -> None:
+        for peer in self.peers.values():
+            if not peer.running:
+                peer.start()
+
+    def _add_peer(self, neighbor: Neighbor, *, start: bool = True) -> Peer:
         peer = Peer(neighbor, on_event=self._dispatch)
         if self.maintenance:
             peer.set_drain(self.settings.maintenance_mode, self.settings.maintenance_metric)
         self.peers[peer.address] = peer
-        peer.start()
+        if start:
+            peer.start()
         return peer
 
     # -- events ----------------------------------------------------------------------------------
@@ -427,7 +435,7 @@ async def serve(config: Config, settings: AgentSettings, config_sha256: str = ""
         loop.add_signal_handler(sig, speaker.request_stop)
     for sig in (signal.SIGHUP, signal.SIGUSR1):  # SIGUSR1: ExaBGP's reload signal
         loop.add_signal_handler(sig, lambda: _spawn(speaker.reload()))
-    await speaker.start()
+    await speaker.start(dial=False)
     try:
         await _start_subsystems(speaker)
     except Exception:
@@ -435,6 +443,7 @@ async def serve(config: Config, settings: AgentSettings, config_sha256: str = ""
         await _stop_subsystems(speaker)
         await speaker.stop("fleetbgp failed to start")
         return 1
+    speaker.start_sessions()
     sd_notify("READY=1")
     speaker.notify_status()
     _spawn(_watchdog())

@@ -8,7 +8,7 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import fsm
@@ -398,20 +398,46 @@ class Peer:
             self.rib_out.mark_all(families, fresh=previous == "withdraw")
         self.schedule_send()
 
-    def send_eor(self) -> bool:
-        """End-of-RIB for every negotiated family, after what is pending (API `announce eor`)."""
+    def _negotiated_families(self, families: Iterable[Family] | None) -> list[Family]:
         if self.negotiated is None:
+            return []
+        if families is None:
+            return list(self.negotiated.families)
+        return [f for f in families if f in self.negotiated.families]
+
+    def send_eor(self, families: Iterable[Family] | None = None) -> bool:
+        """End-of-RIB after what is pending (API `announce eor [AFI SAFI]`)."""
+        chosen = self._negotiated_families(families)
+        if not chosen:
             return False
-        self._eor_pending.update(self.negotiated.families)
+        self._eor_pending.update(chosen)
         self.schedule_send()
         return True
 
-    def request_refresh(self) -> bool:
+    def request_refresh(self, families: Iterable[Family] | None = None) -> bool:
         """Ask the peer to send its routes again (ROUTE-REFRESH, RFC 2918)."""
         proto = self.established
-        if proto is None or self.negotiated is None or not self.negotiated.route_refresh:
+        chosen = self._negotiated_families(families)
+        if proto is None or not chosen or not self.negotiated or not self.negotiated.route_refresh:
             return False
-        proto.execute([fsm.Send(RouteRefresh(f).encode()) for f in self.negotiated.families])
+        proto.execute([fsm.Send(RouteRefresh(f).encode()) for f in chosen])
+        return True
+
+    def resend(self, families: Iterable[Family] | None = None) -> bool:
+        """Send the whole adj-rib-out again (API `flush adj-rib out`)."""
+        chosen = self._negotiated_families(families)
+        if not chosen:
+            return False
+        self.rib_out.mark_all(chosen)
+        self.schedule_send()
+        return True
+
+    def teardown(self, subcode: int = CeaseSub.ADMINISTRATIVE_RESET, message: str = "") -> bool:
+        """Close the session with a Cease (API `neighbor X teardown N`); the peer dials again."""
+        proto = self.established
+        if proto is None:
+            return False
+        proto.stop(Notification.shutdown(message, subcode) if message else Notification(6, subcode))
         return True
 
     def schedule_send(self) -> None:

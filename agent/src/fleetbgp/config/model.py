@@ -133,6 +133,91 @@ class Process:
 
 StaticRoutes = dict[Family, dict[bytes, Attributes]]
 
+# AS_PATH as the route parser gives it: ((segment type, (ASN, ...)), ...); 2 = AS_SEQUENCE, 1 = AS_SET.
+ASPath = tuple[tuple[int, tuple[int, ...]], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TcpCheckSpec:
+    """`check tcp HOST:PORT;` -- ok when a TCP connection opens."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpCheckSpec:
+    """`check http URL [status N] [insecure];` -- ok on status N, or any 2xx/3xx without one."""
+
+    url: str
+    status: int | None = None
+    insecure: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DnsCheckSpec:
+    """`check dns NAME [type A] [server ADDR] [port N];` -- ok on NOERROR with a record of the type."""
+
+    name: str
+    qtype: str = "A"
+    server: str | None = None  # None: the nameservers of /etc/resolv.conf
+    port: int = 53
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandCheckSpec:
+    """`check command "CMD";` -- ok when the shell command exits 0 within the timeout."""
+
+    command: str
+
+
+CheckSpec = TcpCheckSpec | HttpCheckSpec | DnsCheckSpec | CommandCheckSpec
+
+
+@dataclass(slots=True, kw_only=True)
+class HealthCheck:
+    """A top-level `healthcheck NAME { ... }` block: a check the agent runs itself, announcing `ips`
+    (owner `health:NAME`) according to its state. Defaults are ExaBGP's healthcheck's.
+
+    Two HealthChecks compare equal when everything but the place they were written is the same
+    (what a reload uses to keep a check running untouched).
+    """
+
+    name: str
+    ips: tuple[str, ...]
+    check: CheckSpec
+    next_hop: str = "self"
+    neighbors: tuple[str, ...] | None = None  # None: every neighbor
+    interval: float = 5.0
+    fast_interval: float = 1.0
+    timeout: float = 5.0
+    rise: int = 3
+    fall: int = 3
+    up_metric: int = 100
+    down_metric: int = 1000
+    disabled_metric: int = 500
+    increase: int = 1
+    withdraw_on_down: bool = False
+    disable_file: str | None = None
+    communities: tuple[int, ...] = ()
+    disabled_communities: tuple[int, ...] | None = None  # DOWN and DISABLED, when set
+    large_communities: tuple[tuple[int, int, int], ...] = ()
+    ext_communities: tuple[int, ...] = ()
+    as_path: ASPath = ()
+    up_as_path: ASPath | None = None
+    down_as_path: ASPath | None = None
+    disabled_as_path: ASPath | None = None
+    local_pref: int | None = None
+    execute: tuple[str, ...] = ()
+    up_execute: tuple[str, ...] = ()
+    down_execute: tuple[str, ...] = ()
+    disabled_execute: tuple[str, ...] = ()
+    source: Location = field(default=NOWHERE, compare=False)
+
+    @property
+    def owner(self) -> str:
+        return f"health:{self.name}"
+
 
 @dataclass(slots=True, kw_only=True)
 class Neighbor:
@@ -191,6 +276,7 @@ class Config:
     processes: dict[str, Process]
     listen: list[tuple[str, int]]
     path: str
+    healthchecks: dict[str, HealthCheck] = field(default_factory=dict)
 
     def route_count(self) -> int:
         return sum(n.route_count() for n in self.neighbors)

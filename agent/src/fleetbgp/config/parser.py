@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import difflib
 import ipaddress
 import os
@@ -29,14 +30,20 @@ from .model import (
     MESSAGE_FLAG_NAMES,
     Api,
     Capabilities,
+    CheckSpec,
+    CommandCheckSpec,
     Config,
+    DnsCheckSpec,
+    HealthCheck,
+    HttpCheckSpec,
     MessageFlags,
     Neighbor,
     Process,
     Secret,
     StaticRoutes,
+    TcpCheckSpec,
 )
-from .route import parse_asn, parse_route
+from .route import parse_asn, parse_attributes, parse_prefix, parse_route
 
 SUPPORTED_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST, IPV4_FLOWSPEC, IPV6_FLOWSPEC)
 DEFAULT_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
@@ -177,7 +184,8 @@ class SkipBlock(Block):
 class TopBlock(Block):
     kind = ""
     STATEMENTS: ClassVar[Names] = {"listen": "s_listen"}
-    BLOCKS: ClassVar[Names] = {"neighbor": "b_neighbor", "template": "b_template", "process": "b_process"}
+    BLOCKS: ClassVar[Names] = {"neighbor": "b_neighbor", "template": "b_template", "process": "b_process",
+                               "healthcheck": "b_healthcheck"}
     UNSUPPORTED: ClassVar[Names] = {
         "group": "ExaBGP 3 'group' blocks are not supported: use template { neighbor NAME { ... } } "
                  "and 'inherit NAME;' in each neighbor",
@@ -219,6 +227,18 @@ class TopBlock(Block):
             self.p.error(stmt, 0, "process takes one name: process NAME { run /path/to/program; }")
             raise _Skip
         return ProcessBlock(self.p, stmt, unquote(words[1]))
+
+    def b_healthcheck(self, stmt: Statement) -> Block:
+        words = stmt.words
+        if len(words) != 2:
+            self.p.error(stmt, 0, "healthcheck takes one name: healthcheck NAME { ip ...; check ...; }")
+            raise _Skip
+        name = unquote(words[1])
+        if not _HEALTH_NAME.match(name):
+            self.p.error(stmt, 1, f"healthcheck name {_show(words[1])}: use letters, digits, '_', '-' "
+                                  "and '.'")
+            raise _Skip
+        return HealthCheckBlock(self.p, stmt, name)
 
 
 class TemplateBlock(Block):
@@ -844,8 +864,329 @@ class EnvBlock(Block):
         return SkipBlock(self.p, stmt, "env")
 
 
+# ------------------------------------------------------------------------------------------------
+# healthcheck NAME { ... }
+
+_HEALTH_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+_SECONDS = re.compile(r"\d{1,9}(\.\d{1,6})?\Z")
+_DNS_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT")
+# Route attributes a health check takes, as in a route; the *-as-path ones are per state.
+_HEALTH_ATTRIBUTES: dict[str, str] = {
+    "community": "communities", "disabled-community": "disabled_communities",
+    "large-community": "large_communities", "extended-community": "ext_communities",
+    "as-path": "as_path", "up-as-path": "up_as_path", "down-as-path": "down_as_path",
+    "disabled-as-path": "disabled_as_path", "local-preference": "local_pref"}
+# keyword -> (field, lowest, highest) for the whole-number settings
+_HEALTH_NUMBERS: dict[str, tuple[str, int, int]] = {
+    "rise": ("rise", 1, 1000), "fall": ("fall", 1, 1000),
+    "up-metric": ("up_metric", 0, 0xFFFFFFFF), "down-metric": ("down_metric", 0, 0xFFFFFFFF),
+    "disabled-metric": ("disabled_metric", 0, 0xFFFFFFFF), "increase": ("increase", 0, 0xFFFFFFFF)}
+_HEALTH_SECONDS: dict[str, tuple[str, float, float]] = {
+    "interval": ("interval", 0.1, 86400), "fast-interval": ("fast_interval", 0.1, 86400),
+    "timeout": ("timeout", 0.1, 3600)}
+_HEALTH_HOOKS = {"execute": "execute", "up-execute": "up_execute", "down-execute": "down_execute",
+                 "disabled-execute": "disabled_execute"}
+_CHECK_USAGE = ("check takes one of: tcp HOST:PORT | http URL [status N] [insecure] | "
+                "dns NAME [type A] [server ADDRESS] [port N] | command \"CMD\"")
+
+
+class HealthCheckBlock(Block):
+    kind = "healthcheck"
+    STATEMENTS: ClassVar[Names] = {
+        "ip": "s_ip", "next-hop": "s_next_hop", "neighbors": "s_neighbors", "check": "s_check",
+        "withdraw-on-down": "s_withdraw_on_down", "disable-file": "s_disable_file",
+        **{k: "s_number" for k in _HEALTH_NUMBERS}, **{k: "s_seconds" for k in _HEALTH_SECONDS},
+        **{k: "s_attribute" for k in _HEALTH_ATTRIBUTES}, **{k: "s_hook" for k in _HEALTH_HOOKS}}
+    UNSUPPORTED: ClassVar[Names] = {
+        "cmd": "'cmd' is not a healthcheck keyword: write check command \"CMD\";",
+        "command": "'command' is not a healthcheck keyword: write check command \"CMD\";",
+        "disable": "'disable' is not a healthcheck keyword: write disable-file PATH;",
+        "neighbor": "'neighbor' is not a healthcheck keyword: write neighbors [ ADDRESS ... ];",
+        "fast": "'fast' is not a healthcheck keyword: write fast-interval SECONDS;",
+        "med": "a healthcheck sets the MED per state: up-metric, down-metric, disabled-metric",
+        "path-id": "'path-id' (add-path) is not supported",
+        "label": "'label' is not supported: fleetbgp does not manage interface addresses",
+        "ip-ifname": "'ip-ifname' is not supported: fleetbgp does not manage interface addresses",
+        "debounce": "'debounce' is not needed: routes change only when the state changes",
+    }
+
+    def __init__(self, parser: Parser, stmt: Statement, name: str) -> None:
+        super().__init__(parser, stmt, f"healthcheck {name}")
+        self.name = name
+        self.fields: dict[str, tuple[Any, Location, str]] = {}
+        self.ips: list[tuple[str, Location]] = []
+        self.hooks: dict[str, list[str]] = {}
+        self.failed: set[str] = set()
+
+    def put(self, key: str, value: Any, stmt: Statement) -> None:
+        prev = self.fields.get(key)
+        if prev is not None:
+            again = f"'{stmt.words[0]}' is set twice" if prev[2] == stmt.words[0] else \
+                f"'{stmt.words[0]}' repeats '{prev[2]}'"
+            self.p.error(stmt, 0, f"{again} (first at {prev[1].short()})")
+            return
+        self.fields[key] = (value, self.p.lex.location(stmt, 0), stmt.words[0])
+
+    def s_ip(self, stmt: Statement) -> None:
+        self.failed.add("ip")
+        for text, i in self.p.name_list(stmt, "ip PREFIX; (or ip [ PREFIX ... ];)"):
+            try:
+                family, _ = parse_prefix([text])
+            except RouteError as exc:
+                self.p.error(stmt, i, exc.message)
+                continue
+            if family not in (IPV4_UNICAST, IPV6_UNICAST):
+                self.p.error(stmt, i, f"ip {text!r}: expected an IPv4 or IPv6 prefix")
+                continue
+            prefix = str(ipaddress.ip_network(text))
+            loc = self.p.lex.location(stmt, i)
+            for seen, first in self.ips:
+                if seen == prefix:
+                    self.p.error(stmt, i, f"ip {prefix} is listed twice (first at {first.short()})")
+                    break
+            else:
+                self.ips.append((prefix, loc))
+        self.failed.discard("ip")
+
+    def s_next_hop(self, stmt: Statement) -> None:
+        self.p.arity(stmt, 1, "next-hop takes 'self' or one IP address")
+        if stmt.words[1] == "self":
+            self.put("next_hop", "self", stmt)
+            return
+        addr = self.p.address(stmt, 1)
+        parsed = ipaddress.ip_address(addr)
+        if parsed.is_unspecified or parsed.is_multicast:
+            self.p.error(stmt, 1, f"next-hop {addr} cannot be used as a next hop")
+            return
+        self.put("next_hop", addr, stmt)
+
+    def s_neighbors(self, stmt: Statement) -> None:
+        out: list[str] = []
+        for text, i in self.p.name_list(stmt, "neighbors [ ADDRESS ... ];"):
+            try:
+                addr = str(ipaddress.ip_address(text))
+            except ValueError:
+                self.p.error(stmt, i, f"neighbors: {text!r} is not an IP address")
+                continue
+            out.append(addr)
+            self.p.neighbor_refs.append((addr, self.p.lex.location(stmt, i), f"healthcheck {self.name}"))
+        if out:
+            self.put("neighbors", tuple(dict.fromkeys(out)), stmt)
+
+    def s_check(self, stmt: Statement) -> None:
+        words = stmt.words
+        if len(words) < 3:
+            self.p.error(stmt, 1 if len(words) > 1 else 0, _CHECK_USAGE)
+            return
+        kind = words[1].lower()
+        spec: CheckSpec | None
+        if kind == "tcp":
+            spec = self.check_tcp(stmt)
+        elif kind == "http":
+            spec = self.check_http(stmt)
+        elif kind == "dns":
+            spec = self.check_dns(stmt)
+        elif kind == "command":
+            command = " ".join(unquote(w) for w in words[2:])
+            if not command.strip():
+                self.p.error(stmt, 2, "check command: the command is empty")
+                return
+            spec = CommandCheckSpec(command=command)
+        else:
+            self.p.error(stmt, 1, f"unknown check {_show(words[1])}"
+                                  f"{_did_you_mean(kind, ('tcp', 'http', 'dns', 'command'))}: {_CHECK_USAGE}")
+            return
+        if spec is not None:
+            self.put("check", spec, stmt)
+
+    def check_tcp(self, stmt: Statement) -> CheckSpec | None:
+        words = stmt.words
+        # The lexer splits `[::1]:80` into '[', '::1', ']', ':80': put it back together.
+        if len(words) == 6 and words[2] == "[" and words[4] == "]" and words[5].startswith(":"):
+            text = "".join(words[2:])
+        elif len(words) == 3:
+            text = unquote(words[2])
+        else:
+            self.p.error(stmt, 3 if len(words) > 3 else 2,
+                         "check tcp takes one HOST:PORT (IPv6: [ADDRESS]:PORT)")
+            return None
+        host, sep, port = text.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        elif ":" in host:
+            sep = ""
+        if not sep or not host:
+            self.p.error(stmt, 2, f"check tcp {text!r}: expected HOST:PORT (IPv6: [ADDRESS]:PORT)")
+            return None
+        if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            self.p.error(stmt, 2, f"check tcp {text!r}: the port must be 1..65535")
+            return None
+        with contextlib.suppress(ValueError):
+            host = str(ipaddress.ip_address(host))
+        return TcpCheckSpec(host=host, port=int(port))
+
+    def check_http(self, stmt: Statement) -> CheckSpec | None:
+        from fleetbgp.health.checks import split_url
+
+        words = stmt.words
+        url = unquote(words[2])
+        try:
+            split_url(url)
+        except ValueError as exc:
+            self.p.error(stmt, 2, f"check http: {exc}")
+            return None
+        status: int | None = None
+        insecure = False
+        i = 3
+        while i < len(words):
+            word = words[i].lower()
+            if word == "status" and i + 1 < len(words):
+                status = self.p.integer(stmt, i + 1, 100, 599, "status", "an HTTP status 100..599")
+                i += 2
+            elif word == "insecure":
+                insecure = True
+                i += 1
+            else:
+                self.p.error(stmt, i, "check http URL takes: [status N] [insecure]")
+                return None
+        if insecure and not url.lower().startswith("https:"):
+            self.p.error(stmt, len(words) - 1, "check http: 'insecure' only applies to https:// URLs")
+            return None
+        return HttpCheckSpec(url=url, status=status, insecure=insecure)
+
+    def check_dns(self, stmt: Statement) -> CheckSpec | None:
+        words = stmt.words
+        name = unquote(words[2])
+        try:
+            from fleetbgp.health.checks import encode_name
+
+            if any(c.isspace() for c in name):
+                raise ValueError(name)
+            encode_name(name)
+        except ValueError:
+            self.p.error(stmt, 2, f"check dns: {name!r} is not a DNS name")
+            return None
+        qtype = "A"
+        server: str | None = None
+        port = 53
+        i = 3
+        while i < len(words):
+            word = words[i].lower()
+            if i + 1 >= len(words):
+                self.p.error(stmt, i, "check dns NAME takes: [type A] [server ADDRESS] [port N]")
+                return None
+            if word == "type":
+                qtype = unquote(words[i + 1]).upper()
+                if qtype not in _DNS_TYPES:
+                    self.p.error(stmt, i + 1, f"check dns: type {words[i + 1]!r}: expected one of "
+                                              f"{', '.join(_DNS_TYPES)}")
+                    return None
+            elif word == "server":
+                server = self.p.address(stmt, i + 1)
+            elif word == "port":
+                port = self.p.port(stmt, i + 1)
+            else:
+                self.p.error(stmt, i, "check dns NAME takes: [type A] [server ADDRESS] [port N]")
+                return None
+            i += 2
+        return DnsCheckSpec(name=name, qtype=qtype, server=server, port=port)
+
+    def s_withdraw_on_down(self, stmt: Statement) -> None:
+        self.put("withdraw_on_down", self.p.boolean(stmt), stmt)
+
+    def s_disable_file(self, stmt: Statement) -> None:
+        self.p.arity(stmt, 1, "disable-file takes one path")
+        path = unquote(stmt.words[1])
+        if not path.startswith("/"):
+            self.p.error(stmt, 1, f"disable-file {path!r}: give an absolute path")
+            return
+        self.put("disable_file", path, stmt)
+
+    def s_number(self, stmt: Statement) -> None:
+        word = stmt.words[0]
+        key, lo, hi = _HEALTH_NUMBERS[word]
+        self.p.arity(stmt, 1, f"{word} takes one number {lo}..{hi}")
+        self.put(key, self.p.integer(stmt, 1, lo, hi, word, f"a number {lo}..{hi}"), stmt)
+
+    def s_seconds(self, stmt: Statement) -> None:
+        word = stmt.words[0]
+        key, lo, hi = _HEALTH_SECONDS[word]
+        self.p.arity(stmt, 1, f"{word} takes a number of seconds")
+        text = unquote(stmt.words[1])
+        if not _SECONDS.match(text) or not lo <= float(text) <= hi:
+            self.failed.add(key)
+            self.p.error(stmt, 1, f"{word} {text!r}: expected seconds, {lo:g}..{hi:g} (decimals allowed)")
+            return
+        self.put(key, float(text), stmt)
+
+    def s_attribute(self, stmt: Statement) -> None:
+        word = stmt.words[0]
+        key = _HEALTH_ATTRIBUTES[word]
+        if len(stmt.words) < 2:
+            self.p.error(stmt, 0, f"'{word}' needs a value")
+            return
+        as_route = word
+        if word.endswith("as-path"):
+            as_route = "as-path"
+        elif word == "disabled-community":
+            as_route = "community"
+        tokens = [as_route, *stmt.words[1:]]
+        try:
+            attrs = parse_attributes(tokens, IPV4_UNICAST, require_next_hop=False)
+        except RouteError as exc:
+            self.p.error(stmt, exc.index, exc.message)
+            return
+        value = attrs.as_dict()[{"communities": "communities", "disabled_communities": "communities",
+                                 "large_communities": "large_communities",
+                                 "ext_communities": "ext_communities",
+                                 "local_pref": "local_pref"}.get(key, "as_path")]
+        self.put(key, value, stmt)
+
+    def s_hook(self, stmt: Statement) -> None:
+        word = stmt.words[0]
+        if len(stmt.words) < 2:
+            self.p.error(stmt, 0, f"{word} needs a command: {word} \"CMD\";")
+            return
+        command = " ".join(unquote(w) for w in stmt.words[1:])
+        self.hooks.setdefault(_HEALTH_HOOKS[word], []).append(command)
+
+    def close(self, stmt: Statement | None) -> None:
+        f = {k: v[0] for k, v in self.fields.items()}
+        ok = True
+        if not self.ips:
+            if "ip" not in self.failed and not self.had_errors():
+                self.p.errors_at(self.loc, f"healthcheck {self.name} has no 'ip' to announce")
+            ok = False
+        if "check" not in f:
+            if not self.had_errors():
+                self.p.errors_at(self.loc, f"healthcheck {self.name} has no 'check'")
+            ok = False
+        next_hop = f.get("next_hop", "self")
+        if next_hop != "self":
+            version = ipaddress.ip_address(next_hop).version
+            for prefix, loc in self.ips:
+                if ipaddress.ip_network(prefix).version != version:
+                    self.p.errors_at(self.fields["next_hop"][1],
+                                     f"next-hop {next_hop} is IPv{version}, but ip {prefix} (at "
+                                     f"{loc.short()}) is not: use 'next-hop self' or one healthcheck "
+                                     "per address family")
+                    ok = False
+                    break
+        if self.name in self.p.healthchecks:
+            first = self.p.healthchecks[self.name].source
+            self.p.errors_at(self.loc, f"healthcheck '{self.name}' is already defined at {first.short()}")
+            return
+        if not ok:
+            return
+        self.p.health_ip_locs[self.name] = list(self.ips)
+        self.p.healthchecks[self.name] = HealthCheck(
+            name=self.name, ips=tuple(p for p, _ in self.ips), check=f["check"], next_hop=next_hop,
+            **{k: v for k, v in f.items() if k not in ("check", "next_hop")},
+            **{k: tuple(v) for k, v in self.hooks.items()}, source=self.loc)
+
+
 # Keywords that open a block at the top level only: seeing one deeper means a '}' is missing.
-_TOP_LEVEL_BLOCKS = frozenset(("neighbor", "process", "template"))
+_TOP_LEVEL_BLOCKS = frozenset(("neighbor", "process", "template", "healthcheck"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -863,6 +1204,9 @@ class Parser:
         self.process_refs: list[tuple[str, Location]] = []
         self.listen: list[tuple[str, int, Location]] = []
         self.secret_lines: set[int] = set()
+        self.healthchecks: dict[str, HealthCheck] = {}
+        self.health_ip_locs: dict[str, list[tuple[str, Location]]] = {}
+        self.neighbor_refs: list[tuple[str, Location, str]] = []  # (address, where, who refers)
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -1003,9 +1347,31 @@ class Parser:
             if neighbor is not None:
                 neighbors.append(neighbor)
         listen = self.build_listen(neighbors)
+        for addr, loc, who in self.neighbor_refs:
+            if addr not in seen:
+                known = ", ".join(seen) or "none is defined"
+                self.errors_at(loc, f"{who}: {addr} is not a configured neighbor (neighbors: {known})")
+        self.check_health_families(neighbors)
         if self.diags:
             raise ConfigError(self.sorted_diagnostics())
-        return Config(neighbors=neighbors, processes=self.processes, listen=listen, path=self.file)
+        return Config(neighbors=neighbors, processes=self.processes, listen=listen, path=self.file,
+                      healthchecks=self.healthchecks)
+
+    def check_health_families(self, neighbors: list[Neighbor]) -> None:
+        """Each healthcheck IP must be of a family that one of its neighbors negotiates."""
+        if not neighbors:
+            return
+        for name, hc in self.healthchecks.items():
+            chosen = [n for n in neighbors if hc.neighbors is None or n.peer_address in hc.neighbors]
+            if not chosen:
+                continue
+            for prefix, loc in self.health_ip_locs.get(name, []):
+                fam = IPV6_UNICAST if ":" in prefix else IPV4_UNICAST
+                if not any(fam in n.families for n in chosen):
+                    which = "none of its neighbors enables" if hc.neighbors is not None else \
+                        "no neighbor enables"
+                    self.errors_at(loc, f"healthcheck {name}: ip {prefix} is {family_name(fam)}, which "
+                                        f"{which} (family {{ {family_name(fam)}; }})")
 
     def sorted_diagnostics(self) -> list[Diagnostic]:
         out = []

@@ -1,0 +1,522 @@
+"""The text commands API programs write on their stdout, one per line (ExaBGP's syntax).
+
+    [SELECTOR] announce route PREFIX next-hop self|ADDR [med N] [local-preference N] [origin ...]
+               [as-path [ ... ]] [community [ ... ]] [large-community [ ... ]] [extended-community [ ... ]]
+    [SELECTOR] withdraw route PREFIX [ATTRIBUTES, ignored]
+    [SELECTOR] announce|withdraw attributes ATTRIBUTES nlri PREFIX PREFIX ...
+    [SELECTOR] announce eor [AFI SAFI]            [SELECTOR] announce route-refresh [AFI SAFI]
+    [SELECTOR] flush adj-rib out                  [SELECTOR] teardown CEASE-SUBCODE
+    show neighbor [summary|extensive|configuration|json] [ADDR]
+    show adj-rib in|out [extensive] [json] [ADDR]
+    reload   shutdown   version   help   enable-ack   disable-ack   silence-ack   # comment
+
+SELECTOR is `neighbor ADDR [local-ip A] [local-as N] [peer-as N] [router-id I]`, repeated (`neighbor A
+neighbor B`), comma separated (`neighbor A, neighbor B` or `neighbor A, B`), or `neighbor *`.
+
+`parse_command(line)` turns a line into a Command, or raises CommandError with a message meant for
+the operator. It never touches the speaker: the manager executes Commands.
+
+The usual line, `announce route PREFIX ATTRIBUTES` with no selector, takes a fast path: the prefix
+is converted directly and the attribute text after it is looked up in a cache (programs repeat the
+same attributes for thousands of prefixes), so a million lines parse in a couple of seconds.
+"""
+
+from __future__ import annotations
+
+import difflib
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fleetbgp.config.errors import RouteError
+from fleetbgp.config.lexer import tokenize_line
+from fleetbgp.config.route import parse_attributes, parse_prefix
+from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, family_from_name, family_name
+
+
+class CommandError(ValueError):
+    """A line that is not a valid command. `message` is shown to the operator as is."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class NeighborFilter:
+    """One `neighbor ADDR [local-ip A] [local-as N] [peer-as N] [router-id I]` group. address '*' = any."""
+
+    address: str
+    local_ip: str | None = None
+    local_as: int | None = None
+    peer_as: int | None = None
+    router_id: str | None = None
+    family: Family | None = None
+
+    def describe(self) -> str:
+        out = f"neighbor {self.address}"
+        for word, value in (("local-ip", self.local_ip), ("local-as", self.local_as),
+                            ("peer-as", self.peer_as), ("router-id", self.router_id)):
+            if value is not None:
+                out += f" {word} {value}"
+        if self.family is not None:
+            out += f" family-allowed {family_name(self.family).replace(' ', '-')}"
+        return out
+
+
+class Command:
+    """A parsed line. `action` names what to do; the other fields are filled as the action needs.
+
+    announce / withdraw: `routes` holds (family, nlri, attributes); withdraw's attributes are None.
+    family: eor / route-refresh restricted to it. options: show's words (summary, extensive, json,
+    in, out, ...). target: show's neighbor address. code: teardown's Cease subcode.
+    """
+
+    __slots__ = ("action", "selector", "routes", "family", "options", "target", "code")
+
+    def __init__(self, action: str, selector: tuple[NeighborFilter, ...] = (),
+                 routes: list[tuple[Family, bytes, Attributes | None]] | None = None,
+                 family: Family | None = None, options: frozenset[str] = frozenset(),
+                 target: str | None = None, code: int = 0) -> None:
+        self.action = action
+        self.selector = selector
+        self.routes = routes if routes is not None else []
+        self.family = family
+        self.options = options
+        self.target = target
+        self.code = code
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__
+                          if getattr(self, k) not in ((), [], None, frozenset(), 0) or k == "action")
+        return f"Command({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Command):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+# Actions a program may send; the manager has one handler for each.
+ACTIONS = ("announce", "withdraw", "eor", "route-refresh", "flush", "teardown", "show-neighbor",
+           "show-adj-rib", "reload", "restart", "shutdown", "version", "help", "enable-ack",
+           "disable-ack", "silence-ack", "comment")
+
+_FILTER_WORDS = {"local-ip", "local-as", "peer-as", "router-id", "family-allowed"}
+
+# What ExaBGP accepts that we recognise but do not do, with the reason given back to the program.
+_UNSUPPORTED = {
+    "flow": "FlowSpec is not supported yet",
+    "vpls": "VPLS routes are not supported",
+    "watchdog": "ExaBGP's watchdog is not supported: announce and withdraw the routes instead",
+    "operational": "operational messages are not supported",
+    "attribute": None,  # alias, handled
+}
+
+# The verbs that may start a command (after the selector): for "did you mean".
+_VERBS = ("announce", "withdraw", "flush", "show", "teardown", "reload", "restart", "shutdown",
+          "version", "help", "enable-ack", "disable-ack", "silence-ack", "neighbor", "clear")
+
+
+# -- the fast path ---------------------------------------------------------------------------------
+
+_Tail = tuple[Family, str]
+_ATTR_CACHE: dict[_Tail, Attributes | RouteError] = {}
+_WITHDRAW_CACHE: dict[_Tail, RouteError | None] = {}
+_CACHE_MAX = 4096
+_ANNOUNCE_ROUTE = "announce route "
+_WITHDRAW_ROUTE = "withdraw route "
+
+
+def _announce_tail(family: Family, tail: str) -> Attributes:
+    """The attributes written after the prefix, parsed once per distinct text."""
+    key = (family, tail)
+    found = _ATTR_CACHE.get(key)
+    if found is None:
+        try:
+            found = parse_attributes(tuple(tokenize_line(tail)), family)
+        except RouteError as exc:
+            found = exc
+        if len(_ATTR_CACHE) >= _CACHE_MAX:
+            _ATTR_CACHE.clear()
+        _ATTR_CACHE[key] = found
+    if isinstance(found, RouteError):
+        raise CommandError(_route_message(found, "announce"))
+    return found
+
+
+def _withdraw_tail(family: Family, tail: str) -> None:
+    """Attributes after a withdrawn prefix are ignored (ExaBGP allows them), but must be valid."""
+    if not tail or tail.isspace():
+        return
+    key = (family, tail)
+    if key in _WITHDRAW_CACHE:
+        err = _WITHDRAW_CACHE[key]
+    else:
+        err = None
+        try:
+            parse_attributes(tuple(tokenize_line(tail)), family, require_next_hop=False)
+        except RouteError as exc:
+            err = exc
+        if len(_WITHDRAW_CACHE) >= _CACHE_MAX:
+            _WITHDRAW_CACHE.clear()
+        _WITHDRAW_CACHE[key] = err
+    if err is not None:
+        raise CommandError(_route_message(err, "withdraw"))
+
+
+def _route_message(err: RouteError, verb: str) -> str:
+    if err.index < 0 and verb == "announce":
+        return "the route has no next-hop (add 'next-hop self' or 'next-hop ADDRESS')"
+    return err.message
+
+
+def _prefix(text: str) -> tuple[Family, bytes]:
+    """A prefix -> (family, NLRI bytes); the common IPv4 form without any detour."""
+    addr, sep, length = text.partition("/")
+    if ":" not in addr:
+        try:
+            packed = _inet_pton(_AF_INET, addr)
+            plen = int(length) if sep else 32
+        except (OSError, ValueError):
+            pass
+        else:
+            if 0 <= plen <= 32 and not int.from_bytes(packed, "big") & _HOST4[plen]:
+                return IPV4_UNICAST, _PLEN_BYTE[plen] + packed[:_NBYTES[plen]]
+    try:
+        return parse_prefix((text,), 0)
+    except RouteError as exc:
+        raise CommandError(exc.message) from None
+
+
+_inet_pton = socket.inet_pton
+_AF_INET = socket.AF_INET
+_HOST4 = [(1 << (32 - n)) - 1 for n in range(33)]
+_NBYTES = [(n + 7) // 8 for n in range(129)]
+_PLEN_BYTE = [bytes((n,)) for n in range(129)]
+
+
+def parse_command(line: str) -> Command:
+    """One line of a program's output (without its newline) -> Command. Raises CommandError."""
+    if line.startswith(_ANNOUNCE_ROUTE):
+        prefix, _, tail = line[15:].partition(" ")
+        if prefix:
+            family, nlri = _prefix(prefix)
+            return Command("announce", routes=[(family, nlri, _announce_tail(family, tail))])
+    elif line.startswith(_WITHDRAW_ROUTE):
+        prefix, _, tail = line[15:].partition(" ")
+        if prefix:
+            family, nlri = _prefix(prefix)
+            _withdraw_tail(family, tail)
+            return Command("withdraw", routes=[(family, nlri, None)])
+    return _parse_general(line)
+
+
+# -- everything else -------------------------------------------------------------------------------
+
+_Handler = Callable[[Sequence[str], str], Command]
+
+
+def _parse_general(line: str) -> Command:
+    text = line.strip()
+    if not text:
+        raise CommandError("empty command")
+    if text.startswith("#"):
+        return Command("comment")
+    toks = tokenize_line(text)
+    if not toks:
+        raise CommandError("empty command")
+    selector, i = _parse_selector(toks)
+    if i >= len(toks):
+        raise CommandError("a neighbor selector needs a command after it, like "
+                           "'neighbor 192.0.2.1 announce route ...'")
+    verb = toks[i]
+    rest = toks[i + 1:]
+    handler = _VERB_HANDLERS.get(verb)
+    if handler is None:
+        close = difflib.get_close_matches(verb, _VERBS, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise CommandError(f"unknown command '{verb}'{hint}")
+    cmd = handler(rest, text)
+    if selector:
+        if cmd.action in _GLOBAL_ACTIONS:
+            raise CommandError(f"'{verb}' does not take a neighbor selector")
+        cmd.selector = selector
+    return cmd
+
+
+_GLOBAL_ACTIONS = frozenset(("reload", "restart", "shutdown", "version", "help", "enable-ack",
+                             "disable-ack", "silence-ack", "comment", "show-neighbor", "show-adj-rib"))
+
+
+def _parse_selector(toks: Sequence[str]) -> tuple[tuple[NeighborFilter, ...], int]:
+    """`neighbor A [filters] [, neighbor B | , B | neighbor C]...` at the start of toks."""
+    out: list[NeighborFilter] = []
+    i = 0
+    n = len(toks)
+    expect_address = False
+    while i < n:
+        tok = toks[i]
+        if tok == "neighbor" and i + 1 < n and toks[i + 1] not in _NEIGHBOR_VERBS:
+            i += 1
+            expect_address = True
+            continue
+        if not expect_address:
+            break
+        expect_address = False
+        address = tok
+        trailing_comma = address.endswith(",")
+        address = address.rstrip(",")
+        if not address:
+            raise CommandError("'neighbor' needs an address")
+        filters: dict[str, str] = {}
+        i += 1
+        while not trailing_comma and i + 1 < n and toks[i] in _FILTER_WORDS:
+            filters[toks[i]] = toks[i + 1].rstrip(",")
+            trailing_comma = toks[i + 1].endswith(",")
+            i += 2
+        out.append(_make_filter(address, filters))
+        if trailing_comma or (i < n and toks[i] == ","):
+            if not trailing_comma:
+                i += 1
+            expect_address = True
+            if i < n and toks[i] == "neighbor":
+                i += 1
+    if expect_address:
+        raise CommandError("'neighbor' needs an address")
+    return tuple(out), i
+
+
+# `neighbor` followed by one of these is ExaBGP's `show neighbor` family, not a selector.
+_NEIGHBOR_VERBS = frozenset(("summary", "extensive", "configuration", "json"))
+
+
+def _make_filter(address: str, filters: dict[str, str]) -> NeighborFilter:
+    import ipaddress
+
+    if address != "*":
+        try:
+            ipaddress.ip_address(address.partition("%")[0])
+        except ValueError:
+            raise CommandError(f"neighbor {address!r} is not an IP address") from None
+    kwargs: dict[str, object] = {}
+    for word, value in filters.items():
+        if word in ("local-as", "peer-as"):
+            if not value.isdigit():
+                raise CommandError(f"{word} {value!r}: expected an AS number")
+            kwargs[word.replace("-", "_")] = int(value)
+        elif word == "local-ip":
+            kwargs["local_ip"] = value
+        elif word == "router-id":
+            kwargs["router_id"] = value
+        elif word == "family-allowed":
+            afi, _, safi = value.partition("-")
+            fam = family_from_name(afi, safi or "unicast")
+            if fam is None:
+                raise CommandError(f"family-allowed {value!r}: expected ipv4-unicast or ipv6-unicast")
+            kwargs["family"] = fam
+    return NeighborFilter(address, **kwargs)  # type: ignore[arg-type]
+
+
+def _family_args(rest: Sequence[str], what: str) -> Family | None:
+    if not rest:
+        return None
+    if len(rest) != 2:
+        raise CommandError(f"{what} takes an optional family: {what} [ipv4|ipv6 unicast]")
+    fam = family_from_name(rest[0], rest[1])
+    if fam is None or fam not in (IPV4_UNICAST, IPV6_UNICAST):
+        raise CommandError(f"{what}: family '{rest[0]} {rest[1]}' is not supported "
+                           "(ipv4 unicast, ipv6 unicast)")
+    return fam
+
+
+def _announce_or_withdraw(verb: str) -> _Handler:
+    def handler(rest: Sequence[str], text: str) -> Command:
+        if not rest:
+            raise CommandError(f"'{verb}' needs what: {verb} route|attributes|eor|route-refresh ...")
+        what = rest[0]
+        if what == "route":
+            return _route(verb, rest, 1)
+        if what in ("ipv4", "ipv6") and len(rest) > 1 and rest[1] == "unicast":
+            cmd = _route(verb, rest, 2)
+            want = IPV4_UNICAST if what == "ipv4" else IPV6_UNICAST
+            if cmd.routes and cmd.routes[0][0] != want:
+                raise CommandError(f"{verb} {what} unicast: the prefix is not an {what} prefix")
+            return cmd
+        if what in ("attributes", "attribute"):
+            return _bulk(verb, rest)
+        if what == "eor" and verb == "announce":
+            return Command("eor", family=_family_args(rest[1:], "announce eor"))
+        if what == "route-refresh" and verb == "announce":
+            return Command("route-refresh", family=_family_args(rest[1:], "announce route-refresh"))
+        reason = _UNSUPPORTED.get(what)
+        if reason:
+            raise CommandError(reason)
+        if what in ("ipv4", "ipv6"):
+            raise CommandError(f"{verb} {what}: only '{what} unicast' is supported")
+        known: tuple[str, ...] = ("route", "attributes")
+        if verb == "announce":
+            known += ("eor", "route-refresh")
+        close = difflib.get_close_matches(what, known, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (expected {', '.join(known)})"
+        raise CommandError(f"unknown {verb} '{what}'{hint}")
+    return handler
+
+
+def _route(verb: str, rest: Sequence[str], start: int) -> Command:
+    if start >= len(rest):
+        raise CommandError(f"{verb} route needs a prefix, like 192.0.2.0/24")
+    toks = tuple(rest[start:])
+    try:
+        family, nlri = parse_prefix(toks, 0)
+        if verb == "announce":
+            attrs: Attributes | None = parse_attributes(toks, family, 1)
+        else:
+            parse_attributes(toks, family, 1, require_next_hop=False)
+            attrs = None
+    except RouteError as exc:
+        raise CommandError(_route_message(exc, verb)) from None
+    return Command(verb, routes=[(family, nlri, attrs)])
+
+
+def _bulk(verb: str, rest: Sequence[str]) -> Command:
+    """`announce attributes ATTRS nlri P1 P2 ...` (ExaBGP's bulk form; every prefix one family)."""
+    try:
+        split = list(rest).index("nlri")
+    except ValueError:
+        raise CommandError(f"{verb} attributes needs 'nlri PREFIX ...' after the attributes") from None
+    attr_toks = tuple(rest[1:split])
+    prefixes = rest[split + 1:]
+    if not prefixes:
+        raise CommandError(f"{verb} attributes: 'nlri' needs at least one prefix")
+    routes: list[tuple[Family, bytes, Attributes | None]] = []
+    family: Family | None = None
+    attrs: Attributes | None = None
+    for index, text in enumerate(prefixes):
+        if text in ("[", "]"):
+            continue
+        try:
+            fam, nlri = parse_prefix(prefixes, index)
+        except RouteError as exc:
+            raise CommandError(exc.message) from None
+        if family is None:
+            family = fam
+            try:
+                if verb == "announce":
+                    attrs = parse_attributes(attr_toks, fam)
+                else:
+                    parse_attributes(attr_toks, fam, require_next_hop=False)
+            except RouteError as exc:
+                raise CommandError(_route_message(exc, verb)) from None
+        elif fam != family:
+            raise CommandError(f"{verb} attributes: {text} is {family_name(fam)}, the first prefix is "
+                               f"{family_name(family)}; send one command per family")
+        routes.append((fam, nlri, attrs))
+    if not routes:
+        raise CommandError(f"{verb} attributes: 'nlri' needs at least one prefix")
+    return Command(verb, routes=routes)
+
+
+def _flush(rest: Sequence[str], text: str) -> Command:
+    if list(rest) != ["adj-rib", "out"]:
+        raise CommandError("only 'flush adj-rib out' is supported")
+    return Command("flush")
+
+
+def _clear(rest: Sequence[str], text: str) -> Command:
+    raise CommandError("'clear adj-rib' is not supported: withdraw the routes, or use 'flush adj-rib out' "
+                       "to send them again")
+
+
+def _teardown(rest: Sequence[str], text: str) -> Command:
+    if len(rest) != 1 or not rest[0].isdigit() or not 0 <= int(rest[0]) <= 255:
+        raise CommandError("teardown takes a Cease subcode: neighbor ADDR teardown 2 "
+                           "(2 = administrative shutdown)")
+    return Command("teardown", code=int(rest[0]))
+
+
+_SHOW_NEIGHBOR_OPTIONS = frozenset(("summary", "extensive", "configuration", "json", "text"))
+_SHOW_RIB_OPTIONS = frozenset(("extensive", "json", "text", "inet"))
+
+
+def _show(rest: Sequence[str], text: str) -> Command:
+    if not rest:
+        raise CommandError("show what? show neighbor [summary|extensive|json] | show adj-rib out [json]")
+    what = rest[0]
+    words = list(rest[1:])
+    if what == "neighbor":
+        options = {w for w in words if w in _SHOW_NEIGHBOR_OPTIONS}
+        others = [w for w in words if w not in _SHOW_NEIGHBOR_OPTIONS]
+        return Command("show-neighbor", options=frozenset(options), target=_show_target(others, text))
+    if what in ("adj-rib", "adj-rib-in", "adj-rib-out"):
+        if what == "adj-rib":
+            if not words or words[0] not in ("in", "out"):
+                raise CommandError("show adj-rib in|out [extensive] [json]")
+            direction = words.pop(0)
+        else:
+            direction = what[8:]
+        options = {w for w in words if w in _SHOW_RIB_OPTIONS} | {direction}
+        others = [w for w in words if w not in _SHOW_RIB_OPTIONS]
+        return Command("show-adj-rib", options=frozenset(options), target=_show_target(others, text))
+    close = difflib.get_close_matches(what, ("neighbor", "adj-rib"), n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise CommandError(f"unknown 'show {what}'{hint}: show neighbor ... | show adj-rib in|out ...")
+
+
+def _show_target(words: list[str], text: str) -> str | None:
+    import ipaddress
+
+    if not words:
+        return None
+    if len(words) > 1:
+        raise CommandError(f"unexpected words: {' '.join(words)}")
+    try:
+        ipaddress.ip_address(words[0].partition("%")[0])
+    except ValueError:
+        raise CommandError(f"unexpected word '{words[0]}' (a neighbor address?)") from None
+    return words[0]
+
+
+def _simple(action: str) -> _Handler:
+    def handler(rest: Sequence[str], text: str) -> Command:
+        if rest:
+            raise CommandError(f"'{action}' takes no arguments")
+        return Command(action)
+    return handler
+
+
+_VERB_HANDLERS: dict[str, _Handler] = {
+    "announce": _announce_or_withdraw("announce"),
+    "withdraw": _announce_or_withdraw("withdraw"),
+    "flush": _flush,
+    "clear": _clear,
+    "teardown": _teardown,
+    "show": _show,
+    "reload": _simple("reload"),
+    "restart": _simple("restart"),
+    "shutdown": _simple("shutdown"),
+    "version": _simple("version"),
+    "help": _simple("help"),
+    "enable-ack": _simple("enable-ack"),
+    "disable-ack": _simple("disable-ack"),
+    "silence-ack": _simple("silence-ack"),
+}
+
+HELP = """\
+available API commands (ExaBGP syntax):
+  [neighbor ADDR [local-ip A] [local-as N] [peer-as N] [router-id I] [, neighbor ADDR ...]] COMMAND
+  announce route PREFIX next-hop self|ADDR [med N] [local-preference N] [origin igp|egp|incomplete]
+      [as-path [ ASN ... ]] [community [ ... ]] [large-community [ ... ]] [extended-community [ ... ]]
+  withdraw route PREFIX
+  announce attributes ATTRIBUTES nlri PREFIX PREFIX ...
+  withdraw attributes [ATTRIBUTES] nlri PREFIX PREFIX ...
+  announce eor [ipv4|ipv6 unicast]
+  announce route-refresh [ipv4|ipv6 unicast]
+  flush adj-rib out
+  neighbor ADDR teardown CEASE-SUBCODE
+  show neighbor [summary|extensive|configuration|json] [ADDR]
+  show adj-rib in|out [extensive] [json] [ADDR]
+  reload | shutdown | version | help | enable-ack | disable-ack | silence-ack"""

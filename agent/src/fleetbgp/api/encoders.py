@@ -1,0 +1,419 @@
+"""What API programs read on their stdin: ExaBGP 5's JSON messages or its text lines.
+
+The field names, nesting and value spellings follow ExaBGP 5.0.15 (exabgp/reactor/api/response/
+json.py and text.py, checked against its encoder by tests/agent/test_api_encoders.py), so a program
+written for ExaBGP reads ours unchanged. Differences, on purpose (docs/agent/api.md lists them):
+
+* JSON: an UPDATE that announces N routes becomes N messages, one route each. ExaBGP keys
+  announcements by next hop, so a consumer that counts `len(update["announce"][family])` (the
+  Prometheus exporter of the seed guide does) counts next hops, not routes; one route per message
+  makes that count right and stays the same format. Withdrawals stay grouped in one message (a
+  list, whose len() is the number of routes), sent before the announcements.
+* JSON: a NOTIFICATION is under `neighbor.notification` (ExaBGP's place) and also under
+  `neighbor.message.notification` (where the seed exporter looks for it).
+* `counter` counts the messages each program was sent about each neighbor (ExaBGP shares one
+  counter between programs), so a program can see it missed nothing.
+* Extended communities are spelled correctly in the "string" field (ExaBGP 5.0.15 prints
+  origin:5:1.2.3.4 for origin:1.2.3.4:5); the "value" field is the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.nlri import Family, family_name, nlri_to_prefix
+
+if TYPE_CHECKING:
+    from fleetbgp.events import PeerEvent
+    from fleetbgp.session import Peer
+    from fleetbgp.wire.messages import Capabilities, Notification, Open, RouteRefresh, Update
+
+EXABGP_JSON_VERSION = "5.0.0"  # what ExaBGP 5 writes in "exabgp"
+
+ACK_DONE = "done"
+ACK_ERROR = "error"
+ACK_SHUTDOWN = "shutdown"
+
+_dumps = json.dumps
+
+_WELL_KNOWN = {0xFFFFFF01: "no-export", 0xFFFFFF02: "no-advertise", 0xFFFFFF03: "no-export-subconfed",
+               0xFFFFFF04: "no-peer", 0xFFFF029A: "blackhole"}
+_SEGMENT_NAMES = {1: "as-set", 2: "as-sequence", 3: "as-sequence", 4: "as-sequence"}  # as ExaBGP
+_SEGMENT_TEXT = {1: ("[", "]"), 2: ("(", ")"), 3: ("{(", ")}"), 4: ("{[", "]}")}
+_ORIGINS = ("igp", "egp", "incomplete")
+
+
+def _neighbor_fields(peer: Peer) -> tuple[str, str, int, int, str]:
+    n = peer.neighbor
+    local = peer.local_address or n.local_address or ""
+    return local, n.peer_address, n.local_as, n.peer_as, n.router_id or ""
+
+
+# -- attribute renderings (shared by both encoders) -----------------------------------------------
+
+
+def community_text(value: int) -> str:
+    name = _WELL_KNOWN.get(value)
+    return name if name is not None else f"{value >> 16}:{value & 0xFFFF}"
+
+
+def _ipv4(value: int) -> str:
+    return f"{value >> 24 & 255}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+
+
+def ext_community_text(value: int) -> str:
+    """target:65000:1, origin:192.0.2.1:5, redirect:65000:100, ...; anything else as 0x + 16 hex."""
+    high = value >> 56
+    sub = value >> 48 & 0xFF
+    kind = {0x02: "target", 0x03: "origin"}.get(sub) if high in (0x00, 0x01, 0x02) else None
+    if high in (0x80, 0x81, 0x82) and sub == 0x08:
+        kind = "redirect"
+    if kind is not None:
+        if high & 0x0F == 0x00:
+            return f"{kind}:{value >> 32 & 0xFFFF}:{value & 0xFFFFFFFF}"
+        if high & 0x0F == 0x01:
+            return f"{kind}:{_ipv4(value >> 16 & 0xFFFFFFFF)}:{value & 0xFFFF}"
+        return f"{kind}:{value >> 16 & 0xFFFFFFFF}:{value & 0xFFFF}"
+    return f"0x{value:016x}"
+
+
+def _text_list(name: str, items: list[str]) -> str:
+    if len(items) == 1:
+        return f" {name} {items[0]}"
+    return f" {name} [ {' '.join(items)} ]"
+
+
+def attributes_text(attrs: Attributes) -> str:
+    """ExaBGP's text rendering of the attributes after `next-hop X` (leading space included)."""
+    out = [f" origin {_ORIGINS[attrs.origin] if attrs.origin < 3 else attrs.origin}"]
+    if attrs.as_path:
+        parts = []
+        for seg_type, asns in attrs.as_path:
+            head, tail = _SEGMENT_TEXT.get(seg_type, ("(", ")"))
+            parts.append(f"{head} {' '.join(str(a) for a in asns)} {tail}")
+        out.append(" as-path " + " ".join(parts))
+    if attrs.med is not None:
+        out.append(f" med {attrs.med}")
+    if attrs.local_pref is not None:
+        out.append(f" local-preference {attrs.local_pref}")
+    if attrs.atomic_aggregate:
+        out.append(" atomic-aggregate")
+    if attrs.aggregator is not None:
+        out.append(f" aggregator ( {attrs.aggregator[0]}:{attrs.aggregator[1]} )")
+    if attrs.communities:
+        out.append(_text_list("community", [community_text(c) for c in sorted(attrs.communities)]))
+    if attrs.ext_communities:
+        out.append(_text_list("extended-community",
+                              [ext_community_text(c) for c in sorted(attrs.ext_communities)]))
+    if attrs.large_communities:
+        out.append(_text_list("large-community",
+                              [f"{a}:{b}:{c}" for a, b, c in sorted(attrs.large_communities)]))
+    for flags, code, value in attrs.other:
+        out.append(f" attribute [ 0x{code:02X} 0x{flags:02X} 0x{value.hex().upper()} ]")
+    return "".join(out)
+
+
+def attributes_json(attrs: Attributes) -> str:
+    """The members of ExaBGP's "attribute" object (no braces), next hop excluded."""
+    out = [f'"origin": "{_ORIGINS[attrs.origin] if attrs.origin < 3 else attrs.origin}"']
+    if attrs.as_path:
+        segments = {str(i): {"element": _SEGMENT_NAMES.get(t, "as-sequence"), "value": list(asns)}
+                    for i, (t, asns) in enumerate(attrs.as_path)}
+        out.append(f'"as-path": {_dumps(segments)}')
+    if attrs.med is not None:
+        out.append(f'"med": {attrs.med}')
+    if attrs.local_pref is not None:
+        out.append(f'"local-preference": {attrs.local_pref}')
+    if attrs.atomic_aggregate:
+        out.append('"atomic-aggregate": true')
+    if attrs.aggregator is not None:
+        out.append(f'"aggregator": "{attrs.aggregator[0]}:{attrs.aggregator[1]}"')
+    if attrs.communities:
+        out.append('"community": ' + _dumps([[c >> 16, c & 0xFFFF] for c in sorted(attrs.communities)]))
+    if attrs.ext_communities:
+        out.append('"extended-community": ' + _dumps(
+            [{"value": c, "string": ext_community_text(c)} for c in sorted(attrs.ext_communities)]))
+    if attrs.large_communities:
+        out.append('"large-community": ' + _dumps([list(c) for c in sorted(attrs.large_communities)]))
+    for flags, code, value in attrs.other:
+        out.append(f'"attribute-0x{code:02X}-0x{flags:02X}": "0x{value.hex().upper()}"')
+    return ", ".join(out)
+
+
+def _next_hop(attrs: Attributes) -> str:
+    return attrs.next_hop if attrs.next_hop else "null"
+
+
+# -- capabilities of an OPEN -----------------------------------------------------------------------
+
+
+def _fam_slash(fam: Family) -> str:
+    return family_name(fam).replace(" ", "/")
+
+
+def _capabilities_json(caps: Capabilities) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if caps.families:
+        out["1"] = {"name": "multiprotocol", "families": [_fam_slash(f) for f in caps.families]}
+    if caps.route_refresh:
+        out["2"] = {"name": "route-refresh", "variant": "RFC"}
+    if caps.extended_message:
+        out["6"] = {"name": "extended-message"}
+    if caps.graceful_restart is not None:
+        out["64"] = {"name": "graceful restart", "time": caps.graceful_restart,
+                     "address-family-flags": {_fam_slash(f): (["forwarding"] if fwd else [])
+                                              for f, fwd in caps.gr_families.items()},
+                     "restart-flags": ["restart"] if caps.gr_restarting else []}
+    if caps.asn4 is not None:
+        out["65"] = {"name": "asn4", "asn4": caps.asn4}
+    if caps.enhanced_route_refresh:
+        out["70"] = {"name": "enhanced-route-refresh"}
+    for code, value in caps.unknown:
+        out[str(code)] = {"name": "unknown", "raw": "0x" + value.hex().upper()}
+    return out
+
+
+def _capabilities_text(caps: Capabilities) -> str:
+    parts = []
+    if caps.families:
+        parts.append("multiprotocol(" + ",".join(family_name(f) for f in caps.families) + ")")
+    if caps.route_refresh:
+        parts.append("route refresh")
+    if caps.extended_message:
+        parts.append("extended message")
+    if caps.graceful_restart is not None:
+        flags = 0x8 if caps.gr_restarting else 0
+        fams = " ".join(f"{_fam_slash(f)}=0x{0x80 if fwd else 0:x}" for f, fwd in caps.gr_families.items())
+        parts.append(f"graceful restart flags 0x{flags:x} time {caps.graceful_restart}"
+                     + (f" {fams}" if fams else ""))
+    if caps.asn4 is not None:
+        parts.append(f"asn4({caps.asn4})")
+    if caps.enhanced_route_refresh:
+        parts.append("enhanced route refresh")
+    for code, _value in caps.unknown:
+        parts.append(f"unknown capability {code}")
+    return ", ".join(parts)
+
+
+def _notification_message(note: Notification) -> str:
+    text = note.shutdown_message
+    if text is not None:
+        return f'Shutdown Communication: "{text}"'
+    return note.data.decode("utf-8", "replace")
+
+
+def _oneline(value: str) -> str:
+    """Keep peer-supplied text on its line (ExaBGP's Text.oneline)."""
+    if value.isprintable():
+        return value
+    return "".join(c if c.isprintable() and c != "\x7f" else f"\\x{ord(c):02x}" for c in value)
+
+
+# -- the encoders ------------------------------------------------------------------------------------
+
+
+class JsonEncoder:
+    """ExaBGP 5's JSON, one object per line. One instance per program: it keeps the counters."""
+
+    name = "json"
+
+    def __init__(self) -> None:
+        self._counters: dict[str, int] = {}
+        self._host = socket.gethostname()
+        self._pid = os.getpid()
+        self._ppid = os.getppid()
+
+    def _head(self, kind: str, peer: Peer | None) -> str:
+        counter = ""
+        if peer is not None:
+            value = self._counters.get(peer.address, 0) + 1
+            self._counters[peer.address] = value
+            counter = f'"counter": {value}, '
+        return (f'{{"exabgp": "{EXABGP_JSON_VERSION}", "time": {time.time()}, "host": {_dumps(self._host)}, '
+                f'"pid": {self._pid}, "ppid": {self._ppid}, {counter}"type": "{kind}"')
+
+    @staticmethod
+    def _neighbor(peer: Peer) -> str:
+        local, remote, las, pas, rid = _neighbor_fields(peer)
+        rid_field = f', "router-id": "{rid}"' if rid else ""
+        return (f'"neighbor": {{"address": {{"local": {_dumps(local)}, "peer": {_dumps(remote)}}}, '
+                f'"asn": {{"local": {las}, "peer": {pas}}}{rid_field}')
+
+    def _message(self, kind: str, peer: Peer, direction: str | None, body: str) -> str:
+        direction_field = f', "direction": "{direction}"' if direction else ""
+        sep = ", " if body else ""
+        return f"{self._head(kind, peer)}, {self._neighbor(peer)}{direction_field}{sep}{body}}}}}"
+
+    def event(self, event: PeerEvent) -> list[str]:
+        handler = _JSON_HANDLERS.get(event.kind)
+        if handler is None:
+            return []
+        return handler(self, event)
+
+    def _state(self, event: PeerEvent) -> list[str]:
+        body = f'"state": "{event.state}"'
+        if event.state == "down":
+            body += f', "reason": {_dumps(event.reason)}'
+        return [self._message("state", event.peer, None, body)]
+
+    def _update(self, event: PeerEvent) -> list[str]:
+        upd = event.update
+        if upd is None:
+            return []
+        peer = event.peer
+        out = []
+        if upd.eor is not None:
+            afi, _, safi = family_name(upd.eor).partition(" ")
+            body = f'"message": {{"eor": {{"afi": "{afi}", "safi": "{safi}"}}}}'
+            return [self._message("update", peer, event.direction, body)]
+        if upd.withdraw:
+            parts = []
+            for fam, items in upd.withdraw.items():
+                nlris = ", ".join(f'{{"nlri": "{nlri_to_prefix(fam, item)}"}}' for item in items)
+                parts.append(f'"{family_name(fam)}": [{nlris}]')
+            body = f'"message": {{"update": {{"withdraw": {{{", ".join(parts)}}}}}}}'
+            out.append(self._message("update", peer, event.direction, body))
+        for fam, (attrs, items) in upd.announce.items():
+            attribute = f'"attribute": {{{attributes_json(attrs)}}}, '
+            head = (f'"message": {{"update": {{{attribute}"announce": '
+                    f'{{"{family_name(fam)}": {{"{_next_hop(attrs)}": [{{"nlri": "')
+            tail = '"}]}}}}'
+            for item in items:
+                out.append(self._message("update", peer, event.direction,
+                                         head + nlri_to_prefix(fam, item) + tail))
+        return out
+
+    def _notification(self, event: PeerEvent) -> list[str]:
+        note = event.notification
+        if note is None:
+            return []
+        inner = (f'{{"code": {note.code}, "subcode": {note.subcode}, "data": "0x{note.data.hex().upper()}", '
+                 f'"message": {_dumps(_notification_message(note))}}}')
+        body = f'"notification": {inner}, "message": {{"notification": {inner}}}'
+        return [self._message("notification", event.peer, event.direction, body)]
+
+    def _open(self, event: PeerEvent) -> list[str]:
+        op: Open | None = event.open
+        if op is None:
+            return []
+        inner = {"version": op.version, "asn": op.asn, "hold_time": op.hold_time, "router_id": op.router_id,
+                 "capabilities": _capabilities_json(op.capabilities)}
+        return [self._message("open", event.peer, event.direction, f'"open": {_dumps(inner)}')]
+
+    def _keepalive(self, event: PeerEvent) -> list[str]:
+        return [self._message("keepalive", event.peer, event.direction, "")]
+
+    def _refresh(self, event: PeerEvent) -> list[str]:
+        rr: RouteRefresh | None = event.refresh
+        if rr is None:
+            return []
+        afi, _, safi = family_name(rr.family).partition(" ")
+        subtype = {0: "query", 1: "begin", 2: "end"}.get(rr.subtype, str(rr.subtype))
+        body = f'"route-refresh": {{"afi": "{afi}", "safi": "{safi}", "subtype": "{subtype}"}}'
+        return [self._message("refresh", event.peer, event.direction, body)]
+
+    def shutdown(self) -> str:
+        return f'{self._head("notification", None)}, "notification": "shutdown"}}'
+
+    ack_done = ACK_DONE
+    ack_error = ACK_ERROR
+
+
+_JSON_HANDLERS: dict[str, Callable[[JsonEncoder, PeerEvent], list[str]]] = {
+    "state": JsonEncoder._state,
+    "update": JsonEncoder._update,
+    "notification": JsonEncoder._notification,
+    "open": JsonEncoder._open,
+    "keepalive": JsonEncoder._keepalive,
+    "refresh": JsonEncoder._refresh,
+}
+
+
+class TextEncoder:
+    """ExaBGP 5's text form: `neighbor ADDR up`, `neighbor ADDR receive update announced ...`."""
+
+    name = "text"
+
+    def event(self, event: PeerEvent) -> list[str]:
+        handler = _TEXT_HANDLERS.get(event.kind)
+        if handler is None:
+            return []
+        return handler(self, event)
+
+    def _state(self, event: PeerEvent) -> list[str]:
+        address = event.peer.neighbor.peer_address
+        if event.state == "down":
+            return [f"neighbor {address} down - {_oneline(event.reason)}"]
+        return [f"neighbor {address} {event.state}"]
+
+    def _update(self, event: PeerEvent) -> list[str]:
+        upd: Update | None = event.update
+        if upd is None:
+            return []
+        prefix = f"neighbor {event.peer.neighbor.peer_address} {event.direction} update"
+        out = [f"{prefix} start"]
+        if upd.eor is not None:
+            afi, safi = upd.eor
+            out.append(f"{prefix} route eor {afi}/{safi} ({family_name(upd.eor)})")
+        for fam, items in upd.withdraw.items():
+            out.extend(f"{prefix} withdrawn {nlri_to_prefix(fam, item)}" for item in items)
+        for fam, (attrs, items) in upd.announce.items():
+            rest = f" next-hop {_next_hop(attrs)}{attributes_text(attrs)}"
+            out.extend(f"{prefix} announced {nlri_to_prefix(fam, item)}{rest}" for item in items)
+        out.append(f"{prefix} end")
+        return out
+
+    def _notification(self, event: PeerEvent) -> list[str]:
+        note = event.notification
+        if note is None:
+            return []
+        return [f"neighbor {event.peer.neighbor.peer_address} {event.direction} notification code "
+                f"{note.code} subcode {note.subcode} data 0x{note.data.hex().upper()}"]
+
+    def _open(self, event: PeerEvent) -> list[str]:
+        op = event.open
+        if op is None:
+            return []
+        caps = _oneline(_capabilities_text(op.capabilities)).lower()
+        return [f"neighbor {event.peer.neighbor.peer_address} {event.direction} open version {op.version} "
+                f"asn {op.asn} hold_time {op.hold_time} router_id {op.router_id} capabilities [{caps}]"]
+
+    def _keepalive(self, event: PeerEvent) -> list[str]:
+        return [f"neighbor {event.peer.neighbor.peer_address} {event.direction} keepalive"]
+
+    def _refresh(self, event: PeerEvent) -> list[str]:
+        rr = event.refresh
+        if rr is None:
+            return []
+        afi, _, safi = family_name(rr.family).partition(" ")
+        subtype = {0: "query", 1: "begin", 2: "end"}.get(rr.subtype, str(rr.subtype))
+        return [f"neighbor {event.peer.neighbor.peer_address} {event.direction} route-refresh "
+                f"afi {afi} safi {safi} {subtype}"]
+
+    def shutdown(self) -> str:
+        return f"shutdown {os.getpid()} {os.getppid()}"
+
+    ack_done = ACK_DONE
+    ack_error = ACK_ERROR
+
+
+_TEXT_HANDLERS: dict[str, Callable[[TextEncoder, PeerEvent], list[str]]] = {
+    "state": TextEncoder._state,
+    "update": TextEncoder._update,
+    "notification": TextEncoder._notification,
+    "open": TextEncoder._open,
+    "keepalive": TextEncoder._keepalive,
+    "refresh": TextEncoder._refresh,
+}
+
+Encoder = JsonEncoder | TextEncoder
+
+
+def make_encoder(name: str) -> Encoder:
+    return JsonEncoder() if name == "json" else TextEncoder()

@@ -1,0 +1,496 @@
+"""ApiManager: every configured API program, the events they subscribe to, the commands they send.
+
+The daemon creates one `ApiManager(speaker, config)` and calls `start()`, `reload(config)`,
+`stop()` and `status()`. Routes a program announces are owned by `process:NAME` in the speaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from fleetbgp import __version__
+from fleetbgp.config.model import Api, Config, MessageFlags, Process
+from fleetbgp.transport import normalise_peer
+from fleetbgp.wire.messages import Notification
+from fleetbgp.wire.nlri import Family, family_name, nlri_to_prefix
+
+from .commands import HELP, Command, CommandError, NeighborFilter
+from .encoders import attributes_json, attributes_text
+from .process import ProcessRunner
+
+if TYPE_CHECKING:
+    from fleetbgp.events import PeerEvent
+    from fleetbgp.session import Peer
+
+log = logging.getLogger("fleetbgp.api")
+
+_TRUE = ("1", "true", "yes", "on", "enable", "enabled")
+_FALSE = ("0", "false", "no", "off", "disable", "disabled")
+
+# PeerEvent.kind -> the MessageFlags field that subscribes to it
+_MESSAGE_FLAG = {"update": "update", "notification": "notification", "open": "open",
+                 "keepalive": "keepalive", "refresh": "refresh"}
+
+
+def ack_default(settings: Any) -> bool:
+    """ExaBGP's exabgp.api.ack (also exabgp_api_ack), or fleetbgp's own setting; default on."""
+    value = getattr(settings, "api_ack", None)
+    if isinstance(value, bool):
+        return value
+    for name in ("fleetbgp_api_ack", "FLEETBGP_API_ACK", "exabgp.api.ack", "exabgp_api_ack"):
+        raw = os.environ.get(name)
+        if raw is None:
+            continue
+        text = raw.strip().strip("'\"").lower()
+        if text in _FALSE:
+            return False
+        if text in _TRUE:
+            return True
+    return True
+
+
+def _wants(api: Api, event: PeerEvent) -> bool:
+    kind = event.kind
+    if kind == "state":
+        return api.neighbor_changes
+    name = _MESSAGE_FLAG.get(kind)
+    if name is None:
+        return False
+    flags: MessageFlags = api.receive if event.direction == "receive" else api.send
+    if not getattr(flags, name):
+        return False
+    # ExaBGP sends decoded messages with `parsed` (or `consolidate`); `packets` alone asks for raw
+    # hex, which fleetbgp does not produce. A bare `update;` is taken as parsed.
+    return flags.parsed or flags.consolidate or not flags.packets
+
+
+class ApiManager:
+    def __init__(self, speaker: Any, config: Config) -> None:
+        self.speaker = speaker
+        self.config = config
+        self.default_ack = ack_default(getattr(speaker, "settings", None))
+        self.runners: dict[str, ProcessRunner] = {}
+        self._subs: dict[str, tuple[int, list[tuple[ProcessRunner, Api]]]] = {}
+        self._unsubscribe: Any = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._families_ok: dict[Family, bool] = {}
+
+    # -- lifecycle (called by the daemon) ----------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._unsubscribe is None:
+            self._unsubscribe = self.speaker.subscribe(self._on_event)
+        self._warn_unused(self.config)
+        for name, definition in self.config.processes.items():
+            runner = ProcessRunner(definition, self)
+            self.runners[name] = runner
+            runner.start()
+        if self.runners:
+            log.info("API: %d process(es) started: %s", len(self.runners), ", ".join(self.runners))
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        runners = list(self.runners.values())
+        await asyncio.gather(*(r.stop() for r in runners), return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def reload(self, config: Config) -> None:
+        """New processes start, removed ones stop, changed ones restart, the others keep running."""
+        old = self.config
+        self.config = config
+        self.default_ack = ack_default(getattr(self.speaker, "settings", None))
+        self._subs.clear()
+        self._families_ok.clear()
+        self._warn_unused(config)
+        for name in [n for n in self.runners if n not in config.processes]:
+            runner = self.runners.pop(name)
+            log.info("API: process %s removed from the configuration: stopping it", name)
+            await runner.stop()
+            if runner.definition.withdraw_on_exit is not None:
+                count = self.speaker.withdraw_owner(runner.owner)
+                log.info("API: process %s: withdrew its %d route(s) (withdraw-on-exit)", name, count)
+        for name, definition in config.processes.items():
+            runner = self.runners.get(name)
+            if runner is None:
+                log.info("API: process %s added: starting it", name)
+                runner = ProcessRunner(definition, self)
+                self.runners[name] = runner
+                runner.start()
+            elif old.processes.get(name) != definition:
+                log.info("API: process %s changed: restarting it", name)
+                await runner.restart(definition)
+
+    def status(self) -> list[dict[str, Any]]:
+        return [r.status() for r in self.runners.values()]
+
+    def _warn_unused(self, config: Config) -> None:
+        used = {name for n in config.neighbors for api in n.api for name in config.processes
+                if name in api.processes or any(_match(p, name) for p in api.processes_match)}
+        for name, proc in config.processes.items():
+            if name not in used and (proc.receive.any() or proc.neighbor_changes):
+                log.info("API: process %s asks for messages but no neighbor's api lists it", name)
+
+    # -- events to programs --------------------------------------------------------------------------
+
+    def _subscribers(self, peer: Peer) -> list[tuple[ProcessRunner, Api]]:
+        neighbor = peer.neighbor
+        cached = self._subs.get(peer.address)
+        if cached is not None and cached[0] == id(neighbor):
+            return cached[1]
+        wanted = dict(self.config.subscriptions(neighbor))
+        for block in neighbor.api:  # `processes-match [ REGEX ... ]`: ExaBGP's re.match on the name
+            for name in self.runners:
+                if name in block.processes or not any(_match(p, name) for p in block.processes_match):
+                    continue
+                wanted[name] = _merge(wanted.get(name), block, self.runners[name].definition)
+        subs = []
+        for name, api in wanted.items():
+            runner = self.runners.get(name)
+            if runner is not None:
+                subs.append((runner, api))
+        self._subs[peer.address] = (id(neighbor), subs)
+        return subs
+
+    def _on_event(self, event: PeerEvent) -> None:
+        for runner, api in self._subscribers(event.peer):
+            if runner.state == "running" and _wants(api, event):
+                runner.send(runner.encoder.event(event))
+
+    def replay_state(self, runner: ProcessRunner) -> None:
+        """A program just started: an `up` for every established session it follows."""
+        from fleetbgp.events import PeerEvent
+
+        for peer in list(self.speaker.peers.values()):
+            if peer.established is None:
+                continue
+            for sub, api in self._subscribers(peer):
+                if sub is runner and api.neighbor_changes:
+                    runner.send(runner.encoder.event(PeerEvent("state", peer, state="up")))
+
+    # -- commands from programs -------------------------------------------------------------------------
+
+    def _targets(self, selector: Sequence[NeighborFilter]) -> list[str] | None:
+        """Peer addresses a selector names; None = every peer (no selector or `neighbor *`)."""
+        if not selector:
+            return None
+        peers = self.speaker.peers
+        out: list[str] = []
+        for f in selector:
+            if f.address == "*" and f.local_ip is None and f.local_as is None and f.peer_as is None \
+                    and f.router_id is None and f.family is None:
+                return None
+            matched = [addr for addr, peer in peers.items() if _matches(f, addr, peer)]
+            if not matched:
+                raise CommandError(f"no configured neighbor matches '{f.describe()}'")
+            out.extend(a for a in matched if a not in out)
+        return out
+
+    def _check_family(self, family: Family, targets: list[str] | None) -> None:
+        if targets is None:
+            ok = self._families_ok.get(family)
+            if ok is None:
+                ok = any(family in p.neighbor.families for p in self.speaker.peers.values())
+                self._families_ok[family] = ok
+        else:
+            ok = any(family in self.speaker.peers[a].neighbor.families for a in targets)
+        if not ok:
+            where = "no neighbor" if targets is None else "none of the selected neighbors"
+            raise CommandError(f"{where} has the family {family_name(family)} configured")
+
+    def apply_routes(self, runner: ProcessRunner, cmd: Command) -> None:
+        """announce / withdraw (the hot path: one call per route line)."""
+        targets = self._targets(cmd.selector) if cmd.selector else None
+        speaker = self.speaker
+        owner = runner.owner
+        tracking = runner.tracking
+        if cmd.action == "announce":
+            track = runner.definition.withdraw_on_exit is not None
+            checked: Family | None = None
+            for family, nlri, attrs in cmd.routes:
+                if family is not checked:
+                    self._check_family(family, targets)
+                    checked = family
+                speaker.announce(family, nlri, attrs, owner=owner, neighbors=targets, track=track)
+                if tracking:
+                    runner.touched(family, nlri)
+        else:
+            for family, nlri, _ in cmd.routes:
+                speaker.withdraw(family, nlri, owner=owner, neighbors=targets)
+                if tracking:
+                    runner.touched(family, nlri)
+
+    async def run_command(self, runner: ProcessRunner, cmd: Command) -> None:
+        """Everything but announce/withdraw. Raises CommandError; output lines go to the program."""
+        action = cmd.action
+        speaker = self.speaker
+        if action == "comment":
+            return
+        if action == "version":
+            runner.queue.put(f"fleetbgp {__version__}")
+            return
+        if action == "help":
+            await runner.send_waiting(HELP.splitlines())
+            return
+        if action == "reload":
+            runner.queue.put("reload in progress")
+            self._spawn(self._reload(runner.name))
+            return
+        if action == "restart":
+            raise CommandError("'restart' is not supported: use 'reload' (sessions whose settings did not "
+                               "change are kept)")
+        if action == "shutdown":
+            runner.queue.put("shutdown in progress")
+            log.warning("API: process %s asked the agent to shut down", runner.name)
+            speaker.request_stop()
+            return
+        targets = self._targets(cmd.selector)
+        if action == "eor":
+            if cmd.family is not None:
+                self._check_family(cmd.family, targets)
+            speaker.send_eor(targets)
+            return
+        if action == "route-refresh":
+            if cmd.family is not None:
+                self._check_family(cmd.family, targets)
+            speaker.route_refresh(targets)
+            return
+        if action == "flush":
+            for peer in speaker.select(targets):
+                _resend(peer)
+            return
+        if action == "teardown":
+            count = 0
+            for peer in speaker.select(targets):
+                proto = peer.established
+                if proto is not None:
+                    log.warning("API: process %s tears down the session with %s (Cease subcode %d)",
+                                runner.name, peer.address, cmd.code)
+                    proto.stop(Notification(6, cmd.code))
+                    count += 1
+            if not count:
+                raise CommandError("no selected neighbor has an established session")
+            return
+        if action == "show-neighbor":
+            await runner.send_waiting(self._show_neighbor(cmd))
+            return
+        if action == "show-adj-rib":
+            await runner.send_waiting(self._show_adj_rib(cmd))
+            return
+        raise CommandError(f"'{action}' is not implemented")
+
+    async def _reload(self, name: str) -> None:
+        log.info("API: process %s asked for a configuration reload", name)
+        await self.speaker.reload()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- show ---------------------------------------------------------------------------------------
+
+    def _show_peers(self, target: str | None) -> list[Peer]:
+        peers = list(self.speaker.peers.values())
+        if target is None:
+            return peers
+        try:
+            key = normalise_peer(target)
+        except ValueError:
+            raise CommandError(f"{target!r} is not an IP address") from None
+        found = [p for p in peers if p.address == key]
+        if not found:
+            raise CommandError(f"unknown neighbor {target}")
+        return found
+
+    def _show_neighbor(self, cmd: Command) -> Iterator[str]:
+        peers = self._show_peers(cmd.target)
+        opts = cmd.options
+        if "json" in opts:
+            yield json.dumps([neighbor_dict(p) for p in peers])
+            return
+        if "extensive" in opts:
+            for p in peers:
+                yield from neighbor_extensive(p).splitlines()
+            return
+        if "configuration" in opts:
+            for p in peers:
+                yield from neighbor_configuration(p).splitlines()
+            return
+        yield SUMMARY_HEADER
+        for p in peers:
+            yield neighbor_summary(p)
+
+    def _show_adj_rib(self, cmd: Command) -> Iterator[str]:
+        peers = self._show_peers(cmd.target)
+        opts = cmd.options
+        outgoing = "out" in opts
+        as_json = "json" in opts
+        extensive = "extensive" in opts
+        for p in peers:
+            routes = p.rib_out.routes if outgoing else p.rib_in.routes
+            if as_json:
+                chunk: list[dict[str, Any]] = []
+                for fam, table in routes.items():
+                    for nlri, attrs in table.items():
+                        entry: dict[str, Any] = {"prefix": nlri_to_prefix(fam, nlri),
+                                                 "family": family_name(fam)}
+                        if attrs is not None:
+                            entry["next-hop"] = attrs.next_hop
+                            entry["attribute"] = json.loads("{" + attributes_json(attrs) + "}")
+                        chunk.append(entry)
+                        if len(chunk) >= 1000:
+                            yield json.dumps({p.neighbor.peer_address: {"routes": chunk}})
+                            chunk = []
+                if chunk or not routes:
+                    yield json.dumps({p.neighbor.peer_address: {"routes": chunk}})
+                continue
+            for fam, table in routes.items():
+                name = family_name(fam)
+                for nlri, attrs in table.items():
+                    line = f"{p.neighbor.peer_address} {name} {nlri_to_prefix(fam, nlri)}"
+                    if attrs is not None:
+                        line += f" next-hop {attrs.next_hop or 'null'}"
+                        if extensive:
+                            line += attributes_text(attrs)
+                    yield line
+
+
+def _match(pattern: str, name: str) -> bool:
+    try:
+        return re.match(pattern, name) is not None
+    except re.error:
+        return False
+
+
+def _merge(prev: Api | None, block: Api, proc: Process) -> Api:
+    """What a process matched by `processes-match` hears: the api block, the process's own flags,
+    and what other api blocks already asked for it."""
+    parts = [block] + ([prev] if prev is not None else [])
+    receive = proc.receive
+    send = proc.send
+    for part in parts:
+        receive = receive.union(part.receive)
+        send = send.union(part.send)
+    return Api(name=proc.name, processes=(proc.name,),
+               neighbor_changes=proc.neighbor_changes or any(p.neighbor_changes for p in parts),
+               negotiated=any(p.negotiated for p in parts), fsm=any(p.fsm for p in parts),
+               signal=any(p.signal for p in parts), receive=receive, send=send)
+
+
+def _matches(f: NeighborFilter, address: str, peer: Peer) -> bool:
+    n = peer.neighbor
+    if f.address != "*":
+        try:
+            if normalise_peer(f.address) != address:
+                return False
+        except ValueError:
+            return False
+    if f.local_ip is not None and (n.local_address or "") != f.local_ip:
+        return False
+    if f.local_as is not None and n.local_as != f.local_as:
+        return False
+    if f.peer_as is not None and n.peer_as != f.peer_as:
+        return False
+    if f.router_id is not None and n.router_id != f.router_id:
+        return False
+    return f.family is None or f.family in n.families
+
+
+def _resend(peer: Peer) -> None:
+    """ExaBGP's `flush adj-rib out`: send the whole adj-rib-out to the peer again."""
+    resend = getattr(peer, "resend", None)
+    if resend is not None:
+        resend()
+        return
+    if peer.negotiated is not None:
+        peer.rib_out.mark_all(peer.negotiated.families)
+        peer.schedule_send()
+
+
+# -- `show neighbor` renderings (ExaBGP's layout) ------------------------------------------------------
+
+SUMMARY_HEADER = "Peer            AS        up/down state       |     #sent     #recvd"
+
+
+def _duration(peer: Peer) -> float:
+    since = peer.established_since
+    return time.time() - since if since else 0.0
+
+
+def neighbor_summary(peer: Peer) -> str:
+    up = _duration(peer)
+    when = str(timedelta(seconds=int(up))) if up else "down"
+    state = str(peer.state).lower()
+    sent = peer.stats.get("updates_out", 0)
+    received = peer.stats.get("updates_in", 0)
+    n = peer.neighbor
+    return f"{n.peer_address:<15} {n.peer_as:<7} {when:>9} {state:<12} {sent:>10} {received:>10}"
+
+
+def neighbor_dict(peer: Peer) -> dict[str, Any]:
+    n = peer.neighbor
+    neg = peer.negotiated
+    up = _duration(peer)
+    families = {family_name(f): {"local": True, "peer": bool(neg and f in neg.families)} for f in n.families}
+    return {
+        "peer-address": n.peer_address,
+        "local-address": peer.local_address or n.local_address,
+        "state": "up" if peer.established is not None else "down",
+        "fsm": str(peer.state),
+        "duration": int(up),
+        "local": {"as": n.local_as, "id": n.router_id, "hold": n.hold_time},
+        "peer": {"as": n.peer_as, "id": neg.peer_router_id if neg else None,
+                 "hold": neg.hold_time if neg else None},
+        "families": families,
+        "messages": dict(peer.stats),
+        "adj-rib-out": {family_name(f): peer.rib_out.count(f) for f in n.families},
+        "adj-rib-in": peer.rib_in.counts(),
+        "last-error": peer.last_error,
+    }
+
+
+def neighbor_extensive(peer: Peer) -> str:
+    d = neighbor_dict(peer)
+    n = peer.neighbor
+
+    def row(label: str, local: Any, remote: Any = "") -> str:
+        return f"   {label:<20} {local!s:>15} {remote!s:>15}"
+
+    lines = [f"Neighbor {n.peer_address}", "", "    Session                       Local",
+             row("local", d["local-address"] or "-"), row("state", d["fsm"]),
+             row("up for" if d["state"] == "up" else "down for", str(timedelta(seconds=d["duration"]))),
+             "", "    Setup                         Local          Remote",
+             row("AS", n.local_as, n.peer_as), row("ID", n.router_id, d["peer"]["id"] or "-"),
+             row("hold-time", n.hold_time, d["peer"]["hold"] or "-"),
+             "", "    Families                      Local          Remote"]
+    for name, f in d["families"].items():
+        lines.append(row(name + ":", "yes", "yes" if f["peer"] else "no"))
+    lines += ["", "    Message Statistic            Count"]
+    for key, value in d["messages"].items():
+        lines.append(row(key + ":", value))
+    return "\n".join(lines) + "\n"
+
+
+def neighbor_configuration(peer: Peer) -> str:
+    n = peer.neighbor
+    lines = [f"neighbor {n.peer_address} {{", f"  router-id {n.router_id};"]
+    if n.local_address:
+        lines.append(f"  local-address {n.local_address};")
+    lines += [f"  local-as {n.local_as};", f"  peer-as {n.peer_as};", f"  hold-time {n.hold_time};"]
+    if n.passive:
+        lines.append("  passive true;")
+    lines.append("  family {")
+    lines += [f"    {family_name(f)};" for f in n.families]
+    lines += ["  }", "}"]
+    return "\n".join(lines)

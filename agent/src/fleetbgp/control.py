@@ -1,0 +1,979 @@
+"""The control socket: newline-delimited JSON requests and replies on a unix socket.
+
+    request   {"v": 1, "id": 7, "cmd": "routes", "args": {"neighbor": "192.0.2.1", "limit": 10}}
+    reply     {"v": 1, "id": 7, "ok": true, "result": {...}}
+    error     {"v": 1, "id": 7, "ok": false, "error": {"code": "unknown_neighbor", "message": "..."}}
+
+One request per line, replies in order. A bad request (not JSON, unknown command, bad arguments, a
+route that does not parse) gets an error reply; the connection stays open and the agent carries on.
+Commands: status, neighbors, routes, health, processes, announce, withdraw, maintenance, reload.
+The reference with examples is docs/agent/operations.md; `control_client.py` is the client.
+
+Everything here runs on the event loop thread, like every other caller of the Speaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import grp
+import itertools
+import json
+import logging
+import os
+import socket
+import stat
+import struct
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .config.errors import RouteError
+from .config.lexer import tokenize_line
+from .config.route import parse_attributes, parse_prefix, parse_route
+from .wire.nlri import Family, family_from_name, family_name, nlri_to_prefix
+
+if TYPE_CHECKING:
+    from .settings import AgentSettings
+    from .wire.attributes import Attributes
+
+log = logging.getLogger("fleetbgp.control")
+
+PROTOCOL_VERSION = 1
+MAX_LINE = 1 << 20            # bytes in one request line
+IDLE_TIMEOUT = 600.0          # a client that sends nothing for this long is disconnected
+DEFAULT_ROUTE_LIMIT = 1000    # `routes` returns at most this many unless asked (limit 0: all)
+STREAM_CHUNK = 500            # routes serialised between two yields to the event loop
+DEFAULT_OWNER = "control:cli"
+COMMANDS = ("status", "neighbors", "routes", "health", "processes", "announce", "withdraw",
+            "maintenance", "reload")
+
+
+class ControlError(Exception):
+    """A request that cannot be served: becomes an error reply."""
+
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+        self.request_id: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            out["details"] = self.details
+        return out
+
+
+class _Stream:
+    """A result written piece by piece (a large `routes` answer): `chunks` yields JSON text that,
+    concatenated, is the value of "result"."""
+
+    def __init__(self, chunks: AsyncIterator[str]) -> None:
+        self.chunks = chunks
+
+
+Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class ControlServer:
+    def __init__(self, speaker: Any, settings: AgentSettings) -> None:
+        self.speaker = speaker
+        self.settings = settings
+        self.path = settings.control_socket
+        self.max_clients = settings.control_max_clients
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task[None]] = set()
+        self._inode: tuple[int, int] | None = None  # (st_dev, st_ino) of the socket file we made
+        self._group_name: str | None = None
+        self._handlers: dict[str, Handler] = {
+            "status": self._status, "neighbors": self._neighbors, "routes": self._routes,
+            "health": self._health, "processes": self._processes, "announce": self._announce,
+            "withdraw": self._withdraw, "maintenance": self._maintenance, "reload": self._reload,
+        }
+        self._reload_lock = asyncio.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.path is None:
+            log.info("control socket disabled")
+            return
+        sock = self._bind()
+        try:
+            self._server = await asyncio.start_unix_server(self._client, sock=sock, limit=MAX_LINE)
+        except BaseException:
+            sock.close()
+            self._unlink_own()
+            raise
+        log.info("control socket listening on %s (mode 0%o%s)", self.path, self.settings.control_mode,
+                 f", group {self._group_name}" if self._group_name else "")
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for task in list(self._clients):
+            task.cancel()
+        if self._clients:
+            await asyncio.gather(*self._clients, return_exceptions=True)
+        if server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+        self._unlink_own()
+
+    def _bind(self) -> socket.socket:
+        assert self.path is not None
+        path = self.path
+        parent = os.path.dirname(path) or "."
+        gid = self._group_id()
+        if not os.path.isdir(parent):
+            os.makedirs(parent, mode=0o750, exist_ok=True)
+            os.chmod(parent, 0o750)  # makedirs applies the umask
+            if gid is not None:
+                _chown_group(parent, gid)
+        self._remove_stale(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            # The socket file gets its mode at bind(); a restrictive umask for that one call means
+            # it never exists with wider permissions, not even for the time up to chmod().
+            old_umask = os.umask(0o177)
+            try:
+                sock.bind(path)
+            finally:
+                os.umask(old_umask)
+            st = os.stat(path)
+            self._inode = (st.st_dev, st.st_ino)
+            if gid is not None:
+                _chown_group(path, gid)
+            os.chmod(path, self.settings.control_mode)
+            sock.listen(64)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            self._unlink_own()
+            raise
+        return sock
+
+    def _group_id(self) -> int | None:
+        name = self.settings.control_group
+        if not name:
+            return None
+        try:
+            gid = grp.getgrnam(name).gr_gid
+        except KeyError:
+            if name.isdigit():
+                self._group_name = name
+                return int(name)
+            log.debug("control socket group %r does not exist; keeping the default group", name)
+            return None
+        self._group_name = name
+        return gid
+
+    @staticmethod
+    def _remove_stale(path: str) -> None:
+        """A socket file left by an agent that died: removed, but only if nobody answers on it.
+        Anything that is not a socket is never removed."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(st.st_mode):
+            raise OSError(errno.EEXIST, f"{path} exists and is not a socket; not removing it")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            pass
+        except OSError as exc:
+            if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT):
+                raise
+        else:
+            raise OSError(errno.EADDRINUSE, f"another process is serving the control socket {path} "
+                                            "(is another fleetbgp running?)")
+        finally:
+            probe.close()
+        log.info("removing stale control socket %s", path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+    def _unlink_own(self) -> None:
+        """Remove the socket file if it is still the one we created (not a successor's)."""
+        if self.path is None or self._inode is None:
+            return
+        try:
+            st = os.lstat(self.path)
+            if (st.st_dev, st.st_ino) == self._inode:
+                os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("cannot remove control socket %s: %s", self.path, exc.strerror)
+        self._inode = None
+
+    # -- connections -----------------------------------------------------------------------------
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        who = _peer_credentials(writer)
+        if len(self._clients) >= self.max_clients:
+            log.warning("control: refusing a client (%s): %d clients already connected", who,
+                        len(self._clients))
+            with contextlib.suppress(Exception):
+                writer.write(_reply_line(None, error=ControlError(
+                    "busy", f"too many control clients (limit {self.max_clients}); try again")))
+                await asyncio.wait_for(writer.drain(), 1.0)
+            writer.close()
+            return
+        self._clients.add(task)
+        try:
+            await self._serve(reader, writer, who)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("control: connection from %s failed", who)
+        finally:
+            self._clients.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, who: str) -> None:
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readuntil(b"\n"), IDLE_TIMEOUT)
+            except asyncio.IncompleteReadError as exc:
+                if not exc.partial.strip():
+                    return  # clean end of the connection
+                line = exc.partial  # the last request had no newline: still answer it
+                await self._handle_line(line, writer, who)
+                return
+            except asyncio.LimitOverrunError:
+                await _discard_line(reader)
+                writer.write(_reply_line(None, error=ControlError(
+                    "too_large", f"request line longer than {MAX_LINE} bytes")))
+                await writer.drain()
+                continue
+            except TimeoutError:
+                log.debug("control: closing idle connection from %s", who)
+                return
+            if line.strip():
+                await self._handle_line(line, writer, who)
+
+    async def _handle_line(self, line: bytes, writer: asyncio.StreamWriter, who: str) -> None:
+        request_id: Any = None
+        try:
+            request = _parse_request(line)  # on error, the id (if any) travels in the exception
+            request_id = request.get("id")
+            cmd = request["cmd"]
+            args = request["args"]
+            handler = self._handlers[cmd]
+            if cmd in ("announce", "withdraw", "maintenance", "reload"):
+                log.info("control: %s %s from %s", cmd, _short(args), who)
+            else:
+                log.debug("control: %s %s from %s", cmd, _short(args), who)
+            result = await handler(args)
+        except ControlError as exc:
+            request_id = exc.request_id if request_id is None else request_id
+            log.debug("control: error reply to %s: %s: %s", who, exc.code, exc.message)
+            writer.write(_reply_line(request_id, error=exc))
+        except Exception as exc:
+            log.exception("control: internal error serving %s", _short(line.decode("utf-8", "replace")))
+            writer.write(_reply_line(request_id, error=ControlError(
+                "internal", f"internal error: {type(exc).__name__}: {exc}")))
+        else:
+            if isinstance(result, _Stream):
+                await self._write_stream(writer, request_id, result)
+            else:
+                writer.write(_reply_line(request_id, result=result))
+        await writer.drain()
+
+    @staticmethod
+    async def _write_stream(writer: asyncio.StreamWriter, request_id: Any, stream: _Stream) -> None:
+        head = json.dumps({"v": PROTOCOL_VERSION, "id": request_id, "ok": True}, separators=(",", ":"))
+        writer.write(head[:-1].encode() + b',"result":')
+        async for chunk in stream.chunks:
+            writer.write(chunk.encode())
+            await writer.drain()
+        writer.write(b"}\n")
+
+    # -- commands --------------------------------------------------------------------------------
+
+    async def _status(self, args: dict[str, Any]) -> Any:
+        _no_args(args, "status")
+        status = dict(self.speaker.status())
+        status.setdefault("control_socket", self.path)
+        settings = getattr(self.speaker, "settings", None) or self.settings
+        if hasattr(settings, "as_dict"):
+            status.setdefault("settings", settings.as_dict())
+        return status
+
+    async def _neighbors(self, args: dict[str, Any]) -> Any:
+        _only(args, "neighbors", {"neighbor"})
+        peers = self._select(args.get("neighbor"))
+        now = time.time()
+        return {"neighbors": [peer_info(p, now) for p in peers]}
+
+    async def _health(self, args: dict[str, Any]) -> Any:
+        _no_args(args, "health")
+        health = getattr(self.speaker, "health", None)
+        if health is None:
+            return {"checks": []}
+        return {"checks": _as_list(health.status())}
+
+    async def _processes(self, args: dict[str, Any]) -> Any:
+        _no_args(args, "processes")
+        api = getattr(self.speaker, "api", None)
+        if api is None or not hasattr(api, "status"):
+            return {"processes": []}
+        return {"processes": _as_list(api.status())}
+
+    async def _maintenance(self, args: dict[str, Any]) -> Any:
+        _only(args, "maintenance", {"state"})
+        state = args.get("state")
+        before = bool(self.speaker.maintenance)
+        if state is not None:
+            if state is True or state in ("on", "enable", "drain"):
+                on = True
+            elif state is False or state in ("off", "disable", "undrain"):
+                on = False
+            else:
+                raise ControlError("bad_request", f"maintenance state must be 'on' or 'off', not {state!r}")
+            self.speaker.set_maintenance(on)
+        settings = getattr(self.speaker, "settings", None) or self.settings
+        after = bool(self.speaker.maintenance)
+        return {"maintenance": after, "changed": after != before,
+                "mode": getattr(settings, "maintenance_mode", None),
+                "metric": getattr(settings, "maintenance_metric", None)}
+
+    async def _reload(self, args: dict[str, Any]) -> Any:
+        _no_args(args, "reload")
+        async with self._reload_lock:
+            result = await self.speaker.reload()
+        if not result.ok:
+            raise ControlError("reload_failed", result.summary or "reload refused",
+                               details=list(result.errors))
+        return {"ok": True, "summary": result.summary, "errors": list(result.errors)}
+
+    async def _announce(self, args: dict[str, Any]) -> Any:
+        _only(args, "announce", {"route", "routes", "owner", "neighbor", "neighbors"} | _FIELD_NAMES)
+        owner = _owner(args)
+        neighbors = self._neighbor_list(args)
+        routes = _routes_from_args(args, "announce")
+        changed = 0
+        for fam, nlri, attrs in routes:
+            changed += self.speaker.announce(fam, nlri, attrs, owner=owner, neighbors=neighbors)
+        return {"routes": len(routes), "changed": changed, "owner": owner,
+                "maintenance": bool(getattr(self.speaker, "maintenance", False))}
+
+    async def _withdraw(self, args: dict[str, Any]) -> Any:
+        _only(args, "withdraw", {"route", "routes", "owner", "neighbor", "neighbors", "all"} | _FIELD_NAMES)
+        owner = _owner(args)
+        neighbors = self._neighbor_list(args)
+        if args.get("all"):
+            if any(k in args for k in ("route", "routes", "prefix")):
+                raise ControlError("bad_request", "withdraw: give either 'all' or routes, not both")
+            changed = self.speaker.withdraw_owner(owner, neighbors)
+            return {"routes": None, "changed": changed, "owner": owner}
+        prefixes = _prefixes_from_args(args)
+        changed = 0
+        for fam, nlri in prefixes:
+            changed += self.speaker.withdraw(fam, nlri, owner=owner, neighbors=neighbors)
+        return {"routes": len(prefixes), "changed": changed, "owner": owner}
+
+    async def _routes(self, args: dict[str, Any]) -> Any:
+        _only(args, "routes", {"neighbor", "family", "prefix", "match", "owner", "limit"})
+        peers = self._select(args.get("neighbor"))
+        families = _family_filter(args.get("family"))
+        match = args.get("match", "exact")
+        if match not in ("exact", "longer"):
+            raise ControlError("bad_request", "routes: match must be 'exact' or 'longer'")
+        prefix = None
+        if args.get("prefix") is not None:
+            text = _string(args["prefix"], "prefix")
+            try:
+                prefix = parse_prefix([text])
+            except RouteError as exc:
+                raise ControlError("invalid_route", f"prefix {text!r}: {exc.message}") from None
+            if families is not None and prefix[0] not in families:
+                families = set()
+            else:
+                families = {prefix[0]}
+        owner = args.get("owner")
+        if owner is not None:  # any owner may be looked at; a bare NAME means control:NAME
+            owner = _string(owner, "owner")
+            if owner != "config" and not owner.startswith(("process:", "health:", "control:")):
+                owner = f"control:{owner}"
+        limit = args.get("limit", DEFAULT_ROUTE_LIMIT)
+        if limit is None:
+            limit = 0
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ControlError("bad_request", "routes: limit must be a number >= 0 (0: no limit)")
+        query = _RouteQuery(self.speaker, peers, families, prefix, match, owner, limit)
+        return _Stream(query.chunks())
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _select(self, neighbor: Any) -> list[Any]:
+        names = _names(neighbor, "neighbor")
+        try:
+            return list(self.speaker.select(names))
+        except ValueError as exc:
+            raise ControlError("unknown_neighbor", str(exc)) from None
+
+    def _neighbor_list(self, args: dict[str, Any]) -> list[str] | None:
+        raw = args.get("neighbors", args.get("neighbor"))
+        names = _names(raw, "neighbors")
+        if names is not None:
+            self._select(names)  # fail before changing anything
+        return names
+
+
+# -- requests and replies -------------------------------------------------------------------------
+
+
+def _parse_request(line: bytes) -> dict[str, Any]:
+    request: Any = None
+    try:
+        return _check_request(line)
+    except ControlError as exc:
+        with contextlib.suppress(Exception):
+            request = json.loads(line)
+        if isinstance(request, dict) and isinstance(request.get("id"), str | int | float):
+            exc.request_id = request["id"]
+        raise
+
+
+def _check_request(line: bytes) -> dict[str, Any]:
+    try:
+        request = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ControlError("bad_request", f"not JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise ControlError("bad_request",
+                           'a request is a JSON object: {"v": 1, "cmd": ..., "args": {...}}')
+    request_id = request.get("id")
+    if isinstance(request_id, dict | list):
+        raise ControlError("bad_request", "'id' must be a string, a number or null")
+    version = request.get("v", PROTOCOL_VERSION)
+    if version != PROTOCOL_VERSION:
+        raise ControlError("unsupported_version",
+                           f"protocol version {version!r} is not supported (this agent speaks "
+                           f"{PROTOCOL_VERSION})", details={"supported": [PROTOCOL_VERSION]})
+    cmd = request.get("cmd")
+    if not isinstance(cmd, str) or not cmd:
+        raise ControlError("bad_request", "missing 'cmd'")
+    if cmd not in COMMANDS:
+        raise ControlError("unknown_command", f"unknown command {cmd!r} (known: {', '.join(COMMANDS)})")
+    args = request.get("args")
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise ControlError("bad_request", "'args' must be a JSON object")
+    request["args"] = args
+    return request
+
+
+def _reply_line(request_id: Any, *, result: Any = None, error: ControlError | None = None) -> bytes:
+    reply: dict[str, Any] = {"v": PROTOCOL_VERSION, "id": request_id}
+    if error is None:
+        reply["ok"] = True
+        reply["result"] = result
+    else:
+        reply["ok"] = False
+        reply["error"] = error.as_dict()
+    return json.dumps(reply, separators=(",", ":"), default=_json_default).encode() + b"\n"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+async def _discard_line(reader: asyncio.StreamReader) -> None:
+    """After an over-long line: drop bytes up to and including the next newline."""
+    while True:
+        try:
+            await reader.readuntil(b"\n")
+            return
+        except asyncio.LimitOverrunError as exc:
+            await reader.readexactly(exc.consumed)
+
+
+def _peer_credentials(writer: asyncio.StreamWriter) -> str:
+    sock = writer.get_extra_info("socket")
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, _gid = struct.unpack("3i", creds)
+    except (OSError, AttributeError, struct.error):
+        return "unknown client"
+    return f"pid {pid} uid {uid}"
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _chown_group(path: str, gid: int) -> None:
+    try:
+        os.chown(path, -1, gid)
+    except OSError as exc:
+        log.warning("cannot give %s to group %d: %s", path, gid, exc.strerror)
+
+
+# -- argument checking ----------------------------------------------------------------------------
+
+
+def _only(args: dict[str, Any], cmd: str, allowed: Iterable[str]) -> None:
+    unknown = sorted(set(args) - set(allowed))
+    if unknown:
+        raise ControlError("bad_request", f"{cmd}: unknown argument(s) {', '.join(map(repr, unknown))} "
+                                          f"(known: {', '.join(sorted(allowed))})")
+
+
+def _no_args(args: dict[str, Any], cmd: str) -> None:
+    _only(args, cmd, ())
+
+
+def _string(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ControlError("bad_request", f"'{what}' must be a non-empty string")
+    return value.strip()
+
+
+def _names(value: Any, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        items = [v for v in value.replace(",", " ").split() if v]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value if v.strip()]
+    else:
+        raise ControlError("bad_request", f"'{what}' must be an address or a list of addresses")
+    if not items:
+        raise ControlError("bad_request", f"'{what}' is empty")
+    return items
+
+
+def _owner(args: dict[str, Any]) -> str:
+    """Runtime routes from the control socket are always owned by `control:SOMETHING`, so a client
+    cannot touch routes of the config, an API program or a health check by naming their owner."""
+    raw = args.get("owner")
+    if raw is None:
+        return DEFAULT_OWNER
+    text = _string(raw, "owner")
+    if any(c.isspace() for c in text):
+        raise ControlError("bad_request", "'owner' must not contain spaces")
+    return text if text.startswith("control:") else f"control:{text}"
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [{"name": name, **(v if isinstance(v, dict) else {"value": v})} for name, v in value.items()]
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def _family_filter(value: Any) -> set[Family] | None:
+    if value is None:
+        return None
+    out: set[Family] = set()
+    for text in (value if isinstance(value, list) else [value]):
+        if not isinstance(text, str):
+            raise ControlError("bad_request", "'family' must be like 'ipv4 unicast' or 'ipv6'")
+        words = text.replace("-", " ").replace("/", " ").split()
+        if len(words) == 1:
+            words.append("unicast")
+        fam = family_from_name(*words) if len(words) == 2 else None
+        if fam is None:
+            raise ControlError("bad_request",
+                               f"unknown family {text!r} (like 'ipv4 unicast', 'ipv6 unicast')")
+        out.add(fam)
+    return out
+
+
+# Structured route fields (an alternative to the ExaBGP text form), in the order they are written.
+_FIELDS: tuple[tuple[str, str, str], ...] = (
+    # (JSON name, ExaBGP keyword, kind)
+    ("next_hop", "next-hop", "scalar"),
+    ("origin", "origin", "scalar"),
+    ("as_path", "as-path", "list"),
+    ("med", "med", "scalar"),
+    ("local_preference", "local-preference", "scalar"),
+    ("community", "community", "list"),
+    ("large_community", "large-community", "list"),
+    ("extended_community", "extended-community", "list"),
+    ("atomic_aggregate", "atomic-aggregate", "flag"),
+    ("aggregator", "aggregator", "scalar"),
+)
+_FIELD_NAMES = frozenset({"prefix"} | {f[0] for f in _FIELDS} | {"communities", "large_communities",
+                                                                 "extended_communities", "local_pref"})
+_ALIASES = {"communities": "community", "large_communities": "large_community",
+            "extended_communities": "extended_community", "local_pref": "local_preference"}
+
+
+def _route_tokens(value: Any, cmd: str) -> list[str]:
+    """A route in ExaBGP's syntax, with or without the leading `route` keyword."""
+    if not isinstance(value, str) or not value.strip():
+        raise ControlError("bad_request", f"{cmd}: a route is a string like "
+                                          "'100.10.0.100/32 next-hop self med 100'")
+    toks = tokenize_line(value.strip().rstrip(";"))
+    if toks and toks[0] == "route":
+        toks = toks[1:]
+    if not toks:
+        raise ControlError("invalid_route", f"{cmd}: empty route")
+    return toks
+
+
+def _structured_tokens(args: dict[str, Any]) -> list[str] | None:
+    fields = {_ALIASES.get(k, k): v for k, v in args.items() if k in _FIELD_NAMES}
+    if not fields:
+        return None
+    if "prefix" not in fields:
+        raise ControlError("bad_request", "a structured route needs 'prefix'")
+    toks = [_scalar_text(fields["prefix"], "prefix")]
+    for name, keyword, kind in _FIELDS:
+        value = fields.get(name)
+        if value is None or value is False:
+            continue
+        if kind == "flag":
+            toks.append(keyword)
+        elif kind == "list":
+            items = value if isinstance(value, list) else [value]
+            toks += [keyword, "[", *(_scalar_text(v, name) for v in items), "]"]
+        else:
+            toks += [keyword, _scalar_text(value, name)]
+    return toks
+
+
+def _scalar_text(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ControlError("bad_request", f"'{what}' must be a string or a number")
+    text = str(value).strip()
+    if not text or any(c.isspace() or c in "[]();{}" for c in text):
+        raise ControlError("bad_request", f"'{what}': {text!r} is not a single value")
+    return text
+
+
+def _route_texts(args: dict[str, Any], cmd: str) -> list[list[str]]:
+    out: list[list[str]] = []
+    for key in ("route", "routes"):
+        value = args.get(key)
+        if value is None:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            out.append(_route_tokens(item, cmd))
+    structured = _structured_tokens(args)
+    if structured is not None:
+        out.append(structured)
+    if not out:
+        raise ControlError("bad_request", f"{cmd}: give 'route' (ExaBGP syntax) or 'prefix' and fields")
+    return out
+
+
+def _invalid(cmd: str, toks: Sequence[str], exc: RouteError) -> ControlError:
+    near = toks[exc.index] if 0 <= exc.index < len(toks) else ""
+    where = f" (at {near!r}, word {exc.index + 1})" if near else ""
+    return ControlError("invalid_route", f"{cmd} route {' '.join(toks)!r}: {exc.message}{where}")
+
+
+def _routes_from_args(args: dict[str, Any], cmd: str) -> list[tuple[Family, bytes, Attributes]]:
+    out = []
+    for toks in _route_texts(args, cmd):
+        try:
+            out.append(parse_route(toks))
+        except RouteError as exc:
+            raise _invalid(cmd, toks, exc) from None
+    return out
+
+
+def _prefixes_from_args(args: dict[str, Any]) -> list[tuple[Family, bytes]]:
+    """A withdrawal needs only the prefix; attributes, if given, must still be valid."""
+    out = []
+    for toks in _route_texts(args, "withdraw"):
+        try:
+            fam, nlri = parse_prefix(toks)
+            if len(toks) > 1:
+                parse_attributes(toks, fam, 1, require_next_hop=False)
+        except RouteError as exc:
+            raise _invalid("withdraw", toks, exc) from None
+        out.append((fam, nlri))
+    return out
+
+
+# -- routes ---------------------------------------------------------------------------------------
+
+
+class _RouteQuery:
+    """adj-rib-out entries, filtered, serialised a chunk at a time with the loop free in between.
+
+    Only keys are copied (never one object per route beyond that), so a 1,000,000-route table
+    costs a list of references while it is being read; tables that change meanwhile are read as
+    they are when each route's turn comes (a route withdrawn meanwhile is skipped)."""
+
+    def __init__(self, speaker: Any, peers: list[Any], families: set[Family] | None,
+                 prefix: tuple[Family, bytes] | None, match: str, owner: str | None, limit: int) -> None:
+        self.speaker = speaker
+        self.peers = peers
+        self.families = families
+        self.prefix = prefix
+        self.match = match
+        self.owner = owner
+        self.limit = limit
+
+    def _keys(self, peer: Any, fam: Family, table: dict[bytes, Any],
+              owned: dict[str, dict[Family, set[bytes]]] | None) -> tuple[list[bytes], int | None]:
+        """(candidate keys, exact count if known without looking at every key)."""
+        if owned is not None:
+            keys = list(owned.get(peer.address, {}).get(fam, ()))
+            return keys, None
+        if self.prefix is not None and self.match == "exact":
+            nlri = self.prefix[1]
+            return ([nlri] if nlri in table else []), None
+        if self.prefix is None and self.limit:
+            return list(itertools.islice(table, self.limit)), len(table)
+        return list(table), None
+
+    async def chunks(self) -> AsyncIterator[str]:
+        returned = count = 0
+        first = True
+        owned = self.speaker.owned(self.owner) if self.owner is not None else None
+        contains = _container(self.prefix[1], self.prefix[0]) \
+            if self.prefix is not None and self.match == "longer" else None
+        yield '{"routes":['
+        work = 0
+        parts: list[str] = []
+        for peer in self.peers:
+            rib = peer.rib_out.routes
+            for fam in sorted(rib, key=lambda f: (f.afi, f.safi)):
+                if self.families is not None and fam not in self.families:
+                    continue
+                keys, known = self._keys(peer, fam, rib[fam], owned)
+                if known is not None:
+                    count += known - len(keys)  # the rest, counted without reading them
+                for nlri in keys:
+                    # Yield to the event loop regularly: for every STREAM_CHUNK routes written, and
+                    # as often while only scanning (a `longer` match over a large table).
+                    work += 1
+                    if work >= STREAM_CHUNK * 10:
+                        work = 0
+                        if parts:
+                            yield "".join(parts)
+                            parts.clear()
+                        await asyncio.sleep(0)
+                    table = rib.get(fam)
+                    attrs = table.get(nlri) if table is not None else None
+                    if attrs is None or (contains is not None and not contains(nlri)):
+                        continue
+                    count += 1
+                    if self.limit and returned >= self.limit:
+                        continue
+                    returned += 1
+                    entry = route_entry(peer, fam, nlri, attrs)
+                    parts.append(("" if first else ",") + json.dumps(entry, separators=(",", ":")))
+                    first = False
+                    work += 9  # serialising a route costs about ten times scanning one
+        if parts:
+            yield "".join(parts)
+        tail = {"count": count, "returned": returned, "truncated": returned < count,
+                "limit": self.limit or None}
+        yield "]," + json.dumps(tail, separators=(",", ":"))[1:]
+
+
+def _container(prefix: bytes, fam: Family) -> Callable[[bytes], bool]:
+    """A test: is an NLRI (unicast wire form) inside this prefix (or equal to it)?"""
+    plen = prefix[0]
+    size = 4 if fam.afi == 1 else 16
+    bits = size * 8
+    want = int.from_bytes(prefix[1:].ljust(size, b"\0"), "big")
+    mask = ((1 << plen) - 1) << (bits - plen) if plen else 0
+
+    def contains(nlri: bytes) -> bool:
+        if not nlri or nlri[0] < plen:
+            return False
+        return int.from_bytes(nlri[1:].ljust(size, b"\0")[:size], "big") & mask == want
+
+    return contains
+
+
+_ORIGIN_NAMES = {0: "igp", 1: "egp", 2: "incomplete"}
+_WELL_KNOWN = {0xFFFF0000: "graceful-shutdown", 0xFFFF029A: "blackhole", 0xFFFFFF01: "no-export",
+               0xFFFFFF02: "no-advertise", 0xFFFFFF03: "no-export-subconfed", 0xFFFFFF04: "nopeer"}
+_EXT_KINDS = {0x02: "target", 0x03: "origin", 0x08: "redirect"}
+
+
+def format_community(value: int) -> str:
+    return _WELL_KNOWN.get(value) or f"{value >> 16}:{value & 0xFFFF}"
+
+
+def format_extended_community(value: int) -> str:
+    """The config syntax back (target:65000:100, origin:192.0.2.1:5, ...), or 0x and 16 hex digits."""
+    high, sub = value >> 56, (value >> 48) & 0xFF
+    kind = _EXT_KINDS.get(sub)
+    redirect = kind == "redirect" and high in (0x80, 0x81, 0x82)
+    if kind is not None and (high in (0x00, 0x01, 0x02) or redirect):
+        form = high & 0x0F
+        if form == 0x00:
+            return f"{kind}:{(value >> 32) & 0xFFFF}:{value & 0xFFFFFFFF}"
+        if form == 0x01:
+            ip = (value >> 16) & 0xFFFFFFFF
+            return f"{kind}:{ip >> 24}.{(ip >> 16) & 255}.{(ip >> 8) & 255}.{ip & 255}:{value & 0xFFFF}"
+        if form == 0x02:
+            return f"{kind}:{(value >> 16) & 0xFFFFFFFF}L:{value & 0xFFFF}"
+    return f"0x{value:016x}"
+
+
+def format_as_path(path: Sequence[tuple[int, Sequence[int]]]) -> str:
+    parts: list[str] = []
+    for seg_type, asns in path:
+        if seg_type == 1:  # AS_SET
+            parts.append("( " + " ".join(map(str, asns)) + " )")
+        else:
+            parts.extend(map(str, asns))
+    return "[ " + " ".join(parts) + " ]"
+
+
+def route_text(prefix: str, attrs: Attributes) -> str:
+    """The route in ExaBGP's syntax: what `announce route ...` and the config take."""
+    words = [prefix]
+    if attrs.next_hop is not None:
+        words += ["next-hop", attrs.next_hop]
+    if attrs.origin:
+        words += ["origin", _ORIGIN_NAMES.get(attrs.origin, str(attrs.origin))]
+    if attrs.as_path:
+        words += ["as-path", format_as_path(attrs.as_path)]
+    if attrs.med is not None:
+        words += ["med", str(attrs.med)]
+    if attrs.local_pref is not None:
+        words += ["local-preference", str(attrs.local_pref)]
+    if attrs.communities:
+        words += ["community", "[ " + " ".join(map(format_community, attrs.communities)) + " ]"]
+    if attrs.large_communities:
+        words += ["large-community", "[ " + " ".join(":".join(map(str, c)) for c in attrs.large_communities)
+                  + " ]"]
+    if attrs.ext_communities:
+        words += ["extended-community",
+                  "[ " + " ".join(map(format_extended_community, attrs.ext_communities)) + " ]"]
+    if attrs.atomic_aggregate:
+        words.append("atomic-aggregate")
+    if attrs.aggregator is not None:
+        words += ["aggregator", f"( {attrs.aggregator[0]}:{attrs.aggregator[1]} )"]
+    return " ".join(words)
+
+
+def route_entry(peer: Any, fam: Family, nlri: bytes, attrs: Attributes) -> dict[str, Any]:
+    try:
+        prefix = nlri_to_prefix(fam, nlri)
+    except Exception:
+        prefix = nlri.hex()
+    entry: dict[str, Any] = {"neighbor": peer.address, "family": family_name(fam), "prefix": prefix,
+                             "next_hop": attrs.next_hop,
+                             "origin": _ORIGIN_NAMES.get(attrs.origin, attrs.origin)}
+    if attrs.as_path:
+        entry["as_path"] = [list(asns) if seg == 1 else a for seg, asns in attrs.as_path
+                            for a in ((asns,) if seg == 1 else asns)]
+    if attrs.med is not None:
+        entry["med"] = attrs.med
+    if attrs.local_pref is not None:
+        entry["local_preference"] = attrs.local_pref
+    if attrs.communities:
+        entry["communities"] = [format_community(c) for c in attrs.communities]
+    if attrs.large_communities:
+        entry["large_communities"] = [":".join(map(str, c)) for c in attrs.large_communities]
+    if attrs.ext_communities:
+        entry["extended_communities"] = [format_extended_community(c) for c in attrs.ext_communities]
+    if attrs.atomic_aggregate:
+        entry["atomic_aggregate"] = True
+    if attrs.aggregator is not None:
+        entry["aggregator"] = f"{attrs.aggregator[0]}:{attrs.aggregator[1]}"
+    owner = _owner_of(peer, fam, nlri)
+    if owner is not None:
+        entry["owner"] = owner
+    entry["route"] = route_text(prefix, attrs)
+    return entry
+
+
+def _owner_of(peer: Any, fam: Family, nlri: bytes) -> str | None:
+    origins = getattr(peer, "origins", None)
+    if origins:
+        owner = origins.get(fam, {}).get(nlri)
+        if owner is not None:
+            return str(owner)
+    static = getattr(peer, "static", None)
+    if static and nlri in static.get(fam, ()):
+        return "config"
+    return None
+
+
+# -- neighbors ------------------------------------------------------------------------------------
+
+
+def peer_info(peer: Any, now: float) -> dict[str, Any]:
+    n = peer.neighbor
+    neg = getattr(peer, "negotiated", None)
+    stats: dict[str, int] = dict(getattr(peer, "stats", {}))
+    state = str(peer.state)
+    since = getattr(peer, "established_since", None)
+    established = since is not None and state == "Established"
+    drain = getattr(peer, "drain_mode", None)
+    rib_out = {family_name(f): peer.rib_out.count(f) for f in _families(peer)}
+    rib_in_counts = peer.rib_in.counts() if hasattr(peer.rib_in, "counts") else {}
+    received = {family_name(f): rib_in_counts.get(family_name(f), 0) for f in _families(peer)}
+    for name, value in rib_in_counts.items():
+        received.setdefault(name, value)
+    sent = {k: (v if established and drain != "withdraw" else 0) for k, v in rib_out.items()}
+    notes = getattr(peer, "notifications", {}) or {}
+    return {
+        "address": peer.address,
+        "peer_address": n.peer_address,
+        "local_address": getattr(peer, "local_address", None) or n.local_address,
+        "local_as": n.local_as,
+        "peer_as": n.peer_as,
+        "router_id": n.router_id,
+        "peer_router_id": getattr(neg, "peer_router_id", None),
+        "description": getattr(n, "description", ""),
+        "passive": bool(getattr(n, "passive", False)),
+        "state": state,
+        "established_since": since if established else None,
+        "uptime": round(now - since, 3) if established and since is not None else None,
+        "hold_time": getattr(neg, "hold_time", None) if neg is not None else n.hold_time,
+        "keepalive": getattr(neg, "keepalive", None) if neg is not None else n.hold_time // 3,
+        "configured_hold_time": n.hold_time,
+        "families": {"configured": [family_name(f) for f in n.families],
+                     "negotiated": [family_name(f) for f in neg.families] if neg is not None else []},
+        "last_error": getattr(peer, "last_error", "") or None,
+        "last_notification": getattr(peer, "last_notification", None),
+        "messages": {"received": stats.get("messages_in", 0), "sent": stats.get("messages_out", 0)},
+        "updates": {"received": stats.get("updates_in", 0), "sent": stats.get("updates_out", 0)},
+        "notifications": {
+            "received": stats.get("notifications_in", 0), "sent": stats.get("notifications_out", 0),
+            "by_code": [{"direction": d, "code": c, "subcode": s, "count": k}
+                        for (d, c, s), k in sorted(notes.items())]},
+        "flaps": stats.get("flaps", 0),
+        "established_count": stats.get("established_count", 0),
+        "routes_announced": stats.get("routes_announced", 0),
+        "routes_withdrawn": stats.get("routes_withdrawn", 0),
+        "prefixes": {"sent": sent, "received": received},
+        "adj_rib_out": rib_out,
+        "maintenance": drain,
+        "stats": stats,
+    }
+
+
+def _families(peer: Any) -> list[Family]:
+    seen = list(peer.neighbor.families)
+    for fam in peer.rib_out.routes:
+        if fam not in seen:
+            seen.append(fam)
+    return seen

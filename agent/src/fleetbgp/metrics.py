@@ -1,0 +1,303 @@
+"""Prometheus metrics, served by the agent itself with prometheus_client (default 127.0.0.1:9101).
+
+Nothing is counted on the hot path here: a custom collector reads the speaker's own counters
+(peer.stats, peer.notifications, table sizes, reload counts, health and API status) when Prometheus
+scrapes. The HTTP server runs in prometheus_client's thread; the speaker belongs to the event loop,
+so a scrape asks the loop for a snapshot (a few dict reads per peer) and waits for it.
+
+docs/agent/operations.md lists every metric with its type and labels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import platform
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+
+from . import __version__
+from .wire.nlri import family_name
+
+if TYPE_CHECKING:
+    from .settings import AgentSettings
+
+log = logging.getLogger("fleetbgp.metrics")
+
+SCRAPE_TIMEOUT = 5.0
+SESSION_STATES = ("Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established")
+HEALTH_STATES = ("INIT", "DISABLED", "RISING", "FALLING", "UP", "DOWN", "EXIT", "END")
+
+
+@dataclass(slots=True)
+class PeerSnapshot:
+    peer: str
+    local_as: int
+    peer_as: int
+    state: str
+    established_since: float | None
+    stats: dict[str, int]
+    notifications: dict[tuple[str, int, int], int]
+    rib_out: dict[str, int]
+    rib_in: dict[str, int]
+
+
+@dataclass(slots=True)
+class Snapshot:
+    peers: list[PeerSnapshot] = field(default_factory=list)
+    reloads: dict[str, int] = field(default_factory=dict)
+    last_reload: str | None = None
+    config_path: str = ""
+    config_sha256: str = ""
+    config_loaded_at: float = 0.0
+    maintenance: bool = False
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    processes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def take_snapshot(speaker: Any) -> Snapshot:
+    """Everything a scrape needs, copied on the event loop thread: O(peers x families)."""
+    snap = Snapshot(
+        reloads=dict(getattr(speaker, "reload_counts", {}) or {}),
+        last_reload=(getattr(speaker, "last_reload", None) or {}).get("result"),
+        config_path=str(getattr(speaker, "config_path", "") or ""),
+        config_sha256=str(getattr(speaker, "config_sha256", "") or ""),
+        config_loaded_at=float(getattr(speaker, "config_loaded_at", 0.0) or 0.0),
+        maintenance=bool(getattr(speaker, "maintenance", False)),
+    )
+    for peer in list(speaker.peers.values()):
+        n = peer.neighbor
+        families = list(n.families) + [f for f in peer.rib_out.routes if f not in n.families]
+        rib_in = dict(peer.rib_in.counts())
+        for fam in n.families:
+            rib_in.setdefault(family_name(fam), 0)
+        snap.peers.append(PeerSnapshot(
+            peer=peer.address, local_as=n.local_as, peer_as=n.peer_as, state=str(peer.state),
+            established_since=getattr(peer, "established_since", None),
+            stats=dict(getattr(peer, "stats", {}) or {}),
+            notifications=dict(getattr(peer, "notifications", {}) or {}),
+            rib_out={family_name(f): peer.rib_out.count(f) for f in families},
+            rib_in=rib_in,
+        ))
+    health = getattr(speaker, "health", None)
+    if health is not None and hasattr(health, "status"):
+        snap.checks = _as_list(health.status())
+    api = getattr(speaker, "api", None)
+    if api is not None and hasattr(api, "status"):
+        snap.processes = _as_list(api.status())
+    return snap
+
+
+def _as_list(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        value = [{"name": k, **(v if isinstance(v, dict) else {})} for k, v in value.items()]
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list | tuple) else []
+
+
+class SpeakerCollector:
+    """A prometheus_client collector over a live Speaker."""
+
+    def __init__(self, speaker: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.speaker = speaker
+        self.loop = loop
+
+    def snapshot(self) -> Snapshot:
+        loop = self.loop
+        if loop is None or loop.is_closed() or _running_loop() is loop:
+            return take_snapshot(self.speaker)
+        done: concurrent.futures.Future[Snapshot] = concurrent.futures.Future()
+
+        def run() -> None:
+            if done.set_running_or_notify_cancel():
+                try:
+                    done.set_result(take_snapshot(self.speaker))
+                except BaseException as exc:
+                    done.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        try:
+            return done.result(timeout=SCRAPE_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            done.cancel()
+            raise TimeoutError(f"the event loop did not answer within {SCRAPE_TIMEOUT} s") from None
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            snap = self.snapshot()
+        except Exception:
+            log.exception("metrics: cannot read the speaker's state")
+            raise
+        yield from build_metrics(snap, time.time())
+
+
+def build_metrics(snap: Snapshot, now: float) -> Iterable[Metric]:
+    up = GaugeMetricFamily("fleetbgp_session_up", "1 if the BGP session is Established, else 0",
+                           labels=["peer", "local_as", "peer_as"])
+    state = GaugeMetricFamily("fleetbgp_session_state",
+                              "BGP FSM state of the session, one series per state: 1 for the current",
+                              labels=["peer", "state"])
+    flaps = CounterMetricFamily("fleetbgp_session_flaps", "Established sessions that went down",
+                                labels=["peer"])
+    est_count = CounterMetricFamily("fleetbgp_session_established",
+                                    "Times the session reached Established", labels=["peer"])
+    since = GaugeMetricFamily("fleetbgp_session_established_timestamp_seconds",
+                              "Unix time the session was established; 0 while not established",
+                              labels=["peer"])
+    announced = CounterMetricFamily("fleetbgp_routes_announced",
+                                    "Routes sent to the peer in UPDATE announcements", labels=["peer"])
+    withdrawn = CounterMetricFamily("fleetbgp_routes_withdrawn",
+                                    "Routes sent to the peer as withdrawals", labels=["peer"])
+    rib_out = GaugeMetricFamily("fleetbgp_adj_rib_out_routes",
+                                "Routes in the adj-rib-out (what the agent announces to the peer)",
+                                labels=["peer", "family"])
+    rib_in = GaugeMetricFamily("fleetbgp_adj_rib_in_routes", "Routes received from the peer",
+                               labels=["peer", "family"])
+    notifications = CounterMetricFamily("fleetbgp_notifications",
+                                        "NOTIFICATION messages sent and received",
+                                        labels=["peer", "direction", "code", "subcode"])
+    updates = CounterMetricFamily("fleetbgp_update_messages", "UPDATE messages sent and received",
+                                  labels=["peer", "direction"])
+    messages = CounterMetricFamily("fleetbgp_messages", "BGP messages of any type sent and received",
+                                   labels=["peer", "direction"])
+    for p in snap.peers:
+        established = p.state == "Established"
+        up.add_metric([p.peer, str(p.local_as), str(p.peer_as)], 1.0 if established else 0.0)
+        states = SESSION_STATES if p.state in SESSION_STATES else (*SESSION_STATES, p.state)
+        for s in states:
+            state.add_metric([p.peer, s], 1.0 if s == p.state else 0.0)
+        flaps.add_metric([p.peer], p.stats.get("flaps", 0))
+        est_count.add_metric([p.peer], p.stats.get("established_count", 0))
+        since.add_metric([p.peer], p.established_since if established and p.established_since else 0.0)
+        announced.add_metric([p.peer], p.stats.get("routes_announced", 0))
+        withdrawn.add_metric([p.peer], p.stats.get("routes_withdrawn", 0))
+        for fam, count in p.rib_out.items():
+            rib_out.add_metric([p.peer, fam], count)
+        for fam, count in p.rib_in.items():
+            rib_in.add_metric([p.peer, fam], count)
+        for (direction, code, subcode), count in sorted(p.notifications.items()):
+            notifications.add_metric([p.peer, direction, str(code), str(subcode)], count)
+        updates.add_metric([p.peer, "received"], p.stats.get("updates_in", 0))
+        updates.add_metric([p.peer, "sent"], p.stats.get("updates_out", 0))
+        messages.add_metric([p.peer, "received"], p.stats.get("messages_in", 0))
+        messages.add_metric([p.peer, "sent"], p.stats.get("messages_out", 0))
+    yield from (up, state, flaps, est_count, since, announced, withdrawn, rib_out, rib_in,
+                notifications, updates, messages)
+
+    hc_state = GaugeMetricFamily("fleetbgp_healthcheck_state",
+                                 "Health check state, one series per state: 1 for the current",
+                                 labels=["check", "state"])
+    hc_transitions = CounterMetricFamily("fleetbgp_healthcheck_transitions",
+                                         "Health check state changes", labels=["check"])
+    for check in snap.checks:
+        name = str(check.get("name", ""))
+        current = str(check.get("state", "")).upper()
+        states = HEALTH_STATES if current in HEALTH_STATES or not current else (*HEALTH_STATES, current)
+        for s in states:
+            hc_state.add_metric([name, s], 1.0 if s == current else 0.0)
+        hc_transitions.add_metric([name], _number(check.get("transitions")))
+    yield hc_state
+    yield hc_transitions
+
+    restarts = CounterMetricFamily("fleetbgp_api_process_restarts",
+                                   "Times an API program was started again after it exited",
+                                   labels=["process"])
+    for proc in snap.processes:
+        restarts.add_metric([str(proc.get("name", ""))], _number(proc.get("restarts")))
+    yield restarts
+
+    reloads = CounterMetricFamily("fleetbgp_config_reloads", "Configuration reloads by result",
+                                  labels=["result"])
+    for result in sorted({"success", "failure", *snap.reloads}):
+        reloads.add_metric([result], snap.reloads.get(result, 0))
+    yield reloads
+    yield GaugeMetricFamily("fleetbgp_config_last_reload_successful",
+                            "0 if the last reload was refused (the previous config still runs), else 1",
+                            value=0.0 if snap.last_reload == "failure" else 1.0)
+    yield GaugeMetricFamily("fleetbgp_config_loaded_timestamp_seconds",
+                            "Unix time the running configuration was loaded", value=snap.config_loaded_at)
+    info = InfoMetricFamily("fleetbgp_config", "The running configuration file and its SHA-256")
+    info.add_metric([], {"path": snap.config_path, "sha256": snap.config_sha256})
+    yield info
+    build = InfoMetricFamily("fleetbgp_build", "fleetbgp version and Python version")
+    build.add_metric([], {"version": __version__, "python": platform.python_version()})
+    yield build
+    yield GaugeMetricFamily("fleetbgp_maintenance", "1 while maintenance (drain) is on",
+                            value=1.0 if snap.maintenance else 0.0)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class Metrics:
+    """Serves /metrics for a Speaker. `start()` from the event loop thread; `stop()` anywhere."""
+
+    def __init__(self, speaker: Any, settings: AgentSettings) -> None:
+        self.speaker = speaker
+        self.settings = settings
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.collector = SpeakerCollector(speaker)
+        self.registry.register(self.collector)  # type: ignore[arg-type]
+        try:
+            ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, ... (Linux)
+        except Exception:  # pragma: no cover - no /proc
+            pass
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.address: tuple[str, int] | None = None
+
+    def start(self) -> bool:
+        """Serve on the configured address. A port in use is logged, not fatal: BGP matters more
+        than metrics. Returns whether the server runs."""
+        port = self.settings.metrics_port
+        if port is None:
+            return False
+        self.collector.loop = _running_loop()
+        host = self.settings.metrics_address
+        try:
+            started = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            log.error("cannot serve metrics on %s: %s; metrics are off", _url(host, port),
+                      exc.strerror or exc)
+            return False
+        # prometheus_client >= 0.20 returns (server, thread); older ones nothing (cannot stop).
+        if started:
+            self._server, self._thread = started
+        self.address = (host, self._server.server_address[1] if self._server else port)
+        log.info("metrics on http://%s/metrics", _url(host, self.address[1]))
+        return True
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+
+
+def _url(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,225 @@
+"""Shared helpers of the control socket / CLI / metrics tests (a plain module, not a test file):
+a small fake Speaker with fake peers holding real adj-rib-out tables, and a control server run on
+an event loop in a background thread so that the blocking client and the CLI can talk to it."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from fleetbgp.config.lexer import tokenize_line
+from fleetbgp.config.route import parse_route
+from fleetbgp.control import ControlServer
+from fleetbgp.rib import AdjRibIn, AdjRibOut
+from fleetbgp.settings import AgentSettings
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
+
+
+def route(text: str) -> tuple[Family, bytes, Any]:
+    return parse_route(tokenize_line(text))
+
+
+@dataclass
+class ReloadResult:
+    ok: bool
+    errors: list[str] = field(default_factory=list)
+    summary: str = ""
+
+
+class FakePeer:
+    def __init__(self, address: str, *, local_as: int = 65001, peer_as: int = 65000,
+                 families: tuple[Family, ...] = (IPV4_UNICAST,), state: str = "Established") -> None:
+        self.address = address
+        self.neighbor = SimpleNamespace(peer_address=address, local_as=local_as, peer_as=peer_as,
+                                        router_id="192.0.2.2", local_address="192.0.2.2", hold_time=90,
+                                        passive=False, description="edge", families=families)
+        self.rib_out = AdjRibOut()
+        self.rib_in = AdjRibIn(False)
+        self.static: dict[Family, dict[bytes, Any]] = {}
+        self.origins: dict[Family, dict[bytes, str]] = {}
+        self.state = state
+        self.established_since: float | None = time.time() - 3725 if state == "Established" else None
+        self.negotiated = SimpleNamespace(hold_time=90, keepalive=30, families=families,
+                                          peer_router_id="192.0.2.1") if state == "Established" else None
+        self.local_address = "192.0.2.2" if state == "Established" else None
+        self.last_error = "" if state == "Established" else "connect to 192.0.2.9 port 179 failed: refused"
+        self.last_notification: dict[str, Any] | None = None
+        self.stats = {"messages_in": 12, "messages_out": 15, "updates_in": 2, "updates_out": 3,
+                      "keepalives_in": 9, "notifications_in": 1, "notifications_out": 0,
+                      "established_count": 2, "flaps": 1, "routes_announced": 7, "routes_withdrawn": 4,
+                      "bytes_in": 999}
+        self.notifications: dict[tuple[str, int, int], int] = {("received", 6, 2): 1}
+        self.drain_mode: str | None = None
+
+    def add(self, text: str, owner: str = "config") -> None:
+        fam, nlri, attrs = route(text)
+        self.rib_out.announce(fam, nlri, attrs)
+        if owner == "config":
+            self.static.setdefault(fam, {})[nlri] = attrs
+        else:
+            self.origins.setdefault(fam, {})[nlri] = owner
+
+
+class FakeSpeaker:
+    """What control.py, metrics.py and the CLI use of the Speaker (docs/dev/agent-internals.md)."""
+
+    def __init__(self, peers: list[FakePeer] | None = None, settings: AgentSettings | None = None) -> None:
+        self.peers = {p.address: p for p in (peers or [])}
+        self.settings = settings or AgentSettings()
+        self.maintenance = False
+        self.config_path = "/etc/fleetbgp/fleetbgp.conf"
+        self.config_sha256 = "ab" * 32
+        self.config_loaded_at = time.time() - 60
+        self.started_at = time.time() - 3600
+        self.last_reload: dict[str, Any] = {"result": None, "time": None, "errors": []}
+        self.reload_counts = {"success": 0, "failure": 0}
+        self.health: Any = None
+        self.api: Any = None
+        self.reload_result = ReloadResult(True, [], "no change to sessions or routes")
+        self.calls: list[tuple[Any, ...]] = []
+
+    def select(self, neighbors: list[str] | None) -> list[FakePeer]:
+        if neighbors is None:
+            return list(self.peers.values())
+        out = []
+        for n in neighbors:
+            if n not in self.peers:
+                raise ValueError(f"unknown neighbor {n}")
+            out.append(self.peers[n])
+        return out
+
+    def announce(self, fam: Family, nlri: bytes, attrs: Any, *, owner: str,
+                 neighbors: list[str] | None = None) -> int:
+        self.calls.append(("announce", fam, nlri, attrs, owner, neighbors))
+        changed = 0
+        for p in self.select(neighbors):
+            if fam in p.neighbor.families and p.rib_out.announce(fam, nlri, attrs):
+                p.origins.setdefault(fam, {})[nlri] = owner
+                changed += 1
+        return changed
+
+    def withdraw(self, fam: Family, nlri: bytes, *, owner: str = "", neighbors: list[str] | None = None) -> int:
+        self.calls.append(("withdraw", fam, nlri, owner, neighbors))
+        changed = 0
+        for p in self.select(neighbors):
+            p.origins.get(fam, {}).pop(nlri, None)
+            changed += p.rib_out.withdraw(fam, nlri)
+        return changed
+
+    def owned(self, owner: str) -> dict[str, dict[Family, set[bytes]]]:
+        out: dict[str, dict[Family, set[bytes]]] = {}
+        for a, p in self.peers.items():
+            source = p.static if owner == "config" else {
+                f: {k: None for k, w in o.items() if w == owner} for f, o in p.origins.items()}
+            table = {f: set(keys) for f, keys in source.items() if keys}
+            if table:
+                out[a] = table
+        return out
+
+    def withdraw_owner(self, owner: str, neighbors: list[str] | None = None) -> int:
+        self.calls.append(("withdraw_owner", owner, neighbors))
+        count = 0
+        owned = self.owned(owner)
+        for p in self.select(neighbors):
+            for fam, keys in owned.get(p.address, {}).items():
+                for nlri in keys:
+                    p.origins[fam].pop(nlri, None)
+                    count += p.rib_out.withdraw(fam, nlri)
+        return count
+
+    def set_maintenance(self, on: bool) -> None:
+        self.calls.append(("maintenance", on))
+        self.maintenance = on
+        for p in self.peers.values():
+            p.drain_mode = self.settings.maintenance_mode if on else None
+
+    async def reload(self) -> ReloadResult:
+        self.calls.append(("reload",))
+        await asyncio.sleep(0)
+        result = self.reload_result
+        self.reload_counts["success" if result.ok else "failure"] += 1
+        self.last_reload = {"result": "success" if result.ok else "failure", "time": time.time(),
+                            "errors": list(result.errors)}
+        return result
+
+    def status(self) -> dict[str, Any]:
+        return {"version": "0.1.0", "pid": 4242, "started_at": self.started_at,
+                "uptime": time.time() - self.started_at, "config_path": self.config_path,
+                "config_sha256": self.config_sha256, "config_loaded_at": self.config_loaded_at,
+                "last_reload": dict(self.last_reload), "reloads": dict(self.reload_counts),
+                "maintenance": self.maintenance, "maintenance_mode": self.settings.maintenance_mode,
+                "neighbors": len(self.peers),
+                "established": sum(1 for p in self.peers.values() if p.state == "Established")}
+
+
+def sample_speaker(settings: AgentSettings | None = None) -> FakeSpeaker:
+    """Two v4 peers and a v4+v6 one, some routes from the config, one from an API program."""
+    a = FakePeer("192.0.2.1")
+    a.add("100.10.0.100/32 next-hop self med 100 community [65001:100 no-export] "
+          "large-community [65001:1:1] as-path [ 65010 ]")
+    a.add("100.10.1.0/24 next-hop self origin incomplete")
+    a.add("100.10.0.101/32 next-hop 192.0.2.2 local-preference 200", owner="process:hc")
+    b = FakePeer("192.0.2.9", state="Active")
+    b.add("100.10.0.100/32 next-hop self med 200")
+    c = FakePeer("2001:db8::1", families=(IPV4_UNICAST, IPV6_UNICAST))
+    c.add("2001:db8:100::/48 next-hop self med 50")
+    c.add("100.10.0.100/32 next-hop self")
+    return FakeSpeaker([a, b, c], settings)
+
+
+def short_tmpdir() -> Path:
+    """Unix socket paths are limited to 107 bytes: pytest's tmp_path can be longer. Removed at exit."""
+    path = Path(tempfile.mkdtemp(prefix="fbctl-", dir="/tmp"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+class LoopThread:
+    """An event loop running in a daemon thread; `run(coro)` executes a coroutine on it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any, timeout: float = 10.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        async def go() -> Any:
+            return fn(*args)
+        return self.run(go())
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@contextlib.contextmanager
+def served(speaker: Any, settings: AgentSettings | None = None, **overrides: Any):
+    """A ControlServer for `speaker` on a fresh socket; yields (server, path, loop thread)."""
+    tmp = short_tmpdir()
+    path = str(tmp / "control.sock")
+    base = settings or AgentSettings()
+    from dataclasses import replace
+
+    settings = replace(base, control_socket=path, **overrides)
+    lt = LoopThread()
+    server = ControlServer(speaker, settings)
+    lt.run(server.start())
+    try:
+        yield server, path, lt
+    finally:
+        lt.run(server.stop())
+        lt.close()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,121 @@
+"""The control socket against the real Speaker and real Peers (not connected to anyone): proves
+that control.py uses the Speaker/Peer API of docs/dev/agent-internals.md as it is implemented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from control_fakes import LoopThread, short_tmpdir
+
+from fleetbgp.config import load
+from fleetbgp.control import ControlServer
+from fleetbgp.control_client import ControlClient, ControlError
+from fleetbgp.settings import AgentSettings
+
+CONF = """\
+neighbor 192.0.2.1 {
+    local-as 65001;
+    peer-as 65000;
+    router-id 192.0.2.2;
+    local-address 192.0.2.2;
+    family { ipv4 unicast; }
+    static {
+        route 100.10.0.100/32 next-hop self med 100;
+        route 100.10.1.0/24 next-hop self;
+    }
+}
+neighbor 2001:db8::1 {
+    local-as 65001;
+    peer-as 65000;
+    router-id 192.0.2.2;
+    family { ipv4 unicast; ipv6 unicast; }
+}
+"""
+
+
+@pytest.fixture
+def real(tmp_path: Path):
+    daemon = pytest.importorskip("fleetbgp.daemon")
+    from fleetbgp.session import Peer
+
+    conf = tmp_path / "fleetbgp.conf"
+    conf.write_text(CONF)
+    sock = str(short_tmpdir() / "control.sock")
+    settings = AgentSettings(control_socket=sock, maintenance_mode="withdraw")
+    lt = LoopThread()
+
+    async def build():
+        speaker = daemon.Speaker(load(str(conf)), settings, config_sha256="cafe" * 16)
+        for neighbor in speaker.config.neighbors:
+            peer = Peer(neighbor, on_event=getattr(speaker, "_dispatch", None))
+            speaker.peers[peer.address] = peer  # not started: no dialing, state Idle
+        server = ControlServer(speaker, settings)
+        await server.start()
+        return speaker, server
+
+    speaker, server = lt.run(build())
+    client = ControlClient(sock, timeout=10)
+    yield speaker, client
+    client.close()
+    lt.run(server.stop())
+
+    async def stop_peers():
+        for p in speaker.peers.values():
+            await p.stop()
+    lt.run(stop_peers())
+    lt.close()
+
+
+def test_status_and_neighbors_from_the_real_speaker(real):
+    _speaker, client = real
+    status = client.call("status")
+    assert status["config_sha256"] == "cafe" * 16
+    assert status["neighbors"] == 2
+    neighbors = {n["address"]: n for n in client.call("neighbors")["neighbors"]}
+    a = neighbors["192.0.2.1"]
+    assert a["state"] == "Idle"
+    assert a["adj_rib_out"] == {"ipv4 unicast": 2}
+    assert a["prefixes"]["sent"] == {"ipv4 unicast": 0}
+    assert a["hold_time"] == 180
+    assert neighbors["2001:db8::1"]["families"]["configured"] == ["ipv4 unicast", "ipv6 unicast"]
+
+
+def test_announce_withdraw_and_owners_on_real_peers(real):
+    _speaker, client = real
+    r = client.call("announce", route="route 100.10.0.200/32 next-hop self med 300")
+    assert r["changed"] == 2
+    routes = client.call("routes", prefix="100.10.0.200/32")["routes"]
+    assert {(e["neighbor"], e["owner"], e["med"]) for e in routes} == {
+        ("192.0.2.1", "control:cli", 300), ("2001:db8::1", "control:cli", 300)}
+    v6 = client.call("announce", route="2001:db8:5::/48 next-hop self", neighbors=["2001:db8::1"])
+    assert v6["changed"] == 1
+    assert client.call("routes", owner="config")["count"] == 2
+    assert client.call("routes", owner="control:cli")["count"] == 3
+    assert client.call("withdraw", all=True)["changed"] == 3
+    assert client.call("routes")["count"] == 2
+    with pytest.raises(ControlError) as exc:
+        client.call("announce", route="100.10.0.9/32 next-hop self", neighbors=["192.0.2.77"])
+    assert exc.value.code == "unknown_neighbor"
+
+
+def test_maintenance_drains_real_peers(real):
+    speaker, client = real
+    assert client.call("maintenance", state="on")["maintenance"] is True
+    assert speaker.maintenance is True
+    assert all(p.drain_mode == "withdraw" for p in speaker.peers.values())
+    assert client.call("status")["maintenance"] is True
+    client.call("maintenance", state="off")
+    assert all(p.drain_mode is None for p in speaker.peers.values())
+
+
+def test_reload_through_the_socket_with_a_broken_file(real, tmp_path):
+    speaker, client = real
+    Path(speaker.config_path).write_text("neighbor 192.0.2.1 { local-as 0; }\n")
+    with pytest.raises(ControlError) as exc:
+        client.call("reload")
+    assert exc.value.code == "reload_failed"
+    assert any(":1:" in line for line in exc.value.details)
+    assert client.call("status")["last_reload"]["result"] == "failure"
+    assert len(speaker.peers) == 2, "a broken file changes nothing"
+
