@@ -19,7 +19,9 @@ from . import __version__
 from .config import ConfigError, load
 from .config.model import Config, Neighbor
 from .events import PeerEvent
+from .logsetup import config_secrets, set_secrets, setup_logging
 from .session import Peer
+from .systemd import notifier
 from .transport import TransportError, listening_socket, md5_key, normalise_peer, set_md5
 from .wire.attributes import Attributes
 from .wire.constants import CeaseSub
@@ -137,7 +139,7 @@ class Speaker:
         return text + (", maintenance on" if self.maintenance else "")
 
     def notify_status(self) -> None:
-        sd_notify(f"STATUS={self.status_line()}")
+        notifier().status(self.status_line())
 
     # -- routes ------------------------------------------------------------------------------------
 
@@ -273,12 +275,11 @@ class Speaker:
         """Re-read the config. A bad file changes nothing. Unchanged neighbors keep their session
         and only get the route differences; changed ones restart; removed ones are shut down."""
         async with self._reload_lock:
-            sd_notify("RELOADING=1")
+            notifier().reloading("reloading the configuration")
             try:
                 return await self._reload()
             finally:
-                sd_notify("READY=1")
-                self.notify_status()
+                notifier().ready(self.status_line())
 
     def _reload_failed(self, errors: list[str]) -> ReloadResult:
         self.reload_counts["failure"] += 1
@@ -321,6 +322,7 @@ class Speaker:
                     changes.append(f"neighbor {address}: {changed} route(s) announced or changed, "
                                    f"{withdrawn} withdrawn")
         old_listen = self._listen_addresses(self.config)
+        set_secrets(config_secrets(new))
         self.config = new
         self.config_sha256 = sha
         self.config_loaded_at = time.time()
@@ -353,30 +355,6 @@ class Speaker:
                 new.announce(fam, nlri, attrs, owner or "runtime", track=owner is not None)
 
 
-def sd_notify(state: str) -> None:
-    """Tell systemd (Type=notify) what we are doing; a no-op outside systemd."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    if path.startswith("@"):
-        path = "\0" + path[1:]
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.connect(path)
-        sock.sendall(state.encode())
-
-
-async def _watchdog() -> None:
-    """WATCHDOG=1 at half the interval systemd asked for (WatchdogSec=)."""
-    usec = os.environ.get("WATCHDOG_USEC", "")
-    pid = os.environ.get("WATCHDOG_PID", "")
-    if not usec.isdigit() or (pid and pid != str(os.getpid())):
-        return
-    interval = int(usec) / 2e6
-    while True:
-        sd_notify("WATCHDOG=1")
-        await asyncio.sleep(interval)
-
-
 _background: set[asyncio.Task[Any]] = set()
 
 
@@ -387,33 +365,21 @@ def _spawn(coro: Any) -> None:
 
 
 async def _start_subsystems(speaker: Speaker) -> None:
-    import importlib
-
-    def optional(module: str, name: str) -> Any:
-        # TRANSITION: subsystems land one by one; remove once all exist.
-        try:
-            return getattr(importlib.import_module(f"fleetbgp.{module}"), name)
-        except (ModuleNotFoundError, AttributeError):
-            log.debug("subsystem %s not available yet", module)
-            return None
+    from .api import ApiManager
+    from .control import ControlServer
+    from .health import HealthManager
+    from .metrics import Metrics
 
     settings = speaker.settings
-    control_cls = optional("control", "ControlServer")
-    if control_cls is not None:
-        speaker.control = control_cls(speaker, settings)
-        await speaker.control.start()
-    metrics_cls = optional("metrics", "Metrics")
-    if metrics_cls is not None and settings.metrics_enabled:
-        speaker.metrics = metrics_cls(speaker, settings)
+    speaker.control = ControlServer(speaker, settings)
+    await speaker.control.start()
+    if settings.metrics_enabled:
+        speaker.metrics = Metrics(speaker, settings)
         speaker.metrics.start()
-    api_cls = optional("api", "ApiManager")
-    if api_cls is not None:
-        speaker.api = api_cls(speaker, speaker.config)
-        await speaker.api.start()
-    health_cls = optional("health", "HealthManager")
-    if health_cls is not None:
-        speaker.health = health_cls(speaker, speaker.config)
-        await speaker.health.start()
+    speaker.api = ApiManager(speaker, speaker.config)
+    await speaker.api.start()
+    speaker.health = HealthManager(speaker, speaker.config)
+    await speaker.health.start()
 
 
 async def _stop_subsystems(speaker: Speaker) -> None:
@@ -435,42 +401,37 @@ async def serve(config: Config, settings: AgentSettings, config_sha256: str = ""
         loop.add_signal_handler(sig, speaker.request_stop)
     for sig in (signal.SIGHUP, signal.SIGUSR1):  # SIGUSR1: ExaBGP's reload signal
         loop.add_signal_handler(sig, lambda: _spawn(speaker.reload()))
+    systemd = notifier()
     await speaker.start(dial=False)
     try:
         await _start_subsystems(speaker)
+    except OSError as exc:
+        # The control socket is taken by another agent, or a port is in use: one clear line.
+        log.error("cannot start: %s", exc)
+        failed = True
     except Exception:
         log.exception("cannot start")
+        failed = True
+    else:
+        failed = False
+    if failed:
         await _stop_subsystems(speaker)
         await speaker.stop("fleetbgp failed to start")
         return 1
     speaker.start_sessions()
-    sd_notify("READY=1")
-    speaker.notify_status()
-    _spawn(_watchdog())
+    systemd.ready(speaker.status_line())
+    systemd.start_watchdog()
     await speaker.wait_stopped()
-    sd_notify("STOPPING=1")
+    systemd.stopping("shutting down")
     log.info("shutting down")
     await _stop_subsystems(speaker)
     await speaker.stop()
+    await systemd.stop_watchdog()
     return 0
 
 
-def run(config_path: str, settings: AgentSettings | str = "info") -> int:
-    if isinstance(settings, str):  # TRANSITION: until settings.py lands
-        import types
-
-        level = settings
-        settings = types.SimpleNamespace(log_level=level, maintenance_mode="withdraw",  # type: ignore[assignment]
-                                         maintenance_metric=1000, metrics_enabled=False, listen=None)
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.getLogger().handlers[:] = [handler]
-        logging.getLogger().setLevel(level.upper())
-    else:
-        from .logsetup import setup_logging
-
-        setup_logging(settings)
-    assert not isinstance(settings, str)
+def run(config_path: str, settings: AgentSettings) -> int:
+    setup_logging(settings)
     try:
         sha = file_sha256(config_path)
         config = load(config_path)
@@ -480,6 +441,7 @@ def run(config_path: str, settings: AgentSettings | str = "info") -> int:
     except OSError as exc:
         log.error("%s: %s", config_path, exc.strerror)
         return 1
+    set_secrets(config_secrets(config))
     try:
         import uvloop  # type: ignore[import-not-found]
         runner: Any = uvloop.run

@@ -26,9 +26,11 @@ from .transport import (
     split_scope,
 )
 from .wire.attributes import Attributes, EncodeContext
-from .wire.constants import CeaseSub, describe_error
+from .wire.constants import HEADER_LEN, MAX_EXTENDED_MESSAGE, CeaseSub, MsgType, describe_error
+from .wire.errors import BGPError
 from .wire.messages import (
     Capabilities,
+    MessageReader,
     Negotiated,
     Notification,
     Open,
@@ -40,6 +42,9 @@ from .wire.nlri import Family, family_name
 
 if TYPE_CHECKING:
     from .config.model import Neighbor
+
+# Every message in hex at DEBUG, only when packet logging is on (FLEETBGP_LOG_PACKETS).
+packets_log = logging.getLogger("fleetbgp.packets")
 
 CONNECT_TIMEOUT = 10.0
 # Messages written before we give the event loop a turn, so timers and other peers keep running
@@ -76,6 +81,7 @@ class BGPProtocol(asyncio.Protocol):
         self.remote_address: str | None = None
         self._can_write = asyncio.Event()
         self._can_write.set()
+        self._packet_reader: MessageReader | None = None
 
     @property
     def state(self) -> State:
@@ -98,7 +104,22 @@ class BGPProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.peer.stats["bytes_in"] += len(data)
+        if packets_log.isEnabledFor(logging.DEBUG):
+            self._log_received(data)
         self.execute(self.conn.data_received(data))
+
+    def _log_received(self, data: bytes) -> None:
+        # A framer of its own, so logging never changes what the FSM sees.
+        if self._packet_reader is None:
+            self._packet_reader = MessageReader(MAX_EXTENDED_MESSAGE)
+        try:
+            for msg_type, body in self._packet_reader.feed(data):
+                packets_log.debug("peer %s: received %s (%d bytes) %s", self.peer.address,
+                                  _msg_name(msg_type), len(body) + HEADER_LEN, body.hex())
+        except BGPError as exc:
+            packets_log.debug("peer %s: received undecodable bytes (%s) %s", self.peer.address, exc,
+                              data.hex())
+            self._packet_reader = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         why = f"connection lost: {exc}" if exc else "connection closed by peer"
@@ -120,6 +141,8 @@ class BGPProtocol(asyncio.Protocol):
                 if self.transport is not None and not self.transport.is_closing():
                     self.transport.write(action.data)
                     stats["messages_out"] += 1
+                    if packets_log.isEnabledFor(logging.DEBUG):
+                        _log_sent(self.peer.address, action.data)
             elif isinstance(action, fsm.SetTimer):
                 self._set_timer(action.name, action.seconds)
             elif isinstance(action, fsm.StopTimer):
@@ -181,10 +204,13 @@ class BGPProtocol(asyncio.Protocol):
         """Write an iterable of messages with flow control; stop early if the connection closes."""
         sent = 0
         batch = 0
+        log_packets = packets_log.isEnabledFor(logging.DEBUG)
         for msg in messages:
             if self.transport is None or self.transport.is_closing() or self.conn.closed:
                 break
             self.transport.write(msg)
+            if log_packets:
+                _log_sent(self.peer.address, msg)
             sent += 1
             batch += 1
             if batch >= WRITE_BATCH or not self._can_write.is_set():
@@ -713,6 +739,18 @@ class Peer:
                 self.on_event(event)
             except Exception:
                 self.log.exception("event subscriber failed on %s", event.kind)
+
+
+def _msg_name(msg_type: int) -> str:
+    try:
+        return MsgType(msg_type).name
+    except ValueError:
+        return f"type {msg_type}"
+
+
+def _log_sent(peer: str, msg: bytes) -> None:
+    packets_log.debug("peer %s: sent %s (%d bytes) %s", peer, _msg_name(msg[18]), len(msg),
+                      msg[HEADER_LEN:].hex())
 
 
 def _chain(*parts: Any) -> Any:
