@@ -4,7 +4,7 @@
 # own configs and sockets). Idempotent; a no-op run only asks dpkg and takes well under a second.
 set -euo pipefail
 
-PKGS=(bird2 gobgpd tshark iproute2 nftables)
+PKGS=(bird2 gobgpd tshark iproute2 nftables debootstrap podman runc)
 # Debian services that those packages enable and start on install.
 SERVICES=(bird gobgpd)
 
