@@ -104,3 +104,29 @@ def test_python_dash_m(good):
                           env={"PYTHONPATH": str(src)}, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "OK: 1 neighbor, 2 routes, 1 process" in proc.stdout
+
+
+ENV_CONF = "neighbor 10.0.0.1 { router-id 10.0.0.2; local-as 1; peer-as 2; md5-password env['FB_TEST_MD5']; }\n"
+
+
+def test_validate_env_file_supplies_secrets_without_showing_them(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("FB_TEST_MD5", raising=False)
+    conf = tmp_path / "f.conf"
+    conf.write_text(ENV_CONF)
+    assert main(["validate", str(conf)]) == 1
+    assert "FB_TEST_MD5 is not set" in capsys.readouterr().err
+    env = tmp_path / "secrets.env"
+    env.write_text("# managed by ansible\n\nFB_TEST_MD5='p#ss word'\nOTHER=\"x\"\n")
+    assert main(["validate", "--env-file", str(env), str(conf)]) == 0
+    out = capsys.readouterr()
+    assert "p#ss" not in out.out + out.err
+
+
+def test_validate_env_file_errors_name_the_line(tmp_path, capsys):
+    conf = tmp_path / "f.conf"
+    conf.write_text(ENV_CONF)
+    env = tmp_path / "secrets.env"
+    env.write_text("GOOD=1\nthis is not an assignment\n")
+    assert main(["validate", "--env-file", str(env), str(conf)]) == 2
+    assert f"{env}:2: expected KEY=VALUE" in capsys.readouterr().err
+    assert main(["validate", "--env-file", str(tmp_path / "missing.env"), str(conf)]) == 2

@@ -34,9 +34,37 @@ def _plural(n: int, word: str, plural: str = "") -> str:
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
-def validate(path: str) -> int:
+def read_env_file(path: str) -> dict[str, str]:
+    """KEY=VALUE lines as systemd's EnvironmentFile= reads them: # comments, optional quotes.
+    Raises ValueError naming the line; never shows a value."""
+    out: dict[str, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        for number, raw in enumerate(fh, 1):
+            line = raw.strip()
+            if not line or line.startswith(("#", ";")):
+                continue
+            key, sep, value = line.partition("=")
+            key = key.strip()
+            if not sep or not key.replace("_", "").isalnum() or key[0].isdigit():
+                raise ValueError(f"{path}:{number}: expected KEY=VALUE")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            out[key] = value
+    return out
+
+
+def validate(path: str, env_file: str | None = None) -> int:
     from fleetbgp.config import ConfigError, load
 
+    if env_file:
+        # Secrets referenced as env['NAME'] come from the same file the unit loads, so a config is
+        # checked exactly as the agent will read it, without the values on a command line.
+        try:
+            os.environ.update(read_env_file(env_file))
+        except (OSError, ValueError) as exc:
+            print(f"fleetbgp validate: --env-file: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         config = load(path)
     except ConfigError as exc:
@@ -73,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p_validate = sub.add_parser("validate", help="check a config file; exit 1 and list every error if bad")
     p_validate.add_argument("file", metavar="FILE")
+    p_validate.add_argument("--env-file", metavar="ENVFILE",
+                            help="read KEY=VALUE lines (systemd EnvironmentFile syntax) first, for "
+                                 "md5-password env['KEY'] references")
     p_run = sub.add_parser("run", help="run the agent in the foreground (logs to stderr)")
     p_run.add_argument("file", metavar="FILE")
     add_run_arguments(p_run)  # settings flags: logging, control socket, metrics, ... (settings.py)
@@ -101,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         return validate(args.test)
     if args.command == "validate":
-        return validate(args.file)
+        return validate(args.file, args.env_file)
     if args.command == "run":
         return run(args)
     if args.command in cli_control.COMMANDS:
