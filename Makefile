@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 VENV        := .venv
 PY          := $(VENV)/bin/python
-LINT_PATHS  := $(wildcard agent tests bench lab)
+LINT_PATHS  := $(wildcard agent tests bench lab plugins scripts)
 PYTEST_ARGS ?=
 BENCH       ?= bench/static_routes.py
 BENCH_ARGS  ?=
@@ -15,8 +15,9 @@ BENCH_ARGS  ?=
 RUFF        := $(VENV)/bin/ruff check $(LINT_PATHS)
 UNIT        := scripts/run-pytest.sh tests/agent $(PYTEST_ARGS)
 INTEROP     := scripts/run-pytest.sh --root tests/interop $(PYTEST_ARGS)
+COLLECTION  := scripts/test-collection.sh
 
-.PHONY: help setup setup-system setup-venv lint lint-fix unit interop test demo bench clean distclean
+.PHONY: help setup setup-system setup-venv lint lint-fix unit interop collection module-docs test demo bench clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,13 +42,20 @@ unit: setup-venv ## unit tests: pytest tests/agent
 interop: setup ## interop tests against BIRD, GoBGP, ExaBGP: pytest tests/interop (root)
 	@$(INTEROP)
 
-test: setup ## everything CI runs: lint, unit, interop (all run; fails if any failed)
+collection: setup-venv ## the collection's tests: ansible-test sanity and the module unit tests
+	@$(COLLECTION)
+
+module-docs: setup-venv ## regenerate docs/modules/*.md from the modules' DOCUMENTATION/EXAMPLES/RETURN
+	$(PY) scripts/module-docs.py
+
+test: setup ## everything CI runs: lint, unit, interop, collection (all run; fails if any failed)
 	@failed=(); \
-	echo "== lint";    $(RUFF)    || failed+=(lint); \
-	echo "== unit";    $(UNIT)    || failed+=(unit); \
-	echo "== interop"; $(INTEROP) || failed+=(interop); \
+	echo "== lint";       $(RUFF)       || failed+=(lint); \
+	echo "== unit";       $(UNIT)       || failed+=(unit); \
+	echo "== interop";    $(INTEROP)    || failed+=(interop); \
+	echo "== collection"; $(COLLECTION) || failed+=(collection); \
 	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}" >&2; exit 1; fi; \
-	echo "make test: lint, unit and interop all passed"
+	echo "make test: lint, unit, interop and collection all passed"
 
 demo: setup ## two namespaces, BIRD as router, `fleetbgp run` announcing an anycast /32 (root)
 	@lab/demo/run.sh

@@ -533,3 +533,11 @@ def test_route_text_round_trips(text):
     fam, nlri, attrs = control.parse_route(control.tokenize_line(text))
     again = control.route_text(control.nlri_to_prefix(fam, nlri), attrs)
     assert control.parse_route(control.tokenize_line(again)) == (fam, nlri, attrs)
+
+
+def test_routes_filtered_by_prefix_and_owner_returns_only_that_prefix(conn, speaker):
+    for prefix in ("100.10.5.0/24", "100.10.6.0/24"):
+        ok(conn.ask("announce", {"route": f"{prefix} next-hop self", "owner": "q"}))
+    routes = ok(conn.ask("routes", {"prefix": "100.10.5.0/24", "owner": "control:q"}))["routes"]
+    assert routes and {e["prefix"] for e in routes} == {"100.10.5.0/24"}
+    assert ok(conn.ask("routes", {"prefix": "100.10.7.0/24", "owner": "control:q"}))["routes"] == []

@@ -168,3 +168,23 @@ def test_maintenance_sets_drain_on_every_peer_and_new_ones(tmp_path: Path) -> No
             await sp.stop()
 
     run(go)
+
+
+def test_reload_gives_a_route_back_to_the_config(tmp_path: Path) -> None:
+    async def go() -> None:
+        sp = make_speaker(tmp_path, conf())
+        await sp.start()
+        try:
+            taken = Attributes.make(next_hop="self", med=9)
+            sp.announce(IPV4_UNICAST, nlri("100.10.0.100/32"), taken, owner="control:t")
+            assert sp.owned("control:t")
+            (tmp_path / "fleetbgp.conf").write_text(conf("route 100.10.0.100/32 next-hop self med 101;"))
+            assert (await sp.reload()).ok
+            peer = sp.peers["127.100.0.1"]
+            assert peer.rib_out.routes[IPV4_UNICAST][nlri("100.10.0.100/32")].med == 101
+            assert "127.100.0.1" not in sp.owned("control:t")  # the other neighbor has no static route
+            assert nlri("100.10.0.100/32") in peer.owned("config")[IPV4_UNICAST]
+        finally:
+            await sp.stop()
+
+    run(go)

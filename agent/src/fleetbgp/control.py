@@ -736,8 +736,10 @@ class _RouteQuery:
               owned: dict[str, dict[Family, set[bytes]]] | None) -> tuple[list[bytes], int | None]:
         """(candidate keys, exact count if known without looking at every key)."""
         if owned is not None:
-            keys = list(owned.get(peer.address, {}).get(fam, ()))
-            return keys, None
+            keys = owned.get(peer.address, {}).get(fam, set())
+            if self.prefix is not None and self.match == "exact":
+                return ([self.prefix[1]] if self.prefix[1] in keys else []), None
+            return list(keys), None
         if self.prefix is not None and self.match == "exact":
             nlri = self.prefix[1]
             return ([nlri] if nlri in table else []), None

@@ -352,7 +352,10 @@ class Peer:
             for nlri in old:
                 if nlri not in new and self.rib_out.withdraw(fam, nlri):
                     withdrawn += 1
+            origins = self.origins.get(fam)
             for nlri, attrs in new.items():
+                if origins:
+                    origins.pop(nlri, None)  # the config announces it again: it owns it now
                 if self.rib_out.announce(fam, nlri, attrs):
                     changed += 1
         self.static = {fam: dict(table) for fam, table in routes.items()}

@@ -1,0 +1,1 @@
+../../agent/src/fleetbgp/control_client.py

@@ -1,0 +1,120 @@
+"""The modules through Ansible itself (AnsiballZ, connection local): a playbook against the agent's
+real control server, and the collection built with `ansible-galaxy collection build` and installed
+from its tarball - which also checks that the module_utils symlink to the agent's client survives
+the build and the install."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from control_fakes import sample_speaker, served
+
+REPO = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+
+PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    sock: "{{ lookup('env', 'FLEETBGP_TEST_SOCKET') }}"
+  tasks:
+    - name: State, waiting for the sessions that are up
+      fleet.bgp.agent_info:
+        socket: "{{ sock }}"
+        neighbors: [192.0.2.1, "2001:db8::1"]
+        wait_for: established
+        timeout: 10
+      register: info
+
+    - name: Announce, check mode first
+      fleet.bgp.route:
+        socket: "{{ sock }}"
+        prefix: 100.10.42.0/24
+        med: 100
+      check_mode: true
+      diff: true
+      register: check
+
+    - name: Announce
+      fleet.bgp.route:
+        socket: "{{ sock }}"
+        prefix: 100.10.42.0/24
+        med: 100
+      register: first
+
+    - name: Announce again
+      fleet.bgp.route:
+        socket: "{{ sock }}"
+        prefix: 100.10.42.0/24
+        med: 100
+      register: second
+
+    - name: Drain
+      fleet.bgp.maintenance:
+        socket: "{{ sock }}"
+        state: drained
+      register: drain
+
+    - name: Read back
+      fleet.bgp.agent_info:
+        socket: "{{ sock }}"
+        include_routes: true
+      register: after
+
+    - name: What the tasks did
+      ansible.builtin.assert:
+        that:
+          - info.established == 2 and info.configured == 2
+          - info.status.version == '0.1.0'
+          - check is changed and first is changed and second is not changed
+          - first.route.neighbors | length == 3
+          - drain is changed and after.status.maintenance
+          - after.routes | selectattr('prefix', 'equalto', '100.10.42.0/24') | list | length == 3
+"""
+
+
+def ansible(args, collections, socket_path, cwd):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), FLEETBGP_TEST_SOCKET=socket_path,
+               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCAL_TEMP=str(cwd / "tmp"),
+               ANSIBLE_REMOTE_TEMP=str(cwd / "rtmp"))
+    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=cwd, timeout=240, check=False)
+
+
+@pytest.mark.timeout(240)
+def test_playbook_runs_all_modules(tmp_path, collections_path):
+    book = tmp_path / "play.yml"
+    book.write_text(PLAYBOOK)
+    speaker = sample_speaker()
+    with served(speaker) as (_s, path, _lt):
+        out = ansible([str(BIN / "ansible-playbook"), "-i", "localhost,", str(book)], collections_path, path,
+                      tmp_path)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    assert "failed=0" in out.stdout
+    assert speaker.maintenance is True
+
+
+@pytest.mark.timeout(240)
+def test_collection_installed_from_the_built_tarball_works(tmp_path):
+    build = tmp_path / "build"
+    out = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(build),
+                          str(REPO)], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    tarball = next(build.glob("fleet-bgp-*.tar.gz"))
+    installed = tmp_path / "installed"
+    out = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "-p",
+                          str(installed), str(tarball)], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    link = installed / "ansible_collections" / "fleet" / "bgp" / "plugins" / "module_utils" / "fleetbgp_control.py"
+    assert link.is_file(), "the module_utils client (a link into agent/) is missing from the installed collection"
+    with served(sample_speaker()) as (_s, path, _lt):
+        out = ansible([str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+                       "-m", "fleet.bgp.agent_info", "-a", f"socket={path}"], installed, path, tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert '"configured": 3' in out.stdout
