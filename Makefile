@@ -16,8 +16,9 @@ RUFF        := $(VENV)/bin/ruff check $(LINT_PATHS)
 UNIT        := scripts/run-pytest.sh tests/agent $(PYTEST_ARGS)
 INTEROP     := scripts/run-pytest.sh --root tests/interop $(PYTEST_ARGS)
 COLLECTION  := scripts/test-collection.sh
+LINT_COLLECTION := scripts/lint-collection.sh
 
-.PHONY: help setup setup-system setup-venv lint lint-fix unit interop collection module-docs test demo bench clean distclean
+.PHONY: help setup setup-system setup-venv lint lint-fix unit interop collection lint-collection module-docs test demo bench clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +46,9 @@ interop: setup ## interop tests against BIRD, GoBGP, ExaBGP: pytest tests/intero
 collection: setup-venv ## the collection's tests: ansible-test sanity and the module unit tests
 	@$(COLLECTION)
 
+lint-collection: setup-venv ## ansible-lint (production), role specs, template checks, galaxy build + installed-collection syntax check
+	@$(LINT_COLLECTION)
+
 module-docs: setup-venv ## regenerate docs/modules/*.md from the modules' DOCUMENTATION/EXAMPLES/RETURN
 	$(PY) scripts/module-docs.py
 
@@ -54,8 +58,9 @@ test: setup ## everything CI runs: lint, unit, interop, collection (all run; fai
 	echo "== unit";       $(UNIT)       || failed+=(unit); \
 	echo "== interop";    $(INTEROP)    || failed+=(interop); \
 	echo "== collection"; $(COLLECTION) || failed+=(collection); \
+	echo "== lint-collection"; $(LINT_COLLECTION) || failed+=(lint-collection); \
 	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}" >&2; exit 1; fi; \
-	echo "make test: lint, unit, interop and collection all passed"
+	echo "make test: lint, unit, interop, collection and lint-collection all passed"
 
 demo: setup ## two namespaces, BIRD as router, `fleetbgp run` announcing an anycast /32 (root)
 	@lab/demo/run.sh
@@ -65,7 +70,7 @@ bench: setup ## performance harness (bench/static_routes.py; BENCH=, BENCH_ARGS=
 	else echo "bench: $(BENCH) does not exist yet"; fi
 
 clean: ## remove caches and build artefacts (keeps .venv)
-	rm -rf .pytest_cache .ruff_cache .hypothesis agent/build agent/dist bench/results/tmp
+	rm -rf .pytest_cache .ruff_cache .hypothesis .ansible agent/build agent/dist bench/results/tmp
 	find . -path ./.venv -prune -o -path ./.git -prune -o \
 	    \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
 

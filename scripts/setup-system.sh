@@ -72,6 +72,8 @@ else
         comm=
         { read -r comm <"$proc/comm"; } 2>/dev/null || true
         [[ $comm == bird ]] || continue
+        # BIRD inside a container (Molecule, the lab fleet) is in another PID namespace: not ours.
+        [[ $(readlink "$proc/ns/pid" 2>/dev/null) == "$(readlink /proc/self/ns/pid)" ]] || continue
         pid=${proc#/proc/}
         args=$(tr '\0' ' ' <"$proc/cmdline" 2>/dev/null) || continue
         [[ -n $args ]] || continue  # a zombie

@@ -66,10 +66,10 @@ EXAMPLES = r"""
         state: drained
         wait: 10
 
-    - name: Upgrade the application
+    - name: Install the new version of the application
       ansible.builtin.package:
-        name: myapp
-        state: latest
+        name: "myapp={{ myapp_version }}"
+        state: present
 
     - name: Back into service
       fleet.bgp.maintenance:

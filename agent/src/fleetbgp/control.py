@@ -526,6 +526,10 @@ def _short(value: Any, limit: int = 200) -> str:
 
 def _chown_group(path: str, gid: int) -> None:
     try:
+        # Under systemd's syscall filter chown is refused; with the group already right (the
+        # agent's own primary group) there is nothing to change, so do not ask.
+        if os.stat(path).st_gid == gid:
+            return
         os.chown(path, -1, gid)
     except OSError as exc:
         log.warning("cannot give %s to group %d: %s", path, gid, exc.strerror)

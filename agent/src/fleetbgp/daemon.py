@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .childenv import set_secret_values
 from .config import ConfigError, load
 from .config.model import Config, Neighbor
 from .events import PeerEvent
@@ -323,6 +324,7 @@ class Speaker:
                                    f"{withdrawn} withdrawn")
         old_listen = self._listen_addresses(self.config)
         set_secrets(config_secrets(new))
+        set_secret_values(config_secrets(new))
         self.config = new
         self.config_sha256 = sha
         self.config_loaded_at = time.time()
@@ -442,6 +444,7 @@ def run(config_path: str, settings: AgentSettings) -> int:
         log.error("%s: %s", config_path, exc.strerror)
         return 1
     set_secrets(config_secrets(config))
+    set_secret_values(config_secrets(config))
     try:
         import uvloop  # type: ignore[import-not-found]
         runner: Any = uvloop.run

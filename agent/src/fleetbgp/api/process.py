@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleetbgp.wire.nlri import Family
 
+from ..childenv import child_environment
 from .commands import Command, CommandError, parse_command
 from .encoders import Encoder, make_encoder
 
@@ -340,8 +341,7 @@ class ProcessRunner:
 
     async def _run_once(self) -> int:
         d = self.definition
-        env = dict(os.environ)
-        env.update(d.env)
+        env = child_environment(d.env)
         self.state = "starting"
         self.queue.clear()
         self.lines = 0

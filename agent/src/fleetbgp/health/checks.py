@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from fleetbgp import __version__
 from fleetbgp.config.model import CheckSpec, CommandCheckSpec, DnsCheckSpec, HttpCheckSpec, TcpCheckSpec
 
+from ..childenv import child_environment
+
 OUTPUT_KEEP = 200  # characters of a command's output kept for the status text
 
 
@@ -379,10 +381,7 @@ async def run_command(command: str, timeout: float,
                       env: Mapping[str, str] | None = None) -> tuple[int | None, str]:
     """Run `command` with /bin/sh in its own process group: (exit status, or None when it was
     killed at the timeout; the last OUTPUT_KEEP characters of stdout+stderr)."""
-    full_env = None
-    if env:
-        full_env = dict(os.environ)
-        full_env.update(env)
+    full_env = child_environment(env)
     proc = await asyncio.create_subprocess_shell(
         command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, env=full_env, start_new_session=True)
