@@ -17,8 +17,9 @@ UNIT        := scripts/run-pytest.sh tests/agent $(PYTEST_ARGS)
 INTEROP     := scripts/run-pytest.sh --root tests/interop $(PYTEST_ARGS)
 COLLECTION  := scripts/test-collection.sh
 LINT_COLLECTION := scripts/lint-collection.sh
+MOLECULE    := scripts/test-molecule.sh
 
-.PHONY: help setup setup-system setup-venv lint lint-fix unit interop collection lint-collection module-docs test demo bench clean distclean
+.PHONY: help setup setup-system setup-venv lint lint-fix unit interop collection lint-collection module-docs molecule images test demo demo-down demo-netns bench clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,11 +60,24 @@ test: setup ## everything CI runs: lint, unit, interop, collection (all run; fai
 	echo "== interop";    $(INTEROP)    || failed+=(interop); \
 	echo "== collection"; $(COLLECTION) || failed+=(collection); \
 	echo "== lint-collection"; $(LINT_COLLECTION) || failed+=(lint-collection); \
+	echo "== molecule";   $(MOLECULE)   || failed+=(molecule); \
 	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}" >&2; exit 1; fi; \
-	echo "make test: lint, unit, interop, collection and lint-collection all passed"
+	echo "make test: lint, unit, interop, collection, lint-collection and molecule all passed"
 
-demo: setup ## two namespaces, BIRD as router, `fleetbgp run` announcing an anycast /32 (root)
+demo: setup ## the lab fleet: fleet.bgp.site + fleet.bgp.status on 3 servers and a BIRD 2 router (podman, root)
+	@lab/fleet/demo.sh
+
+demo-down: ## remove the lab fleet that `make demo` leaves running (containers, network; images stay)
+	@lab/fleet/lab.sh down
+
+demo-netns: setup ## the agent alone: two namespaces, BIRD as router, `fleetbgp run` announcing an anycast /32 (root)
 	@lab/demo/run.sh
+
+images: ## container images for Molecule and the lab (lab/images/build.sh; a no-op when up to date) (root)
+	@lab/images/build.sh
+
+molecule: setup ## Molecule scenario `agent` on systemd containers (rootful podman) (root)
+	@$(MOLECULE)
 
 bench: setup ## performance harness (bench/static_routes.py; BENCH=, BENCH_ARGS=): numbers, not pass/fail
 	@if [[ -f "$(BENCH)" ]]; then PYTHONPATH=lab$${PYTHONPATH:+:$$PYTHONPATH} $(PY) $(BENCH) $(BENCH_ARGS); \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: the agent's job end to end, on this machine only.
+# make demo-netns: the agent alone (no Ansible) end to end, on this machine only.
 #
 #   fbdemo-rtr (router)                         fbdemo-srv (server)
 #   BIRD 2, AS65000, 10.255.99.1/30 --veth--  10.255.99.2/30, AS65001, fleetbgp run fleetbgp.conf
@@ -34,7 +34,7 @@ SENDER=${FBDEMO_SENDER:-fleetbgp}
 say() { printf 'demo: %s\n' "$*"; }
 die() { printf 'demo: FAILED: %s\n' "$*" >&2; exit 1; }
 
-[[ $EUID -eq 0 ]] || die "needs root (it creates network namespaces); run: sudo make demo"
+[[ $EUID -eq 0 ]] || die "needs root (it creates network namespaces); run: sudo make demo-netns"
 for tool in ip bird birdc flock; do
     command -v "$tool" >/dev/null || die "'$tool' not found; run: make setup"
 done
@@ -47,7 +47,7 @@ esac
 
 # One demo at a time on this machine (the namespace names are fixed).
 exec 8>/run/fbdemo.lock
-flock -n 8 || die "another 'make demo' is running on this machine"
+flock -n 8 || die "another 'make demo-netns' is running on this machine"
 
 WORK=$(mktemp -d /tmp/fbdemo.XXXXXX)
 BIRD_SOCK=$WORK/bird.ctl

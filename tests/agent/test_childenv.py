@@ -29,6 +29,6 @@ def test_secret_variables_are_kept_from_children(monkeypatch):
 def test_a_check_command_does_not_see_the_password(monkeypatch):
     monkeypatch.setenv("BGP_MD5_PASSWORD", "pw-guide")
     childenv.set_secret_values(["pw-guide"])
-    status, out = asyncio.run(run_command("env | grep -c pw-guide; printenv PATH >/dev/null && echo path-ok",
+    _status, out = asyncio.run(run_command("env | grep -c pw-guide; printenv PATH >/dev/null && echo path-ok",
                                           timeout=10))
     assert out.split() == ["0", "path-ok"], out

@@ -1,0 +1,340 @@
+#!/usr/bin/env bash
+# lab/fleet/lab.sh: the lab fleet (one BIRD 2 router + three bgp_servers, podman containers with
+# systemd as PID 1) for `make demo` and end-to-end tests. Needs root (rootful podman).
+#
+# Usage:
+#   lab/fleet/lab.sh up            build missing images (lab/images/build.sh), create the network and
+#                                  the containers, wait for systemd, configure and start BIRD on the
+#                                  router (lab/fleet/router.yml). Idempotent: a running lab is left
+#                                  as it is (only BIRD's config is reconciled).
+#   lab/fleet/lab.sh down          remove the containers and the network (the images stay cached)
+#   lab/fleet/lab.sh status        containers, addresses, systemd and fleetbgp state, BIRD sessions;
+#                                  exit 0 when every container runs, 1 otherwise
+#   lab/fleet/lab.sh env           print the environment for Ansible against the lab:
+#                                  eval "$(lab/fleet/lab.sh env)"; ansible-playbook fleet.bgp.status
+#   lab/fleet/lab.sh run CMD...    run CMD with that environment, e.g.
+#                                  lab/fleet/lab.sh run ansible-playbook fleet.bgp.site
+#   lab/fleet/lab.sh birdc ARGS... birdc in the router container, e.g. lab/fleet/lab.sh birdc show protocols
+#   lab/fleet/lab.sh shell NAME    a shell in a container (NAME: router, srv1, srv2, srv3)
+#   lab/fleet/lab.sh names         print "ROLE INVENTORY_NAME CONTAINER IPV4" per container
+#
+# The inventory (lab/fleet/inventory) is the single source of the topology: container names
+# (ansible_host), addresses (lab_ipv4), network name and subnet (group_vars/all/lab.yml).
+# Environment: FLEETBGP_LAB_UP_TIMEOUT (default 120 s, waiting for systemd and BIRD),
+#   FLEETBGP_LAB_IMAGES_TIMEOUT (default 900 s, image build), FLEETBGP_LAB_STATE (default /run/fleetbgp-lab).
+set -euo pipefail
+
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$LAB_DIR/../.." && pwd)
+INVENTORY=$LAB_DIR/inventory
+STATE=${FLEETBGP_LAB_STATE:-/run/fleetbgp-lab}
+UP_TIMEOUT=${FLEETBGP_LAB_UP_TIMEOUT:-120}
+IMAGES_TIMEOUT=${FLEETBGP_LAB_IMAGES_TIMEOUT:-900}
+VENV_BIN=$REPO/.venv/bin
+LABEL=fleetbgp.fleet-lab  # on the lab's containers and network (the images carry fleetbgp.lab.hash)
+NODE_IMAGE=localhost/fleetbgp-node:bookworm
+ROUTER_IMAGE=localhost/fleetbgp-router:bookworm
+export CONTAINERS_CONF=$REPO/lab/images/containers.conf  # runc + ulimits: lab/images/containers.conf
+
+# podman run -d leaves conmon running for the container's lifetime: it must not inherit the lock
+# fd (7), or the lock would stay held until the lab is removed.
+podman() { command podman "$@" 7>&-; }
+timeout() { command timeout "$@" 7>&-; }
+
+say() { printf '[lab] %s\n' "$*" >&2; }
+die() { printf '[lab] FAILED: %s\n' "$*" >&2; exit 1; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
+
+# --- topology, read from the inventory ------------------------------------------------------
+# Sets NETWORK SUBNET GATEWAY and the arrays ROLES NAMES CONTAINERS ADDRS (router first).
+load_topology() {
+    [[ -x $VENV_BIN/python ]] || die "$VENV_BIN/python not found; run: make setup"
+    local out
+    out=$("$VENV_BIN/python" - "$INVENTORY" <<'PY'
+import sys
+from pathlib import Path
+
+import yaml
+
+inv = Path(sys.argv[1])
+lab = yaml.safe_load((inv / "group_vars/all/lab.yml").read_text())
+hosts = yaml.safe_load((inv / "hosts.yml").read_text())
+print("net", lab["lab_network"], lab["lab_subnet"], lab["lab_gateway"])
+children = hosts["all"]["children"]
+for role, group in (("router", "routers"), ("server", "bgp_servers")):
+    for name, hv in (children[group].get("hosts") or {}).items():
+        print(role, name, hv["ansible_host"], hv["lab_ipv4"])
+PY
+    ) || die "cannot read the topology from $INVENTORY"
+    ROLES=() NAMES=() CONTAINERS=() ADDRS=()
+    local kind a b c
+    while read -r kind a b c; do
+        if [[ $kind == net ]]; then
+            NETWORK=$a SUBNET=$b GATEWAY=$c
+        else
+            ROLES+=("$kind") NAMES+=("$a") CONTAINERS+=("$b") ADDRS+=("$c")
+        fi
+    done <<<"$out"
+    [[ ${ROLES[0]:-} == router ]] || die "the inventory has no host in the 'routers' group"
+    ROUTER=${CONTAINERS[0]}
+}
+
+container_of() {  # inventory name (router, srv1, ...) or container name -> container name
+    local i
+    for i in "${!NAMES[@]}"; do
+        if [[ $1 == "${NAMES[$i]}" || $1 == "${CONTAINERS[$i]}" ]]; then
+            echo "${CONTAINERS[$i]}"
+            return 0
+        fi
+    done
+    die "no lab container named '$1' (have: ${NAMES[*]})"
+}
+
+need_root() { [[ $EUID -eq 0 ]] || die "needs root (rootful podman); run: sudo $0 $*"; }
+
+lock() {  # one lab operation at a time; a caller holding the lock (demo.sh) sets FLEETBGP_LAB_LOCKED=1
+    mkdir -p "$STATE"
+    [[ ${FLEETBGP_LAB_LOCKED:-0} == 1 ]] && return 0
+    exec 7>"$STATE/lock"
+    flock -w 600 7 || die "another lab operation holds $STATE/lock for over 600 s"
+}
+
+# --- Ansible environment ----------------------------------------------------------------------
+# ANSIBLE_COLLECTIONS_PATH must name a directory holding ansible_collections/fleet/bgp: a
+# symlink to this repository, kept outside the tree so that no tool walks into a loop.
+ansible_env() {
+    local coll=$STATE/collections/ansible_collections/fleet
+    mkdir -p "$coll"
+    if [[ "$(readlink "$coll/bgp" 2>/dev/null)" != "$REPO" ]]; then
+        ln -sfn "$REPO" "$coll/bgp"
+    fi
+    export PATH=$VENV_BIN:$PATH
+    export ANSIBLE_CONFIG=$LAB_DIR/ansible.cfg
+    export ANSIBLE_COLLECTIONS_PATH=$STATE/collections
+    export ANSIBLE_INVENTORY=$INVENTORY
+    export ANSIBLE_VAULT_PASSWORD_FILE=$LAB_DIR/vault-password
+    export ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-$([[ -t 1 ]] && echo 1 || echo 0)}
+}
+
+print_env() {
+    ansible_env
+    local v
+    for v in PATH CONTAINERS_CONF ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH ANSIBLE_INVENTORY \
+        ANSIBLE_VAULT_PASSWORD_FILE; do
+        printf 'export %s=%q\n' "$v" "${!v}"
+    done
+}
+
+# --- network ----------------------------------------------------------------------------------
+ensure_network() {
+    if podman network exists "$NETWORK"; then
+        local have
+        have=$(podman network inspect --format '{{range .Subnets}}{{.Subnet}} {{end}}' "$NETWORK")
+        [[ " $have " == *" $SUBNET "* ]] \
+            || die "podman network $NETWORK exists with subnet '$have', not $SUBNET; run: $0 down"
+        return 0
+    fi
+    # The subnet must not overlap another podman network or a route of this host.
+    local net s
+    for net in $(podman network ls --format '{{.Name}}'); do
+        for s in $(podman network inspect --format '{{range .Subnets}}{{.Subnet}} {{end}}' "$net"); do
+            overlaps "$s" "$SUBNET" && die "subnet $SUBNET overlaps podman network '$net' ($s);" \
+                "pick another lab_subnet in $INVENTORY/group_vars/all/lab.yml (and the lab_ipv4 addresses)"
+        done
+    done
+    while read -r s _; do
+        [[ $s == */* ]] || continue
+        overlaps "$s" "$SUBNET" && die "subnet $SUBNET overlaps this host's route to $s;" \
+            "pick another lab_subnet in $INVENTORY/group_vars/all/lab.yml"
+    done < <(ip -4 route show table all type unicast 2>/dev/null | grep -v '^default')
+    say "creating podman network $NETWORK ($SUBNET, gateway $GATEWAY)"
+    podman network create --subnet "$SUBNET" --gateway "$GATEWAY" --label "$LABEL=1" "$NETWORK" >/dev/null
+}
+
+overlaps() {  # overlaps A/len B/len: true when the two IPv4 prefixes overlap
+    "$VENV_BIN/python" -c 'import ipaddress, sys; a, b = (ipaddress.ip_network(x, strict=False) for x in sys.argv[1:]); sys.exit(0 if a.overlaps(b) else 1)' "$1" "$2"
+}
+
+# --- containers -------------------------------------------------------------------------------
+container_state() { podman container inspect --format '{{.State.Status}}' "$1" 2>/dev/null || echo absent; }
+
+ensure_container() {  # role name container addr
+    local role=$1 name=$2 ctr=$3 addr=$4 image state have_ip caps=NET_ADMIN,NET_RAW
+    image=$NODE_IMAGE
+    # BIRD (run as user bird by the packaged unit) keeps NET_BIND_SERVICE, NET_ADMIN, NET_RAW and
+    # NET_BROADCAST; its capset() fails with EPERM when one is missing from the bounding set.
+    [[ $role == router ]] && image=$ROUTER_IMAGE caps=NET_ADMIN,NET_RAW,NET_BROADCAST
+    state=$(container_state "$ctr")
+    case $state in
+        running)
+            have_ip=$(podman container inspect --format \
+                "{{(index .NetworkSettings.Networks \"$NETWORK\").IPAddress}}" "$ctr" 2>/dev/null || true)
+            [[ $have_ip == "$addr" ]] \
+                || die "container $ctr runs with address '${have_ip:-none}' on $NETWORK, not $addr; run: $0 down"
+            if [[ "$(podman container inspect --format '{{.Image}}' "$ctr")" \
+                != "$(podman image inspect --format '{{.Id}}' "$image")" ]]; then
+                say "note: $ctr runs an older build of $image (make demo-down, then make demo, to refresh)"
+            fi
+            return 0 ;;
+        absent) ;;
+        *)
+            say "starting the existing container $ctr (was $state)"
+            timeout 60 podman start "$ctr" >/dev/null || die "podman start $ctr failed"
+            return 0 ;;
+    esac
+    say "starting $ctr ($name, $addr) from $image"
+    # systemd as PID 1 (--systemd=always: tmpfs /run, /tmp, cgroup); NET_ADMIN for nftables and
+    # BIRD's kernel routes inside the container, NET_RAW for ping, unmask=/proc/sys for net.* sysctls
+    # (they stay in the container's network namespace). Podman's default set has NET_BIND_SERVICE.
+    timeout 120 podman run -d --name "$ctr" --hostname "$name" \
+        --network "$NETWORK" --ip "$addr" \
+        --systemd=always --cap-add "$caps" --security-opt unmask=/proc/sys \
+        --label "$LABEL=1" --label "$LABEL.role=$role" --label "$LABEL.repo=$REPO" \
+        "$image" >/dev/null || die "podman run $ctr failed (see the message above)"
+}
+
+wait_systemd() {  # container: wait until systemd has finished booting
+    local ctr=$1 deadline=$((SECONDS + UP_TIMEOUT)) st
+    while :; do
+        st=$(timeout 10 podman exec "$ctr" systemctl is-system-running 2>/dev/null || true)
+        case $st in
+            running) return 0 ;;
+            degraded)
+                say "warning: systemd in $ctr is degraded; failed units:"
+                podman exec "$ctr" systemctl --failed --no-legend --plain >&2 || true
+                return 0 ;;
+        esac
+        [[ "$(container_state "$ctr")" == running ]] || die "container $ctr stopped while booting: podman logs $ctr"
+        ((SECONDS < deadline)) || die "systemd in $ctr is '${st:-unreachable}' after ${UP_TIMEOUT}s"
+        sleep 0.2
+    done
+}
+
+# BIRD's config is rendered by lab/fleet/router.yml from the inventory. The play is skipped when
+# neither its inputs, nor the router container, nor the deployed bird.conf changed since it last
+# succeeded (saves ~10 s).
+configure_router() {
+    local t sum log=$STATE/router-play.log
+    t=$(now)
+    sum=$( {
+        podman container inspect --format '{{.Id}}' "$ROUTER"
+        cd "$LAB_DIR" && find router.yml templates inventory vault-password -type f -print0 \
+            | sort -z | xargs -0 sha256sum
+    } | sha256sum | cut -c1-16)
+    deployed() { timeout 10 podman exec "$ROUTER" sha256sum /etc/bird/bird.conf 2>/dev/null | cut -c1-16; }
+    if [[ -f $STATE/router.sum && "$(<"$STATE/router.sum")" == "$sum $(deployed)" ]] \
+        && timeout 10 podman exec "$ROUTER" birdc show status >/dev/null 2>&1; then
+        say "BIRD on $ROUTER: running, config unchanged since it was rendered"
+        return 0
+    fi
+    rm -f "$STATE/router.sum"
+    ansible_env
+    if ! timeout "$UP_TIMEOUT" ansible-playbook "$LAB_DIR/router.yml" >"$log" 2>&1; then
+        cat "$log" >&2
+        die "configuring BIRD on $ROUTER failed or took over ${UP_TIMEOUT}s (lab/fleet/router.yml, output above)"
+    fi
+    echo "$sum $(deployed)" >"$STATE/router.sum"
+    say "BIRD on $ROUTER configured by lab/fleet/router.yml: $(grep -Eo 'changed=[0-9]+' "$log" | head -n1) ($(since "$t"))"
+}
+
+cmd_up() {
+    need_root up
+    lock
+    load_topology
+    local t0 t
+    t0=$(now)
+    [[ -x $REPO/lab/images/build.sh ]] || die "lab/images/build.sh not found"
+    if ! "$REPO/lab/images/build.sh" --check >/dev/null 2>&1; then
+        t=$(now)
+        say "building the container images (lab/images/build.sh; about 100 s when nothing is cached)"
+        timeout "$IMAGES_TIMEOUT" "$REPO/lab/images/build.sh" \
+            || die "lab/images/build.sh failed or took over ${IMAGES_TIMEOUT}s"
+        say "images built in $(since "$t")"
+    fi
+    ensure_network
+    local i
+    for i in "${!CONTAINERS[@]}"; do
+        ensure_container "${ROLES[$i]}" "${NAMES[$i]}" "${CONTAINERS[$i]}" "${ADDRS[$i]}"
+    done
+    for i in "${!CONTAINERS[@]}"; do wait_systemd "${CONTAINERS[$i]}"; done
+    say "containers up with systemd running (${CONTAINERS[*]}) after $(since "$t0")"
+    configure_router
+    say "lab up in $(since "$t0"): router ${ADDRS[0]}, servers ${ADDRS[*]:1} on $NETWORK ($SUBNET)"
+}
+
+cmd_down() {
+    need_root down
+    lock
+    local t0 ctrs
+    t0=$(now)
+    # Everything this lab made carries the label, also containers an older inventory named.
+    mapfile -t ctrs < <(podman ps -a --filter "label=$LABEL=1" --format '{{.Names}}')
+    if ((${#ctrs[@]})); then
+        say "removing containers: ${ctrs[*]}"
+        # systemd stops on SIGRTMIN+3 (the image's STOPSIGNAL); give it 10 s, then kill.
+        timeout 120 podman rm -f -t 10 "${ctrs[@]}" >/dev/null || die "podman rm failed"
+    fi
+    local net
+    for net in $(podman network ls --filter "label=$LABEL=1" --format '{{.Name}}'); do
+        say "removing network $net"
+        timeout 60 podman network rm "$net" >/dev/null || die "podman network rm $net failed"
+    done
+    rm -f "$STATE/deployed" "$STATE/router.sum"
+    say "lab down in $(since "$t0") (images kept: podman images | grep fleetbgp)"
+}
+
+cmd_status() {
+    need_root status
+    load_topology
+    local rc=0 i ctr st sysd agent
+    printf '%-8s %-22s %-12s %-9s %-9s %s\n' NAME CONTAINER ADDRESS STATE SYSTEMD FLEETBGP
+    for i in "${!CONTAINERS[@]}"; do
+        ctr=${CONTAINERS[$i]}
+        st=$(container_state "$ctr") sysd=- agent=-
+        if [[ $st == running ]]; then
+            sysd=$(timeout 10 podman exec "$ctr" systemctl is-system-running 2>/dev/null || true)
+            if [[ ${ROLES[$i]} == router ]]; then
+                agent="(bird: $(timeout 10 podman exec "$ctr" systemctl is-active bird.service 2>/dev/null || true))"
+            else
+                agent=$(timeout 10 podman exec "$ctr" systemctl is-active fleetbgp.service 2>/dev/null || true)
+            fi
+        else
+            rc=1
+        fi
+        printf '%-8s %-22s %-12s %-9s %-9s %s\n' "${NAMES[$i]}" "$ctr" "${ADDRS[$i]}" "$st" "${sysd:--}" "${agent:--}"
+    done
+    if [[ "$(container_state "$ROUTER")" == running ]]; then
+        echo
+        timeout 10 podman exec "$ROUTER" birdc show protocols 2>/dev/null | sed 1d || true
+    fi
+    return $rc
+}
+
+case ${1:-} in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    env) print_env ;;
+    run)
+        shift
+        (($#)) || die "usage: $0 run CMD [ARGS...]"
+        ansible_env
+        cd "$REPO"
+        exec "$@" ;;
+    birdc)
+        shift
+        load_topology
+        exec podman exec "$ROUTER" birdc "$@" ;;
+    shell)
+        load_topology
+        ctr=$(container_of "${2:-router}")
+        exec podman exec -it "$ctr" bash -l ;;
+    names)
+        load_topology
+        for i in "${!CONTAINERS[@]}"; do
+            echo "${ROLES[$i]} ${NAMES[$i]} ${CONTAINERS[$i]} ${ADDRS[$i]}"
+        done ;;
+    -h | --help | help | "") sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
+    *) die "unknown command '$1' (see $0 --help)" ;;
+esac
