@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from doc_examples import DOCS, config_examples
 
 from fleetbgp.config import parse_text
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "agent" / "configuration.md"
+DOC = DOCS / "configuration.md"
 TOP = ("neighbor", "template", "process", "listen", "healthcheck")
 WRAP_HEAD = "local-as 65001;\npeer-as 65000;\nrouter-id 192.0.2.2;\n"
 EXTRA = "process prometheus_exporter { run /bin/true; }\n"
 
 
 def examples() -> list[str]:
-    """The untagged fenced blocks (the config snippets; console and text blocks are tagged)."""
-    out: list[str] = []
-    current: list[str] | None = None
-    tagged = False
-    for line in DOC.read_text(encoding="utf-8").splitlines():
-        if line.startswith("```"):
-            if current is None:
-                current, tagged = [], line != "```"
-            else:
-                if not tagged:
-                    out.append("\n".join(current) + "\n")
-                current = None
-        elif current is not None:
-            current.append(line)
-    return out
+    return config_examples(DOC)
 
 
 def test_the_doc_has_examples():

@@ -3,34 +3,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from doc_examples import DOCS, config_examples
 
 from fleetbgp.config import parse_text
 from fleetbgp.config.parser import HealthCheckBlock
 from fleetbgp.health.cli import build_parser
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "agent"
 DOC = DOCS / "healthcheck.md"
 
 
 def examples() -> list[str]:
-    """The untagged fenced blocks: config snippets (console, text blocks are tagged)."""
-    out: list[str] = []
-    current: list[str] | None = None
-    tagged = False
-    for line in DOC.read_text(encoding="utf-8").splitlines():
-        if line.startswith("```"):
-            if current is None:
-                current, tagged = [], line != "```"
-            else:
-                if not tagged:
-                    out.append("\n".join(current) + "\n")
-                current = None
-        elif current is not None:
-            current.append(line)
-    return out
+    return config_examples(DOC)
 
 
 def test_the_doc_has_examples():
