@@ -216,7 +216,7 @@ class Speaker:
     # -- listening -------------------------------------------------------------------------------
 
     def _listen_addresses(self, config: Config) -> list[tuple[str, int]]:
-        override = getattr(self.settings, "listen", None)
+        override = self.settings.listen
         return list(override) if override else list(config.listen)
 
     def _open_listeners(self) -> None:
