@@ -22,16 +22,20 @@
 # (ansible_host), addresses (lab_ipv4), network name and subnet (group_vars/all/lab.yml).
 # Environment: FLEETBGP_LAB_UP_TIMEOUT (default 120 s, waiting for systemd and BIRD),
 #   FLEETBGP_LAB_IMAGES_TIMEOUT (default 900 s, image build), FLEETBGP_LAB_STATE (default /run/fleetbgp-lab).
+# A second, independent lab (the e2e tests use one): FLEETBGP_LAB_INVENTORY (another inventory with
+# other container names, network and subnet), FLEETBGP_LAB_STATE and FLEETBGP_LAB_LABEL, all three.
 set -euo pipefail
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$LAB_DIR/../.." && pwd)
-INVENTORY=$LAB_DIR/inventory
+INVENTORY=${FLEETBGP_LAB_INVENTORY:-$LAB_DIR/inventory}
 STATE=${FLEETBGP_LAB_STATE:-/run/fleetbgp-lab}
 UP_TIMEOUT=${FLEETBGP_LAB_UP_TIMEOUT:-120}
 IMAGES_TIMEOUT=${FLEETBGP_LAB_IMAGES_TIMEOUT:-900}
 VENV_BIN=$REPO/.venv/bin
-LABEL=fleetbgp.fleet-lab  # on the lab's containers and network (the images carry fleetbgp.lab.hash)
+# On the lab's containers and network (the images carry fleetbgp.lab.hash). A second lab (tests/e2e)
+# sets its own label, so that `down` of one never removes the other.
+LABEL=${FLEETBGP_LAB_LABEL:-fleetbgp.fleet-lab}
 NODE_IMAGE=localhost/fleetbgp-node:bookworm
 ROUTER_IMAGE=localhost/fleetbgp-router:bookworm
 export CONTAINERS_CONF=$REPO/lab/images/containers.conf  # runc + ulimits: lab/images/containers.conf
@@ -219,7 +223,7 @@ configure_router() {
     t=$(now)
     sum=$( {
         podman container inspect --format '{{.Id}}' "$ROUTER"
-        cd "$LAB_DIR" && find router.yml templates inventory vault-password -type f -print0 \
+        cd "$LAB_DIR" && find router.yml templates vault-password "$INVENTORY"/ -type f -print0 \
             | sort -z | xargs -0 sha256sum
     } | sha256sum | cut -c1-16)
     deployed() { timeout 10 podman exec "$ROUTER" sha256sum /etc/bird/bird.conf 2>/dev/null | cut -c1-16; }
