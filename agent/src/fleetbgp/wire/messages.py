@@ -23,6 +23,7 @@ from .constants import (
     MARKER,
     MAX_MESSAGE,
     OPT_PARAM_CAPABILITIES,
+    SAFI,
     AttrCode,
     AttrFlag,
     Capability,
@@ -495,6 +496,13 @@ def _mp_next_hop_bytes(attrs: Attributes, fam: Family, ctx: EncodeContext) -> by
         return glob.packed
     if fam.afi == 1 and fam.safi == 1:
         return ipaddress.IPv4Address(resolve_next_hop(attrs, ctx, v6=False)).packed
+    if fam.safi == SAFI.FLOWSPEC and attrs.next_hop:
+        # Redirect-to-IP (ExaBGP 'redirect IP', draft-simpson-idr-flowspec-redirect): the target
+        # is the MP_REACH next hop, in its own address family.
+        nh = attrs.next_hop
+        if nh == "self":
+            nh = resolve_next_hop(attrs, ctx, v6=fam.afi == 2)
+        return ipaddress.ip_address(nh).packed
     return b""  # FlowSpec: no next hop (RFC 8955 4)
 
 

@@ -160,3 +160,7 @@ def split_nlri(family: tuple[int, int], data: bytes | memoryview) -> list[bytes]
 
 def supported_family(family: tuple[int, int]) -> bool:
     return family[0] in _AFI_NAMES and family[1] in _SPLITTERS
+
+
+# FlowSpec registers its splitter and formatter for SAFI 133 (it imports this module, so last).
+from . import flowspec as _flowspec  # noqa: E402,F401
