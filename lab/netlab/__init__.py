@@ -26,6 +26,7 @@ from .errors import NetlabError, WaitTimeout
 from .exabgp import ExaBgp
 from .exaconf import Neighbor, Process, Route, render_config
 from .fleetbgp import FleetbgpAgent
+from .flowspec import BirdFlow, gobgp_flow_actions, gobgp_flow_rib, parse_bird_flows
 from .gobgp import GoBgp, GoBgpPeer
 from .ns import Lab, Link, Namespace, cleanup_stale, install_signal_cleanup, ns_run, run
 from .nstat import nstat_counter
@@ -34,6 +35,7 @@ from .util import wait_until, which_or_fail
 
 __all__ = [
     "Bird",
+    "BirdFlow",
     "BirdPeer",
     "BirdRoute",
     "Capture",
@@ -54,9 +56,12 @@ __all__ = [
     "cleanup_stale",
     "diff",
     "expected",
+    "gobgp_flow_actions",
+    "gobgp_flow_rib",
     "install_signal_cleanup",
     "ns_run",
     "nstat_counter",
+    "parse_bird_flows",
     "parse_bird_routes",
     "render_config",
     "run",

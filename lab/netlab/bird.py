@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .errors import NetlabError
+from .flowspec import BirdFlow, parse_bird_flows
 from .ns import Lab, Namespace, run
 from .util import wait_until, which_or_fail
 
@@ -33,6 +34,8 @@ class BirdPeer:
     multihop: int | None = None
     port: int | None = None
     channel_extra: str = ""  # raw options inside each channel block, e.g. "gateway direct;"
+    flow4: bool = False  # a FlowSpec channel into the table flowtab4 (Bird adds the table)
+    flow6: bool = False  # ... flowtab6
     extra: str = ""  # raw lines inside the protocol block
 
     def render(self) -> str:
@@ -68,6 +71,10 @@ class BirdPeer:
             if on:
                 lines.append(f"  {fam} {{ import {self.import_}; export {self.export}; "
                              f"{self.channel_extra}}};")
+        for fam, on in (("flow4", self.flow4), ("flow6", self.flow6)):
+            if on:
+                lines.append(f"  {fam} {{ table flowtab{fam[-1]}; import {self.import_}; "
+                             f"export {self.export}; }};")
         if self.extra:
             lines.extend("  " + x for x in self.extra.strip().splitlines())
         lines.append("}")
@@ -205,6 +212,8 @@ class Bird:
             f"router id {self.router_id};",
             "debug protocols { states, events };",
             "protocol device { scan time 10; }",
+            *(f"flow{v} table flowtab{v};" for v in "46"
+              if any(getattr(p, f"flow{v}") for p in self.peers.values())),
             *self.statics,
             *(p.render() for p in self.peers.values()),
             *self.extra,
@@ -337,6 +346,10 @@ class Bird:
         table = "master6" if ":" in prefix else "master4"
         found = [r for r in self.routes(table, proto) if r.prefix == prefix]
         return found[0] if found else None
+
+    def flows(self, table: str = "flowtab4") -> dict[str, BirdFlow]:
+        """FlowSpec rules of ``flowtab4``/``flowtab6``: ``{"flow4 { dst ...; }": BirdFlow}``."""
+        return {f.flow: f for f in parse_bird_flows(self.birdc("show", "route", "table", table, "all"))}
 
     def diagnostics(self, proto: str | None = None) -> str:
         out = []

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import NetlabError
+from .flowspec import gobgp_flow_rib
 from .ns import Lab, Namespace
 from .util import wait_until, which_or_fail
 
@@ -131,6 +132,11 @@ class GoBgp:
             best = next((p for p in paths if p.get("best")), paths[0])
             out[prefix] = {"prefix": prefix, **decode_gobgp_path(best)}
         return out
+
+    def flow_rib(self, family: str = "ipv4-flowspec") -> dict[str, dict]:
+        """FlowSpec rules: ``{GoBGP's rule text: {"actions": {"rate:9600", ...}, "path": ...}}``
+        (JSON only: GoBGP's text output crashes on some IPv6 rules, see flowspec.py)."""
+        return gobgp_flow_rib(self.cli_json("global", "rib", "-a", family))
 
     def wait_rib(self, prefixes: Sequence[str], family: str = "ipv4", timeout: float = 20) -> dict[str, dict]:
         want = set(prefixes)

@@ -173,7 +173,7 @@ def test_routes_acks_and_error_log(tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert any(m.startswith("process healthcheck line 2: unknown route attribute 'mde' (did you mean 'med'?)")
                for m in messages), messages
     assert any("line 7: no configured neighbor matches 'neighbor 192.0.2.99'" in m for m in messages)
-    assert any("line 8: FlowSpec is not supported yet" in m for m in messages)
+    assert any("line 8: no neighbor has the family ipv4 flow configured" in m for m in messages)
 
 
 def test_acks_off_with_exabgp_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

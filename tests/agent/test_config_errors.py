@@ -43,8 +43,8 @@ def test_diagnostic_format_and_config_error_str():
     ("statik { }", "f.conf:5:1: unknown keyword 'statik' in the neighbor block (did you mean 'static'?)"),
     ("api { procesess [ a ]; }", "f.conf:5:7: unknown keyword 'procesess' in the api block "
                                  "(did you mean 'processes'?)"),
-    ("flow { route x { } }", "f.conf:5:1: static FlowSpec rules ('flow { ... }') are not supported yet: "
-                             "announce them through the API"),
+    ("flow { route x { } }", "f.conf:5:8: flow route x: no 'match { ... }' block (a rule without one "
+                             "would match all traffic)"),
     ("static { rout 10.0.0.0/8 next-hop self; }",
      "f.conf:5:10: unknown keyword 'rout' in the static block (did you mean 'route'?)"),
     ("static { route 10.0.0.0/8 next-hop self comunity 1:1; }",

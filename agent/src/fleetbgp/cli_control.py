@@ -1,7 +1,8 @@
 """The `fleetbgp` subcommands that talk to a running agent over its control socket:
 
-    fleetbgp show status|neighbors|routes|health|processes [--json]
+    fleetbgp show status|neighbors|routes|health|processes|flows [--json]
     fleetbgp announce ROUTE...        fleetbgp withdraw ROUTE...
+    fleetbgp flow announce NAME RULE... [--expires-after S]     fleetbgp flow withdraw NAME
     fleetbgp maintenance [on|off]     fleetbgp reload
 
 Tables for people (aligned columns, like `birdc show protocols`), `--json` for scripts (the
@@ -27,8 +28,8 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
-COMMANDS = ("show", "announce", "withdraw", "maintenance", "reload")
-SHOW_WHAT = ("status", "neighbors", "routes", "health", "processes")
+COMMANDS = ("show", "announce", "withdraw", "maintenance", "reload", "flow")
+SHOW_WHAT = ("status", "neighbors", "routes", "health", "processes", "flows")
 DEFAULT_TIMEOUT = 30.0
 RELOAD_TIMEOUT = 300.0
 
@@ -52,7 +53,7 @@ def _common(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
 def add_parsers(sub: Any) -> None:
     """Add the subcommands to cli.py's subparsers."""
     p = sub.add_parser("show", help="show the running agent's state: status, neighbors, routes, health, "
-                                    "processes")
+                                    "processes, flows")
     p.add_argument("what", choices=SHOW_WHAT, metavar="{" + ",".join(SHOW_WHAT) + "}")
     p.add_argument("neighbors", nargs="*", metavar="NEIGHBOR",
                    help="only these neighbors (show neighbors, show routes)")
@@ -67,6 +68,8 @@ def add_parsers(sub: Any) -> None:
                         "control:NAME)")
     p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="show routes: at most N routes (default 1000; 0: all)")
+    p.add_argument("--received", action="store_true",
+                   help="show routes: what the neighbors sent us (adj-rib-in) instead of what we send")
     _common(p)
 
     examples = {"announce": "route 100.10.0.100/32 next-hop self med 100",
@@ -82,6 +85,24 @@ def add_parsers(sub: Any) -> None:
         if verb == "withdraw":
             p.add_argument("--all", action="store_true", help="withdraw every route of --owner")
         _common(p)
+
+    p = sub.add_parser("flow", help="announce or withdraw a FlowSpec rule by name, e.g. `fleetbgp flow "
+                                    "announce web-syn destination 192.0.2.10/32 destination-port =80 "
+                                    "protocol =tcp discard`")
+    p.add_argument("verb", choices=("announce", "withdraw"))
+    p.add_argument("name", metavar="NAME", help="the rule's name ([A-Za-z0-9_.:-], up to 64)")
+    p.add_argument("rule", nargs="*", metavar="RULE",
+                   help="announce: the rule in ExaBGP syntax, one-line (destination 192.0.2.0/24 "
+                        "destination-port =80 discard) or '{ match { ... } then { ... } }'")
+    p.add_argument("--family", choices=("ipv4", "ipv6"), default=None,
+                   help="default: from the destination/source prefix, else ipv4")
+    p.add_argument("--neighbor", action="append", metavar="ADDRESS",
+                   help="only to this neighbor (repeatable; default: every neighbor with the family)")
+    p.add_argument("--expires-after", type=float, default=None, metavar="SECONDS",
+                   help="the agent withdraws the rule itself after this long")
+    p.add_argument("--owner", default=None, metavar="NAME",
+                   help="tag the rule with this owner (default: cli, stored as control:cli)")
+    _common(p)
 
     p = sub.add_parser("maintenance", help="drain (on) or restore (off) every announcement; "
                                            "no argument: show the current state")
@@ -148,7 +169,7 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any], Callable[[A
         elif neighbors:
             raise ValueError(f"show {args.what} takes no neighbor")
         route_opts = {"family": args.family, "prefix": args.prefix, "owner": args.owner,
-                      "limit": args.limit}
+                      "limit": args.limit, "received": True if args.received else None}
         if args.what == "routes":
             req.update({k: v for k, v in route_opts.items() if v is not None})
             if args.longer:
@@ -156,7 +177,8 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any], Callable[[A
                     raise ValueError("--longer needs --prefix")
                 req["match"] = "longer"
         elif any(v is not None for v in route_opts.values()) or args.longer:
-            raise ValueError("--family, --prefix, --longer, --owner and --limit are for 'show routes'")
+            raise ValueError("--family, --prefix, --longer, --owner, --limit and --received are for "
+                             "'show routes'")
         return args.what, req, _RENDER[args.what]
     if args.command in ("announce", "withdraw"):
         req = {}
@@ -174,11 +196,70 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any], Callable[[A
             req["owner"] = args.owner
         verb = args.command
         return verb, req, lambda r: _render_change(verb, r)
+    if args.command == "flow":
+        return _flow_request(args)
     if args.command == "maintenance":
         return "maintenance", ({"state": args.state} if args.state else {}), _render_maintenance
     if args.command == "reload":
         return "reload", {}, _render_reload
     raise ValueError(f"unknown command {args.command!r}")
+
+
+def _flow_request(args: argparse.Namespace) -> tuple[str, dict[str, Any], Callable[[Any], str]]:
+    if args.verb == "withdraw":
+        if args.rule or args.family or args.neighbor or args.expires_after is not None:
+            raise ValueError("flow withdraw takes only the rule's name")
+        return "flow_withdraw", {"name": args.name}, _render_flow_withdraw
+    if not args.rule:
+        raise ValueError("which rule? e.g. fleetbgp flow announce NAME destination 192.0.2.0/24 "
+                         "destination-port =80 discard")
+    # Imported here: the other subcommands stay free of the parser.
+    from fleetbgp.api.commands import CommandError, parse_flow_rule
+    from fleetbgp.config.lexer import tokenize_line
+
+    try:
+        match, then = parse_flow_rule(tokenize_line(" ".join(args.rule)))
+    except CommandError as exc:
+        raise ValueError(exc.message) from None
+    req: dict[str, Any] = {"name": args.name, "match": match, "then": then}
+    if args.family:
+        req["family"] = args.family
+    if args.neighbor:
+        req["neighbors"] = list(args.neighbor)
+    if args.expires_after is not None:
+        req["expires_after"] = args.expires_after
+    if args.owner:
+        req["owner"] = args.owner
+    return "flow_announce", req, _render_flow_announce
+
+
+def _render_flow_announce(r: dict[str, Any]) -> str:
+    rule = r.get("rule") or {}
+    head = "announced" if r.get("changed") else "unchanged (already active)"
+    text = f"{head}: {rule.get('text')}\n"
+    sent = rule.get("announced_to") or []
+    text += f"announced to: {', '.join(sent) if sent else 'no established session with the family yet'}\n"
+    if rule.get("expires_at"):
+        text += f"expires at: {fmt_time(rule['expires_at'])}\n"
+    return text
+
+
+def _render_flow_withdraw(r: dict[str, Any]) -> str:
+    return "withdrawn\n" if r.get("changed") else "no such rule: nothing withdrawn\n"
+
+
+def render_flows(r: Any) -> str:
+    rules = r if isinstance(r, list) else []
+    if not rules:
+        return "no FlowSpec rules\n"
+    now = time.time()
+    rows = []
+    for f in rules:
+        expires = f.get("expires_at")
+        rows.append((f.get("name"), f.get("family"), f.get("owner"),
+                     f"in {fmt_duration(expires - now)}" if expires else "-",
+                     ", ".join(f.get("announced_to") or []) or "-", _one_line(f.get("text", ""), 100)))
+    return table(("Name", "Family", "Owner", "Expires", "Announced to", "Rule"), rows)
 
 
 def _print_json(value: Any, out: TextIO) -> None:
@@ -253,6 +334,12 @@ def render_status(r: dict[str, Any]) -> str:
         ("neighbors", f"{r.get('neighbors', '?')} configured, {r.get('established', '?')} established"),
         ("maintenance", maint),
     ]
+    flows = r.get("flows")
+    if isinstance(flows, dict):
+        rows.append(("flowspec rules", f"{flows.get('rules', 0)} ({flows.get('rules_control', 0)} control, "
+                                       f"{flows.get('rules_config', 0)} config, "
+                                       f"{flows.get('rules_process', 0)} API), "
+                                       f"{flows.get('expired', 0)} expired since start"))
     if r.get("control_socket"):
         rows.append(("control socket", r["control_socket"]))
     width = max(len(k) for k, _ in rows)
@@ -286,6 +373,12 @@ def render_routes(r: dict[str, Any]) -> str:
     for e in r.get("routes", []):
         as_path = " ".join("{" + ",".join(map(str, a)) + "}" if isinstance(a, list) else str(a)
                            for a in e.get("as_path", []))
+        if "flow" in e:
+            flow = e["flow"]
+            rows.append((e.get("neighbor"), e.get("family", ""), flow.get("text") or flow.get("error"),
+                         e.get("next_hop") or "-", "-", "-", "-",
+                         " ".join(e.get("communities", [])) or "-", e.get("owner", "-")))
+            continue
         rows.append((e.get("neighbor"), e.get("family", "").replace(" unicast", ""), e.get("prefix"),
                      e.get("next_hop") or "-", _dash(e.get("med")), _dash(e.get("local_preference")),
                      as_path or "-", " ".join(e.get("communities", []) + e.get("large_communities", [])
@@ -386,5 +479,5 @@ def _one_line(text: Any, limit: int = 60) -> str:
 
 _RENDER: dict[str, Callable[[Any], str]] = {
     "status": render_status, "neighbors": render_neighbors, "routes": render_routes,
-    "health": render_health, "processes": render_processes,
+    "health": render_health, "processes": render_processes, "flows": render_flows,
 }

@@ -6,7 +6,8 @@
 
 One request per line, replies in order. A bad request (not JSON, unknown command, bad arguments, a
 route that does not parse) gets an error reply; the connection stays open and the agent carries on.
-Commands: status, neighbors, routes, health, processes, announce, withdraw, maintenance, reload.
+Commands: status, neighbors, routes, health, processes, announce, withdraw, maintenance, reload,
+flow_announce, flow_withdraw, flows (FlowSpec rules by name; docs/agent/flowspec.md).
 The reference with examples is docs/agent/operations.md; `control_client.py` is the client.
 
 Everything here runs on the event loop thread, like every other caller of the Speaker.
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from .config.errors import RouteError
 from .config.lexer import tokenize_line
 from .config.route import parse_attributes, parse_prefix, parse_route
+from .flows import received_flow_fields
 from .wire.nlri import Family, family_from_name, family_name, nlri_to_prefix
 
 if TYPE_CHECKING:
@@ -47,7 +49,7 @@ DEFAULT_ROUTE_LIMIT = 1000    # `routes` returns at most this many unless asked 
 STREAM_CHUNK = 500            # routes serialised between two yields to the event loop
 DEFAULT_OWNER = "control:cli"
 COMMANDS = ("status", "neighbors", "routes", "health", "processes", "announce", "withdraw",
-            "maintenance", "reload")
+            "maintenance", "reload", "flow_announce", "flow_withdraw", "flows")
 
 
 class ControlError(Exception):
@@ -92,6 +94,8 @@ class ControlServer:
             "status": self._status, "neighbors": self._neighbors, "routes": self._routes,
             "health": self._health, "processes": self._processes, "announce": self._announce,
             "withdraw": self._withdraw, "maintenance": self._maintenance, "reload": self._reload,
+            "flow_announce": self._flow_announce, "flow_withdraw": self._flow_withdraw,
+            "flows": self._flows,
         }
         self._reload_lock = asyncio.Lock()
 
@@ -274,7 +278,7 @@ class ControlServer:
             cmd = request["cmd"]
             args = request["args"]
             handler = self._handlers[cmd]
-            if cmd in ("announce", "withdraw", "maintenance", "reload"):
+            if cmd in ("announce", "withdraw", "maintenance", "reload", "flow_announce", "flow_withdraw"):
                 log.info("control: %s %s from %s", cmd, _short(args), who)
             else:
                 log.debug("control: %s %s from %s", cmd, _short(args), who)
@@ -388,7 +392,7 @@ class ControlServer:
         return {"routes": len(prefixes), "changed": changed, "owner": owner}
 
     async def _routes(self, args: dict[str, Any]) -> Any:
-        _only(args, "routes", {"neighbor", "family", "prefix", "match", "owner", "limit"})
+        _only(args, "routes", {"neighbor", "family", "prefix", "match", "owner", "limit", "received"})
         peers = self._select(args.get("neighbor"))
         families = _family_filter(args.get("family"))
         match = args.get("match", "exact")
@@ -415,8 +419,50 @@ class ControlServer:
             limit = 0
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
             raise ControlError("bad_request", "routes: limit must be a number >= 0 (0: no limit)")
-        query = _RouteQuery(self.speaker, peers, families, prefix, match, owner, limit)
+        received = args.get("received", False)
+        if not isinstance(received, bool):
+            raise ControlError("bad_request", "routes: received must be true (adj-rib-in) or false")
+        if received and owner is not None:
+            raise ControlError("bad_request", "routes: 'owner' applies to our routes, not received ones")
+        query = _RouteQuery(self.speaker, peers, families, prefix, match, owner, limit, received)
         return _Stream(query.chunks())
+
+    async def _flow_announce(self, args: dict[str, Any]) -> Any:
+        _only(args, "flow_announce", {"name", "family", "match", "then", "neighbors", "neighbor",
+                                      "expires_after", "owner"})
+        name = args.get("name")
+        if not isinstance(name, str):
+            raise ControlError("bad_request", "flow_announce: 'name' must be a string")
+        match = args.get("match")
+        if not isinstance(match, dict):
+            raise ControlError("bad_request", "flow_announce: 'match' must be an object like "
+                                              '{"destination": "192.0.2.0/24", "destination-port": "=80"}')
+        then = args.get("then", {})
+        if then is None:
+            then = {}
+        if not isinstance(then, dict):
+            raise ControlError("bad_request", "flow_announce: 'then' must be an object like "
+                                              '{"discard": true}')
+        family = args.get("family")
+        if family is not None and not isinstance(family, str):
+            raise ControlError("bad_request", "flow_announce: 'family' must be 'ipv4' or 'ipv6'")
+        neighbors = self._neighbor_list(args)
+        expires = args.get("expires_after")
+        owner = _owner(args)
+        try:
+            return self.speaker.flows.announce(name, match, then, family=family, neighbors=neighbors,
+                                               expires_after=expires, owner=owner)
+        except ValueError as exc:  # FlowSpecError (the component and why) is a ValueError too
+            raise ControlError("invalid_flow", str(exc)) from None
+
+    async def _flow_withdraw(self, args: dict[str, Any]) -> Any:
+        _only(args, "flow_withdraw", {"name"})
+        name = _string(args.get("name"), "name")
+        return {"changed": self.speaker.flows.withdraw(name)}
+
+    async def _flows(self, args: dict[str, Any]) -> Any:
+        _no_args(args, "flows")
+        return self.speaker.flows.list()
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -727,7 +773,9 @@ class _RouteQuery:
     they are when each route's turn comes (a route withdrawn meanwhile is skipped)."""
 
     def __init__(self, speaker: Any, peers: list[Any], families: set[Family] | None,
-                 prefix: tuple[Family, bytes] | None, match: str, owner: str | None, limit: int) -> None:
+                 prefix: tuple[Family, bytes] | None, match: str, owner: str | None, limit: int,
+                 received: bool = False) -> None:
+        self.received = received
         self.speaker = speaker
         self.peers = peers
         self.families = families
@@ -761,7 +809,7 @@ class _RouteQuery:
         work = 0
         parts: list[str] = []
         for peer in self.peers:
-            rib = peer.rib_out.routes
+            rib = peer.rib_in.routes if self.received else peer.rib_out.routes
             for fam in sorted(rib, key=lambda f: (f.afi, f.safi)):
                 if self.families is not None and fam not in self.families:
                     continue
@@ -779,14 +827,18 @@ class _RouteQuery:
                             parts.clear()
                         await asyncio.sleep(0)
                     table = rib.get(fam)
-                    attrs = table.get(nlri) if table is not None else None
-                    if attrs is None or (contains is not None and not contains(nlri)):
+                    if table is None or nlri not in table:
+                        continue
+                    attrs = table[nlri]
+                    if (attrs is None and not self.received) or (contains is not None
+                                                                and not contains(nlri)):
                         continue
                     count += 1
                     if self.limit and returned >= self.limit:
                         continue
                     returned += 1
-                    entry = route_entry(peer, fam, nlri, attrs)
+                    entry = (received_entry(peer, fam, nlri, attrs) if self.received
+                             else route_entry(peer, fam, nlri, attrs))
                     parts.append(("" if first else ",") + json.dumps(entry, separators=(",", ":")))
                     first = False
                     work += 9  # serialising a route costs about ten times scanning one
@@ -907,6 +959,28 @@ def route_entry(peer: Any, fam: Family, nlri: bytes, attrs: Attributes) -> dict[
     if owner is not None:
         entry["owner"] = owner
     entry["route"] = route_text(prefix, attrs)
+    if fam.safi == 133:
+        entry.update(received_flow_fields(fam, nlri, attrs))
+        entry["route"] = entry["flow"].get("text", entry["route"])
+    return entry
+
+
+def received_entry(peer: Any, fam: Family, nlri: bytes, attrs: Attributes | None) -> dict[str, Any]:
+    """A route of the adj-rib-in. Without `adj-rib-in true` only the NLRI is kept (attributes: null)."""
+    if attrs is not None:
+        entry = route_entry(peer, fam, nlri, attrs)
+        entry.pop("owner", None)
+    else:
+        try:
+            prefix = nlri_to_prefix(fam, nlri)
+        except Exception:
+            prefix = nlri.hex()
+        entry = {"neighbor": peer.address, "family": family_name(fam), "prefix": prefix,
+                 "attributes": None}
+    if fam.safi == 133:
+        entry.update(received_flow_fields(fam, nlri, attrs))
+        entry["route"] = entry["flow"].get("text", entry.get("route", ""))
+    entry["received"] = True
     return entry
 
 

@@ -20,6 +20,7 @@ from .childenv import set_secret_values
 from .config import ConfigError, load
 from .config.model import Config, Neighbor
 from .events import PeerEvent
+from .flows import FlowManager
 from .logsetup import config_secrets, set_secrets, setup_logging
 from .session import Peer
 from .systemd import notifier
@@ -67,6 +68,7 @@ class Speaker:
         self.health: Any = None
         self.control: Any = None
         self.metrics: Any = None
+        self.flows = FlowManager(self)
         self._subscribers: list[Callable[[PeerEvent], None]] = []
         self._accept_tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -84,6 +86,7 @@ class Speaker:
                  len(self.peers), sum(len(p.rib_out) for p in self.peers.values()))
 
     async def stop(self, message: str = "fleetbgp shutting down") -> None:
+        self.flows.stop()
         for task in self._accept_tasks:
             task.cancel()
         for sock in self.listeners:
@@ -211,6 +214,7 @@ class Speaker:
             "maintenance_mode": self.settings.maintenance_mode,
             "neighbors": len(self.peers),
             "established": sum(1 for p in self.peers.values() if p.established is not None),
+            "flows": self.flows.counts(),
         }
 
     # -- listening -------------------------------------------------------------------------------
@@ -337,6 +341,7 @@ class Speaker:
         for subsystem in (self.api, self.health):
             if subsystem is not None:
                 await subsystem.reload(new)
+        self.flows.reapply()  # runtime FlowSpec rules reach neighbors added by this reload
         self.reload_counts["success"] += 1
         summary = "; ".join(changes) or "no change to sessions or routes"
         self.last_reload = {"result": "success", "time": time.time(), "errors": []}

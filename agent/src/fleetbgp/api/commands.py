@@ -6,6 +6,9 @@
     [SELECTOR] announce|withdraw attributes ATTRIBUTES nlri PREFIX PREFIX ...
     [SELECTOR] announce eor [AFI SAFI]            [SELECTOR] announce route-refresh [AFI SAFI]
     [SELECTOR] flush adj-rib out                  [SELECTOR] teardown CEASE-SUBCODE
+    [SELECTOR] announce flow route [NAME] { match { COMPONENT VALUE; ... } then { ACTION [VALUE]; ... } }
+    [SELECTOR] announce flow route COMPONENT VALUE ... ACTION [VALUE] ...   (ExaBGP's one-line form)
+    [SELECTOR] withdraw flow route { match { ... } }   (or the one-line form)
     show neighbor [summary|extensive|configuration|json] [ADDR]
     show adj-rib in|out [extensive] [json] [ADDR]
     reload   shutdown   version   help   enable-ack   disable-ack   silence-ack   # comment
@@ -31,7 +34,9 @@ from dataclasses import dataclass
 from fleetbgp.config.errors import RouteError
 from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.route import parse_attributes, parse_prefix
+from fleetbgp.flows import build_rule, family_of
 from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.flowspec import FlowSpecError
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, family_from_name, family_name
 
 
@@ -109,7 +114,6 @@ _FILTER_WORDS = {"local-ip", "local-as", "peer-as", "router-id", "family-allowed
 
 # What ExaBGP accepts that we recognise but do not do, with the reason given back to the program.
 _UNSUPPORTED = {
-    "flow": "FlowSpec is not supported yet",
     "vpls": "VPLS routes are not supported",
     "watchdog": "ExaBGP's watchdog is not supported: announce and withdraw the routes instead",
     "operational": "operational messages are not supported",
@@ -348,6 +352,8 @@ def _announce_or_withdraw(verb: str) -> _Handler:
             return cmd
         if what in ("attributes", "attribute"):
             return _bulk(verb, rest)
+        if what == "flow":
+            return _flow(verb, rest[1:])
         if what == "eor" and verb == "announce":
             return Command("eor", family=_family_args(rest[1:], "announce eor"))
         if what == "route-refresh" and verb == "announce":
@@ -418,6 +424,176 @@ def _bulk(verb: str, rest: Sequence[str]) -> Command:
     if not routes:
         raise CommandError(f"{verb} attributes: 'nlri' needs at least one prefix")
     return Command(verb, routes=routes)
+
+
+# -- FlowSpec ---------------------------------------------------------------------------------------
+
+# ExaBGP's names (exabgp/configuration/flow/match.py and then.py).
+FLOW_MATCH_WORDS = frozenset(("source", "destination", "protocol", "next-header", "port", "destination-port",
+                              "source-port", "icmp-type", "icmp-code", "tcp-flags", "packet-length", "dscp",
+                              "traffic-class", "fragment", "flow-label"))
+FLOW_THEN_WORDS = frozenset(("accept", "discard", "rate-limit", "rate-limit-packets", "redirect",
+                             "redirect-to-nexthop", "redirect-to-nexthop-ietf", "copy", "mark", "action",
+                             "community", "large-community", "extended-community"))
+_FLOW_FLAGS = frozenset(("accept", "discard", "redirect-to-nexthop", "redirect-to-nexthop-ietf"))
+
+
+def _flow_value(values: list[str], bracketed: bool) -> object:
+    if not values:
+        return True
+    if len(values) == 1 and not bracketed:
+        return values[0]
+    return values
+
+
+def _flow_statements(toks: Sequence[str], start: int, what: str) -> tuple[dict[str, object], int]:
+    """`{ NAME VALUE...; ... }` from toks[start] (the '{'); returns (values, index after '}')."""
+    out: dict[str, object] = {}
+    i = start + 1
+    words: list[str] = []
+    bracketed = False
+    while i < len(toks):
+        tok = toks[i]
+        if tok in (";", "}"):
+            if words:
+                key = words[0]
+                if key in out:
+                    raise CommandError(f"flow: {what}: '{key}' is given twice; list several values on "
+                                       f"one line: {key} [ A B ];")
+                value = _flow_value(words[1:], bracketed)
+                if what == "then" and not bracketed and len(words) > 2:
+                    value = " ".join(words[1:])  # rate-limit 1000 packets;
+                out[key] = value
+            words = []
+            bracketed = False
+            i += 1
+            if tok == "}":
+                return out, i
+            continue
+        if tok == "{":
+            raise CommandError(f"flow: unexpected '{{' inside '{what}'")
+        if tok in ("[", "]"):
+            bracketed = True
+        elif tok != ",":
+            words.append(tok)
+        i += 1
+    raise CommandError(f"flow: '{what} {{' is not closed with '}}'")
+
+
+def _flow_block(toks: Sequence[str]) -> tuple[dict[str, object], dict[str, object]]:
+    """`{ [next-hop A;] match { ... } then { ... } }`"""
+    match: dict[str, object] | None = None
+    then: dict[str, object] = {}
+    i = 1
+    while i < len(toks):
+        tok = toks[i]
+        if tok == "}":
+            if i != len(toks) - 1:
+                raise CommandError(f"flow: unexpected words after the closing '}}': {' '.join(toks[i + 1:])}")
+            if match is None:
+                raise CommandError("flow: the rule has no 'match { ... }'")
+            return match, then
+        if tok == ";":
+            i += 1
+            continue
+        if tok in ("match", "then") and i + 1 < len(toks) and toks[i + 1] == "{":
+            values, i = _flow_statements(toks, i + 1, tok)
+            if tok == "match":
+                if match is not None:
+                    raise CommandError("flow: 'match' is given twice")
+                match = values
+            else:
+                then.update(values)
+            continue
+        if tok == "next-hop" and i + 1 < len(toks):
+            then["next-hop"] = toks[i + 1]
+            i += 2
+            continue
+        if tok in ("rd", "route-distinguisher"):
+            raise CommandError("flow: FlowSpec VPN rules (rd) are not supported")
+        close = difflib.get_close_matches(tok, ("match", "then", "next-hop"), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else " (expected match { ... } then { ... })"
+        raise CommandError(f"flow: unexpected '{tok}'{hint}")
+    raise CommandError("flow: the rule's '{' is not closed with '}'")
+
+
+def _flow_line(toks: Sequence[str]) -> tuple[dict[str, object], dict[str, object]]:
+    """ExaBGP's one-line form: `source 10.0.0.0/24 destination-port =80 protocol =tcp discard`."""
+    match: dict[str, object] = {}
+    then: dict[str, object] = {}
+    i = 0
+    while i < len(toks):
+        key = toks[i]
+        i += 1
+        if key == ";":
+            continue
+        if key in ("rd", "route-distinguisher"):
+            raise CommandError("flow: FlowSpec VPN rules (rd) are not supported")
+        if key in FLOW_MATCH_WORDS:
+            table = match
+        elif key in FLOW_THEN_WORDS or key == "next-hop":
+            table = then
+        else:
+            known = sorted(FLOW_MATCH_WORDS | FLOW_THEN_WORDS)
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise CommandError(f"flow: unknown match component or action '{key}'{hint}")
+        values: list[str] = []
+        bracketed = False
+        if key not in _FLOW_FLAGS:
+            if i < len(toks) and toks[i] == "[":
+                bracketed = True
+                end = i + 1
+                while end < len(toks) and toks[end] != "]":
+                    end += 1
+                if end >= len(toks):
+                    raise CommandError(f"flow: {key}: '[' is not closed with ']'")
+                values = [t for t in toks[i + 1:end] if t != ","]
+                i = end + 1
+            else:
+                while i < len(toks) and toks[i] not in FLOW_MATCH_WORDS and toks[i] not in FLOW_THEN_WORDS \
+                        and toks[i] not in (";", "next-hop"):
+                    values.append(toks[i])
+                    i += 1
+            if not values:
+                raise CommandError(f"flow: '{key}' needs a value")
+        if key in table:
+            raise CommandError(f"flow: '{key}' is given twice; give several values as {key} [ A B ]")
+        if table is then and not bracketed and len(values) > 1:
+            table[key] = " ".join(values)  # rate-limit 1000 packets
+            continue
+        table[key] = _flow_value(values, bracketed)
+    if not match:
+        raise CommandError("flow: the rule has no match component (source, destination, port, ...)")
+    return match, then
+
+
+def parse_flow_rule(toks: Sequence[str]) -> tuple[dict[str, object], dict[str, object]]:
+    """The words after `flow route` -> (match, then) as ExaBGP names -> values."""
+    toks = list(toks)
+    if toks and toks[0] not in ("{",) and len(toks) > 1 and toks[1] == "{":
+        toks = toks[1:]  # a name: `announce flow route NAME { ... }`
+    if not toks:
+        raise CommandError("flow route needs a rule: flow route { match { ... } then { ... } }")
+    if toks[0] == "{":
+        return _flow_block(toks)
+    return _flow_line(toks)
+
+
+def _flow(verb: str, rest: Sequence[str]) -> Command:
+    if not rest or rest[0] != "route":
+        raise CommandError(f"{verb} flow route {{ match {{ ... }} then {{ ... }} }}: 'route' is missing")
+    match, then = parse_flow_rule(rest[1:])
+    try:
+        fam = family_of(match)
+        if verb == "announce":
+            _rule, _actions, nlri, attrs = build_rule(fam, match, then)
+            return Command("announce", routes=[(fam, nlri, attrs)])
+        build_rule(fam, match, then)  # a withdrawal's actions are ignored, but must be valid
+        _rule, _actions, nlri, _attrs = build_rule(fam, match, {})
+    except FlowSpecError as exc:
+        raise CommandError(f"flow: {exc}") from None
+    return Command("withdraw", routes=[(fam, nlri, None)])
 
 
 def _flush(rest: Sequence[str], text: str) -> Command:
@@ -513,6 +689,9 @@ available API commands (ExaBGP syntax):
   withdraw route PREFIX
   announce attributes ATTRIBUTES nlri PREFIX PREFIX ...
   withdraw attributes [ATTRIBUTES] nlri PREFIX PREFIX ...
+  announce flow route { match { destination 192.0.2.0/24; destination-port =80; } then { discard; } }
+  announce flow route destination 192.0.2.0/24 destination-port =80 protocol =tcp rate-limit 9600
+  withdraw flow route { match { destination 192.0.2.0/24; destination-port =80; } }
   announce eor [ipv4|ipv6 unicast]
   announce route-refresh [ipv4|ipv6 unicast]
   flush adj-rib out

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.flowspec import FlowSpecError, decode_nlri, exabgp_ext_community_string
 from fleetbgp.wire.nlri import Family, family_name, nlri_to_prefix
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def _text_list(name: str, items: list[str]) -> str:
     return f" {name} [ {' '.join(items)} ]"
 
 
-def attributes_text(attrs: Attributes) -> str:
+def attributes_text(attrs: Attributes, flow: bool = False) -> str:
     """ExaBGP's text rendering of the attributes after `next-hop X` (leading space included)."""
     out = [f" origin {_ORIGINS[attrs.origin] if attrs.origin < 3 else attrs.origin}"]
     if attrs.as_path:
@@ -109,8 +110,8 @@ def attributes_text(attrs: Attributes) -> str:
     if attrs.communities:
         out.append(_text_list("community", [community_text(c) for c in sorted(attrs.communities)]))
     if attrs.ext_communities:
-        out.append(_text_list("extended-community",
-                              [ext_community_text(c) for c in sorted(attrs.ext_communities)]))
+        text = flow_ext_community_text if flow else ext_community_text
+        out.append(_text_list("extended-community", [text(c) for c in sorted(attrs.ext_communities)]))
     if attrs.large_communities:
         out.append(_text_list("large-community",
                               [f"{a}:{b}:{c}" for a, b, c in sorted(attrs.large_communities)]))
@@ -119,7 +120,7 @@ def attributes_text(attrs: Attributes) -> str:
     return "".join(out)
 
 
-def attributes_json(attrs: Attributes) -> str:
+def attributes_json(attrs: Attributes, flow: bool = False) -> str:
     """The members of ExaBGP's "attribute" object (no braces), next hop excluded."""
     out = [f'"origin": "{_ORIGINS[attrs.origin] if attrs.origin < 3 else attrs.origin}"']
     if attrs.as_path:
@@ -137,13 +138,44 @@ def attributes_json(attrs: Attributes) -> str:
     if attrs.communities:
         out.append('"community": ' + _dumps([[c >> 16, c & 0xFFFF] for c in sorted(attrs.communities)]))
     if attrs.ext_communities:
+        text = flow_ext_community_json if flow else ext_community_text
         out.append('"extended-community": ' + _dumps(
-            [{"value": c, "string": ext_community_text(c)} for c in sorted(attrs.ext_communities)]))
+            [{"value": c, "string": text(c)} for c in sorted(attrs.ext_communities)]))
     if attrs.large_communities:
         out.append('"large-community": ' + _dumps([list(c) for c in sorted(attrs.large_communities)]))
     for flags, code, value in attrs.other:
         out.append(f'"attribute-0x{code:02X}-0x{flags:02X}": "0x{value.hex().upper()}"')
     return ", ".join(out)
+
+
+_FLOWSPEC = 133
+
+
+def _flow_json(fam: Family, item: bytes, next_hop: str | None = None) -> str:
+    """A FlowSpec NLRI as ExaBGP 5's JSON encoder writes it (wire/flowspec.py builds the object)."""
+    try:
+        return _dumps(decode_nlri(fam[0], item).json(next_hop=next_hop))
+    except FlowSpecError as exc:
+        return _dumps({"string": f"undecodable flow NLRI 0x{item.hex().upper()}: {exc}"})
+
+
+def flow_ext_community_json(value: int) -> str:
+    """As ExaBGP 5.0.15's JSON encoder: like the text, but an IPv4-address redirect (0x8108), which
+    it has no name for, gets an empty string (the number is in "value")."""
+    if value >> 48 == 0x8108:
+        return ""
+    return flow_ext_community_text(value)
+
+
+def flow_ext_community_text(value: int) -> str:
+    """ExaBGP's rendering of an extended community on a FlowSpec route: its action names
+    (rate-limit:0, redirect:65001:999, mark 10, ...), hex for the FlowSpec types it has no name for."""
+    known = exabgp_ext_community_string(value)
+    if known:
+        return known
+    if value >> 56 in (0x80, 0x81, 0x82):
+        return f"0x{value:016X}"
+    return ext_community_text(value)
 
 
 def _next_hop(attrs: Attributes) -> str:
@@ -275,12 +307,25 @@ class JsonEncoder:
         if upd.withdraw:
             parts = []
             for fam, items in upd.withdraw.items():
+                if fam[1] == _FLOWSPEC:
+                    nlris = ", ".join(_flow_json(fam, item) for item in items)
+                    parts.append(f'"{family_name(fam)}": [{nlris}]')
+                    continue
                 nlris = ", ".join(f'{{"nlri": "{nlri_to_prefix(fam, item)}"}}' for item in items)
                 parts.append(f'"{family_name(fam)}": [{nlris}]')
             body = f'"message": {{"update": {{"withdraw": {{{", ".join(parts)}}}}}}}'
             out.append(self._message("update", peer, event.direction, body))
         for fam, (attrs, items) in upd.announce.items():
-            attribute = f'"attribute": {{{attributes_json(attrs)}}}, '
+            attribute = f'"attribute": {{{attributes_json(attrs, flow=fam[1] == _FLOWSPEC)}}}, '
+            if fam[1] == _FLOWSPEC:
+                # ExaBGP's form: keyed by "no-nexthop" (or the redirect-to-IP address), one object
+                # per rule with its components and a "string".
+                head = (f'"message": {{"update": {{{attribute}"announce": '
+                        f'{{"{family_name(fam)}": {{"{attrs.next_hop or "no-nexthop"}": [')
+                for item in items:
+                    out.append(self._message("update", peer, event.direction,
+                                             head + _flow_json(fam, item, attrs.next_hop) + "]}}}}"))
+                continue
             head = (f'"message": {{"update": {{{attribute}"announce": '
                     f'{{"{family_name(fam)}": {{"{_next_hop(attrs)}": [{{"nlri": "')
             tail = '"}]}}}}'
@@ -364,6 +409,12 @@ class TextEncoder:
         for fam, items in upd.withdraw.items():
             out.extend(f"{prefix} withdrawn {nlri_to_prefix(fam, item)}" for item in items)
         for fam, (attrs, items) in upd.announce.items():
+            if fam[1] == _FLOWSPEC:
+                # ExaBGP: the rule's one-line form, its next hop only for redirect-to-IP
+                nh = f" next-hop {attrs.next_hop}" if attrs.next_hop else ""
+                rest = nh + attributes_text(attrs, flow=True)
+                out.extend(f"{prefix} announced {nlri_to_prefix(fam, item)}{rest}" for item in items)
+                continue
             rest = f" next-hop {_next_hop(attrs)}{attributes_text(attrs)}"
             out.extend(f"{prefix} announced {nlri_to_prefix(fam, item)}{rest}" for item in items)
         out.append(f"{prefix} end")

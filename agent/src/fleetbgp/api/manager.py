@@ -221,7 +221,9 @@ class ApiManager:
                 if family is not checked:
                     self._check_family(family, targets)
                     checked = family
-                speaker.announce(family, nlri, attrs, owner=owner, neighbors=targets, track=track)
+                # FlowSpec rules are always tracked, so `flows` can tell whose they are.
+                speaker.announce(family, nlri, attrs, owner=owner, neighbors=targets,
+                                 track=track or family.safi == 133)
                 if tracking:
                     runner.touched(family, nlri)
         else:

@@ -219,6 +219,19 @@ class HealthCheck:
         return f"health:{self.name}"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowRoute:
+    """A config `flow { route NAME { match { ... } then { ... } } }` rule of a neighbor. The route
+    itself is also in the neighbor's static_routes (family ipv4/ipv6 flow), so it is announced on
+    session up and a reload sends only what changed; this keeps its name for `flows`."""
+
+    name: str
+    family: Family
+    nlri: bytes
+    attrs: Attributes
+    source: Location = field(default=NOWHERE, compare=False)
+
+
 @dataclass(slots=True, kw_only=True)
 class Neighbor:
     """One BGP peer. Every field has its final value: defaults applied, templates merged."""
@@ -250,6 +263,7 @@ class Neighbor:
     families: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
     capabilities: Capabilities = field(default_factory=Capabilities)
     static_routes: StaticRoutes = field(default_factory=dict, repr=False)
+    flow_routes: tuple[FlowRoute, ...] = ()
     api: tuple[Api, ...] = ()
     inherit: tuple[str, ...] = ()
     source: Location = field(default=NOWHERE, compare=False)

@@ -18,7 +18,9 @@ import os
 import re
 from typing import Any, ClassVar
 
+from fleetbgp.flows import build_rule, family_of, nlri_name
 from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.flowspec import FlowSpecError
 from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_FLOWSPEC, IPV6_UNICAST, Family, family_name
 
 from .errors import ConfigError, Diagnostic, Location, RouteError
@@ -34,6 +36,7 @@ from .model import (
     CommandCheckSpec,
     Config,
     DnsCheckSpec,
+    FlowRoute,
     HealthCheck,
     HttpCheckSpec,
     MessageFlags,
@@ -79,7 +82,7 @@ class NeighborSpec:
     """A neighbor or template as written: each setting with where it was set."""
 
     __slots__ = ("name", "template", "loc", "fields", "failed", "families", "capabilities", "routes",
-                 "route_locs", "apis", "inherits")
+                 "route_locs", "apis", "inherits", "flows")
 
     def __init__(self, name: str, template: bool, loc: Location) -> None:
         self.name = name
@@ -93,6 +96,7 @@ class NeighborSpec:
         self.route_locs: dict[Family, Location] = {}
         self.apis: list[Api] = []
         self.inherits: list[tuple[str, Location]] = []
+        self.flows: list[FlowRoute] = []
 
 
 # ------------------------------------------------------------------------------------------------
@@ -295,10 +299,8 @@ class NeighborBlock(Block):
     STATEMENTS: ClassVar[Names] = {**{k: "s_setting" for k in _NEIGHBOR_SETTINGS},
                                    "inherit": "s_inherit", "route": "s_route"}
     BLOCKS: ClassVar[Names] = {"family": "b_family", "capability": "b_capability", "static": "b_static",
-                               "api": "b_api", "announce": "b_announce"}
+                               "api": "b_api", "announce": "b_announce", "flow": "b_flow"}
     UNSUPPORTED: ClassVar[Names] = {
-        "flow": "static FlowSpec rules ('flow { ... }') are not supported yet: announce them through "
-                "the API",
         "l2vpn": "'l2vpn' is not supported",
         "operational": "'operational' messages are not supported",
         "add-path": "add-path is not supported",
@@ -472,6 +474,10 @@ class NeighborBlock(Block):
         self.p.arity(stmt, 0, "announce takes no value: announce { ipv4 { unicast ...; } }")
         return AnnounceBlock(self.p, stmt, self.spec)
 
+    def b_flow(self, stmt: Statement) -> Block:
+        self.p.arity(stmt, 0, "flow takes no value: flow { route NAME { match { ... } then { ... } } }")
+        return FlowBlock(self.p, stmt, self.spec)
+
     def b_api(self, stmt: Statement) -> Block:
         words = stmt.words
         if len(words) > 2:
@@ -619,6 +625,157 @@ class RouteBlock(Block):
                     break
             return
         self.p.store_route(self.spec, family, nlri, attrs, self.loc)
+
+
+class FlowBlock(Block):
+    """ExaBGP's `flow { route NAME { match { ... } then { ... } } }` (FlowSpec, RFC 8955/8956)."""
+
+    kind = "flow"
+    BLOCKS: ClassVar[Names] = {"route": "b_route"}
+
+    def __init__(self, parser: Parser, stmt: Statement, spec: NeighborSpec) -> None:
+        super().__init__(parser, stmt, "flow")
+        self.spec = spec
+
+    def b_route(self, stmt: Statement) -> Block:
+        words = stmt.words
+        if len(words) > 2:
+            self.p.error(stmt, 2, "a flow route has one name: route NAME { match { ... } then { ... } }")
+            raise _Skip
+        name = unquote(words[1]) if len(words) == 2 else None
+        if name is not None and not _FLOW_NAME.match(name):
+            self.p.error(stmt, 1, f"flow route name {name!r}: 1 to 64 characters from A-Z a-z 0-9 _ . : -")
+            raise _Skip
+        return FlowRouteBlock(self.p, stmt, self.spec, name)
+
+
+_FLOW_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
+
+
+class FlowRouteBlock(Block):
+    """route NAME { [next-hop ADDR;] match { COMPONENT VALUE...; } then { ACTION [VALUE]; } }"""
+
+    kind = "flow route"
+    STATEMENTS: ClassVar[Names] = {"next-hop": "s_next_hop"}
+    BLOCKS: ClassVar[Names] = {"match": "b_part", "then": "b_part"}
+    UNSUPPORTED: ClassVar[Names] = {
+        "rd": "FlowSpec VPN rules (rd / route-distinguisher) are not supported",
+        "route-distinguisher": "FlowSpec VPN rules (rd / route-distinguisher) are not supported",
+        "scope": "the flow 'scope' block (interface-set) is not supported"}
+
+    def __init__(self, parser: Parser, stmt: Statement, spec: NeighborSpec, name: str | None) -> None:
+        super().__init__(parser, stmt, f"flow route {name}" if name else "flow route")
+        self.spec = spec
+        self.name = name
+        self.parts: dict[str, FlowPartBlock] = {}
+        self.next_hop: tuple[str, Location] | None = None
+
+    def s_next_hop(self, stmt: Statement) -> None:
+        self.p.arity(stmt, 1, "next-hop takes one IP address (the redirect-to-nexthop target)")
+        self.next_hop = (self.p.address(stmt, 1), self.p.lex.location(stmt, 1))
+
+    def b_part(self, stmt: Statement) -> Block:
+        word = stmt.words[0]
+        self.p.arity(stmt, 0, f"{word} takes no value: {word} {{ ... }}")
+        if word in self.parts:
+            self.p.error(stmt, 0, f"'{word}' is given twice in this flow route (first at "
+                                  f"{self.parts[word].loc.short()})")
+            raise _Skip
+        block = FlowPartBlock(self.p, stmt, word)
+        self.parts[word] = block
+        return block
+
+    def close(self, stmt: Statement | None) -> None:
+        if any(part.failed for part in self.parts.values()):
+            return
+        match_block = self.parts.get("match")
+        if match_block is None:
+            if not self.had_errors():
+                self.p.errors_at(self.loc, f"{self.title}: no 'match {{ ... }}' block (a rule without one "
+                                           "would match all traffic)")
+            return
+        then_block = self.parts.get("then")
+        then: dict[str, Any] = dict(then_block.values) if then_block is not None else {}
+        if self.next_hop is not None:
+            then.setdefault("next-hop", self.next_hop[0])
+        try:
+            fam = family_of(match_block.values)
+            _rule, _actions, nlri, attrs = build_rule(fam, match_block.values, then)
+        except FlowSpecError as exc:
+            component = getattr(exc, "component", "")
+            # A wrong name is pointed at; anything else at the value.
+            on_key = exc.reason.startswith(("not a", "given twice"))
+            loc = None
+            for block in (match_block, then_block):
+                if block is not None and loc is None:
+                    loc = (block.key_locs if on_key else block.locs).get(component)
+            if loc is None and component in ("next-hop",) and self.next_hop is not None:
+                loc = self.next_hop[1]
+            if loc is None:
+                loc = (then_block.loc if then_block is not None and component not in match_block.values
+                       and component != "match" else match_block.loc)
+            self.p.errors_at(loc, f"{self.title}: {exc}")
+            return
+        name = self.name or nlri_name(nlri)
+        for other in self.spec.flows:
+            if other.name == name:
+                self.p.errors_at(self.loc, f"flow route {name} is defined twice in {self.spec.name} "
+                                           f"(first at {other.source.short()})")
+                return
+            if other.family == fam and other.nlri == nlri:
+                self.p.errors_at(self.loc, f"{self.title} matches exactly what flow route {other.name} "
+                                           f"(at {other.source.short()}) matches: one rule per match")
+                return
+        self.spec.flows.append(FlowRoute(name=name, family=fam, nlri=nlri, attrs=attrs, source=self.loc))
+        self.p.store_route(self.spec, fam, nlri, attrs, self.loc)
+
+
+class FlowPartBlock(Block):
+    """`match { ... }` or `then { ... }`: each statement is NAME [VALUE ...]; kept as ExaBGP names to
+    values (a string, a list of strings for several values or `[ ... ]`, True for a bare flag)."""
+
+    def __init__(self, parser: Parser, stmt: Statement, word: str) -> None:
+        super().__init__(parser, stmt, word)
+        self.kind = word
+        self.values: dict[str, Any] = {}
+        self.locs: dict[str, Location] = {}
+        self.key_locs: dict[str, Location] = {}
+        self.failed = False
+
+    def statement(self, stmt: Statement) -> None:
+        words = stmt.words
+        key = words[0]
+        if is_quoted(key):
+            self.p.error(stmt, 0, f"{self.kind}: expected a name, not a quoted string")
+            self.failed = True
+            return
+        values = [unquote(w) for w in words[1:] if w not in ("[", "]", ",")]
+        if key in self.values:
+            self.p.error(stmt, 0, f"{self.kind}: '{key}' is given twice (first at "
+                                  f"{self.key_locs[key].short()}); list several values on one line: "
+                                  f"{key} [ A B ];")
+            self.failed = True
+            return
+        if not values:
+            value: Any = True
+            if self.kind == "match":
+                self.p.error(stmt, 0, f"match: '{key}' needs a value")
+                self.failed = True
+                return
+        elif len(values) == 1 and "[" not in words:
+            value = values[0]
+        elif self.kind == "then" and "[" not in words:
+            value = " ".join(values)  # rate-limit 1000 packets;
+        else:
+            value = values
+        self.values[key] = value
+        self.locs[key] = self.p.lex.location(stmt, 1 if len(words) > 1 else 0)
+        self.key_locs[key] = self.p.lex.location(stmt, 0)
+
+    def open(self, stmt: Statement) -> Block:
+        self.p.error(stmt, 0, f"the {self.kind} block holds statements (NAME VALUE;), not blocks")
+        self.failed = True
+        return SkipBlock(self.p, stmt, self.kind)
 
 
 class AnnounceBlock(Block):
@@ -1416,7 +1573,10 @@ class Parser:
         routes: StaticRoutes = {}
         route_locs: dict[Family, Location] = {}
         apis: list[Api] = []
+        flows: dict[str, FlowRoute] = {}
         for part in chain:
+            for fr in part.flows:
+                flows[fr.name] = fr
             fields.update(part.fields)
             caps.update(part.capabilities)
             if part.families is not None:
@@ -1505,8 +1665,8 @@ class Parser:
             auto_flush=get("auto_flush", True), rate_limit=get("rate_limit"),
             host_name=get("host_name"), domain_name=get("domain_name"),
             source_interface=get("source_interface"), families=fams, capabilities=capabilities,
-            static_routes=routes, api=tuple(apis), inherit=tuple(name for name, _ in spec.inherits),
-            source=spec.loc)
+            static_routes=routes, flow_routes=tuple(flows.values()), api=tuple(apis),
+            inherit=tuple(name for name, _ in spec.inherits), source=spec.loc)
 
 
 def parse_text(text: str, filename: str = "<config>") -> Config:

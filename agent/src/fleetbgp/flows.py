@@ -1,0 +1,369 @@
+"""FlowSpec rules by name: what the control socket's `flow_announce` / `flow_withdraw` / `flows`
+work on, plus the expiry timers (`expires_after`: the agent withdraws a rule itself).
+
+A rule is one FlowSpec NLRI (wire/flowspec.py builds it from ExaBGP's `match` names) with its
+actions as extended communities (`then`). Rules go into the peers' adj-rib-out like any route, owned
+by `control:WHO` (control socket), `config` (the config file's `flow { route NAME { ... } }`) or
+`process:NAME` (API programs' `announce flow route ...`). Only control rules are kept here by name;
+config and API rules are listed from the adj-rib-out (config ones by their config name).
+
+Everything runs on the event loop thread, like every other caller of the Speaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .wire.attributes import Attributes
+from .wire.flowspec import (
+    FlowActions,
+    FlowRule,
+    FlowSpecError,
+    afi_for_match,
+    decode_actions,
+    decode_nlri,
+    parse_actions,
+    parse_match,
+)
+from .wire.nlri import IPV4_FLOWSPEC, IPV6_FLOWSPEC, Family
+
+log = logging.getLogger("fleetbgp.flows")
+
+NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
+FLOW_FAMILIES = (IPV4_FLOWSPEC, IPV6_FLOWSPEC)
+FAMILY_BY_NAME = {"ipv4": IPV4_FLOWSPEC, "ipv6": IPV6_FLOWSPEC}
+# The longest a timer may run: a year (asyncio's call_later takes floats, but a typo like 1e12
+# deserves an error, not a rule that never expires).
+MAX_EXPIRY = 366 * 86400.0
+
+
+def ext_community_ints(actions: FlowActions) -> tuple[int, ...]:
+    return tuple(int.from_bytes(bytes(c), "big") for c in actions.extended_communities)
+
+
+def ext_community_bytes(values: Iterable[int]) -> list[bytes]:
+    return [int(v).to_bytes(8, "big") for v in values]
+
+
+def flow_attributes(actions: FlowActions, extra: Attributes | None = None) -> Attributes:
+    """The path attributes of a FlowSpec route: the actions as extended communities, the
+    redirect-to-IP address (if any) as the next hop, and whatever else `then` gave (communities)."""
+    ecs = ext_community_ints(actions)
+    communities = actions.communities
+    large = actions.large_communities
+    if extra is not None:
+        ecs = ecs + tuple(c for c in extra.ext_communities if c not in ecs)
+        communities = communities + tuple(c for c in extra.communities if c not in communities)
+        large = large + tuple(c for c in extra.large_communities if c not in large)
+    return Attributes.make(next_hop=actions.redirect_ip, ext_communities=ecs, communities=communities,
+                           large_communities=large)
+
+
+def family_of(match: Mapping[str, Any], family: str | None = None) -> Family:
+    """'ipv4'/'ipv6', or guessed from the destination/source prefix, else IPv4."""
+    if family is not None:
+        fam = FAMILY_BY_NAME.get(str(family).lower().replace(" flow", "").replace(" flowspec", "").strip())
+        if fam is None:
+            raise FlowSpecError("family", f"{family!r} is not a FlowSpec family: 'ipv4' or 'ipv6'")
+        return fam
+    return IPV6_FLOWSPEC if afi_for_match(match) == 2 else IPV4_FLOWSPEC
+
+
+def build_rule(family: Family, match: Mapping[str, Any], then: Mapping[str, Any]) \
+        -> tuple[FlowRule, FlowActions, bytes, Attributes]:
+    """(rule, actions, NLRI bytes, attributes). Raises FlowSpecError naming the component."""
+    if not match:
+        raise FlowSpecError("match", "a rule needs at least one match component")
+    rule = parse_match(family.afi, match)
+    actions = parse_actions(then or {})
+    return rule, actions, rule.nlri(), flow_attributes(actions)
+
+
+def actions_of(attrs: Attributes | None) -> dict[str, Any]:
+    """`then` of a route in the adj-rib: its extended communities decoded (plus redirect-to-IP)."""
+    if attrs is None:
+        return {}
+    try:
+        out = dict(decode_actions(ext_community_bytes(attrs.ext_communities)))
+    except (FlowSpecError, ValueError) as exc:
+        return {"undecodable": str(exc)}
+    return out
+
+
+def then_text(then: Mapping[str, Any]) -> str:
+    try:
+        return parse_actions(then).text()
+    except (FlowSpecError, ValueError, TypeError):
+        parts = [f"{k};" if v is True or v is None else f"{k} {v};" for k, v in then.items()]
+        return "then { " + " ".join(parts) + " }"
+
+
+def rule_text(name: str, rule: FlowRule, then: str) -> str:
+    return f"flow route {name} {{ {rule.text()} {then} }}"
+
+
+def nlri_name(nlri: bytes) -> str:
+    """A stable name for a rule that has none (an API program's): the hash of its NLRI."""
+    return "rule-" + hashlib.sha256(nlri).hexdigest()[:10]
+
+
+@dataclass(slots=True)
+class FlowEntry:
+    """A rule announced through the control socket."""
+
+    name: str
+    family: Family
+    rule: FlowRule
+    actions: FlowActions
+    match: dict[str, list[str]]
+    then: dict[str, Any]
+    nlri: bytes
+    attrs: Attributes
+    owner: str
+    neighbors: tuple[str, ...] | None
+    created_at: float
+    expires_at: float | None = None
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+    def same(self, other: FlowEntry) -> bool:
+        return (self.family == other.family and self.nlri == other.nlri and self.attrs is other.attrs
+                and self.neighbors == other.neighbors)
+
+
+class FlowManager:
+    """Named runtime rules of one Speaker (owner `control:WHO`), with their expiry timers."""
+
+    def __init__(self, speaker: Any) -> None:
+        self.speaker = speaker
+        self.rules: dict[str, FlowEntry] = {}
+        self.expired = 0  # rules withdrawn by their timer, since start
+
+    # -- changes ---------------------------------------------------------------------------------
+
+    def announce(self, name: str, match: Mapping[str, Any], then: Mapping[str, Any], *,
+                 family: str | None = None, neighbors: Sequence[str] | None = None,
+                 expires_after: float | None = None, owner: str = "control:cli") -> dict[str, Any]:
+        """Add or replace the rule `name`. Raises FlowSpecError (bad rule) or ValueError (bad name,
+        unknown neighbor, bad expiry) before anything is announced."""
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise ValueError(f"rule name {name!r}: 1 to 64 characters from A-Z a-z 0-9 _ . : -")
+        if expires_after is not None and (isinstance(expires_after, bool)
+                                          or not isinstance(expires_after, int | float)
+                                          or not 0 < float(expires_after) <= MAX_EXPIRY):
+            raise ValueError(f"expires_after {expires_after!r}: a number of seconds, > 0 and at "
+                             f"most {MAX_EXPIRY:.0f}")
+        fam = family_of(match, family)
+        rule, actions, nlri, attrs = build_rule(fam, match, then)
+        targets = tuple(neighbors) if neighbors is not None else None
+        peers = self.speaker.select(list(targets) if targets is not None else None)
+        for peer in peers:
+            if fam not in peer.neighbor.families and targets is not None:
+                raise ValueError(f"neighbor {peer.address} does not have 'family {{ "
+                                     f"{'ipv4' if fam.afi == 1 else 'ipv6'} flow; }}' configured")
+        if targets is None and not any(fam in p.neighbor.families for p in peers):
+            raise ValueError(f"no neighbor has 'family {{ {'ipv4' if fam.afi == 1 else 'ipv6'} flow; }}' "
+                             "configured")
+        for other in self.rules.values():
+            if other.name != name and other.family == fam and other.nlri == nlri:
+                raise FlowSpecError("match", f"rule {other.name!r} already matches exactly this "
+                                             "traffic: change that rule, or withdraw it first")
+        entry = FlowEntry(name=name, family=fam, rule=rule, actions=actions, match=rule.match_dict(),
+                          then=actions.then_dict(), nlri=nlri, attrs=attrs, owner=owner,
+                          neighbors=targets, created_at=time.time())
+        old = self.rules.get(name)
+        changed = True
+        if old is not None and old.same(entry) and self._in_place(old, peers):
+            changed = False
+            entry = old
+        else:
+            if old is not None:
+                self._withdraw_entry(old)
+                log.info("flow rule %s replaced: %s", name, self.text(entry))
+            else:
+                log.info("flow rule %s announced (owner %s): %s", name, owner, self.text(entry))
+            self.rules[name] = entry
+            self.speaker.announce(fam, nlri, attrs, owner=owner,
+                                  neighbors=list(targets) if targets is not None else None)
+        if expires_after is not None:
+            self._arm(entry, float(expires_after))
+        elif changed:
+            entry.expires_at = None
+        return {"changed": changed, "rule": self.entry_dict(entry)}
+
+    @staticmethod
+    def _in_place(entry: FlowEntry, peers: Iterable[Any]) -> bool:
+        """Does every target with the family still hold the rule? (Someone may have withdrawn its
+        NLRI with a plain `withdraw`; then announcing it again is a change.)"""
+        for peer in peers:
+            if entry.family in peer.neighbor.families and \
+                    peer.rib_out.routes.get(entry.family, {}).get(entry.nlri) is not entry.attrs:
+                return False
+        return True
+
+    def withdraw(self, name: str, *, reason: str = "withdrawn") -> bool:
+        entry = self.rules.pop(name, None)
+        if entry is None:
+            return False
+        self._withdraw_entry(entry)
+        log.info("flow rule %s %s: %s", name, reason, self.text(entry))
+        return True
+
+    def _withdraw_entry(self, entry: FlowEntry) -> None:
+        if entry.timer is not None:
+            entry.timer.cancel()
+            entry.timer = None
+        targets = [a for a in (entry.neighbors or ()) if a in self._peer_keys()] \
+            if entry.neighbors is not None else None
+        if targets == []:
+            return
+        self.speaker.withdraw(entry.family, entry.nlri, owner=entry.owner, neighbors=targets)
+
+    def _peer_keys(self) -> set[str]:
+        keys = set(self.speaker.peers)
+        for p in self.speaker.peers.values():
+            keys.add(p.neighbor.peer_address)
+        return keys
+
+    def _arm(self, entry: FlowEntry, seconds: float) -> None:
+        if entry.timer is not None:
+            entry.timer.cancel()
+        entry.expires_at = time.time() + seconds
+        loop = asyncio.get_running_loop()
+        entry.timer = loop.call_later(seconds, self._expire, entry.name, entry)
+
+    def _expire(self, name: str, entry: FlowEntry) -> None:
+        if self.rules.get(name) is not entry:
+            return
+        entry.timer = None
+        self.expired += 1
+        self.rules.pop(name, None)
+        self._withdraw_entry(entry)
+        log.warning("flow rule %s expired (expires_after reached): withdrawn: %s", name, self.text(entry))
+
+    def reapply(self) -> None:
+        """After a reload: runtime rules go to peers added since (the others still hold them)."""
+        for entry in self.rules.values():
+            targets = entry.neighbors
+            if targets is not None:
+                known = self._peer_keys()
+                targets = tuple(a for a in targets if a in known)
+                if not targets:
+                    continue
+            self.speaker.announce(entry.family, entry.nlri, entry.attrs, owner=entry.owner,
+                                  neighbors=list(targets) if targets is not None else None)
+
+    def stop(self) -> None:
+        for entry in self.rules.values():
+            if entry.timer is not None:
+                entry.timer.cancel()
+                entry.timer = None
+
+    # -- views -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def text(entry: FlowEntry) -> str:
+        return rule_text(entry.name, entry.rule, entry.actions.text())
+
+    def announced_to(self, fam: Family, nlri: bytes, peers: Iterable[Any] | None = None) -> list[str]:
+        out = []
+        for peer in peers if peers is not None else self.speaker.peers.values():
+            neg = peer.negotiated
+            if peer.established is None or neg is None or fam not in neg.families:
+                continue
+            if getattr(peer, "drain_mode", None) == "withdraw":
+                continue
+            if nlri in peer.rib_out.routes.get(fam, {}):
+                out.append(peer.address)
+        return out
+
+    def entry_dict(self, entry: FlowEntry) -> dict[str, Any]:
+        return {
+            "name": entry.name,
+            "family": "ipv4" if entry.family.afi == 1 else "ipv6",
+            "match": entry.match,
+            "then": entry.then,
+            "text": self.text(entry),
+            "owner": entry.owner,
+            "created_at": entry.created_at,
+            "expires_at": entry.expires_at,
+            "neighbors": list(entry.neighbors) if entry.neighbors is not None else None,
+            "announced_to": self.announced_to(entry.family, entry.nlri),
+        }
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every FlowSpec rule in an adj-rib-out: control rules by their name, config rules by
+        their config name, API rules (and any other) under `rule-HASH`."""
+        out = [self.entry_dict(e) for e in sorted(self.rules.values(), key=lambda e: e.name)]
+        runtime = {(e.family, e.nlri) for e in self.rules.values()}
+        config_names: dict[tuple[Family, bytes], str] = {}
+        for neighbor in getattr(self.speaker.config, "neighbors", ()):
+            for fr in getattr(neighbor, "flow_routes", ()):
+                config_names.setdefault((fr.family, fr.nlri), fr.name)
+        others: dict[tuple[Family, bytes], dict[str, Any]] = {}
+        for peer in self.speaker.peers.values():
+            for fam in FLOW_FAMILIES:
+                table = peer.rib_out.routes.get(fam)
+                if not table:
+                    continue
+                origins = peer.origins.get(fam, {})
+                static = peer.static.get(fam, {})
+                for nlri, attrs in table.items():
+                    key = (fam, nlri)
+                    if key in runtime:
+                        continue
+                    item = others.get(key)
+                    if item is None:
+                        owner = origins.get(nlri) or ("config" if nlri in static else "runtime")
+                        name = config_names.get(key) if owner == "config" else None
+                        item = others[key] = self._other_dict(name or nlri_name(nlri), fam, nlri, attrs,
+                                                              owner)
+                    item["neighbors"].append(peer.address)
+        for (fam, nlri), item in others.items():
+            item["announced_to"] = self.announced_to(fam, nlri)
+            out.append(item)
+        return out
+
+    def _other_dict(self, name: str, fam: Family, nlri: bytes, attrs: Attributes,
+                    owner: str) -> dict[str, Any]:
+        loaded = getattr(self.speaker, "config_loaded_at", None)
+        try:
+            rule = decode_nlri(fam.afi, nlri)
+        except FlowSpecError as exc:
+            return {"name": name, "family": "ipv4" if fam.afi == 1 else "ipv6", "match": {},
+                    "then": actions_of(attrs), "text": f"undecodable FlowSpec NLRI {nlri.hex()}: {exc}",
+                    "owner": owner, "created_at": loaded if owner == "config" else None,
+                    "expires_at": None, "neighbors": []}
+        then = actions_of(attrs)
+        return {"name": name, "family": "ipv4" if fam.afi == 1 else "ipv6", "match": rule.match_dict(),
+                "then": then, "text": rule_text(name, rule, then_text(then)), "owner": owner,
+                "created_at": loaded if owner == "config" else None, "expires_at": None,
+                "neighbors": []}
+
+    def counts(self) -> dict[str, int]:
+        """For `status`: rules by kind, and how many expired."""
+        listed = self.list()
+        by_owner: dict[str, int] = {"control": 0, "config": 0, "process": 0, "other": 0}
+        for item in listed:
+            kind = item["owner"].partition(":")[0]
+            by_owner[kind if kind in by_owner else "other"] += 1
+        return {"rules": len(listed), **{f"rules_{k}": v for k, v in by_owner.items()},
+                "expired": self.expired,
+                "with_expiry": sum(1 for e in self.rules.values() if e.expires_at is not None)}
+
+
+def received_flow_fields(fam: Family, nlri: bytes, attrs: Attributes | None) -> dict[str, Any]:
+    """Extra fields of a FlowSpec route in a `routes` answer: its match and actions, decoded."""
+    try:
+        rule = decode_nlri(fam.afi, nlri)
+    except FlowSpecError as exc:
+        return {"flow": {"error": str(exc), "nlri": nlri.hex()}}
+    then = actions_of(attrs)
+    return {"flow": {"match": rule.match_dict(), "then": then,
+                     "text": f"flow route {{ {rule.text()} {then_text(then)} }}"}}

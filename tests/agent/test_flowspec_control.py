@@ -1,0 +1,311 @@
+"""FlowSpec through the control socket (`flow_announce`, `flow_withdraw`, `flows`), the expiry timer,
+the adj-rib-in view of received rules and the CLI's `flow` / `show flows`, against the real Speaker
+and real Peers (not connected: a session is simulated only where `announced_to` needs one)."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from control_fakes import LoopThread, short_tmpdir
+
+from fleetbgp import cli_control
+from fleetbgp.config import load
+from fleetbgp.control import ControlServer
+from fleetbgp.control_client import ControlClient, ControlError
+from fleetbgp.daemon import Speaker
+from fleetbgp.session import Peer
+from fleetbgp.settings import AgentSettings
+from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.flowspec import parse_match
+from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_FLOWSPEC
+
+CONF = """\
+neighbor 192.0.2.1 {
+    local-as 65001;
+    peer-as 65000;
+    router-id 192.0.2.2;
+    local-address 192.0.2.2;
+    adj-rib-in true;
+    family { ipv4 unicast; ipv4 flow; ipv6 flow; }
+    flow {
+        route from-config {
+            match { destination 198.51.100.0/24; protocol =udp; destination-port =53; }
+            then { rate-limit 1000; }
+        }
+    }
+}
+neighbor 192.0.2.5 {
+    local-as 65001;
+    peer-as 65000;
+    router-id 192.0.2.2;
+    family { ipv4 unicast; }
+}
+"""
+
+WEB = {"destination": "192.0.2.10/32", "destination-port": "=80", "protocol": "=tcp"}
+
+
+@pytest.fixture
+def agent(tmp_path: Path):
+    conf = tmp_path / "fleetbgp.conf"
+    conf.write_text(CONF)
+    sock = str(short_tmpdir() / "control.sock")
+    settings = AgentSettings(control_socket=sock)
+    lt = LoopThread()
+
+    async def build():
+        speaker = Speaker(load(str(conf)), settings)
+        for neighbor in speaker.config.neighbors:
+            peer = Peer(neighbor, on_event=speaker._dispatch)
+            speaker.peers[peer.address] = peer  # not started: no dialing
+        server = ControlServer(speaker, settings)
+        await server.start()
+        return speaker, server
+
+    speaker, server = lt.run(build())
+    client = ControlClient(sock, timeout=10)
+    yield SimpleNamespace(speaker=speaker, client=client, lt=lt, sock=sock, conf=conf)
+    client.close()
+    lt.run(server.stop())
+
+    async def stop():
+        speaker.flows.stop()
+        for p in speaker.peers.values():
+            await p.stop()
+    lt.run(stop())
+    lt.close()
+
+
+def established(peer: Peer, *families) -> None:
+    """Pretend the peer's session is up with these families (what announced_to looks at)."""
+    peer.established = object()  # type: ignore[assignment]
+    peer.negotiated = SimpleNamespace(families=list(families))  # type: ignore[assignment]
+
+
+def test_announce_lists_and_withdraws_a_rule(agent):
+    c, speaker = agent.client, agent.speaker
+    peer = speaker.peers["192.0.2.1"]
+    established(peer, IPV4_UNICAST, IPV4_FLOWSPEC)
+    r = c.call("flow_announce", name="web-syn", match=WEB, then={"discard": True})
+    assert r["changed"] is True
+    rule = r["rule"]
+    assert rule["name"] == "web-syn" and rule["family"] == "ipv4" and rule["owner"] == "control:cli"
+    assert rule["match"] == {"destination": ["192.0.2.10/32"], "protocol": ["=tcp"],
+                             "destination-port": ["=80"]}
+    assert rule["then"] == {"discard": True}
+    assert rule["text"].startswith("flow route web-syn { match { destination 192.0.2.10/32;")
+    assert rule["text"].endswith("then { discard; } }")
+    assert rule["announced_to"] == ["192.0.2.1"]  # 192.0.2.5 has no flow family
+    assert rule["neighbors"] is None and rule["expires_at"] is None
+    assert abs(rule["created_at"] - time.time()) < 30
+    nlri = parse_match(1, WEB).nlri()
+    assert nlri in peer.rib_out.routes[IPV4_FLOWSPEC]
+    assert peer.origins[IPV4_FLOWSPEC][nlri] == "control:cli"
+    assert IPV4_FLOWSPEC not in speaker.peers["192.0.2.5"].rib_out.routes
+
+    # the same rule again: nothing changes
+    again = agent.client.call("flow_announce", name="web-syn", match=WEB, then={"discard": True})
+    assert again["changed"] is False
+
+    flows = {f["name"]: f for f in c.call("flows")}
+    assert set(flows) == {"web-syn", "from-config"}
+    cfg = flows["from-config"]
+    assert cfg["owner"] == "config" and cfg["then"] == {"rate-limit": 1000}
+    assert cfg["match"]["destination-port"] == ["=53"]
+    assert cfg["neighbors"] == ["192.0.2.1"] and cfg["announced_to"] == ["192.0.2.1"]
+
+    assert c.call("flow_withdraw", name="web-syn") == {"changed": True}
+    assert nlri not in peer.rib_out.routes[IPV4_FLOWSPEC]
+    assert c.call("flow_withdraw", name="web-syn") == {"changed": False}
+    assert [f["name"] for f in c.call("flows")] == ["from-config"]
+
+
+def test_a_rule_withdrawn_behind_its_back_is_announced_again(agent):
+    c, speaker = agent.client, agent.speaker
+    c.call("flow_announce", name="r", match=WEB, then={"discard": True})
+    nlri = parse_match(1, WEB).nlri()
+    agent.lt.run(_withdraw(speaker, nlri))
+    assert c.call("flow_announce", name="r", match=WEB, then={"discard": True})["changed"] is True
+    assert nlri in speaker.peers["192.0.2.1"].rib_out.routes[IPV4_FLOWSPEC]
+
+
+async def _withdraw(speaker, nlri):
+    speaker.withdraw(IPV4_FLOWSPEC, nlri)
+
+
+def test_a_different_rule_under_the_same_name_replaces_the_old_one(agent):
+    c, peer = agent.client, agent.speaker.peers["192.0.2.1"]
+    c.call("flow_announce", name="r", match=WEB, then={"discard": True})
+    other = dict(WEB, **{"destination-port": "=443"})
+    r = c.call("flow_announce", name="r", match=other, then={"rate-limit": 9600}, owner="ansible")
+    assert r["changed"] is True and r["rule"]["owner"] == "control:ansible"
+    table = peer.rib_out.routes[IPV4_FLOWSPEC]
+    assert parse_match(1, WEB).nlri() not in table
+    new = parse_match(1, other).nlri()
+    assert table[new].ext_communities  # the traffic-rate community
+    # the actions alone change: replaced too
+    r = c.call("flow_announce", name="r", match=other, then={"discard": True}, owner="ansible")
+    assert r["changed"] is True and r["rule"]["then"] == {"discard": True}
+    assert len([k for k in peer.rib_out.routes[IPV4_FLOWSPEC] if k == new]) == 1
+
+
+def test_invalid_rules_are_refused_and_nothing_is_announced(agent):
+    c, peer = agent.client, agent.speaker.peers["192.0.2.1"]
+    before = dict(peer.rib_out.routes.get(IPV4_FLOWSPEC, {}))
+    cases = [
+        ({"name": "a", "match": {"destination-port": "=99999"}, "then": {"discard": True}},
+         "destination-port: '=99999' is out of range 0-65535"),
+        ({"name": "a", "match": {"destinaton": "10.0.0.0/8"}}, "destinaton: not a match component"),
+        ({"name": "a", "match": WEB, "then": {"redirect": "nonsense"}}, "redirect:"),
+        ({"name": "a", "match": WEB, "then": {"mark": 64}}, "mark: 64: DSCP must be 0-63"),
+        ({"name": "bad name!", "match": WEB}, "rule name 'bad name!'"),
+        ({"name": "a", "match": WEB, "expires_after": -1}, "expires_after -1"),
+        ({"name": "a", "match": WEB, "family": "ipv5"}, "family: 'ipv5' is not a FlowSpec family"),
+        ({"name": "a", "match": {}}, "at least one match component"),
+        ({"name": "a", "match": WEB, "neighbors": ["192.0.2.5"]},
+         "neighbor 192.0.2.5 does not have 'family { ipv4 flow; }'"),
+    ]
+    for args, message in cases:
+        with pytest.raises(ControlError) as err:
+            c.call("flow_announce", **args)
+        assert err.value.code == "invalid_flow", args
+        assert message in err.value.message, (message, err.value.message)
+    with pytest.raises(ControlError) as err:
+        c.call("flow_announce", name="a", match="destination 10.0.0.0/8")
+    assert err.value.code == "bad_request"
+    with pytest.raises(ControlError) as err:
+        c.call("flow_announce", name="a", match=WEB, neighbors=["203.0.113.9"])
+    assert err.value.code == "unknown_neighbor"
+    assert dict(peer.rib_out.routes.get(IPV4_FLOWSPEC, {})) == before
+    assert [f["name"] for f in c.call("flows")] == ["from-config"]
+
+
+def test_two_names_for_the_same_match_are_refused(agent):
+    c = agent.client
+    c.call("flow_announce", name="one", match=WEB, then={"discard": True})
+    with pytest.raises(ControlError) as err:
+        c.call("flow_announce", name="two", match=WEB, then={"rate-limit": 10})
+    assert "rule 'one' already matches exactly this traffic" in err.value.message
+
+
+def test_family_from_the_prefix_and_neighbors(agent):
+    c, speaker = agent.client, agent.speaker
+    r = c.call("flow_announce", name="v6", match={"destination": "2001:db8::/64", "next-header": "=udp"},
+               then={"rate-limit": "1000 packets"}, neighbors=["192.0.2.1"])
+    assert r["rule"]["family"] == "ipv6" and r["rule"]["neighbors"] == ["192.0.2.1"]
+    assert r["rule"]["then"] == {"rate-limit-packets": 1000}
+    assert speaker.peers["192.0.2.1"].rib_out.count(IPV6_FLOWSPEC) == 1
+
+
+def test_expiry_withdraws_the_rule_and_refresh_keeps_it(agent, caplog):
+    c, speaker = agent.client, agent.speaker
+    peer = speaker.peers["192.0.2.1"]
+    r = c.call("flow_announce", name="short", match=WEB, then={"discard": True}, expires_after=0.6)
+    assert r["rule"]["expires_at"] == pytest.approx(time.time() + 0.6, abs=0.5)
+    # announcing the same rule again with a new expiry only moves the deadline
+    r2 = c.call("flow_announce", name="short", match=WEB, then={"discard": True}, expires_after=1.2)
+    assert r2["changed"] is False and r2["rule"]["expires_at"] > r["rule"]["expires_at"]
+    time.sleep(0.8)
+    assert [f["name"] for f in c.call("flows") if f["name"] == "short"] == ["short"]
+    deadline = time.time() + 5
+    while time.time() < deadline and any(f["name"] == "short" for f in c.call("flows")):
+        time.sleep(0.1)
+    assert not any(f["name"] == "short" for f in c.call("flows"))
+    assert parse_match(1, WEB).nlri() not in peer.rib_out.routes[IPV4_FLOWSPEC]
+    status = c.call("status")
+    assert status["flows"]["expired"] == 1 and status["flows"]["rules_config"] == 1
+
+
+def test_runtime_rules_survive_a_reload_and_config_rules_follow_the_file(agent):
+    c, speaker = agent.client, agent.speaker
+    peer = speaker.peers["192.0.2.1"]
+    c.call("flow_announce", name="keep-me", match=WEB, then={"discard": True})
+    cfg_nlri = speaker.config.neighbors[0].flow_routes[0].nlri
+    table = peer.rib_out.routes[IPV4_FLOWSPEC]
+    old_attrs = table[cfg_nlri]
+    # the config rule's actions change; the runtime rule is untouched
+    agent.conf.write_text(CONF.replace("rate-limit 1000", "rate-limit 2000"))
+    result = c.call("reload")
+    assert "1 route(s) announced or changed" in result["summary"]
+    assert table[cfg_nlri] is not old_attrs
+    assert parse_match(1, WEB).nlri() in table
+    names = {f["name"]: f for f in c.call("flows")}
+    assert names["from-config"]["then"] == {"rate-limit": 2000}
+    assert names["keep-me"]["owner"] == "control:cli"
+    # an unchanged config rule is not re-sent
+    result = c.call("reload")
+    assert result["summary"] == "no change to sessions or routes"
+    # the config rule removed: withdrawn; the runtime rule stays
+    agent.conf.write_text(CONF.replace("""    flow {
+        route from-config {
+            match { destination 198.51.100.0/24; protocol =udp; destination-port =53; }
+            then { rate-limit 1000; }
+        }
+    }
+""", ""))
+    result = c.call("reload")
+    assert "1 withdrawn" in result["summary"]
+    assert [f["name"] for f in c.call("flows")] == ["keep-me"]
+
+
+def test_received_rules_in_the_adj_rib_in_view(agent):
+    c, peer = agent.client, agent.speaker.peers["192.0.2.1"]
+    rule = parse_match(1, {"source": "203.0.113.0/24", "protocol": "=udp"})
+    attrs = Attributes.make(as_path=((2, (65000,)),), ext_communities=(0x8006000000000000,))
+    peer.rib_in.update(IPV4_FLOWSPEC, attrs, [rule.nlri()])
+    got = c.call("routes", received=True, family="ipv4 flow")
+    assert got["count"] == 1
+    entry = got["routes"][0]
+    assert entry["received"] is True and entry["family"] == "ipv4 flow"
+    assert entry["flow"]["match"] == {"source": ["203.0.113.0/24"], "protocol": ["=udp"]}
+    assert entry["flow"]["then"] == {"discard": True}
+    assert entry["route"] == "flow route { match { source 203.0.113.0/24; protocol =udp; } " \
+                             "then { discard; } }"
+    # our own rules: the adj-rib-out view shows them decoded too
+    out = c.call("routes", family="ipv4 flow")
+    assert out["routes"][0]["flow"]["match"]["destination"] == ["198.51.100.0/24"]
+    assert out["routes"][0]["owner"] == "config"
+    with pytest.raises(ControlError):
+        c.call("routes", received="yes")
+    parser = __import__("fleetbgp.cli", fromlist=["_parser"])._parser()
+    out = io.StringIO()
+    args = parser.parse_args(["show", "routes", "--received", "--socket", agent.sock])
+    assert cli_control.main(args, out, io.StringIO()) == 0
+    text = out.getvalue()
+    assert "192.0.2.1  ipv4 flow  flow route { match { source 203.0.113.0/24; protocol =udp; } " \
+           "then { discard; } }" in text and text.endswith("1 route\n")
+
+
+def test_cli_flow_announce_show_and_withdraw(agent):
+    def cli(*argv: str) -> tuple[int, str, str]:
+        parser = __import__("fleetbgp.cli", fromlist=["_parser"])._parser()
+        args = parser.parse_args([*argv, "--socket", agent.sock])
+        out, err = io.StringIO(), io.StringIO()
+        return cli_control.main(args, out, err), out.getvalue(), err.getvalue()
+
+    rc, out, err = cli("flow", "announce", "web", "destination", "192.0.2.10/32", "destination-port",
+                       "=80", "protocol", "=tcp", "discard", "--expires-after", "600")
+    assert rc == 0, err
+    assert "announced: flow route web { match { destination 192.0.2.10/32;" in out
+    assert "expires at:" in out
+    rc, out, err = cli("flow", "announce", "web2", "{ match { destination 192.0.2.11/32; } "
+                                                    "then { redirect 65001:999; } }")
+    assert rc == 0, err
+    rc, out, _ = cli("show", "flows")
+    assert rc == 0
+    assert "web " in out and "web2" in out and "from-config" in out and "in 9m" in out
+    assert "redirect 65001:999" in out
+    rc, out, err = cli("flow", "announce", "bad", "destination-port", "=99999", "discard")
+    assert rc == 1 and "destination-port: '=99999' is out of range 0-65535" in err
+    rc, out, err = cli("flow", "announce", "bad", "destinaton", "10.0.0.0/8")
+    assert rc == 2 and "did you mean 'destination'" in err
+    rc, out, _ = cli("flow", "withdraw", "web")
+    assert rc == 0 and out == "withdrawn\n"
+    rc, out, _ = cli("flow", "withdraw", "web")
+    assert rc == 0 and out == "no such rule: nothing withdrawn\n"
+    rc, out, _ = cli("show", "routes", "--received")
+    assert rc == 0 and out.strip() == "0 routes"
