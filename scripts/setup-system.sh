@@ -4,9 +4,10 @@
 # own configs and sockets). Idempotent; a no-op run only asks dpkg and takes well under a second.
 set -euo pipefail
 
-PKGS=(bird2 gobgpd tshark iproute2 nftables debootstrap podman runc)
-# Debian services that those packages enable and start on install.
-SERVICES=(bird gobgpd)
+PKGS=(bird2 gobgpd tshark iproute2 nftables debootstrap podman runc prometheus)
+# Debian services that those packages enable and start on install. (prometheus: the tests need
+# only its promtool, for scripts/test-alert-rules.sh; the daemon stays stopped.)
+SERVICES=(bird gobgpd prometheus)
 
 log() { printf 'setup-system: %s\n' "$*" >&2; }
 
@@ -81,4 +82,14 @@ else
             kill "$pid" && log "stopped the packaged bird (pid $pid)"
         fi
     done
+    # The packaged Prometheus, recognised by its init script's pidfile (nothing else is touched).
+    pidfile=/run/prometheus/prometheus.pid
+    if [[ -s $pidfile ]]; then
+        pid=$(<"$pidfile")
+        comm=
+        { read -r comm <"/proc/$pid/comm"; } 2>/dev/null || true
+        if [[ $comm == prometheus ]]; then
+            kill "$pid" && log "stopped the packaged prometheus (pid $pid)"
+        fi
+    fi
 fi

@@ -14,6 +14,7 @@
 #   localhost/fleetbgp-base:bookworm    debootstrap minbase + systemd, python3(-venv,-apt), iproute2, nftables, ...
 #   localhost/fleetbgp-node:bookworm    + multi-user.target, getty/logind masked, empty machine-id (bgp_server)
 #   localhost/fleetbgp-router:bookworm  + bird2 (packaged bird.service disabled; configure and start it yourself)
+#   localhost/fleetbgp-monitor:bookworm + prometheus (packaged prometheus.service disabled; Molecule `monitoring`)
 # Run them with systemd as PID 1, e.g.
 #   CONTAINERS_CONF=lab/images/containers.conf podman run -d --systemd=always --cap-add NET_ADMIN,NET_RAW \
 #     --security-opt unmask=/proc/sys --network NET localhost/fleetbgp-node:bookworm
@@ -39,6 +40,7 @@ CACHE="${FLEETBGP_LAB_CACHE:-/var/cache/fleetbgp-lab}"
 BASE_IMAGE=localhost/fleetbgp-base:${SUITE}
 NODE_IMAGE=localhost/fleetbgp-node:${SUITE}
 ROUTER_IMAGE=localhost/fleetbgp-router:${SUITE}
+MONITOR_IMAGE=localhost/fleetbgp-monitor:${SUITE}
 LABEL=fleetbgp.lab.hash
 
 mode=build force_images=0 force_rootfs=0
@@ -62,6 +64,7 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
 ROOTFS_HASH=$(printf '%s\n' "$SUITE" "$VARIANT" "$PACKAGES" "$RECIPE_VERSION" | sha)
 NODE_HASH=$( { echo "$ROOTFS_HASH"; cat "$HERE/Containerfile.node"; } | sha)
 ROUTER_HASH=$( { echo "$NODE_HASH"; cat "$HERE/Containerfile.router"; } | sha)
+MONITOR_HASH=$( { echo "$NODE_HASH"; cat "$HERE/Containerfile.monitor"; } | sha)
 TARBALL="$CACHE/rootfs-${SUITE}-${ROOTFS_HASH}.tar"
 
 image_hash() {  # prints the image's label, or nothing when the image is missing
@@ -71,7 +74,8 @@ up_to_date() { [[ "$(image_hash "$1")" == "$2" ]]; }
 
 if [[ $mode == check ]]; then
   rc=0
-  for pair in "$BASE_IMAGE=$ROOTFS_HASH" "$NODE_IMAGE=$NODE_HASH" "$ROUTER_IMAGE=$ROUTER_HASH"; do
+  for pair in "$BASE_IMAGE=$ROOTFS_HASH" "$NODE_IMAGE=$NODE_HASH" "$ROUTER_IMAGE=$ROUTER_HASH" \
+              "$MONITOR_IMAGE=$MONITOR_HASH"; do
     img=${pair%%=*} want=${pair#*=} have=$(image_hash "${pair%%=*}")
     if [[ -z $have ]]; then log "$img: missing"; rc=1
     elif [[ $have != "$want" ]]; then log "$img: out of date ($have, want $want)"; rc=1
@@ -155,7 +159,10 @@ build_image() {  # image containerfile hash
   fi
 }
 build_image "$NODE_IMAGE" Containerfile.node "$NODE_HASH"
+force_after_node=$force_images   # the monitor image's parent is the node image, not the router image
 build_image "$ROUTER_IMAGE" Containerfile.router "$ROUTER_HASH"
+force_images=$force_after_node
+build_image "$MONITOR_IMAGE" Containerfile.monitor "$MONITOR_HASH"
 
 # drop dangling layers left by rebuilds (only untagged images without containers)
 podman image prune -f >/dev/null 2>&1 || true

@@ -230,3 +230,64 @@ def test_no_health_no_api_no_peers():
     assert f["fleetbgp_healthcheck_state"].samples == []
     assert value(f, "fleetbgp_config_reloads", "fleetbgp_config_reloads_total", result="success") == 0
     assert value(f, "fleetbgp_config_last_reload_successful") == 1
+
+
+def test_routes_advertised_follow_session_and_drain(speaker):
+    """fleetbgp_routes_advertised: what the peer holds from us (the alert 'no announcements while
+    expected' reads it); the adj-rib-out stays as configured."""
+    a, b = "192.0.2.1", "192.0.2.9"
+    with running(speaker) as (_m, port):
+        f = scrape(port)
+        assert value(f, "fleetbgp_routes_advertised", peer=a, family="ipv4 unicast") == 3
+        assert value(f, "fleetbgp_routes_advertised", peer=b, family="ipv4 unicast") == 0  # Active
+        assert value(f, "fleetbgp_adj_rib_out_routes", peer=b, family="ipv4 unicast") == 1
+        speaker.peers[a].drain_mode = "withdraw"
+        f = scrape(port)
+        assert value(f, "fleetbgp_routes_advertised", peer=a, family="ipv4 unicast") == 0
+        speaker.peers[a].drain_mode = "metric"  # drained by MED: still announced
+        f = scrape(port)
+        assert value(f, "fleetbgp_routes_advertised", peer=a, family="ipv4 unicast") == 3
+
+
+CONFIG = """
+neighbor {peer} {{
+    router-id {rid};
+    local-address {rid};
+    local-as 65001;
+    peer-as 65000;
+    static {{
+        route 100.10.0.100/32 next-hop self med {med};
+        route 100.10.1.0/24 next-hop self;
+    }}
+}}
+"""
+
+
+def _config(tmp_path, name, **kw):
+    from fleetbgp.config import load
+
+    path = tmp_path / name
+    path.write_text(CONFIG.format(**kw))
+    return load(str(path))
+
+
+def test_config_routes_and_digest(speaker, tmp_path):
+    """fleetbgp_config_routes and fleetbgp_config_routes_digest_info: hosts that announce the same
+    routes agree on the digest although router ID and neighbor differ; another MED differs."""
+    one = _config(tmp_path, "one.conf", peer="192.0.2.1", rid="192.0.2.11", med=100)
+    two = _config(tmp_path, "two.conf", peer="192.0.2.5", rid="192.0.2.12", med=100)
+    other = _config(tmp_path, "three.conf", peer="192.0.2.1", rid="192.0.2.11", med=200)
+    digests = []
+    with running(speaker) as (_m, port):
+        assert "fleetbgp_config_routes" not in scrape(port)  # no config object: nothing invented
+        for i, config in enumerate((one, two, other)):
+            speaker.config = config
+            speaker.config_sha256 = f"{i:064x}"
+            f = scrape(port)
+            assert value(f, "fleetbgp_config_routes") == 2
+            (sample,) = f["fleetbgp_config_routes_digest_info"].samples
+            assert sample.name == "fleetbgp_config_routes_digest_info" and sample.value == 1
+            assert len(sample.labels["sha256"]) == 64
+            digests.append(sample.labels["sha256"])
+    assert digests[0] == digests[1]
+    assert digests[2] != digests[0]

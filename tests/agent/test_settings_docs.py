@@ -38,6 +38,7 @@ def exposed_names() -> set[str]:
     speaker = sample_speaker()
     speaker.health = type("H", (), {"status": lambda self: [{"name": "x", "state": "UP"}]})()
     speaker.api = type("A", (), {"status": lambda self: [{"name": "p", "restarts": 0}]})()
+    speaker.config = type("C", (), {"route_count": lambda self: 0, "neighbors": [], "healthchecks": {}})()
     names = set()
     for family in build_metrics(take_snapshot(speaker), time.time()):
         suffix = "_total" if family.type == "counter" else "_info" if family.type == "info" else ""

@@ -11,6 +11,7 @@ Talking to a running agent over its control socket (cli_control.py):
     fleetbgp announce ROUTE...  /  fleetbgp withdraw ROUTE...
     fleetbgp maintenance [on|off]
     fleetbgp reload
+    fleetbgp check [THRESHOLDS]     Nagios/NRPE plugin (cli_check.py)
 """
 
 from __future__ import annotations
@@ -113,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
                               help="ExaBGP-compatible health check program for a process block "
                                    "(fleetbgp healthcheck --help lists its options)")
     p_health.add_argument("health_args", nargs="*")
+    # Nagios plugin: parses its own options (usage errors exit 3 UNKNOWN, not argparse's 2).
+    p_check = sub.add_parser("check", add_help=False, prefix_chars="\x00",
+                             help="Nagios/Icinga/NRPE check of the running agent: exit 0/1/2/3 with "
+                                  "perfdata (fleetbgp check --help lists its thresholds)")
+    p_check.add_argument("check_args", nargs="*")
     return parser
 
 
@@ -137,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     if args.command in cli_control.COMMANDS:
         return cli_control.main(args)
+    if args.command == "check":
+        from fleetbgp import cli_check
+
+        return cli_check.main(args.check_args)
     if args.command == "healthcheck":
         from fleetbgp.health import cli as health_cli  # lazy: the program needs none of the agent
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import logging
 import platform
 import threading
@@ -52,6 +53,7 @@ class PeerSnapshot:
     notifications: dict[tuple[str, int, int], int]
     rib_out: dict[str, int]
     rib_in: dict[str, int]
+    advertised: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -65,6 +67,8 @@ class Snapshot:
     maintenance: bool = False
     checks: list[dict[str, Any]] = field(default_factory=list)
     processes: list[dict[str, Any]] = field(default_factory=list)
+    config_routes: int | None = None
+    routes_digest: str = ""
 
 
 def take_snapshot(speaker: Any) -> Snapshot:
@@ -77,19 +81,27 @@ def take_snapshot(speaker: Any) -> Snapshot:
         config_loaded_at=float(getattr(speaker, "config_loaded_at", 0.0) or 0.0),
         maintenance=bool(getattr(speaker, "maintenance", False)),
     )
+    config = getattr(speaker, "config", None)
+    if config is not None and hasattr(config, "route_count"):
+        snap.config_routes = config.route_count()
+        snap.routes_digest = routes_digest(config, snap.config_sha256)
     for peer in list(speaker.peers.values()):
         n = peer.neighbor
         families = list(n.families) + [f for f in peer.rib_out.routes if f not in n.families]
         rib_in = dict(peer.rib_in.counts())
         for fam in n.families:
             rib_in.setdefault(family_name(fam), 0)
+        rib_out = {family_name(f): peer.rib_out.count(f) for f in families}
+        # What the peer holds from us: nothing while the session is down or drained by withdrawal.
+        sending = str(peer.state) == "Established" and getattr(peer, "drain_mode", None) != "withdraw"
         snap.peers.append(PeerSnapshot(
             peer=peer.address, local_as=n.local_as, peer_as=n.peer_as, state=str(peer.state),
             established_since=getattr(peer, "established_since", None),
             stats=dict(getattr(peer, "stats", {}) or {}),
             notifications=dict(getattr(peer, "notifications", {}) or {}),
-            rib_out={family_name(f): peer.rib_out.count(f) for f in families},
+            rib_out=rib_out,
             rib_in=rib_in,
+            advertised={fam: count if sending else 0 for fam, count in rib_out.items()},
         ))
     health = getattr(speaker, "health", None)
     if health is not None and hasattr(health, "status"):
@@ -98,6 +110,32 @@ def take_snapshot(speaker: Any) -> Snapshot:
     if api is not None and hasattr(api, "status"):
         snap.processes = _as_list(api.status())
     return snap
+
+
+_DIGESTS: dict[str, str] = {}
+
+
+def routes_digest(config: Any, key: str) -> str:
+    """SHA-256 of what the config announces, whatever the host: the static routes (family, prefix,
+    attributes; once, whichever neighbors carry them) and the health checks (name, addresses).
+    Router ID, neighbor addresses and secrets are left out, so hosts of one anycast group agree.
+    Cached per config file hash (one entry): computed once per load, not per scrape."""
+    cached = _DIGESTS.get(key) if key else None
+    if cached is not None:
+        return cached
+    lines: set[str] = set()
+    for n in getattr(config, "neighbors", ()):
+        for fam, routes in (getattr(n, "static_routes", None) or {}).items():
+            for nlri, attrs in routes.items():
+                key_attrs = getattr(attrs, "_key", attrs)
+                lines.add(f"route {family_name(fam)} {nlri.hex()} {key_attrs!r}")
+    for name, hc in (getattr(config, "healthchecks", None) or {}).items():
+        lines.add(f"healthcheck {name} {sorted(getattr(hc, 'ips', ()))!r}")
+    digest = hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+    if key:
+        _DIGESTS.clear()
+        _DIGESTS[key] = digest
+    return digest
 
 
 def _as_list(value: Any) -> list[dict[str, Any]]:
@@ -164,6 +202,10 @@ def build_metrics(snap: Snapshot, now: float) -> Iterable[Metric]:
                                 labels=["peer", "family"])
     rib_in = GaugeMetricFamily("fleetbgp_adj_rib_in_routes", "Routes received from the peer",
                                labels=["peer", "family"])
+    advertised = GaugeMetricFamily("fleetbgp_routes_advertised",
+                                   "Routes the peer holds from the agent now: the adj-rib-out while "
+                                   "Established and not drained by withdrawal, else 0",
+                                   labels=["peer", "family"])
     notifications = CounterMetricFamily("fleetbgp_notifications",
                                         "NOTIFICATION messages sent and received",
                                         labels=["peer", "direction", "code", "subcode"])
@@ -186,13 +228,15 @@ def build_metrics(snap: Snapshot, now: float) -> Iterable[Metric]:
             rib_out.add_metric([p.peer, fam], count)
         for fam, count in p.rib_in.items():
             rib_in.add_metric([p.peer, fam], count)
+        for fam, count in p.advertised.items():
+            advertised.add_metric([p.peer, fam], count)
         for (direction, code, subcode), count in sorted(p.notifications.items()):
             notifications.add_metric([p.peer, direction, str(code), str(subcode)], count)
         updates.add_metric([p.peer, "received"], p.stats.get("updates_in", 0))
         updates.add_metric([p.peer, "sent"], p.stats.get("updates_out", 0))
         messages.add_metric([p.peer, "received"], p.stats.get("messages_in", 0))
         messages.add_metric([p.peer, "sent"], p.stats.get("messages_out", 0))
-    yield from (up, state, flaps, est_count, since, announced, withdrawn, rib_out, rib_in,
+    yield from (up, state, flaps, est_count, since, announced, withdrawn, rib_out, rib_in, advertised,
                 notifications, updates, messages)
 
     hc_state = GaugeMetricFamily("fleetbgp_healthcheck_state",
@@ -230,6 +274,15 @@ def build_metrics(snap: Snapshot, now: float) -> Iterable[Metric]:
     info = InfoMetricFamily("fleetbgp_config", "The running configuration file and its SHA-256")
     info.add_metric([], {"path": snap.config_path, "sha256": snap.config_sha256})
     yield info
+    if snap.config_routes is not None:
+        yield GaugeMetricFamily("fleetbgp_config_routes", "Static routes in the running configuration",
+                                value=snap.config_routes)
+        digest = InfoMetricFamily("fleetbgp_config_routes_digest",
+                                  "SHA-256 of what the configuration announces (static routes and "
+                                  "health check addresses; no router ID, neighbors or secrets): equal "
+                                  "on hosts meant to announce the same")
+        digest.add_metric([], {"sha256": snap.routes_digest})
+        yield digest
     build = InfoMetricFamily("fleetbgp_build", "fleetbgp version and Python version")
     build.add_metric([], {"version": __version__, "python": platform.python_version()})
     yield build
