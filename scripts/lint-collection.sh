@@ -95,9 +95,9 @@ fi
 
 # 2 -------------------------------------------------------------------------------------------------
 check "role variables documented (defaults vs meta/argument_specs.yml)" python - <<'EOF'
-import sys, yaml
+import os, sys, yaml
 bad = []
-for role in ("agent",):
+for role in sorted(r for r in os.listdir("roles") if os.path.exists(f"roles/{r}/meta/argument_specs.yml")):
     defaults = yaml.safe_load(open(f"roles/{role}/defaults/main.yml")) or {}
     spec = yaml.safe_load(open(f"roles/{role}/meta/argument_specs.yml"))["argument_specs"]["main"]["options"]
     for name, value in defaults.items():
@@ -149,7 +149,7 @@ if [[ -n $TARBALL ]]; then
   COLL="$INSTALLED/ansible_collections/fleet/bgp"
   if check "ansible-galaxy collection install (the tarball, offline)" \
       ansible-galaxy collection install --offline --no-deps -p "$INSTALLED" "$TARBALL"; then
-    for pb in site status; do
+    for pb in $(cd "$ROOT/playbooks" && ls *.yml | sed 's/\.yml$//'); do
       bg "installed: ansible-playbook fleet.bgp.$pb --syntax-check" env ANSIBLE_COLLECTIONS_PATH="$INSTALLED" \
         ansible-playbook "fleet.bgp.$pb" --syntax-check -i localhost,
     done
