@@ -18,8 +18,10 @@ INTEROP     := scripts/run-pytest.sh --root tests/interop $(PYTEST_ARGS)
 COLLECTION  := scripts/test-collection.sh
 LINT_COLLECTION := scripts/lint-collection.sh
 MOLECULE    := scripts/test-molecule.sh
+RULES       := scripts/test-alert-rules.sh
+E2E         := scripts/run-pytest.sh --root tests/e2e $(PYTEST_ARGS)
 
-.PHONY: help setup setup-system setup-venv lint lint-fix unit interop collection lint-collection module-docs molecule images test demo demo-down demo-netns bench clean distclean
+.PHONY: help setup setup-system setup-venv lint lint-fix unit interop collection lint-collection module-docs molecule rules e2e images test demo demo-down demo-netns bench clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,16 +55,24 @@ lint-collection: setup-venv ## ansible-lint (production), role specs, template c
 module-docs: setup-venv ## regenerate docs/modules/*.md from the modules' DOCUMENTATION/EXAMPLES/RETURN
 	$(PY) scripts/module-docs.py
 
-test: setup ## everything CI runs: lint, unit, interop, collection (all run; fails if any failed)
+rules: setup ## Prometheus alert rules: promtool check rules + promtool test rules (tests/monitoring)
+	@$(RULES)
+
+e2e: setup ## end-to-end tests on a second lab fleet: rollout, restore, drain (tests/e2e, root)
+	@$(E2E)
+
+test: setup ## everything CI runs: lint, unit, interop, collection, rules, molecule, e2e (all run; fails if any failed)
 	@failed=(); \
 	echo "== lint";       $(RUFF)       || failed+=(lint); \
 	echo "== unit";       $(UNIT)       || failed+=(unit); \
 	echo "== interop";    $(INTEROP)    || failed+=(interop); \
 	echo "== collection"; $(COLLECTION) || failed+=(collection); \
 	echo "== lint-collection"; $(LINT_COLLECTION) || failed+=(lint-collection); \
+	echo "== rules";      $(RULES)      || failed+=(rules); \
 	echo "== molecule";   $(MOLECULE)   || failed+=(molecule); \
+	echo "== e2e";        $(E2E)        || failed+=(e2e); \
 	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}" >&2; exit 1; fi; \
-	echo "make test: lint, unit, interop, collection, lint-collection and molecule all passed"
+	echo "make test: lint, unit, interop, collection, lint-collection, rules, molecule and e2e all passed"
 
 demo: setup ## the lab fleet: fleet.bgp.site + fleet.bgp.status on 3 servers and a BIRD 2 router (podman, root)
 	@lab/fleet/demo.sh
@@ -76,7 +86,7 @@ demo-netns: setup ## the agent alone: two namespaces, BIRD as router, `fleetbgp 
 images: ## container images for Molecule and the lab (lab/images/build.sh; a no-op when up to date) (root)
 	@lab/images/build.sh
 
-molecule: setup ## Molecule scenario `agent` on systemd containers (rootful podman) (root)
+molecule: setup ## every Molecule scenario (agent, firewall, host, monitoring) on systemd containers (root)
 	@$(MOLECULE)
 
 bench: setup ## performance harness (bench/static_routes.py; BENCH=, BENCH_ARGS=): numbers, not pass/fail
