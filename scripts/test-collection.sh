@@ -145,8 +145,13 @@ python_dir() {
 }
 
 units() {
-    log "units: pytest tests/unit/plugins"
-    scripts/run-pytest.sh tests/unit/plugins
+    # tests/unit/plugins: the modules; tests/unit/roles: the tools the roles ship (e.g. the backup tool).
+    local rc=0 d
+    for d in tests/unit/plugins tests/unit/roles; do
+        log "units: pytest $d"
+        scripts/run-pytest.sh "$d" || rc=1
+    done
+    return $rc
 }
 
 failed=()
