@@ -36,7 +36,10 @@ options:
   state:
     description:
       - V(present) - the rule is announced exactly as given.
-      - V(absent) - the rule O(name) (or, with O(all), every rule of O(owner)) is withdrawn.
+      - V(absent) - the rule O(name) (or, with O(all), every rule of O(owner)) is withdrawn. Any rule
+        RV(rules) lists can be removed by its name (an API program's is named C(rule-HASH)), except a
+        rule of the agent's configuration file (owner V(config)) - the module then fails and says to
+        edit the configuration.
       - V(query) - nothing changes; RV(rules) lists the agent's rules.
     type: str
     choices: [present, absent, query]
@@ -748,13 +751,13 @@ class FlowSpec:
         else:
             gone = [r for r in rules if r.get("name") == p["name"]]
         names = sorted(r.get("name") for r in gone)
-        foreign = [r for r in gone if not str(r.get("owner") or "").startswith("control:")]
+        # An API program's rule (owner process:NAME, named rule-HASH) can be withdrawn by name too;
+        # a config rule cannot: the next reload would announce it again.
+        foreign = [r for r in gone if r.get("owner") == "config"]
         if foreign:
             self.fail("; ".join(
-                f"rule {r.get('name')} comes from {r.get('owner')}, not from the control socket: "
-                + ("remove it from the agent's configuration and reload"
-                   if r.get("owner") == "config" else "the program that announced it must withdraw it")
-                for r in foreign))
+                f"rule {r.get('name')} comes from config, not from the control socket: "
+                "remove it from the agent's configuration and reload" for r in foreign))
         if not self.module.check_mode:
             for name in names:
                 self.call("flow_withdraw", name=name)

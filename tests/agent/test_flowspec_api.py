@@ -18,7 +18,7 @@ from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.events import PeerEvent
 from fleetbgp.flows import build_rule
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext, encode_attributes
-from fleetbgp.wire.flowspec import parse_actions, parse_match
+from fleetbgp.wire.flowspec import parse_actions, parse_match, split_flow_tokens
 from fleetbgp.wire.messages import MessageReader, decode_update, pack_announce, pack_withdraw
 from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_FLOWSPEC, IPV6_UNICAST
 
@@ -110,6 +110,26 @@ def test_parse_flow_rule_keeps_exabgp_names():
     assert match == {"source": "10.0.0.0/24", "fragment": ["is-fragment", "first-fragment"],
                      "packet-length": ">100&<200"}
     assert then == {"rate-limit": "0"}
+
+
+@pytest.mark.parametrize("rule", [
+    "destination-port =80 destination-port =443 discard",  # given twice: ORed, as ExaBGP and the codec do
+    "destination-ipv4 192.0.2.0/24 protocol [ =tcp =udp ] rate-limit 1000 packets",  # ExaBGP's long name
+    "{ match { destination_port =80; destination 192.0.2.0/24; } then { redirect-to-nexthop 10.0.0.1; } }",
+    "web { match { source 10.0.0.0/8; } then { redirect 65000:1; redirect 10.1.1.1:7; } }",
+])
+def test_the_api_reads_a_rule_with_the_codecs_tokenizer(rule):
+    """One parser: the API line (and the CLI, which calls parse_flow_rule) gives the rule that
+    fleetbgp.wire.flowspec.split_flow_tokens gives for the same words."""
+    toks = tokenize_line(rule)
+    body = toks[toks.index("{") + 1:-1] if "{" in toks else toks
+    want_match, want_then = split_flow_tokens(body)
+    match, then = parse_flow_rule(toks)
+    want = build_rule(IPV4_FLOWSPEC, want_match, want_then)
+    got = build_rule(IPV4_FLOWSPEC, match, then)
+    assert (got[2], got[3]) == (want[2], want[3])
+    [(fam, nlri, attrs)] = parse_command(f"announce flow route {rule}").routes
+    assert (fam, nlri, attrs) == (IPV4_FLOWSPEC, want[2], want[3])
 
 
 # -- received FlowSpec routes to programs, compared with ExaBGP's encoder --------------------------

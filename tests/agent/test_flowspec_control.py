@@ -5,6 +5,7 @@ and real Peers (not connected: a session is simulated only where `announced_to` 
 from __future__ import annotations
 
 import io
+import logging
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,10 +14,12 @@ import pytest
 from control_fakes import LoopThread, short_tmpdir
 
 from fleetbgp import cli_control
+from fleetbgp.api.commands import parse_command
 from fleetbgp.config import load
 from fleetbgp.control import ControlServer
 from fleetbgp.control_client import ControlClient, ControlError
 from fleetbgp.daemon import Speaker
+from fleetbgp.flows import nlri_name
 from fleetbgp.session import Peer
 from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.attributes import Attributes
@@ -49,10 +52,27 @@ neighbor 192.0.2.5 {
 WEB = {"destination": "192.0.2.10/32", "destination-port": "=80", "protocol": "=tcp"}
 
 
+# Two more FlowSpec neighbors, for the tests about neighbor lists
+MORE = CONF + """\
+neighbor 192.0.2.9 {
+    local-as 65001;
+    peer-as 65000;
+    router-id 192.0.2.2;
+    family { ipv4 flow; }
+}
+neighbor 2001:db8::9 {
+    local-as 65001;
+    peer-as 65000;
+    router-id 192.0.2.2;
+    family { ipv4 flow; }
+}
+"""
+
+
 @pytest.fixture
-def agent(tmp_path: Path):
+def agent(tmp_path: Path, request):
     conf = tmp_path / "fleetbgp.conf"
-    conf.write_text(CONF)
+    conf.write_text(getattr(request, "param", CONF))
     sock = str(short_tmpdir() / "control.sock")
     settings = AgentSettings(control_socket=sock)
     lt = LoopThread()
@@ -309,3 +329,107 @@ def test_cli_flow_announce_show_and_withdraw(agent):
     assert rc == 0 and out == "no such rule: nothing withdrawn\n"
     rc, out, _ = cli("show", "routes", "--received")
     assert rc == 0 and out.strip() == "0 routes"
+
+
+# -- follow-ups: neighbor order, withdraw by name, rules withdrawn behind their back ---------------
+
+
+@pytest.mark.parametrize("agent", [MORE], indirect=True)
+def test_the_same_neighbors_in_another_order_are_the_same_rule(agent, caplog):
+    c, speaker = agent.client, agent.speaker
+    first = c.call("flow_announce", name="n", match=WEB, then={"discard": True},
+                   neighbors=["2001:DB8::9", "192.0.2.9", "192.0.2.1"])
+    assert first["changed"] is True
+    # stored sorted and normalised: IPv4 first, addresses as the kernel writes them
+    assert first["rule"]["neighbors"] == ["192.0.2.1", "192.0.2.9", "2001:db8::9"]
+    nlri = parse_match(1, WEB).nlri()
+    held = {a: speaker.peers[a].rib_out.routes[IPV4_FLOWSPEC][nlri] for a in first["rule"]["neighbors"]}
+    caplog.set_level(logging.INFO, logger="fleetbgp")
+    caplog.clear()
+    for order in (["192.0.2.1", "192.0.2.9", "2001:db8::9"], ["192.0.2.9", "2001:db8:0::9", "192.0.2.1"],
+                  ["192.0.2.1", "2001:db8::9", "192.0.2.9", "192.0.2.1"]):
+        again = c.call("flow_announce", name="n", match=WEB, then={"discard": True}, neighbors=order)
+        assert again["changed"] is False, order
+        assert again["rule"]["neighbors"] == ["192.0.2.1", "192.0.2.9", "2001:db8::9"]
+    assert "replaced" not in caplog.text  # no withdraw + announce in between
+    assert {a: speaker.peers[a].rib_out.routes[IPV4_FLOWSPEC][nlri] for a in held} == held
+    [listed] = [f for f in c.call("flows") if f["name"] == "n"]
+    assert listed["neighbors"] == ["192.0.2.1", "192.0.2.9", "2001:db8::9"]
+    # another set of neighbors is another rule: replaced, and gone from the neighbor left out
+    fewer = c.call("flow_announce", name="n", match=WEB, then={"discard": True},
+                   neighbors=["192.0.2.9", "192.0.2.1"])
+    assert fewer["changed"] is True and fewer["rule"]["neighbors"] == ["192.0.2.1", "192.0.2.9"]
+    assert nlri not in speaker.peers["2001:db8::9"].rib_out.routes[IPV4_FLOWSPEC]
+
+
+async def _api_announce(speaker, line: str, process: str) -> bytes:
+    """What the API manager does with an `announce flow route` line of a program."""
+    [(fam, nlri, attrs)] = parse_command(line).routes
+    speaker.announce(fam, nlri, attrs, owner=f"process:{process}")
+    return nlri
+
+
+def test_an_api_programs_rule_is_withdrawn_by_its_listed_name(agent, caplog):
+    caplog.set_level(logging.INFO, logger="fleetbgp")
+    c, speaker = agent.client, agent.speaker
+    peer = speaker.peers["192.0.2.1"]
+    nlri = agent.lt.run(_api_announce(speaker, "announce flow route source 203.0.113.0/24 protocol =udp "
+                                               "discard", "ddos"))
+    name = nlri_name(nlri)
+    [api] = [f for f in c.call("flows") if f["owner"] == "process:ddos"]
+    assert api["name"] == name and api["neighbors"] == ["192.0.2.1"]
+    assert c.call("flow_withdraw", name=name) == {"changed": True}
+    assert nlri not in peer.rib_out.routes[IPV4_FLOWSPEC]
+    assert [f["name"] for f in c.call("flows")] == ["from-config"]
+    assert f"flow rule {name} (owner process:ddos) withdrawn by name" in caplog.text
+    assert c.call("flow_withdraw", name=name) == {"changed": False}
+    # the CLI does the same
+    nlri = agent.lt.run(_api_announce(speaker, "announce flow route { match { destination 192.0.2.77/32; } "
+                                               "then { rate-limit 9600; } }", "other"))
+    parser = __import__("fleetbgp.cli", fromlist=["_parser"])._parser()
+    out = io.StringIO()
+    args = parser.parse_args(["flow", "withdraw", nlri_name(nlri), "--socket", agent.sock])
+    assert cli_control.main(args, out, io.StringIO()) == 0 and out.getvalue() == "withdrawn\n"
+    assert nlri not in peer.rib_out.routes[IPV4_FLOWSPEC]
+
+
+def test_a_config_rule_is_not_withdrawn_by_name(agent):
+    c, speaker = agent.client, agent.speaker
+    cfg_nlri = speaker.config.neighbors[0].flow_routes[0].nlri
+    with pytest.raises(ControlError) as err:
+        c.call("flow_withdraw", name="from-config")
+    assert err.value.code == "invalid_flow"
+    assert "rule from-config comes from the config file" in err.value.message
+    assert "remove its 'flow { route from-config { ... } }' from the config and reload" in err.value.message
+    assert cfg_nlri in speaker.peers["192.0.2.1"].rib_out.routes[IPV4_FLOWSPEC]
+    assert [f["name"] for f in c.call("flows")] == ["from-config"]
+
+
+def test_a_control_rule_withdrawn_by_a_plain_withdraw_leaves_flows(agent, caplog):
+    c, speaker = agent.client, agent.speaker
+    c.call("flow_announce", name="short", match=WEB, then={"discard": True}, expires_after=600)
+    other = dict(WEB, **{"destination-port": "=443"})
+    c.call("flow_announce", name="kept", match=other, then={"discard": True}, owner="ansible")
+    assert c.call("status")["flows"]["rules_control"] == 2
+    # a plain `withdraw` of everything the owner control:cli announced takes the rule's NLRI away
+    assert c.call("withdraw", all=True)["changed"] == 1
+    assert parse_match(1, WEB).nlri() not in speaker.peers["192.0.2.1"].rib_out.routes[IPV4_FLOWSPEC]
+    names = {f["name"] for f in c.call("flows")}
+    assert names == {"from-config", "kept"}
+    assert "flow rule short was withdrawn by a plain withdraw" in caplog.text
+    status = c.call("status")["flows"]
+    assert status["rules_control"] == 1 and status["with_expiry"] == 0  # its timer stopped
+    # a reload does not bring it back; a new flow_announce is a change
+    c.call("reload")
+    assert parse_match(1, WEB).nlri() not in speaker.peers["192.0.2.1"].rib_out.routes[IPV4_FLOWSPEC]
+    assert c.call("flow_announce", name="short", match=WEB, then={"discard": True})["changed"] is True
+    # the same through an API program's `withdraw flow route` line
+    line = "withdraw flow route destination 192.0.2.10/32 destination-port =80 protocol =tcp"
+    agent.lt.run(_api_withdraw(speaker, line))
+    assert {f["name"] for f in c.call("flows")} == {"from-config", "kept"}
+    assert c.call("flow_withdraw", name="short") == {"changed": False}
+
+
+async def _api_withdraw(speaker, line: str) -> None:
+    [(fam, nlri, _)] = parse_command(line).routes
+    speaker.withdraw(fam, nlri)

@@ -87,7 +87,8 @@ class Fleet:
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def playbook(self, playbook: str, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+    def playbook(self, playbook: str, *extra: str, check: bool = True,
+                 warnings: bool = False) -> subprocess.CompletedProcess:
         if not playbook.startswith("fleet.bgp."):
             path = self.dir / "play.yml"
             path.write_text(playbook)
@@ -99,11 +100,13 @@ class Fleet:
         if check and cp.returncode != 0:
             raise AssertionError(f"ansible-playbook {playbook} {' '.join(extra)} exited {cp.returncode}:\n"
                                  f"{cp.stdout}\n{cp.stderr}\nagent log:\n{self.agent.log_tail()}")
+        if not warnings:
+            assert_no_warning(cp.stdout + cp.stderr)
         return cp
 
-    def mitigate(self, *pairs: str, check: bool = True) -> subprocess.CompletedProcess:
+    def mitigate(self, *pairs: str, check: bool = True, warnings: bool = False) -> subprocess.CompletedProcess:
         args = [a for pair in pairs for a in ("-e", pair)]
-        return self.playbook("fleet.bgp.mitigate", *args, check=check)
+        return self.playbook("fleet.bgp.mitigate", *args, check=check, warnings=warnings)
 
     def mitigate_at_once(self, *runs: tuple[str, ...]) -> list[tuple[int, str]]:
         """Independent runs side by side (the agent serves one request at a time): [(rc, stdout)]."""
@@ -111,11 +114,21 @@ class Fleet:
                                    *[a for pair in run for a in ("-e", pair)]],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)
                  for run in runs]
-        return [(p.returncode, out) for p in procs for out, _ in [p.communicate(timeout=120)]]
+        done = [(p.returncode, out) for p in procs for out, _ in [p.communicate(timeout=120)]]
+        for _, out in done:
+            assert_no_warning(out)
+        return done
 
     def wait_flows(self, table: str, predicate, what: str) -> dict[str, list[str]]:
         return wait_until(lambda: predicate(flows := bird_flows(self.bird, table)) and flows, 15, what,
                           describe=lambda: str(bird_flows(self.bird, table)))
+
+
+def assert_no_warning(output: str) -> None:
+    """The playbooks' option names are no reserved names (`action`, `port`): Ansible warns about
+    nothing, so an operator who sees a [WARNING] knows it matters."""
+    warned = [line for line in output.splitlines() if "[WARNING]" in line or "[DEPRECATION WARNING]" in line]
+    assert not warned, "\n".join(warned)
 
 
 def recap(cp: subprocess.CompletedProcess) -> dict[str, int]:
@@ -137,7 +150,7 @@ MODULE_PLAY = """
 - hosts: bgp_servers
   gather_facts: false
   vars:
-    block:
+    web_match:
       destination: 203.0.113.0/24
       source: 192.0.2.0/24
       protocol: [tcp, udp]
@@ -151,7 +164,7 @@ MODULE_PLAY = """
       fleet.bgp.flowspec:
         socket: "{{ fleet_bgp_control_socket }}"
         name: web-block
-        match: "{{ block }}"
+        match: "{{ web_match }}"
         then: {rate-limit: 1000000, action: sample-terminal, mark: 10}
       check_mode: true
       diff: true
@@ -166,7 +179,7 @@ MODULE_PLAY = """
       fleet.bgp.flowspec:
         socket: "{{ fleet_bgp_control_socket }}"
         name: web-block
-        match: "{{ block }}"
+        match: "{{ web_match }}"
         then: {rate-limit: 1000000, action: sample-terminal, mark: 10}
       register: first
 
@@ -174,7 +187,7 @@ MODULE_PLAY = """
       fleet.bgp.flowspec:
         socket: "{{ fleet_bgp_control_socket }}"
         name: web-block
-        match: "{{ block }}"
+        match: "{{ web_match }}"
         then: {rate-limit: 1000000, action: sample-terminal, mark: 10}
       register: second
 
@@ -261,7 +274,7 @@ def test_flowspec_module_rules_at_bird(fleet):
 def test_mitigate_playbook_at_bird(fleet):
     bird = fleet.bird
     # block a source: discard, with the default expiry of one hour
-    cp = fleet.mitigate("action=block", "source=198.51.100.0/24")
+    cp = fleet.mitigate("mitigation=block", "source=198.51.100.0/24")
     assert recap(cp)["changed"] == 1
     assert "block-198.51.100.0_24 [control:mitigate, expires " in cp.stdout
     fleet.wait_flows("flowtab4", lambda f: f.get("flow4 { src 198.51.100.0/24; }") == [DISCARD],
@@ -271,13 +284,13 @@ def test_mitigate_playbook_at_bird(fleet):
     assert rule["owner"] == "control:mitigate"
     assert rule["expires_at"] == pytest.approx(time.time() + 3600, abs=120)
     # the same again: no change (the expiry starts again)
-    cp = fleet.mitigate("action=block", "source=198.51.100.0/24")
+    cp = fleet.mitigate("mitigation=block", "source=198.51.100.0/24")
     assert recap(cp)["changed"] == 0
 
     # rate-limit DNS to one address at 100 Mbit/s; redirect a /24 to the scrubbing VRF
     for rc, out in fleet.mitigate_at_once(
-            ("action=ratelimit", "dport=53", "destination=203.0.113.10", "rate=100mbit"),
-            ("action=redirect", "destination=203.0.113.0/24", "target=65001:999", "expires=2h")):
+            ("mitigation=ratelimit", "dport=53", "destination=203.0.113.10", "rate=100mbit"),
+            ("mitigation=redirect", "destination=203.0.113.0/24", "target=65001:999", "expires=2h")):
         assert rc == 0 and re.search(r"^srv1\s+:.*changed=1", out, re.M), out
     want = {"flow4 { src 198.51.100.0/24; }": [DISCARD],
             "flow4 { dst 203.0.113.10/32; proto 17; dport 53; }": [RATE_100MBIT],
@@ -286,10 +299,10 @@ def test_mitigate_playbook_at_bird(fleet):
 
     # what the playbook refuses (and BIRD does not change), and the list, side by side
     nothing, zero, absurd, listed = fleet.mitigate_at_once(
-        ("action=ratelimit", "dport=53", "rate=10mbit"),
-        ("action=block", "source=0.0.0.0/0"),
-        ("action=ratelimit", "dport=53", "destination=203.0.113.10", "rate=5000gbit"),
-        ("action=list",))
+        ("mitigation=ratelimit", "dport=53", "rate=10mbit"),
+        ("mitigation=block", "source=0.0.0.0/0"),
+        ("mitigation=ratelimit", "dport=53", "destination=203.0.113.10", "rate=5000gbit"),
+        ("mitigation=list",))
     assert nothing[0] != 0 and "the rule has no destination and no source" in nothing[1], nothing[1]
     assert zero[0] != 0 and "0.0.0.0/0 is a /0" in zero[1], zero[1]
     assert absurd[0] != 0 and "above 1000gbit" in absurd[1], absurd[1]
@@ -300,9 +313,17 @@ def test_mitigate_playbook_at_bird(fleet):
     assert bird_flows(bird, "flowtab4") == want
 
     # clear one; clear the rest
-    fleet.mitigate("action=clear", "rule=ratelimit-203.0.113.10_32-p53")
+    fleet.mitigate("mitigation=clear", "rule=ratelimit-203.0.113.10_32-p53")
     fleet.wait_flows("flowtab4", lambda f: len(f) == 2 and "flow4 { dst 203.0.113.10/32; proto 17; dport 53; }"
                      not in f, "the rate-limit rule cleared at BIRD")
-    cp = fleet.mitigate("action=clear", "all=true")
+    cp = fleet.mitigate("mitigation=clear", "all=true")
     assert recap(cp)["changed"] == 1 and "no FlowSpec rules" in cp.stdout
     wait_until(lambda: bird_flows(bird, "flowtab4") == {}, 15, "every rule cleared at BIRD")
+
+    # the old reserved names are refused with the new name (Ansible itself warns about them)
+    old = fleet.mitigate("action=block", "source=198.51.100.0/24", check=False, warnings=True)
+    assert old.returncode != 0 and "-e action=block is now -e mitigation=block" in old.stdout, old.stdout
+    old = fleet.mitigate("mitigation=ratelimit", "port=53", "destination=203.0.113.10", "rate=1mbit",
+                         check=False, warnings=True)
+    assert old.returncode != 0 and "-e port=53 is now -e dport=53" in old.stdout, old.stdout
+    assert bird_flows(bird, "flowtab4") == {}

@@ -458,7 +458,10 @@ class ControlServer:
     async def _flow_withdraw(self, args: dict[str, Any]) -> Any:
         _only(args, "flow_withdraw", {"name"})
         name = _string(args.get("name"), "name")
-        return {"changed": self.speaker.flows.withdraw(name)}
+        try:
+            return {"changed": self.speaker.flows.withdraw(name)}
+        except ValueError as exc:  # a config rule: the config file owns it
+            raise ControlError("invalid_flow", str(exc)) from None
 
     async def _flows(self, args: dict[str, Any]) -> Any:
         _no_args(args, "flows")

@@ -5,7 +5,12 @@ A rule is one FlowSpec NLRI (wire/flowspec.py builds it from ExaBGP's `match` na
 actions as extended communities (`then`). Rules go into the peers' adj-rib-out like any route, owned
 by `control:WHO` (control socket), `config` (the config file's `flow { route NAME { ... } }`) or
 `process:NAME` (API programs' `announce flow route ...`). Only control rules are kept here by name;
-config and API rules are listed from the adj-rib-out (config ones by their config name).
+config and API rules are listed from the adj-rib-out (config ones by their config name, the others as
+`rule-HASH`). `withdraw(NAME)` takes any listed rule away except a config one (edit the config).
+
+A control rule whose NLRI a plain `withdraw` (control socket, CLI, API program) took away from every
+neighbor it was announced to is forgotten: `flows` no longer lists it, its expiry timer stops, and a
+reload does not bring it back (docs/agent/flowspec.md, "Withdrawn behind the rule's back").
 
 Everything runs on the event loop thread, like every other caller of the Speaker.
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import logging
 import re
 import time
@@ -21,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .transport import normalise_peer
 from .wire.attributes import Attributes
 from .wire.flowspec import (
     FlowActions,
@@ -114,6 +121,22 @@ def nlri_name(nlri: bytes) -> str:
     return "rule-" + hashlib.sha256(nlri).hexdigest()[:10]
 
 
+def normalise_neighbors(neighbors: Iterable[str] | None) -> tuple[str, ...] | None:
+    """The target neighbors as one canonical tuple: addresses as the kernel reports them (no scope,
+    IPv4-mapped made plain, IPv6 compressed lower case), each once, IPv4 before IPv6, in address
+    order; so `[B, A]`, `[A, B]` and `[A, B, A]` are the same rule. None (every neighbor) stays None.
+    Raises ValueError naming an entry that is no IP address."""
+    if neighbors is None:
+        return None
+    out = set()
+    for address in neighbors:
+        try:
+            out.add(normalise_peer(str(address)))
+        except ValueError:
+            raise ValueError(f"neighbors: {address!r} is not an IP address") from None
+    return tuple(sorted(out, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a))))
+
+
 @dataclass(slots=True)
 class FlowEntry:
     """A rule announced through the control socket."""
@@ -161,8 +184,9 @@ class FlowManager:
                              f"most {MAX_EXPIRY:.0f}")
         fam = family_of(match, family)
         rule, actions, nlri, attrs = build_rule(fam, match, then)
-        targets = tuple(neighbors) if neighbors is not None else None
+        targets = normalise_neighbors(neighbors)
         peers = self.speaker.select(list(targets) if targets is not None else None)
+        self.sync()
         for peer in peers:
             if fam not in peer.neighbor.families and targets is not None:
                 raise ValueError(f"neighbor {peer.address} does not have 'family {{ "
@@ -208,12 +232,50 @@ class FlowManager:
         return True
 
     def withdraw(self, name: str, *, reason: str = "withdrawn") -> bool:
+        """Withdraw the rule `name` as `flows` lists it: a control rule, or an API program's
+        (`rule-HASH`, or any owner but `config`). False if no rule has that name. Raises ValueError
+        for a config rule: the config file would announce it again at the next reload."""
+        self.sync()
         entry = self.rules.pop(name, None)
-        if entry is None:
-            return False
-        self._withdraw_entry(entry)
-        log.info("flow rule %s %s: %s", name, reason, self.text(entry))
-        return True
+        if entry is not None:
+            self._withdraw_entry(entry)
+            log.info("flow rule %s %s: %s", name, reason, self.text(entry))
+            return True
+        for (fam, nlri), (other, owner, holders) in self._others().items():
+            if other != name:
+                continue
+            if owner == "config":
+                raise ValueError(f"rule {name} comes from the config file: remove its 'flow {{ route "
+                                 f"{name} {{ ... }} }}' from the config and reload (a withdrawal here would "
+                                 "be undone by the next reload)")
+            self.speaker.withdraw(fam, nlri, owner=owner, neighbors=holders)
+            log.info("flow rule %s (owner %s) %s by name: %s", name, owner, reason,
+                     self._other_dict(name, fam, nlri, None, owner)["text"])
+            return True
+        return False
+
+    def sync(self) -> None:
+        """Forget the control rules that a plain `withdraw` took away from every neighbor that
+        should hold them (they are no longer announced anywhere: listing them would lie, and a
+        reload would announce them again)."""
+        for name, entry in list(self.rules.items()):
+            if self._gone(entry):
+                self.rules.pop(name, None)
+                if entry.timer is not None:
+                    entry.timer.cancel()
+                    entry.timer = None
+                log.warning("flow rule %s was withdrawn by a plain withdraw (not flow_withdraw): "
+                            "forgotten: %s", name, self.text(entry))
+
+    def _gone(self, entry: FlowEntry) -> bool:
+        if entry.neighbors is None:
+            peers = list(self.speaker.peers.values())
+        else:
+            known = self._peer_keys()
+            peers = [self.speaker.peers[a] for a in entry.neighbors if a in known and a in self.speaker.peers]
+        eligible = [p for p in peers if entry.family in p.neighbor.families]
+        return bool(eligible) and not any(entry.nlri in p.rib_out.routes.get(entry.family, {})
+                                          for p in eligible)
 
     def _withdraw_entry(self, entry: FlowEntry) -> None:
         if entry.timer is not None:
@@ -249,6 +311,7 @@ class FlowManager:
 
     def reapply(self) -> None:
         """After a reload: runtime rules go to peers added since (the others still hold them)."""
+        self.sync()
         for entry in self.rules.values():
             targets = entry.neighbors
             if targets is not None:
@@ -300,13 +363,24 @@ class FlowManager:
     def list(self) -> list[dict[str, Any]]:
         """Every FlowSpec rule in an adj-rib-out: control rules by their name, config rules by
         their config name, API rules (and any other) under `rule-HASH`."""
+        self.sync()
         out = [self.entry_dict(e) for e in sorted(self.rules.values(), key=lambda e: e.name)]
+        for (fam, nlri), (name, owner, holders) in self._others().items():
+            item = self._other_dict(name, fam, nlri, self._attrs_at(fam, nlri, holders), owner)
+            item["neighbors"] = list(holders)
+            item["announced_to"] = self.announced_to(fam, nlri)
+            out.append(item)
+        return out
+
+    def _others(self) -> dict[tuple[Family, bytes], tuple[str, str, list[str]]]:
+        """The FlowSpec routes in the adj-rib-outs that are no control rule: (family, NLRI) ->
+        (name, owner, addresses of the peers holding it). Config rules keep their config name."""
         runtime = {(e.family, e.nlri) for e in self.rules.values()}
         config_names: dict[tuple[Family, bytes], str] = {}
         for neighbor in getattr(self.speaker.config, "neighbors", ()):
             for fr in getattr(neighbor, "flow_routes", ()):
                 config_names.setdefault((fr.family, fr.nlri), fr.name)
-        others: dict[tuple[Family, bytes], dict[str, Any]] = {}
+        others: dict[tuple[Family, bytes], tuple[str, str, list[str]]] = {}
         for peer in self.speaker.peers.values():
             for fam in FLOW_FAMILIES:
                 table = peer.rib_out.routes.get(fam)
@@ -314,7 +388,7 @@ class FlowManager:
                     continue
                 origins = peer.origins.get(fam, {})
                 static = peer.static.get(fam, {})
-                for nlri, attrs in table.items():
+                for nlri in table:
                     key = (fam, nlri)
                     if key in runtime:
                         continue
@@ -322,15 +396,18 @@ class FlowManager:
                     if item is None:
                         owner = origins.get(nlri) or ("config" if nlri in static else "runtime")
                         name = config_names.get(key) if owner == "config" else None
-                        item = others[key] = self._other_dict(name or nlri_name(nlri), fam, nlri, attrs,
-                                                              owner)
-                    item["neighbors"].append(peer.address)
-        for (fam, nlri), item in others.items():
-            item["announced_to"] = self.announced_to(fam, nlri)
-            out.append(item)
-        return out
+                        item = others[key] = (name or nlri_name(nlri), owner, [])
+                    item[2].append(peer.address)
+        return others
 
-    def _other_dict(self, name: str, fam: Family, nlri: bytes, attrs: Attributes,
+    def _attrs_at(self, fam: Family, nlri: bytes, holders: Sequence[str]) -> Attributes | None:
+        for address in holders:
+            attrs = self.speaker.peers[address].rib_out.routes.get(fam, {}).get(nlri)
+            if attrs is not None:
+                return attrs
+        return None
+
+    def _other_dict(self, name: str, fam: Family, nlri: bytes, attrs: Attributes | None,
                     owner: str) -> dict[str, Any]:
         loaded = getattr(self.speaker, "config_loaded_at", None)
         try:

@@ -36,7 +36,7 @@ from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.route import parse_attributes, parse_prefix
 from fleetbgp.flows import build_rule, family_of
 from fleetbgp.wire.attributes import Attributes
-from fleetbgp.wire.flowspec import FlowSpecError
+from fleetbgp.wire.flowspec import MATCH_NAMES, THEN_NAMES, FlowSpecError, split_flow_tokens
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, family_from_name, family_name
 
 
@@ -428,144 +428,52 @@ def _bulk(verb: str, rest: Sequence[str]) -> Command:
 
 # -- FlowSpec ---------------------------------------------------------------------------------------
 
-# ExaBGP's names (exabgp/configuration/flow/match.py and then.py).
-FLOW_MATCH_WORDS = frozenset(("source", "destination", "protocol", "next-header", "port", "destination-port",
-                              "source-port", "icmp-type", "icmp-code", "tcp-flags", "packet-length", "dscp",
-                              "traffic-class", "fragment", "flow-label"))
-FLOW_THEN_WORDS = frozenset(("accept", "discard", "rate-limit", "rate-limit-packets", "redirect",
-                             "redirect-to-nexthop", "redirect-to-nexthop-ietf", "copy", "mark", "action",
-                             "community", "large-community", "extended-community"))
-_FLOW_FLAGS = frozenset(("accept", "discard", "redirect-to-nexthop", "redirect-to-nexthop-ietf"))
+# The tokens -> (match, then) step is the codec's (fleetbgp.wire.flowspec.split_flow_tokens, the
+# same as the CLI's); here only what is the API line's own: the optional name, the outer braces,
+# VPN rules refused, "did you mean" hints, and `[ ... ]` values as lists (what the CLI sends).
+_FLOW_UNKNOWN = "not a flow match component or action"
 
 
-def _flow_value(values: list[str], bracketed: bool) -> object:
-    if not values:
-        return True
-    if len(values) == 1 and not bracketed:
-        return values[0]
-    return values
-
-
-def _flow_statements(toks: Sequence[str], start: int, what: str) -> tuple[dict[str, object], int]:
-    """`{ NAME VALUE...; ... }` from toks[start] (the '{'); returns (values, index after '}')."""
-    out: dict[str, object] = {}
-    i = start + 1
-    words: list[str] = []
-    bracketed = False
-    while i < len(toks):
-        tok = toks[i]
-        if tok in (";", "}"):
-            if words:
-                key = words[0]
-                if key in out:
-                    raise CommandError(f"flow: {what}: '{key}' is given twice; list several values on "
-                                       f"one line: {key} [ A B ];")
-                value = _flow_value(words[1:], bracketed)
-                if what == "then" and not bracketed and len(words) > 2:
-                    value = " ".join(words[1:])  # rate-limit 1000 packets;
-                out[key] = value
-            words = []
-            bracketed = False
-            i += 1
-            if tok == "}":
-                return out, i
-            continue
+def _flow_body(toks: Sequence[str]) -> list[str]:
+    """`{ [next-hop A;] match { ... } then { ... } }` -> the words between the outer braces."""
+    depth = 0
+    for i, tok in enumerate(toks):
         if tok == "{":
-            raise CommandError(f"flow: unexpected '{{' inside '{what}'")
-        if tok in ("[", "]"):
-            bracketed = True
-        elif tok != ",":
-            words.append(tok)
-        i += 1
-    raise CommandError(f"flow: '{what} {{' is not closed with '}}'")
-
-
-def _flow_block(toks: Sequence[str]) -> tuple[dict[str, object], dict[str, object]]:
-    """`{ [next-hop A;] match { ... } then { ... } }`"""
-    match: dict[str, object] | None = None
-    then: dict[str, object] = {}
-    i = 1
-    while i < len(toks):
-        tok = toks[i]
-        if tok == "}":
-            if i != len(toks) - 1:
-                raise CommandError(f"flow: unexpected words after the closing '}}': {' '.join(toks[i + 1:])}")
-            if match is None:
-                raise CommandError("flow: the rule has no 'match { ... }'")
-            return match, then
-        if tok == ";":
-            i += 1
-            continue
-        if tok in ("match", "then") and i + 1 < len(toks) and toks[i + 1] == "{":
-            values, i = _flow_statements(toks, i + 1, tok)
-            if tok == "match":
-                if match is not None:
-                    raise CommandError("flow: 'match' is given twice")
-                match = values
-            else:
-                then.update(values)
-            continue
-        if tok == "next-hop" and i + 1 < len(toks):
-            then["next-hop"] = toks[i + 1]
-            i += 2
-            continue
-        if tok in ("rd", "route-distinguisher"):
-            raise CommandError("flow: FlowSpec VPN rules (rd) are not supported")
-        close = difflib.get_close_matches(tok, ("match", "then", "next-hop"), n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else " (expected match { ... } then { ... })"
-        raise CommandError(f"flow: unexpected '{tok}'{hint}")
+            depth += 1
+            if depth > 2:
+                raise CommandError("flow: unexpected '{' inside 'match { }' or 'then { }'")
+        elif tok == "}":
+            depth -= 1
+            if depth == 0:
+                if i != len(toks) - 1:
+                    extra = " ".join(toks[i + 1:])
+                    raise CommandError(f"flow: unexpected words after the closing '}}': {extra}")
+                return list(toks[1:i])
     raise CommandError("flow: the rule's '{' is not closed with '}'")
 
 
-def _flow_line(toks: Sequence[str]) -> tuple[dict[str, object], dict[str, object]]:
-    """ExaBGP's one-line form: `source 10.0.0.0/24 destination-port =80 protocol =tcp discard`."""
-    match: dict[str, object] = {}
-    then: dict[str, object] = {}
-    i = 0
-    while i < len(toks):
-        key = toks[i]
-        i += 1
-        if key == ";":
-            continue
-        if key in ("rd", "route-distinguisher"):
-            raise CommandError("flow: FlowSpec VPN rules (rd) are not supported")
-        if key in FLOW_MATCH_WORDS:
-            table = match
-        elif key in FLOW_THEN_WORDS or key == "next-hop":
-            table = then
-        else:
-            known = sorted(FLOW_MATCH_WORDS | FLOW_THEN_WORDS)
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise CommandError(f"flow: unknown match component or action '{key}'{hint}")
-        values: list[str] = []
-        bracketed = False
-        if key not in _FLOW_FLAGS:
-            if i < len(toks) and toks[i] == "[":
-                bracketed = True
-                end = i + 1
-                while end < len(toks) and toks[end] != "]":
-                    end += 1
-                if end >= len(toks):
-                    raise CommandError(f"flow: {key}: '[' is not closed with ']'")
-                values = [t for t in toks[i + 1:end] if t != ","]
-                i = end + 1
-            else:
-                while i < len(toks) and toks[i] not in FLOW_MATCH_WORDS and toks[i] not in FLOW_THEN_WORDS \
-                        and toks[i] not in (";", "next-hop"):
-                    values.append(toks[i])
-                    i += 1
-            if not values:
-                raise CommandError(f"flow: '{key}' needs a value")
-        if key in table:
-            raise CommandError(f"flow: '{key}' is given twice; give several values as {key} [ A B ]")
-        if table is then and not bracketed and len(values) > 1:
-            table[key] = " ".join(values)  # rate-limit 1000 packets
-            continue
-        table[key] = _flow_value(values, bracketed)
-    if not match:
-        raise CommandError("flow: the rule has no match component (source, destination, port, ...)")
-    return match, then
+def _flow_unknown(exc: FlowSpecError, block: bool) -> str:
+    """The codec's "not a component or action" error as the API words it, with a hint."""
+    word = exc.component
+    close = difflib.get_close_matches(word, sorted(MATCH_NAMES | THEN_NAMES), n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    if not block:
+        return f"flow: unknown match component or action '{word}'{hint}"
+    kind = ("a match component" if "'match" in exc.reason else
+            "an action" if "'then" in exc.reason else "a match component or action")
+    return f"flow: {word}: not {kind}{hint}"
+
+
+def _listed(value: object) -> object:
+    """"[ a b ]" (and lists holding such) -> ["a", "b"]; anything else as it is."""
+    items = value if isinstance(value, list) else [value]
+    if not any(isinstance(v, str) and v.startswith("[") for v in items):
+        return value
+    out: list[str] = []
+    for v in items:
+        text = str(v)
+        out.extend(w for w in (text[1:-1] if text.startswith("[") else text).replace(",", " ").split() if w)
+    return out
 
 
 def parse_flow_rule(toks: Sequence[str]) -> tuple[dict[str, object], dict[str, object]]:
@@ -575,9 +483,20 @@ def parse_flow_rule(toks: Sequence[str]) -> tuple[dict[str, object], dict[str, o
         toks = toks[1:]  # a name: `announce flow route NAME { ... }`
     if not toks:
         raise CommandError("flow route needs a rule: flow route { match { ... } then { ... } }")
-    if toks[0] == "{":
-        return _flow_block(toks)
-    return _flow_line(toks)
+    block = toks[0] == "{"
+    body = _flow_body(toks) if block else toks
+    if any(t in ("rd", "route-distinguisher") for t in body):
+        raise CommandError("flow: FlowSpec VPN rules (rd) are not supported")
+    try:
+        match, then = split_flow_tokens(body)
+    except FlowSpecError as exc:
+        if exc.reason.startswith(_FLOW_UNKNOWN):
+            raise CommandError(_flow_unknown(exc, block)) from None
+        raise CommandError(f"flow: {exc}") from None
+    if not match:
+        raise CommandError("flow: the rule has no 'match { ... }'" if block else
+                           "flow: the rule has no match component (source, destination, port, ...)")
+    return ({k: _listed(v) for k, v in match.items()}, {k: _listed(v) for k, v in then.items()})
 
 
 def _flow(verb: str, rest: Sequence[str]) -> Command:

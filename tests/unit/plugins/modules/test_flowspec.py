@@ -349,6 +349,20 @@ def test_rules_of_the_config_are_not_removed_by_name(agent, run_module):
     assert failed and "comes from config" in result["msg"] and "configuration and reload" in result["msg"]
 
 
+def test_an_api_programs_rule_is_removed_by_its_listed_name(agent, run_module):
+    """An API program's rule (owner process:NAME, listed as rule-HASH) can be withdrawn by name."""
+    peer = agent.speaker.peers["192.0.2.1"]
+    from fleetbgp.flows import build_rule
+
+    _rule, _actions, nlri, attrs = build_rule(IPV4_FLOWSPEC, {"destination": "10.9.1.0/24"}, {"discard": True})
+    agent.loop.call(lambda: agent.speaker.announce(IPV4_FLOWSPEC, nlri, attrs, owner="process:ddos"))
+    [listed] = flows(agent).values()
+    assert listed["owner"] == "process:ddos" and listed["name"].startswith("rule-")
+    failed, result = run_module(flowspec, args(agent, name=listed["name"], state="absent"))
+    assert not failed and result["changed"] is True and result["removed"] == [listed["name"]], result
+    assert nlri not in agent.loop.call(lambda: dict(peer.rib_out.routes.get(IPV4_FLOWSPEC, {})))
+
+
 def test_replacing_another_owners_rule_warns(agent, run_module):
     base = args(agent, name="shared", match={"destination": "10.0.0.0/24"})
     run_module(flowspec, dict(base, owner="other", then={"discard": True}))
