@@ -1,0 +1,60 @@
+"""Issue 6, proof 6: fleet.bgp.drain / fleet.bgp.undrain on the e2e lab fleet.
+
+Draining srv1 makes BIRD lose srv1's paths (anycast and the primary of the MED pair) and keep the
+others', with the sessions up and a path for the anycast prefix at every sample; srv2, then the last
+host announcing 100.10.0.200/32, is refused (nothing changes on it); `-e force=true` drains it anyway;
+undraining both brings every path back, srv1 best again for the MED pair.
+"""
+
+from __future__ import annotations
+
+from e2e_lab import AGENT, ANYCAST, SERVICE, BirdSampler, Lab
+
+
+def undrain_all(lab: Lab) -> None:
+    for s in lab.servers:
+        lab.exec(s, AGENT, "maintenance", "off", check=False, timeout=30)
+
+
+def test_drain_undrain_and_last_announcer(lab: Lab) -> None:
+    lab.wait_converged()
+    try:
+        # 1. drain srv1: its paths go, the others stay; BIRD always had a path for the anycast prefix.
+        with BirdSampler(lab, ANYCAST) as sampler:
+            out = lab.playbook("fleet.bgp.drain", "--limit", "srv1").stdout
+        assert "srv1 drained (withdraw): every route withdrawn" in out, out
+        assert lab.path_hosts(ANYCAST) == {"srv2", "srv3"}
+        assert lab.path_hosts(SERVICE) == {"srv2"}
+        assert lab.best_path(SERVICE) == lab.addr("srv2")
+        assert set(lab.sessions().values()) == {"Established"}, "a drain must keep the sessions up"
+        assert lab.agent_status("srv1")["maintenance"] is True
+        assert not sampler.gaps(), f"BIRD had no path for {ANYCAST} at some sample"
+        assert sampler.min_paths() >= 2 and not sampler.errors
+        assert len(sampler.samples) >= 4
+
+        # 2. srv2 is now the last host announcing the MED pair's prefix: refused, nothing changes.
+        pid = lab.agent_status("srv2")["pid"]
+        refused = lab.playbook("fleet.bgp.drain", "--limit", "srv2", check=False)
+        assert refused.returncode != 0, refused.stdout
+        assert "refusing to drain srv2" in refused.stdout and SERVICE in refused.stdout, refused.stdout
+        assert "Nothing was drained" in refused.stdout
+        status = lab.agent_status("srv2")
+        assert status["maintenance"] is False and status["pid"] == pid
+        assert lab.path_hosts(SERVICE) == {"srv2"}
+        assert lab.path_hosts(ANYCAST) == {"srv2", "srv3"}
+
+        # 3. forced: srv2 drains, and the MED pair's prefix is gone from BIRD (what force means).
+        out = lab.playbook("fleet.bgp.drain", "--limit", "srv2", extra_vars={"force": True}).stdout
+        assert "srv2 drained (withdraw)" in out
+        assert lab.path_hosts(SERVICE) == set()
+        assert lab.path_hosts(ANYCAST) == {"srv3"}
+
+        # 4. undrain both: every path back, srv1 (MED 100) best again.
+        out = lab.playbook("fleet.bgp.undrain", "--limit", "srv1,srv2").stdout
+        assert "srv1 in service: 1/1 sessions Established, 2 routes announced" in out, out
+        lab.wait_converged(timeout=15)
+        assert lab.best_path(SERVICE) == lab.addr("srv1")
+        for s in lab.servers:
+            assert lab.agent_status(s)["maintenance"] is False
+    finally:
+        undrain_all(lab)
