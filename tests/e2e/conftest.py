@@ -1,0 +1,55 @@
+"""Fixtures of the e2e tests (tests/e2e): `lab`, the e2e lab fleet with the baseline deployed
+(session scope), and `bird_sampler` (the BirdSampler class). The harness itself is e2e_lab.py:
+test modules import what they need from it, e.g. `from e2e_lab import ANYCAST, BirdSampler, Lab`.
+
+Run: scripts/run-pytest.sh --root tests/e2e    (root: rootful podman). The lab stays up afterwards;
+docs/lab.md ("The e2e lab") says how to look at it and how to remove it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_lab import BirdSampler, Lab
+
+E2E_LOCK = "/run/lock/fleetbgp-e2e.lock"
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    if os.geteuid() != 0:
+        pytest.skip("e2e tests need root (rootful podman)")
+    # One e2e session at a time on the shared e2e lab: /run/lock/fleetbgp-e2e.lock, held for the whole
+    # session (a caller that already holds it, e.g. `flock LOCK cmd`, sets FLEETBGP_E2E_LOCK_HELD=1).
+    with open(E2E_LOCK, "a") as lock:
+        if os.environ.get("FLEETBGP_E2E_LOCK_HELD") != "1":
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        the_lab = Lab()
+        the_lab.up()
+        the_lab.ensure_baseline()
+        yield the_lab
+
+
+@pytest.fixture
+def bird_sampler() -> type[BirdSampler]:
+    return BirdSampler
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: runs on the e2e lab fleet (podman containers; root)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A test's timeout also covers the session fixture's setup (lab up, baseline deploy, waiting
+    # for the lock): far above pytest's default 300 s on a loaded machine. FLEETBGP_E2E_TIMEOUT.
+    here = Path(__file__).parent
+    timeout = int(os.environ.get("FLEETBGP_E2E_TIMEOUT", "1800"))
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(timeout))
