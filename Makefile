@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 VENV        := .venv
 PY          := $(VENV)/bin/python
-LINT_PATHS  := $(wildcard agent tests bench lab plugins scripts)
+LINT_PATHS  := $(wildcard agent tests bench lab plugins scripts roles)
 PYTEST_ARGS ?=
 BENCH       ?= bench/static_routes.py
 BENCH_ARGS  ?=
