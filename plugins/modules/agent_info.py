@@ -53,6 +53,12 @@ options:
       - V(0) returns every route (on a large table, a large result).
     type: int
     default: 1000
+  deployed_path:
+    description:
+      - The record of the deployed revision that the fleet.bgp.rollout playbook writes on the host, returned
+        as RV(deployed). A file that is not there gives V(null).
+    type: path
+    default: /var/lib/fleetbgp/deployed.json
 extends_documentation_fragment:
   - fleet.bgp.control
   - ansible.builtin.action_common_attributes
@@ -300,6 +306,49 @@ not_established:
   type: list
   elements: str
   sample: []
+deployed:
+  description:
+    - The revision of the desired-state repository deployed on the host by fleet.bgp.rollout (the content
+      of O(deployed_path)), or null when no rollout recorded one. A file that cannot be read or parsed
+      gives a dict with only C(error).
+    - Compare C(config_sha256) with RV(status.config_sha256) to see a config changed since the rollout.
+  returned: always
+  type: dict
+  contains:
+    sha:
+      description: The git commit rolled out.
+      type: str
+      sample: 9f2971642e69aeaf690768f2ed2b604b91a63a40
+    ref:
+      description: The ref the operator asked for (branch, tag or commit).
+      type: str
+      sample: v1.4.0
+    repo:
+      description: Where the repository was fetched from.
+      type: str
+      sample: git@git.example.com:net/fleet-state.git
+    config_sha256:
+      description: SHA-256 of the config the rollout rendered and validated for this host.
+      type: str
+      sample: 6b59d4e353a1874f0b16b468d53f2be2716446a1f98c9ffc4ba60c48958cc86f
+    deployed_at:
+      description: When it was deployed (UTC, ISO 8601).
+      type: str
+      sample: "2026-11-26T23:56:58Z"
+    mode:
+      description: V(push) (fleet.bgp.rollout) or V(pull) (fleet.bgp.rollout_pull).
+      type: str
+      sample: push
+    previous_sha:
+      description: The commit recorded before this one, or null.
+      type: str
+      sample: null
+  sample:
+    sha: 9f2971642e69aeaf690768f2ed2b604b91a63a40
+    ref: main
+    config_sha256: 6b59d4e353a1874f0b16b468d53f2be2716446a1f98c9ffc4ba60c48958cc86f
+    deployed_at: "2026-11-26T23:56:58Z"
+    mode: push
 waited:
   description: Seconds spent waiting for O(wait_for).
   returned: when O(wait_for) is set
@@ -307,6 +356,7 @@ waited:
   sample: 3.2
 """
 
+import json
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -333,6 +383,21 @@ def describe(neighbor):
     state = neighbor.get("state") or "unknown"
     address = neighbor.get("address")
     return f"{address} ({state}: {why})" if why else f"{address} ({state})"
+
+
+def read_deployed(path):
+    """The rollout's record of the deployed revision: a dict, None when there is none, or
+    {"error": ...} when the file cannot be read or is not a JSON object."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        return {"error": f"{path}: {exc}"}
+    if not isinstance(data, dict):
+        return {"error": f"{path}: not a JSON object"}
+    return data
 
 
 def down(neighbors):
@@ -416,6 +481,7 @@ class Info:
             result["routes_total"] = routes.get("count", len(result["routes"]))
             result["routes_truncated"] = bool(routes.get("truncated"))
         self.agent.close()
+        result["deployed"] = read_deployed(params["deployed_path"])
         missing = down(neighbors)
         result.update(neighbors=neighbors, configured=len(neighbors),
                       established=len(neighbors) - len(missing),
@@ -430,6 +496,7 @@ def main():
         neighbors={"type": "list", "elements": "str"},
         include_routes={"type": "bool", "default": False},
         routes_limit={"type": "int", "default": 1000},
+        deployed_path={"type": "path", "default": "/var/lib/fleetbgp/deployed.json"},
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if module.params["timeout"] <= 0:

@@ -186,3 +186,24 @@ def test_bad_arguments(agent, run_module):
     assert failed and "routes_limit" in result["msg"]
     failed, result = run_module(agent_info, {"socket": agent.path, "wait_for": "up"})
     assert failed and "wait_for" in result["msg"]
+
+
+def test_deployed_revision_is_returned(agent, run_module, tmp_path):
+    record = tmp_path / "deployed.json"
+    missing = tmp_path / "none.json"
+    _failed, result = run_module(agent_info, {"socket": agent.path, "deployed_path": str(missing)})
+    assert result["deployed"] is None
+    record.write_text('{"sha": "9f29", "ref": "main", "config_sha256": "ab"}')
+    failed, result = run_module(agent_info, {"socket": agent.path, "deployed_path": str(record)})
+    assert not failed and result["deployed"] == {"sha": "9f29", "ref": "main", "config_sha256": "ab"}
+
+
+def test_unreadable_deployed_record_is_an_error_entry_not_a_failure(agent, run_module, tmp_path):
+    record = tmp_path / "deployed.json"
+    record.write_text('{"sha": ')
+    failed, result = run_module(agent_info, {"socket": agent.path, "deployed_path": str(record)})
+    assert not failed
+    assert set(result["deployed"]) == {"error"} and str(record) in result["deployed"]["error"]
+    record.write_text('["not", "a", "dict"]')
+    _failed, result = run_module(agent_info, {"socket": agent.path, "deployed_path": str(record)})
+    assert result["deployed"] == {"error": f"{record}: not a JSON object"}
