@@ -15,48 +15,26 @@ import json
 import os
 import re
 import subprocess
-import time
-from collections.abc import Callable
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import testinfra
-import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from podman_testinfra import host, instances, podman_host, wait_until  # noqa: F401 (host: a fixture)
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent
 
 
-def _instance(group: str, default: str) -> str:
-    """The name of the scenario's instance in group: from Molecule's molecule.yml (MOLECULE_FILE), so
-    a copy of the scenario with other container names tests its own containers, not these."""
-    path = os.environ.get("MOLECULE_FILE")
-    if path and Path(path).is_file():
-        for platform in yaml.safe_load(Path(path).read_text()).get("platforms", []):
-            if group in platform.get("groups", []):
-                return platform["name"]
-    return default
-
-
-SERVER = _instance("bgp_servers", "bgp-server-1")
-ROUTER = _instance("routers", "router")
+SERVER = instances(SCENARIO_DIR, "bgp_servers")[0]
+ROUTER = instances(SCENARIO_DIR, "routers")[0]
 BIRD_PROTOCOL = "bgp_server_1"  # inventory/group_vars/routers.yml
 STATIC_PREFIX = "100.10.0.100/32"  # inventory/group_vars/all.yml
 HEALTH_PREFIX = "100.10.0.101/32"
 API_PREFIX = "100.10.0.102/32"
 ALL_PREFIXES = (STATIC_PREFIX, HEALTH_PREFIX, API_PREFIX)
-
-
-def podman_host(name: str) -> testinfra.host.Host:
-    return testinfra.get_host(f"podman://{name}")
-
-
-@pytest.fixture(scope="module")
-def host(_testinfra_host: testinfra.host.Host) -> testinfra.host.Host:
-    """Molecule's `--hosts=all` parametrization, re-targeted to the native podman backend."""
-    backend = _testinfra_host.backend
-    name = getattr(backend, "host", None) or getattr(backend, "name", None)
-    return podman_host(str(name))
 
 
 @pytest.fixture(scope="session")
@@ -115,16 +93,6 @@ def run_module(
         ) from exc
     result["_rc"] = proc.returncode
     return result
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-    """Poll predicate until it returns something truthy; return it, or the last value at the timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 def bird_routes(router: testinfra.host.Host) -> set[str]:

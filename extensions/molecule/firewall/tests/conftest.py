@@ -13,8 +13,7 @@ import os
 import re
 import socket
 import subprocess
-import time
-from collections.abc import Callable
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +21,14 @@ import pytest
 import testinfra
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from podman_testinfra import host, instances, podman_host, wait_until  # noqa: F401 (host: a fixture)
+
 SCENARIO_DIR = Path(__file__).resolve().parent.parent
 
-
-def _platforms() -> list[dict[str, Any]]:
-    path = os.environ.get("MOLECULE_FILE") or str(SCENARIO_DIR / "molecule.yml")
-    return yaml.safe_load(Path(path).read_text()).get("platforms", [])
-
-
-def _instance(group: str, default: str) -> str:
-    for platform in _platforms():
-        if group in platform.get("groups", []):
-            return platform["name"]
-    return default
-
-
-ROUTER = _instance("routers", "fw-router")
-OUTSIDER = _instance("outsiders", "fw-outsider")
-SERVERS = [p["name"] for p in _platforms() if "bgp_servers" in p.get("groups", [])] or ["fw-nft", "fw-ipt"]
+ROUTER = instances(SCENARIO_DIR, "routers")[0]
+OUTSIDER = instances(SCENARIO_DIR, "outsiders")[0]
+SERVERS = instances(SCENARIO_DIR, "bgp_servers")
 HOST_VARS = SCENARIO_DIR / "inventory" / "host_vars"
 METRICS_PORT = 9101  # inventory/group_vars/all.yml
 WEB_PORT = 8080
@@ -60,17 +49,6 @@ def policy(server: str) -> str:
     return (data or {}).get("fleet_bgp_firewall_policy", "accept")
 
 
-def podman_host(name: str) -> testinfra.host.Host:
-    return testinfra.get_host(f"podman://{name}")
-
-
-@pytest.fixture(scope="module")
-def host(_testinfra_host: testinfra.host.Host) -> testinfra.host.Host:
-    b = _testinfra_host.backend
-    name = getattr(b, "host", None) or getattr(b, "name", None)
-    return podman_host(str(name))
-
-
 @pytest.fixture(scope="session")
 def router() -> testinfra.host.Host:
     return podman_host(ROUTER)
@@ -82,15 +60,6 @@ def addresses(name: str) -> tuple[str, str]:
     v4 = h.check_output("ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -1")
     v6 = h.check_output("ip -6 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -1")
     return v4.strip(), v6.strip()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 # --- what the rules say -----------------------------------------------------------------------------
@@ -179,9 +148,9 @@ def connect_from(name: str, targets: list[str], timeout: float = CONNECT_TIMEOUT
     return json.loads(proc.stdout)
 
 
-def connect_from_controller(host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> str:
+def connect_from_controller(address: str, port: int, timeout: float = CONNECT_TIMEOUT) -> str:
     try:
-        socket.create_connection((host, port), timeout=timeout).close()
+        socket.create_connection((address, port), timeout=timeout).close()
         return "open"
     except TimeoutError:
         return "timeout"

@@ -8,40 +8,18 @@ name the two instances, read from Molecule's molecule.yml so a copy of the scena
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable
+import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import testinfra
-import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from podman_testinfra import host, instances, podman_host, wait_until  # noqa: F401 (host: a fixture)
 
-def _instance(group: str, default: str) -> str:
-    path = os.environ.get("MOLECULE_FILE")
-    if path and Path(path).is_file():
-        for platform in yaml.safe_load(Path(path).read_text()).get("platforms", []):
-            if group in platform.get("groups", []):
-                return platform["name"]
-    return default
-
-
-SERVER = _instance("bgp_servers", "host-server-1")
-ROUTER = _instance("routers", "host-router")
-
-
-def podman_host(name: str) -> testinfra.host.Host:
-    return testinfra.get_host(f"podman://{name}")
-
-
-@pytest.fixture(scope="module")
-def host(_testinfra_host: testinfra.host.Host) -> testinfra.host.Host:
-    """Molecule's `--hosts=all` parametrization, re-targeted to the native podman backend."""
-    backend = _testinfra_host.backend
-    name = getattr(backend, "host", None) or getattr(backend, "name", None)
-    return podman_host(str(name))
+SCENARIO_DIR = Path(__file__).resolve().parent.parent
+SERVER = instances(SCENARIO_DIR, "bgp_servers")[0]
+ROUTER = instances(SCENARIO_DIR, "routers")[0]
 
 
 @pytest.fixture(scope="session")
@@ -52,13 +30,3 @@ def server() -> testinfra.host.Host:
 @pytest.fixture(scope="session")
 def router() -> testinfra.host.Host:
     return podman_host(ROUTER)
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-    """Poll predicate until it returns something truthy; return it, or the last value at the timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)

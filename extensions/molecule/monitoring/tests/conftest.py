@@ -9,41 +9,23 @@ host reaches its bridge), exactly as a dashboard or an operator's curl would.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import time
+import sys
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import testinfra
-import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from podman_testinfra import host, instances, podman_host, wait_until  # noqa: F401 (host: a fixture)
 
-def _instances(group: str) -> list[str]:
-    """Names of the scenario's instances in group, from molecule.yml (MOLECULE_FILE)."""
-    path = os.environ.get("MOLECULE_FILE") or str(Path(__file__).resolve().parents[1] / "molecule.yml")
-    platforms = yaml.safe_load(Path(path).read_text())["platforms"]
-    return [p["name"] for p in platforms if group in p.get("groups", [])]
-
-
-SERVERS = _instances("bgp_servers")
-ROUTER = _instances("routers")[0]
-PROMETHEUS = _instances("monitoring")[0]
-
-
-def podman_host(name: str) -> testinfra.host.Host:
-    return testinfra.get_host(f"podman://{name}")
-
-
-@pytest.fixture(scope="module")
-def host(_testinfra_host: testinfra.host.Host) -> testinfra.host.Host:
-    backend = _testinfra_host.backend
-    name = getattr(backend, "host", None) or getattr(backend, "name", None)
-    return podman_host(str(name))
+SCENARIO_DIR = Path(__file__).resolve().parent.parent
+SERVERS = instances(SCENARIO_DIR, "bgp_servers")
+ROUTER = instances(SCENARIO_DIR, "routers")[0]
+PROMETHEUS = instances(SCENARIO_DIR, "monitoring")[0]
 
 
 @pytest.fixture(scope="session")
@@ -84,15 +66,6 @@ class PrometheusApi:
 @pytest.fixture(scope="session")
 def prom_api() -> PrometheusApi:
     return PrometheusApi(f"http://{container_ip(PROMETHEUS)}:9090")
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 def birdc(router: testinfra.host.Host, command: str) -> str:
