@@ -188,6 +188,7 @@ ensure_container() {  # role name container addr
             return 0 ;;
     esac
     say "starting $ctr ($name, $addr) from $image"
+    CREATED[$ctr]=1
     # systemd as PID 1 (--systemd=always: tmpfs /run, /tmp, cgroup); NET_ADMIN for nftables and
     # BIRD's kernel routes inside the container, NET_RAW for ping, unmask=/proc/sys for net.* sysctls
     # (they stay in the container's network namespace). Podman's default set has NET_BIND_SERVICE.
@@ -198,10 +199,36 @@ ensure_container() {  # role name container addr
         "$image" >/dev/null || die "podman run $ctr failed (see the message above)"
 }
 
-wait_systemd() {  # container: wait until systemd has finished booting
-    local ctr=$1 deadline=$((SECONDS + UP_TIMEOUT)) st
+# Containers this run created (not reused ones): only those may be recreated when they do not boot.
+declare -A CREATED=()
+
+boot_diagnostics() {  # container: what an operator needs when systemd in it does not come up
+    local ctr=$1
+    {
+        echo "--- podman inspect $ctr (state)"
+        podman container inspect --format \
+            'status={{.State.Status}} pid={{.State.Pid}} started={{.State.StartedAt}} error={{.State.Error}}' \
+            "$ctr" 2>&1 || true
+        echo "--- podman logs --tail 25 $ctr"
+        timeout 10 podman logs --tail 25 "$ctr" 2>&1 || true
+        echo "--- podman processes on this host"
+        pgrep -a podman 2>/dev/null | grep -v " exec $ctr " | head -n 10 || true
+        echo "--- free space"
+        df -h / /var/lib/containers /run 2>/dev/null | awk '!seen[$0]++' || true
+    } >&2
+}
+
+# systemd has finished booting in CTR when `systemctl is-system-running` says running (or degraded).
+# A container this run created that is still unreachable after RECREATE_AFTER seconds is removed and
+# started again, once: a systemd that never came up (seen once on a fresh CI machine) does not come up
+# later, and a new container costs a second. Each failure prints what `podman exec` said and the
+# container's own log.
+wait_systemd() {  # index into CONTAINERS
+    local i=$1 ctr=${CONTAINERS[$1]} start=$SECONDS recreated=0 out st
+    local recreate_after=$((UP_TIMEOUT / 2 < 60 ? UP_TIMEOUT / 2 : 60))
     while :; do
-        st=$(timeout 10 podman exec "$ctr" systemctl is-system-running 2>/dev/null || true)
+        out=$(timeout 10 podman exec "$ctr" systemctl is-system-running 2>&1) || true
+        st=${out##*$'\n'}
         case $st in
             running) return 0 ;;
             degraded)
@@ -209,8 +236,24 @@ wait_systemd() {  # container: wait until systemd has finished booting
                 podman exec "$ctr" systemctl --failed --no-legend --plain >&2 || true
                 return 0 ;;
         esac
-        [[ "$(container_state "$ctr")" == running ]] || die "container $ctr stopped while booting: podman logs $ctr"
-        ((SECONDS < deadline)) || die "systemd in $ctr is '${st:-unreachable}' after ${UP_TIMEOUT}s"
+        [[ "$(container_state "$ctr")" == running ]] || {
+            boot_diagnostics "$ctr"
+            die "container $ctr stopped while booting (diagnostics above; podman logs $ctr)"
+        }
+        if ((recreated == 0 && ${CREATED[$ctr]:-0} == 1 && SECONDS - start >= recreate_after)); then
+            say "systemd in $ctr not reachable after $((SECONDS - start)) s (podman exec said: '${out:-nothing}');" \
+                "removing and starting it again"
+            boot_diagnostics "$ctr"
+            timeout 120 podman rm -f -t 5 "$ctr" >/dev/null || die "podman rm $ctr failed"
+            ensure_container "${ROLES[$i]}" "${NAMES[$i]}" "$ctr" "${ADDRS[$i]}"
+            recreated=1 start=$SECONDS
+            continue
+        fi
+        if ((SECONDS - start >= UP_TIMEOUT)); then
+            boot_diagnostics "$ctr"
+            die "systemd in $ctr is not up after ${UP_TIMEOUT}s: podman exec $ctr systemctl" \
+                "is-system-running said '${out:-nothing}' (diagnostics above)"
+        fi
         sleep 0.2
     done
 }
@@ -261,7 +304,7 @@ cmd_up() {
     for i in "${!CONTAINERS[@]}"; do
         ensure_container "${ROLES[$i]}" "${NAMES[$i]}" "${CONTAINERS[$i]}" "${ADDRS[$i]}"
     done
-    for i in "${!CONTAINERS[@]}"; do wait_systemd "${CONTAINERS[$i]}"; done
+    for i in "${!CONTAINERS[@]}"; do wait_systemd "$i"; done
     say "containers up with systemd running (${CONTAINERS[*]}) after $(since "$t0")"
     configure_router
     say "lab up in $(since "$t0"): router ${ADDRS[0]}, servers ${ADDRS[*]:1} on $NETWORK ($SUBNET)"

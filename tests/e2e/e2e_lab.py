@@ -42,7 +42,7 @@ ANYCAST = "100.10.0.100/32"  # all three servers, same attributes (ECMP)
 SERVICE = "100.10.0.200/32"  # srv1 MED 100 (primary), srv2 MED 200 (backup)
 SERVICE_ANNOUNCERS = ("srv1", "srv2")
 AGENT = "/opt/fleetbgp/venv/bin/fleetbgp"
-UP_TIMEOUT = float(os.environ.get("FLEETBGP_E2E_UP_TIMEOUT", "300"))
+UP_TIMEOUT = float(os.environ.get("FLEETBGP_E2E_UP_TIMEOUT", "600"))
 SITE_TIMEOUT = float(os.environ.get("FLEETBGP_E2E_SITE_TIMEOUT", "900"))
 CONVERGE_TIMEOUT = float(os.environ.get("FLEETBGP_E2E_CONVERGE_TIMEOUT", "60"))
 

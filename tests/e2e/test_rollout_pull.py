@@ -1,13 +1,15 @@
-"""fleet.bgp.rollout_pull (pull mode) on one e2e lab server: the host is its own controller.
+"""fleet.bgp.rollout_pull (pull mode) on one e2e lab server, run by ansible-pull itself: the host is its
+own controller.
 
 The lab containers have no Ansible, so the test copies the controller's ansible-core and its
-dependencies (same Debian 12, Python 3.11) and the collection into the last server, with a desired-state
-tree exported from a git repository (a copy of tests/e2e/inventory plus local.yml importing
-fleet.bgp.rollout_pull), and runs `ansible-playbook -c local` there as ansible-pull would (the
-containers have no git, so the commit is passed with -e instead of being read by ansible-pull's
-checkout). Shown: a commit whose config for this host does not validate (checked with the host's own
-fleetbgp) changes nothing; the baseline commit passes validation, backup, apply and the health gate
-over the local connection and is recorded with mode "pull".
+dependencies (same Debian 12, Python 3.11) and the collection into the last server, and puts a bare
+git repository of the desired state there (a copy of tests/e2e/inventory plus local.yml importing
+fleet.bgp.rollout_pull). Then, on the host, `ansible-pull -U file://REPO -C COMMIT -d DEST -i inventory
+local.yml`, as a pull-mode fleet runs it from a timer: ansible-pull checks the commit out with git,
+limits the run to the host's own names and runs local.yml over the local connection. Shown: a commit
+whose config for this host does not validate (checked with the host's own fleetbgp) changes nothing; the
+baseline commit passes validation, backup, apply and the health gate and is recorded with mode "pull"
+and the commit ansible-pull checked out (read from the checkout, not passed in).
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ from e2e_lab import Lab
 CONF = "/etc/fleetbgp/fleetbgp.conf"
 RECORD = "/var/lib/fleetbgp/deployed.json"
 ANSIBLE_DIR = "/opt/e2e-ansible"
-DESIRED_DIR = "/srv/fleetbgp-pull"
+DESIRED_REPO = "/srv/fleetbgp-desired.git"  # the "remote" ansible-pull clones from
+CHECKOUT_DIR = "/var/lib/fleetbgp-pull"  # ansible-pull -d
+VAULT_PASS = "/etc/fleetbgp-pull/vault-pass"
+# ansible-pull runs `ansible` (the git checkout) and `ansible-playbook` from its own directory.
+CLIS = {"ansible": "adhoc", "ansible-playbook": "playbook", "ansible-pull": "pull"}
 # ansible-core and what it imports, taken from the controller's venv.
 PACKAGES = ("ansible", "jinja2", "markupsafe", "yaml", "_yaml", "cryptography", "cffi", "pycparser",
             "packaging", "resolvelib")
@@ -55,27 +61,33 @@ def pull_host(lab: Lab) -> Iterator[str]:
              or (p.name.endswith(".dist-info") and p.name.split("-")[0].lower() in DISTS)]
     tar_into(lab, host, site, names, f"{ANSIBLE_DIR}/lib")
     tar_into(lab, host, lab.repo, list(COLLECTION), f"{ANSIBLE_DIR}/collections/ansible_collections/fleet/bgp")
-    launcher = (f'#!/usr/bin/python3\nimport sys\nsys.path.insert(0, "{ANSIBLE_DIR}/lib")\n'
-                "from ansible.cli.playbook import main\nmain()\n")
-    lab.exec(host, "sh", "-c", f'mkdir -p {ANSIBLE_DIR}/bin && cat > {ANSIBLE_DIR}/bin/ansible-playbook '
-             f"&& chmod 0755 {ANSIBLE_DIR}/bin/ansible-playbook", input=launcher)
-    yield host
-    lab.exec(host, "rm", "-rf", ANSIBLE_DIR, DESIRED_DIR, check=False)
-
-
-def pull(lab: Lab, host: str, tree: Path, sha: str) -> subprocess.CompletedProcess[str]:
-    """The desired-state tree at SHA onto HOST, then the pull-mode playbook there, locally."""
-    tar_into(lab, host, tree, ["inventory", "local.yml"], DESIRED_DIR)
+    for cli, module in CLIS.items():
+        launcher = (f'#!/usr/bin/python3\nimport sys\nsys.path.insert(0, "{ANSIBLE_DIR}/lib")\n'
+                    f"from ansible.cli.{module} import main\nmain()\n")
+        lab.exec(host, "sh", "-c", f"mkdir -p {ANSIBLE_DIR}/bin && cat > {ANSIBLE_DIR}/bin/{cli} "
+                 f"&& chmod 0755 {ANSIBLE_DIR}/bin/{cli}", input=launcher)
     vault = Path(lab.env["ANSIBLE_VAULT_PASSWORD_FILE"]).read_text()
-    lab.exec(host, "sh", "-c", f"umask 077; cat > {DESIRED_DIR}/.vault-pass", input=vault)
+    lab.exec(host, "sh", "-c", f"umask 077; mkdir -p {Path(VAULT_PASS).parent} && cat > {VAULT_PASS}", input=vault)
+    yield host
+    lab.exec(host, "rm", "-rf", ANSIBLE_DIR, DESIRED_REPO, CHECKOUT_DIR, str(Path(VAULT_PASS).parent), check=False)
+
+
+def publish(lab: Lab, host: str, repo: Path) -> None:
+    """The desired-state repository, as a bare repository on HOST (the remote ansible-pull clones)."""
+    bare = repo.parent / "desired.git"
+    shutil.rmtree(bare, ignore_errors=True)
+    git(repo.parent, "clone", "-q", "--bare", str(repo), str(bare))
+    tar_into(lab, host, bare, ["."], DESIRED_REPO)
+
+
+def pull(lab: Lab, host: str, commit: str) -> subprocess.CompletedProcess[str]:
+    """ansible-pull on HOST: check COMMIT out of the desired-state repository, run its local.yml."""
     return subprocess.run(
-        ["podman", "exec", "-w", DESIRED_DIR, "-e", f"ANSIBLE_COLLECTIONS_PATH={ANSIBLE_DIR}/collections",
+        ["podman", "exec", "-w", "/", "-e", f"ANSIBLE_COLLECTIONS_PATH={ANSIBLE_DIR}/collections",
          "-e", "ANSIBLE_NOCOLOR=1", "-e", "ANSIBLE_RETRY_FILES_ENABLED=0", lab.container(host),
-         f"{ANSIBLE_DIR}/bin/ansible-playbook", "-c", "local", "-i", "inventory", "--limit", host,
-         "--vault-password-file", f"{DESIRED_DIR}/.vault-pass",
-         "-e", json.dumps({"fleet_bgp_rollout_sha": sha, "fleet_bgp_rollout_ref": "main",
-                           "fleet_bgp_rollout_gate_timeout": 30}),
-         "local.yml"],
+         f"{ANSIBLE_DIR}/bin/ansible-pull", "-U", f"file://{DESIRED_REPO}", "-C", commit, "--full",
+         "-d", CHECKOUT_DIR, "-i", "inventory", "--vault-password-file", VAULT_PASS,
+         "-e", json.dumps({"fleet_bgp_rollout_gate_timeout": 30}), "local.yml"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=800, check=False)
 
 
@@ -107,15 +119,18 @@ def test_pull_mode_validates_on_the_host_then_applies_locally(lab: Lab, pull_hos
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "broken prefix")
     before = state(lab, host)
-    proc = pull(lab, host, repo, git(repo, "rev-parse", "HEAD"))
+    broken = git(repo, "rev-parse", "HEAD")
+    publish(lab, host, repo)
+    proc = pull(lab, host, broken)
     assert proc.returncode != 0, proc.stdout
+    assert lab.exec(host, "git", "-C", CHECKOUT_DIR, "rev-parse", "HEAD").stdout.strip() == broken, \
+        "ansible-pull checked the commit out"
     assert "does not validate" in proc.stdout and "100.10.0.300" in proc.stdout, proc.stdout
     assert "/opt/fleetbgp/venv/bin/fleetbgp validate" in proc.stdout, "validated with the host's own agent"
     assert state(lab, host) == before
 
     # The baseline: validated, backed up, applied, gated and recorded, all over the local connection.
-    git(repo, "checkout", "-q", baseline)
-    proc = pull(lab, host, repo, baseline)
+    proc = pull(lab, host, baseline)
     assert proc.returncode == 0, proc.stdout
     record = json.loads(lab.exec(host, "cat", RECORD).stdout)
     assert (record["sha"], record["mode"]) == (baseline, "pull"), record
