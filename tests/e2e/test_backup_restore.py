@@ -4,6 +4,8 @@
    same sha256, owner and mode, the unit is enabled again and BIRD sees the session Established.
 5. A corrupted and a truncated archive are refused at step 'verify'; the host is unchanged (sha256 of
    its files, the agent's pid, the BGP session's start time at BIRD).
+Also the off-host copy: a backup of srv2 copied to the controller (fleet_bgp_backup_fetch) restores srv2
+after its config, unit and every archive on it are gone (`-e src=CONTROLLER_COPY`).
 The e2e inventory encrypts secrets.env in the archives with a key from its vault: the tests also
 check that the archive does not hold the MD5 password in clear and that no output shows the key.
 """
@@ -16,6 +18,7 @@ import json
 import re
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from e2e_lab import AGENT, Lab
@@ -183,3 +186,36 @@ def test_restore_that_breaks_bgp_is_put_back(lab: Lab) -> None:
         raise
     finally:
         lab.exec(HOST, "sh", "-c", f"rm -f /root/conf.good {BACKUP_DIR}/{bad_id}.tar.gz*", check=False)
+
+
+def test_controller_copy_restores_a_host_that_lost_its_archives(lab: Lab, tmp_path: Path) -> None:
+    host = "srv2"
+    lab.wait_converged()
+    fetch_dir = tmp_path / "fleetbgp-backups"
+    out = lab.playbook("fleet.bgp.backup", "--limit", host,
+                       extra_vars={"fleet_bgp_backup_fetch": True, "fleet_bgp_backup_fetch_dir": str(fetch_dir)}).stdout
+    m = re.search(rf"{host}: backup (\S+) in (\S+) \(.*, controller copy (\S+?)[,\"\s]", out)
+    assert m, f"the backup playbook did not name the controller copy:\n{out}"
+    backup_id, path, copy = m.group(1), m.group(2), Path(m.group(3))
+    assert copy == fetch_dir / host / f"{backup_id}.tar.gz", copy
+    # The copy is the host's archive, byte for byte, with its checksum file beside it.
+    digest = hashlib.sha256(copy.read_bytes()).hexdigest()
+    assert lab.sha256(host, path)[path] == digest
+    assert (copy.parent / f"{copy.name}.sha256").read_text().split()[0] == digest
+    files = list(json.loads(lab.exec(host, TOOL, "--json", "verify", backup_id).stdout)["result"]["files"])
+    before = lab.sha256(host, *files)
+
+    # Disaster on the host: the config, the unit and every archive gone; only the controller has a copy.
+    lab.exec(host, "sh", "-c", f"rm -rf {CONF} {UNIT} {WANTS} {BACKUP_DIR}/* && systemctl daemon-reload")
+    assert lab.exec(host, TOOL, "list").stdout.split() == []
+    try:
+        out = lab.playbook("fleet.bgp.restore", "--limit", host, extra_vars={"src": str(copy)}).stdout
+        assert f"{host}: restored backup {backup_id} (restart), 1/1 sessions Established" in out, out
+        assert lab.sha256(host, *files) == before
+        assert lab.exec(host, "systemctl", "is-enabled", "fleetbgp.service").stdout.strip() == "enabled"
+        assert backup_id in lab.exec(host, TOOL, "list").stdout.split(), "the uploaded archive stays on the host"
+        lab.wait_converged()
+        assert vault_key(lab) not in out
+    except BaseException:
+        lab.reset()
+        raise

@@ -1,16 +1,18 @@
 """fleet.bgp.logging on the bgp_server: the agent's JSON lines in /var/log/fleetbgp/fleetbgp.log through
-journald and rsyslog, rotation with the agent writing on into the new file, forwarding over TCP."""
+journald and rsyslog, rotation with the agent writing on into the new file, forwarding over TCP, UDP and RELP."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from conftest import wait_until
 
 LOG = "/var/log/fleetbgp/fleetbgp.log"
 DROPIN = "/etc/systemd/system/fleetbgp.service.d/50-logging.conf"
 ROTATE = "/etc/logrotate.d/fleetbgp"
-REMOTE_LOG = "/var/log/remote/fleetbgp.log"  # inventory/group_vars/all.yml
+REMOTE_DIR = "/var/log/remote"  # inventory/group_vars/all.yml: molecule_remote_dir
 
 
 def json_lines(text: str, *, strict: bool = True) -> list[dict]:
@@ -108,13 +110,16 @@ def test_rotation_and_the_agent_writes_on(server):
     assert syslog == "", f"the agent's message is in /var/log/syslog too: {syslog}"
 
 
-def test_forwarded_to_the_remote_server(router):
-    """The router's rsyslog (a TCP syslog server made by prepare.yml) got the agent's messages."""
+@pytest.mark.parametrize("protocol", ["tcp", "udp", "relp"])
+def test_forwarded_to_the_remote_server(router, protocol):
+    """The router's rsyslog (a syslog server made by prepare.yml: imtcp, imudp, imrelp, one file each) got
+    the agent's messages over each of the three remotes in inventory/group_vars/bgp_servers.yml."""
+    remote_log = f"{REMOTE_DIR}/fleetbgp-{protocol}.log"
 
     def remote():
-        result = router.run(f"cat {REMOTE_LOG}")
+        result = router.run(f"cat {remote_log}")
         return result.rc == 0 and "session established" in result.stdout and result.stdout
 
     text = wait_until(remote, 20)
-    assert text, router.run(f"ls -l /var/log/remote; tail -3 {REMOTE_LOG}").stdout
+    assert text, router.run(f"ls -l {REMOTE_DIR}; tail -3 {remote_log}").stdout
     assert " host-server-1 fleetbgp" in text.splitlines()[-1], text.splitlines()[-1]
