@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -304,7 +305,16 @@ class Bird:
         return self.state(proto) == "Established"
 
     def wait_established(self, proto: str, timeout: float = 20) -> None:
-        wait_until(lambda: self.established(proto), timeout, f"BIRD protocol {proto} Established",
+        """Established, and settled: BIRD can move the "Since" time once more a moment after the BGP
+        state reads Established (seen: 1 ms later, no flap), and tests compare since() to tell flaps."""
+        def settled() -> bool:
+            if not self.established(proto):
+                return False
+            first = self.since(proto)
+            time.sleep(0.1)
+            return self.established(proto) and self.since(proto) == first
+
+        wait_until(settled, timeout, f"BIRD protocol {proto} Established",
                    describe=lambda: self.diagnostics(proto))
 
     def wait_not_established(self, proto: str, timeout: float = 30) -> None:
