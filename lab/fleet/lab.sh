@@ -22,6 +22,8 @@
 # (ansible_host), addresses (lab_ipv4), network name and subnet (group_vars/all/lab.yml).
 # Environment: FLEETBGP_LAB_UP_TIMEOUT (default 120 s, waiting for systemd and BIRD),
 #   FLEETBGP_LAB_IMAGES_TIMEOUT (default 900 s, image build), FLEETBGP_LAB_STATE (default /run/fleetbgp-lab).
+#   FLEETBGP_LAB_REPLACE_OLDER=1: a container running an older build of its image is replaced
+#   (the e2e tests set it; the demo lab only notes it).
 # A second, independent lab (the e2e tests use one): FLEETBGP_LAB_INVENTORY (another inventory with
 # other container names, network and subnet), FLEETBGP_LAB_STATE and FLEETBGP_LAB_LABEL, all three.
 set -euo pipefail
@@ -32,6 +34,7 @@ INVENTORY=${FLEETBGP_LAB_INVENTORY:-$LAB_DIR/inventory}
 STATE=${FLEETBGP_LAB_STATE:-/run/fleetbgp-lab}
 UP_TIMEOUT=${FLEETBGP_LAB_UP_TIMEOUT:-120}
 IMAGES_TIMEOUT=${FLEETBGP_LAB_IMAGES_TIMEOUT:-900}
+REPLACE_OLDER=${FLEETBGP_LAB_REPLACE_OLDER:-0}
 VENV_BIN=$REPO/.venv/bin
 # On the lab's containers and network (the images carry fleetbgp.lab.hash). A second lab (tests/e2e)
 # sets its own label, so that `down` of one never removes the other.
@@ -161,6 +164,17 @@ overlaps() {  # overlaps A/len B/len: true when the two IPv4 prefixes overlap
 }
 
 # --- containers -------------------------------------------------------------------------------
+# True when a command can run in CTR; sets ALIVE_OUT to what the last `podman exec` said.
+container_alive() {
+    local _
+    for _ in 1 2; do
+        ALIVE_OUT=$(timeout 20 podman exec "$1" true 2>&1) && return 0
+        sleep 1
+    done
+    ALIVE_OUT=${ALIVE_OUT##*$'\n'}
+    return 1
+}
+
 container_state() { podman container inspect --format '{{.State.Status}}' "$1" 2>/dev/null || echo absent; }
 
 ensure_container() {  # role name container addr
@@ -176,11 +190,24 @@ ensure_container() {  # role name container addr
                 "{{(index .NetworkSettings.Networks \"$NETWORK\").IPAddress}}" "$ctr" 2>/dev/null || true)
             [[ $have_ip == "$addr" ]] \
                 || die "container $ctr runs with address '${have_ip:-none}' on $NETWORK, not $addr; run: $0 down"
-            if [[ "$(podman container inspect --format '{{.Image}}' "$ctr")" \
+            if ! container_alive "$ctr"; then
+                # podman keeps "running" in its database when the host was restored from a snapshot
+                # or /run survived a reboot, but nothing runs and no exec ever will (seen on CI).
+                say "note: podman says $ctr is running but its processes are gone (podman exec said:" \
+                    "'$ALIVE_OUT'); removing it and starting it again"
+                timeout 120 podman rm -f -t 0 "$ctr" >/dev/null || die "podman rm $ctr failed"
+            elif [[ "$(podman container inspect --format '{{.Image}}' "$ctr")" \
                 != "$(podman image inspect --format '{{.Id}}' "$image")" ]]; then
-                say "note: $ctr runs an older build of $image (make demo-down, then make demo, to refresh)"
-            fi
-            return 0 ;;
+                if [[ $REPLACE_OLDER == 1 ]]; then
+                    say "note: $ctr runs an older build of $image; replacing it (FLEETBGP_LAB_REPLACE_OLDER=1)"
+                    timeout 120 podman rm -f -t 10 "$ctr" >/dev/null || die "podman rm $ctr failed"
+                else
+                    say "note: $ctr runs an older build of $image (make demo-down, then make demo, to refresh)"
+                    return 0
+                fi
+            else
+                return 0
+            fi ;;
         absent) ;;
         *)
             say "starting the existing container $ctr (was $state)"

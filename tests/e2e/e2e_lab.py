@@ -22,6 +22,7 @@ import shlex
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ LAB_ENV = {
     "FLEETBGP_LAB_INVENTORY": str(INVENTORY),
     "FLEETBGP_LAB_STATE": os.environ.get("FLEETBGP_E2E_LAB_STATE", "/run/fleetbgp-e2e-lab"),
     "FLEETBGP_LAB_LABEL": os.environ.get("FLEETBGP_E2E_LAB_LABEL", "fleetbgp.e2e-lab"),
+    # The tests must run on the images of this checkout, not on containers from an older build.
+    "FLEETBGP_LAB_REPLACE_OLDER": "1",
 }
 # What the e2e inventory announces (tests/e2e/inventory/group_vars/bgp_servers/main.yml, host_vars/).
 ANYCAST = "100.10.0.100/32"  # all three servers, same attributes (ECMP)
@@ -47,6 +50,7 @@ SITE_TIMEOUT = float(os.environ.get("FLEETBGP_E2E_SITE_TIMEOUT", "900"))
 CONVERGE_TIMEOUT = float(os.environ.get("FLEETBGP_E2E_CONVERGE_TIMEOUT", "60"))
 
 _VIA = re.compile(r"^\s+via\s+(\d+\.\d+\.\d+\.\d+)\b")
+_MED = re.compile(r"^\s+BGP\.med:\s+(\d+)")
 
 
 def _parse_sessions(out: str) -> dict[str, str]:
@@ -188,6 +192,19 @@ class Lab:
         out = self.exec(self.router, "birdc", "show", "route", prefix, "all", check=False, timeout=20).stdout
         return _parse_vias(out)
 
+    def meds(self, prefix: str) -> dict[str, int | None]:
+        """{server: MED of its path at BIRD (None when it sends none)} for PREFIX."""
+        out = self.exec(self.router, "birdc", "show", "route", prefix, "all", check=False, timeout=20).stdout
+        result: dict[str, int | None] = {}
+        host = ""
+        for line in out.splitlines():
+            if m := _VIA.match(line):
+                host = self.name_of(m.group(1))
+                result[host] = None
+            elif host and (m := _MED.match(line)):
+                result[host] = int(m.group(1))
+        return result
+
     def path_hosts(self, prefix: str) -> set[str]:
         """Inventory names of the servers BIRD has a path from for PREFIX."""
         return {self.name_of(a) for a in self.paths(prefix)}
@@ -224,6 +241,14 @@ class Lab:
                 return
             time.sleep(0.5)
         raise AssertionError(f"the lab did not converge within {timeout:.0f} s: {why}")
+
+    @staticmethod
+    def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+        """Poll CHECK every 0.5 s until it is true; fail naming WHAT after TIMEOUT seconds."""
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
+            time.sleep(0.5)
 
     def deploy(self, *hosts: str) -> subprocess.CompletedProcess[str]:
         """fleet.bgp.site on HOSTS (default: every server)."""

@@ -13,10 +13,6 @@ metric-mode host for a withdraw drain is refused with a hint, and changes nothin
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Callable
-
 from e2e_lab import AGENT, ANYCAST, SERVICE, BirdSampler, Lab
 
 DISABLED_METRIC = 1000  # the agent's default maintenance metric (ExaBGP healthcheck's disabled metric)
@@ -25,27 +21,6 @@ DISABLED_METRIC = 1000  # the agent's default maintenance metric (ExaBGP healthc
 def undrain_all(lab: Lab) -> None:
     for s in lab.servers:
         lab.exec(s, AGENT, "maintenance", "off", check=False, timeout=30)
-
-
-def meds(lab: Lab, prefix: str) -> dict[str, int | None]:
-    """{server: MED of its path at BIRD (None when it sends none)} for PREFIX."""
-    out = lab.exec(lab.router, "birdc", "show", "route", prefix, "all", check=False, timeout=20).stdout
-    result: dict[str, int | None] = {}
-    host = ""
-    for line in out.splitlines():
-        if m := re.match(r"^\s+via\s+(\d+\.\d+\.\d+\.\d+)\b", line):
-            host = lab.name_of(m.group(1))
-            result[host] = None
-        elif host and (m := re.match(r"^\s+BGP\.med:\s+(\d+)", line)):
-            result[host] = int(m.group(1))
-    return result
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
-        time.sleep(0.5)
 
 
 def test_drain_undrain_and_last_announcer(lab: Lab) -> None:
@@ -95,7 +70,7 @@ def test_drain_undrain_and_last_announcer(lab: Lab) -> None:
 def test_metric_drain_keeps_the_paths_with_the_disabled_metric(lab: Lab) -> None:
     host = "srv1"
     lab.wait_converged()
-    before = meds(lab, SERVICE)
+    before = lab.meds(SERVICE)
     assert before == {"srv1": 100, "srv2": 200}, before
     try:
         lab.playbook("fleet.bgp.site", "--limit", host, extra_vars={"fleet_bgp_agent_maintenance_mode": "metric"})
@@ -110,17 +85,17 @@ def test_metric_drain_keeps_the_paths_with_the_disabled_metric(lab: Lab) -> None
 
         with BirdSampler(lab, SERVICE) as sampler:
             out = lab.playbook("fleet.bgp.drain", "--limit", host, extra_vars={"drain_mode": "metric"}).stdout
-            wait_until(lambda: meds(lab, SERVICE) == {"srv1": DISABLED_METRIC, "srv2": 200}, 15,
+            lab.wait_until(lambda: lab.meds(SERVICE) == {"srv1": DISABLED_METRIC, "srv2": 200}, 15,
                            f"srv1's path for {SERVICE} at BIRD with MED {DISABLED_METRIC}")
         assert f"{host} drained (metric): routes re-announced with MED {DISABLED_METRIC}" in out, out
         assert lab.best_path(SERVICE) == lab.addr("srv2"), "the backup is best while the primary is drained"
-        assert meds(lab, ANYCAST)[host] == DISABLED_METRIC
+        assert lab.meds(ANYCAST)[host] == DISABLED_METRIC
         assert lab.path_hosts(ANYCAST) == {"srv1", "srv2", "srv3"}, "metric mode keeps every path"
         assert not sampler.gaps() and sampler.min_paths() == 2, "no path for the MED pair went away"
         assert set(lab.sessions().values()) == {"Established"}
 
         lab.playbook("fleet.bgp.undrain", "--limit", host)
-        wait_until(lambda: meds(lab, SERVICE) == before, 15, f"MED 100 back on srv1's path for {SERVICE}")
+        lab.wait_until(lambda: lab.meds(SERVICE) == before, 15, f"MED 100 back on srv1's path for {SERVICE}")
         assert lab.best_path(SERVICE) == lab.addr("srv1")
     finally:
         undrain_all(lab)
