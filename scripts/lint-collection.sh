@@ -131,8 +131,10 @@ names = set(open(sys.argv[1]).read().split())
 must = ["MANIFEST.json", "FILES.json", "README.md", "meta/runtime.yml",
         "agent/pyproject.toml", "agent/README.md", "agent/src/fleetbgp/__init__.py",
         "agent/src/fleetbgp/cli.py", "roles/agent/tasks/main.yml", "roles/agent/meta/argument_specs.yml",
-        "roles/agent/templates/fleetbgp.service.j2", "playbooks/site.yml", "playbooks/status.yml"]
-never = [".venv*", ".git*", ".ci*", ".ansible-lint", "lab*", "bench*", "extensions*", "scripts*", "Makefile",
+        "roles/agent/templates/fleetbgp.service.j2", "playbooks/site.yml", "playbooks/status.yml",
+        "scripts/fleetbgp-rollout"]
+never = [".venv*", ".git*", ".ci*", ".ansible-lint", "lab*", "bench*", "extensions*", "scripts/*.sh", "scripts/*.py",
+         "Makefile",
          "tests/agent*", "tests/interop*", "tests/e2e*", "tests/output*", "*__pycache__*", "*.pyc",
          "*.egg-info*", "*.whl", "*.tar.gz", "*.tar", "agent/build*", "agent/dist*", ".hypothesis*",
          ".pytest_cache*", ".ruff_cache*"]
@@ -153,6 +155,7 @@ if [[ -n $TARBALL ]]; then
       bg "installed: ansible-playbook fleet.bgp.$pb --syntax-check" env ANSIBLE_COLLECTIONS_PATH="$INSTALLED" \
         ansible-playbook "fleet.bgp.$pb" --syntax-check -i localhost,
     done
+    bg "installed: scripts/fleetbgp-rollout --help (executable)" "$COLL/scripts/fleetbgp-rollout" --help
     # The installed copy of the render test reads the agent's version through the role's own
     # fleet_bgp_agent_source ({{ role_path }}/../../agent), i.e. inside the installed collection.
     bg "installed: the role finds the agent source in the installed collection" \

@@ -224,6 +224,8 @@ ok+=("$SERVICE primary/backup: best $PRIMARY (MED $PRIMARY_MED, via ${ADDR[$PRIM
 if ((expect_no_change)); then
     ((site_changed == 0)) || fail "fleet.bgp.site changed $site_changed task(s) on a lab it had already deployed from the same sources: not idempotent, or the lab was changed by hand since the last demo (log: $site_log; make demo-down starts afresh)"
     ok+=("fleet.bgp.site re-run on the deployed lab: changed=0 (idempotent)")
+elif ((site_changed == 0)); then
+    ok+=("fleet.bgp.site: changed=0 (the lab already ran these sources)")
 else
     ok+=("fleet.bgp.site: changed=$site_changed (first deploy of these sources on this lab; run make demo again: expect changed=0)")
 fi
