@@ -213,8 +213,10 @@ def page(name: str, data: dict) -> str:
 
 def index(names: list[str], data: dict) -> str:
     out = [HEADER, "", f"# Modules of the {COLLECTION} collection", "",
-           "They run on the bgp_servers and talk to the fleetbgp agent over its control socket "
-           "(`/run/fleetbgp/control.sock`); `ansible-doc fleet.bgp.NAME` shows the same reference.", "",
+           "They run on the bgp_servers. Most talk to the fleetbgp agent over its control socket "
+           "(`/run/fleetbgp/control.sock`); `sysctl_file` and `interface_addresses` change the host itself "
+           "(the roles `fleet.bgp.sysctl` and `fleet.bgp.service_addresses` use them). "
+           "`ansible-doc fleet.bgp.NAME` shows the same reference.", "",
            "| Module | Description |", "|---|---|"]
     for n in names:
         doc = data[f"{COLLECTION}.{n}"]["doc"]

@@ -115,10 +115,10 @@ path:
 
 import os
 import re
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.fleet.bgp.plugins.module_utils.fleetbgp_files import read_text, write_owned_file
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@+/-]*$")
 
@@ -228,37 +228,9 @@ def main():
         else:
             lines.append(f"{key} = {value}")
     content = "\n".join(lines) + "\n"
-    try:
-        with open(path, encoding="utf-8") as f:
-            before_content = f.read()
-    except OSError:
-        before_content = None
-    file_changed = before_content != content
+    before_content = read_text(path)
     diff = [dict(before_header=path, after_header=path, before=before_content or "", after=content)]
-
-    if file_changed and not module.check_mode:
-        directory = os.path.dirname(path) or "."
-        if not os.path.isdir(directory):
-            module.fail_json(msg=f"{path}: the directory {directory} does not exist")
-        fd, tmp = tempfile.mkstemp(prefix=".fleetbgp-sysctl.", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(to_bytes(content))
-            os.chmod(tmp, 0o644)
-            module.atomic_move(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    attrs_changed = False
-    if os.path.exists(path):
-        st = os.stat(path)
-        as_root = os.geteuid() == 0  # the owner is only ours to set when we run as root
-        if st.st_mode & 0o7777 != 0o644 or (as_root and (st.st_uid, st.st_gid) != (0, 0)):
-            attrs_changed = True
-            if not module.check_mode:
-                if as_root:
-                    os.chown(path, 0, 0)
-                os.chmod(path, 0o644)
+    file_changed = write_owned_file(module, path, content, before_content, prefix=".fleetbgp-sysctl.")
 
     # the running kernel
     applied = {}
@@ -287,7 +259,7 @@ def main():
                              before="".join(f"{k} = {v['before']}\n" for k, v in sorted(applied.items())),
                              after="".join(f"{k} = {settings[k]}\n" for k in sorted(applied))))
 
-    module.exit_json(changed=bool(file_changed or attrs_changed or applied), applied=applied,
+    module.exit_json(changed=bool(file_changed or applied), applied=applied,
                      skipped_keys=skipped, settings=settings, path=path, diff=diff)
 
 

@@ -8,6 +8,7 @@ so a copy of a scenario with other container names tests its own containers.
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,3 +50,24 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+def run_playbook(playbook: Path, *args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    """ansible-playbook with Molecule's inventory and ansible.cfg (from the verifier's environment)."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    assert inventory, "MOLECULE_INVENTORY_FILE is not set: run the tests through molecule verify"
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="false",
+               ANSIBLE_CALLBACK_RESULT_FORMAT="yaml")
+    return subprocess.run(
+        ["ansible-playbook", "-i", inventory, str(playbook), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def recap(out: str, name: str) -> str:
+    """The PLAY RECAP line of one instance (`NAME : ok=5 changed=1 ...`) in ansible-playbook's output."""
+    return next(line for line in out.splitlines() if line.startswith(name + " ") and "ok=" in line)

@@ -9,7 +9,6 @@ network (and from the controller, which sits on the network's gateway address).
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -22,7 +21,8 @@ import testinfra
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from podman_testinfra import host, instances, podman_host, wait_until  # noqa: F401 (host: a fixture)
+# host: a fixture (pytest registers it here); run_playbook: imported by the tests from here
+from podman_testinfra import host, instances, podman_host, run_playbook, wait_until  # noqa: F401
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent
 
@@ -176,21 +176,6 @@ def outsider_probe() -> dict[str, Any]:
     result = connect_from(OUTSIDER, targets)
     after = {s: counters(s) for s in SERVERS}
     return {"result": result, "before": before, "after": after}
-
-
-def run_playbook(playbook: Path, *args: str, timeout: int = 240) -> subprocess.CompletedProcess:
-    """ansible-playbook with Molecule's inventory and ansible.cfg (from the verifier's environment)."""
-    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
-    assert inventory, "MOLECULE_INVENTORY_FILE is not set: run the tests through molecule verify"
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="false")
-    return subprocess.run(
-        ["ansible-playbook", "-i", inventory, str(playbook), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def birdc(router: testinfra.host.Host, command: str) -> str:

@@ -15,6 +15,10 @@ APPLIED = {
     "net.ipv4.tcp_rmem": "4096 87380 67108864",
     "net.ipv4.tcp_wmem": "4096 65536 67108864",
     "net.ipv4.tcp_syn_retries": "4",  # added
+    # for the service addresses on lo (fleet.bgp.service_addresses; test_40 shows what they do)
+    "net.ipv4.conf.all.arp_ignore": "1",
+    "net.ipv4.conf.all.arp_announce": "2",
+    "net.ipv4.conf.all.rp_filter": "2",
 }
 # Not applied, written commented out: no such key, or read-only in a container's network namespace
 # (net.core.*mem_max and nf_conntrack_max belong to the host; netdev_max_backlog is not per-namespace).

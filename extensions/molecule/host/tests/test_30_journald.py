@@ -1,15 +1,14 @@
-"""fleet.bgp.logging switched to the journald backend (runs last: it leaves the bgp_server without the
-rsyslog file). The role refuses remote servers without rsyslog, then removes its rsyslog rule,
-logrotate policy and journald drop-in; the agent's messages stay in the journal only."""
+"""fleet.bgp.logging switched to the journald backend (runs after the logging tests: it leaves the
+bgp_server without the rsyslog file). The role refuses remote servers without rsyslog, then removes its
+rsyslog rule, logrotate policy and journald drop-in; the agent's messages stay in the journal only."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
-from conftest import SERVER, wait_until
+from conftest import SERVER, recap, run_playbook, wait_until
 
 PLAYBOOK = Path(__file__).resolve().parent.parent / "logging-only.yml"
 FILES = ["/etc/rsyslog.d/30-fleetbgp.conf", "/etc/logrotate.d/fleetbgp",
@@ -18,19 +17,8 @@ LOG = "/var/log/fleetbgp/fleetbgp.log"
 
 
 def play(extra: dict) -> subprocess.CompletedProcess:
-    """ansible-playbook logging-only.yml with Molecule's inventory and ansible.cfg (the verifier's
-    environment) and these extra vars."""
-    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
-    assert inventory, "MOLECULE_INVENTORY_FILE is not set: run the tests through molecule verify"
-    return subprocess.run(
-        ["ansible-playbook", "-i", inventory, str(PLAYBOOK), "-e", json.dumps(extra)],
-        env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CALLBACK_RESULT_FORMAT="yaml"),
-        capture_output=True, text=True, timeout=300, check=False,
-    )
-
-
-def recap(out: str) -> str:
-    return next(line for line in out.splitlines() if line.startswith(SERVER + " ") and "ok=" in line)
+    """ansible-playbook logging-only.yml with these extra vars."""
+    return run_playbook(PLAYBOOK, "-e", json.dumps(extra), timeout=300)
 
 
 def test_remotes_need_rsyslog():
@@ -43,7 +31,7 @@ def test_remotes_need_rsyslog():
 def test_journald_backend(server):
     proc = play({"fleet_bgp_logging_backend": "journald", "fleet_bgp_logging_remotes": []})
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "failed=0" in recap(proc.stdout)
+    assert "failed=0" in recap(proc.stdout, SERVER)
     for path in FILES:
         assert not server.file(path).exists, f"{path} is still there"
     assert server.service("fleetbgp").is_running
@@ -58,4 +46,4 @@ def test_journald_backend(server):
     assert (server.file(LOG).size if server.file(LOG).exists else 0) == size, "rsyslog still writes the file"
 
     again = play({"fleet_bgp_logging_backend": "journald", "fleet_bgp_logging_remotes": []})
-    assert again.returncode == 0 and "changed=0" in recap(again.stdout), recap(again.stdout)
+    assert again.returncode == 0 and "changed=0" in recap(again.stdout, SERVER), recap(again.stdout, SERVER)
