@@ -14,6 +14,7 @@ BENCH_ARGS  ?=
 
 RUFF        := $(VENV)/bin/ruff check $(LINT_PATHS)
 UNIT        := scripts/run-pytest.sh tests/agent $(PYTEST_ARGS)
+LAB_UNIT    := scripts/run-pytest.sh tests/lab $(PYTEST_ARGS)
 INTEROP     := scripts/run-pytest.sh --root tests/interop $(PYTEST_ARGS)
 COLLECTION  := scripts/test-collection.sh
 LINT_COLLECTION := scripts/lint-collection.sh
@@ -40,8 +41,8 @@ lint: setup-venv ## ruff over agent/ tests/ bench/ lab/
 lint-fix: setup-venv ## let ruff fix what it can (imports, pyupgrade, ...), then show the rest
 	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
 
-unit: setup-venv ## unit tests: pytest tests/agent
-	@$(UNIT)
+unit: setup-venv ## unit tests: pytest tests/agent, then tests/lab (the lab's load client and web service)
+	@$(UNIT) && $(LAB_UNIT)
 
 interop: setup ## interop tests against BIRD, GoBGP, ExaBGP: pytest tests/interop (root)
 	@$(INTEROP)
@@ -64,7 +65,7 @@ e2e: setup ## end-to-end tests on a second lab fleet: rollout, restore, drain (t
 test: setup ## everything CI runs: lint, unit, interop, collection, rules, molecule, e2e (all run; fails if any failed)
 	@failed=(); \
 	echo "== lint";       $(RUFF)       || failed+=(lint); \
-	echo "== unit";       $(UNIT)       || failed+=(unit); \
+	echo "== unit";       { $(UNIT) && $(LAB_UNIT); } || failed+=(unit); \
 	echo "== interop";    $(INTEROP)    || failed+=(interop); \
 	echo "== collection"; $(COLLECTION) || failed+=(collection); \
 	echo "== lint-collection"; $(LINT_COLLECTION) || failed+=(lint-collection); \

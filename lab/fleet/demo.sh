@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # lab/fleet/demo.sh (`make demo`): the collection's job end to end on a lab fleet on this machine.
 #
-#   router   BIRD 2, AS 65000, 10.89.7.2  --- podman network fleetbgp-lab (10.89.7.0/24) ---
-#   srv1 10.89.7.11, srv2 10.89.7.12, srv3 10.89.7.13: AS 65001, systemd as PID 1, fleetbgp via Ansible
+#   client 10.89.17.10 --- fleetbgp-lab-clients (internal) --- router 10.89.17.2 / 10.89.7.2: BIRD 2, AS 65000
+#   router --- podman network fleetbgp-lab (10.89.7.0/24, fd89:7::/64) --- srv1 .11, srv2 .12, srv3 .13:
+#   AS 65001, systemd as PID 1, lab-web (HTTP, answers with the host name), fleetbgp via Ansible
 #
 # Steps: build the container images if missing (lab/images/build.sh), start the lab if it is not
 # running (lab/fleet/lab.sh up), `ansible-playbook fleet.bgp.site` and `fleet.bgp.status` against
 # lab/fleet/inventory, then show what BIRD holds and check it:
 #   - 100.10.0.100/32 (anycast, same attributes from all three servers): three paths, exported to
-#     the router's kernel table as one ECMP route with three next hops;
-#   - 100.10.0.200/32 (primary/backup): srv1 with MED 100 is the best path, srv2 with MED 200 the backup.
+#     the router's kernel table as one ECMP route with three next hops (2001:db8:100::100/128 too);
+#   - 100.10.0.200/32 (primary/backup): srv1 with MED 100 is the best path, srv2 with MED 200 the backup;
+# then sends requests from the client behind the router (lab/traffic/loadclient.py) and checks what
+# answered: the anycast address all three servers (IPv4 and IPv6), the primary/backup address srv1
+# only, no request failed.
 # A second run on the same lab, with the collection and inventory unchanged, must report changed=0
 # for the site play (it is checked). The lab keeps running afterwards; `make demo-down` removes it.
 # Needs root. Exits 0 with a final "demo: OK" line, or non-zero with "demo: FAIL: reason".
 #
 # Environment (seconds): FLEETBGP_DEMO_SITE_TIMEOUT=900, FLEETBGP_DEMO_STATUS_TIMEOUT=180,
-#   FLEETBGP_DEMO_BIRD_TIMEOUT=60 (BIRD to hold every path after the site play), and lab.sh's
+#   FLEETBGP_DEMO_BIRD_TIMEOUT=60 (BIRD to hold every path after the site play),
+#   FLEETBGP_DEMO_TRAFFIC_SECONDS=4 and FLEETBGP_DEMO_TRAFFIC_RATE=50 (requests per second and address),
+#   and lab.sh's
 #   FLEETBGP_LAB_UP_TIMEOUT=120, FLEETBGP_LAB_IMAGES_TIMEOUT=900.
 set -euo pipefail
 
@@ -26,9 +32,12 @@ STATE=${FLEETBGP_LAB_STATE:-/run/fleetbgp-lab}
 SITE_TIMEOUT=${FLEETBGP_DEMO_SITE_TIMEOUT:-900}
 STATUS_TIMEOUT=${FLEETBGP_DEMO_STATUS_TIMEOUT:-180}
 BIRD_TIMEOUT=${FLEETBGP_DEMO_BIRD_TIMEOUT:-60}
+TRAFFIC_SECONDS=${FLEETBGP_DEMO_TRAFFIC_SECONDS:-4}
+TRAFFIC_RATE=${FLEETBGP_DEMO_TRAFFIC_RATE:-50}
 
 # What the inventory announces (lab/fleet/inventory/group_vars/bgp_servers/main.yml, host_vars/).
 ANYCAST=100.10.0.100/32
+ANYCAST6=2001:db8:100::100/128
 SERVICE=100.10.0.200/32
 PRIMARY=srv1 PRIMARY_MED=100
 BACKUP=srv2 BACKUP_MED=200
@@ -85,10 +94,16 @@ export FLEETBGP_LAB_LOCKED=1
 # Topology from the inventory: SERVERS (inventory names), their containers and addresses.
 declare -A CTR=() ADDR=()
 SERVERS=()
-while read -r role name container addr; do
+CLIENT=""
+while read -r role name container addr _; do
     CTR[$name]=$container ADDR[$name]=$addr
-    if [[ $role == router ]]; then ROUTER=$name; else SERVERS+=("$name"); fi
+    case $role in
+        router) ROUTER=$name ;;
+        server) SERVERS+=("$name") ;;
+        client) CLIENT=$name ;;
+    esac
 done < <("$LAB" names)
+[[ -n $CLIENT ]] || fail "the lab inventory has no host in the 'clients' group (lab/fleet/inventory/hosts.yml)"
 ctr() { echo "${CTR[$1]}"; }
 birdc() { timeout 15 podman exec "$(ctr "$ROUTER")" birdc "$@"; }
 
@@ -171,13 +186,16 @@ established() { birdc show protocols | awk '$2 == "BGP" && / Established/ { n++ 
 step_start bird "BIRD on the router ($(ctr "$ROUTER"), AS 65000): waiting up to ${BIRD_TIMEOUT}s for every session and path"
 deadline=$((SECONDS + BIRD_TIMEOUT))
 n=${#SERVERS[@]}
+# Two sessions per server (IPv4, IPv6). The health checks announce once `rise` checks passed.
 while :; do
     e=$(established 2>/dev/null || echo 0)
     a=$(paths "$ANYCAST" 2>/dev/null | wc -l)
+    a6=$(paths "$ANYCAST6" 2>/dev/null | wc -l)
     p=$(paths "$SERVICE" 2>/dev/null | wc -l)
-    ((e == n && a == n && p == 2)) && break
+    ((e == 2 * n && a == n && a6 == n && p == 2)) && break
     ((SECONDS < deadline)) || { birdc show protocols all >&2 || true
-        fail "after ${BIRD_TIMEOUT}s BIRD has $e/$n sessions Established, $a/$n paths for $ANYCAST, $p/2 for $SERVICE"; }
+        fail "after ${BIRD_TIMEOUT}s BIRD has $e/$((2 * n)) sessions Established, $a/$n paths for $ANYCAST," \
+            "$a6/$n for $ANYCAST6, $p/2 for $SERVICE"; }
     sleep 0.5
 done
 step_done
@@ -220,6 +238,41 @@ alt=$(awk '$2 == "alt" { print $1, $3, $4 }' <<<"$svc")
 [[ $alt == "$BACKUP $BACKUP_MED ${ADDR[$BACKUP]}" ]] \
     || fail "$SERVICE: backup path is '$alt', expected '$BACKUP $BACKUP_MED ${ADDR[$BACKUP]}'"
 ok+=("$SERVICE primary/backup: best $PRIMARY (MED $PRIMARY_MED, via ${ADDR[$PRIMARY]}), backup $BACKUP (MED $BACKUP_MED)")
+
+# --- 6. traffic: what a client behind the router gets ------------------------------------------
+step_start traffic "traffic: the client ($(ctr "$CLIENT"), behind the router) sends $TRAFFIC_RATE requests/s to each service address for ${TRAFFIC_SECONDS}s"
+load_json=$STATE/traffic.json
+rc=0
+timeout -k 5 $((TRAFFIC_SECONDS + 60)) podman exec "$(ctr "$CLIENT")" python3 /usr/local/lib/lab/loadclient.py \
+    --json --rate "$TRAFFIC_RATE" --duration "$TRAFFIC_SECONDS" \
+    "${ANYCAST%/*}" "${ANYCAST6%/*}" "${SERVICE%/*}" >"$load_json" || rc=$?
+((rc == 0)) || fail "the load client in $(ctr "$CLIENT") failed (exit $rc; lab/traffic/loadclient.py)"
+step_done
+# Prints the client's summary, then one verdict line per address: "ok TEXT" or "fail TEXT".
+verdicts=$(PYTHONPATH=$REPO/lab "$REPO/.venv/bin/python" - "$load_json" "${ANYCAST%/*}" "${ANYCAST6%/*}" \
+    "${SERVICE%/*}" "$PRIMARY" "${SERVERS[@]}" <<'PY'
+import json
+import sys
+
+from traffic.loadclient import format_summary
+
+path, anycast, anycast6, service, primary, *servers = sys.argv[1:]
+summary = json.load(open(path))["summary"]
+print(format_summary(summary), file=sys.stderr)
+for addr, want, what in ((anycast, set(servers), "anycast"), (anycast6, set(servers), "anycast over IPv6"),
+                         (service, {primary}, "primary/backup")):
+    a = summary["addresses"][addr]
+    hosts = a["hosts"]
+    shares = ", ".join(f"{h} {v['share']:.0%}" for h, v in sorted(hosts.items()))
+    good = set(hosts) == want and a["failed"] == 0
+    print("ok" if good else "fail", f"{addr} {what}: {a['requests']} requests, {a['failed']} failed,"
+          f" answered by {shares or 'nobody'}" + ("" if good else f" (expected {', '.join(sorted(want))}, none failed)"))
+PY
+) || fail "could not read the load client's result ($load_json)"
+while read -r verdict text; do
+    [[ $verdict == ok ]] || fail "traffic: $text"
+    ok+=("traffic: $text")
+done <<<"$verdicts"
 
 if ((expect_no_change)); then
     ((site_changed == 0)) || fail "fleet.bgp.site changed $site_changed task(s) on a lab it had already deployed from the same sources: not idempotent, or the lab was changed by hand since the last demo (log: $site_log; make demo-down starts afresh)"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# lab/fleet/lab.sh: the lab fleet (one BIRD 2 router + three bgp_servers, podman containers with
-# systemd as PID 1) for `make demo` and end-to-end tests. Needs root (rootful podman).
+# lab/fleet/lab.sh: the lab fleet (one BIRD 2 router, three bgp_servers and a client behind the router,
+# podman containers with systemd as PID 1) for `make demo` and end-to-end tests. Needs root (rootful podman).
 #
 # Usage:
-#   lab/fleet/lab.sh up            build missing images (lab/images/build.sh), create the network and
-#                                  the containers, wait for systemd, configure and start BIRD on the
-#                                  router (lab/fleet/router.yml). Idempotent: a running lab is left
-#                                  as it is (only BIRD's config is reconciled).
-#   lab/fleet/lab.sh down          remove the containers and the network (the images stay cached)
+#   lab/fleet/lab.sh up            build missing images (lab/images/build.sh), create the networks and
+#                                  the containers, wait for systemd, set up the lab's own services
+#                                  (lab/fleet/lab.yml: BIRD and forwarding on the router, lab-web on
+#                                  the servers, the client's routes and load client). Idempotent: a
+#                                  running lab is left as it is (lab.yml runs again only on a change).
+#   lab/fleet/lab.sh down          remove the containers and the networks (the images stay cached)
 #   lab/fleet/lab.sh status        containers, addresses, systemd and fleetbgp state, BIRD sessions;
 #                                  exit 0 when every container runs, 1 otherwise
 #   lab/fleet/lab.sh env           print the environment for Ansible against the lab:
@@ -15,12 +16,14 @@
 #   lab/fleet/lab.sh run CMD...    run CMD with that environment, e.g.
 #                                  lab/fleet/lab.sh run ansible-playbook fleet.bgp.site
 #   lab/fleet/lab.sh birdc ARGS... birdc in the router container, e.g. lab/fleet/lab.sh birdc show protocols
-#   lab/fleet/lab.sh shell NAME    a shell in a container (NAME: router, srv1, srv2, srv3)
-#   lab/fleet/lab.sh names         print "ROLE INVENTORY_NAME CONTAINER IPV4" per container
+#   lab/fleet/lab.sh shell NAME    a shell in a container (NAME: router, srv1, srv2, srv3, client)
+#   lab/fleet/lab.sh names         print "ROLE INVENTORY_NAME CONTAINER IPV4 IPV6" per container
+#                                  (ROLE: router, server or client)
 #
 # The inventory (lab/fleet/inventory) is the single source of the topology: container names
-# (ansible_host), addresses (lab_ipv4), network name and subnet (group_vars/all/lab.yml).
-# Environment: FLEETBGP_LAB_UP_TIMEOUT (default 120 s, waiting for systemd and BIRD),
+# (ansible_host), addresses (lab_ipv4, lab_ipv6; the router's lab_client_ipv4/6), networks and
+# subnets (group_vars/all/lab.yml).
+# Environment: FLEETBGP_LAB_UP_TIMEOUT (default 120 s, waiting for systemd and the lab's services),
 #   FLEETBGP_LAB_IMAGES_TIMEOUT (default 900 s, image build), FLEETBGP_LAB_STATE (default /run/fleetbgp-lab).
 #   FLEETBGP_LAB_REPLACE_OLDER=1: a container running an older build of its image is replaced
 #   (the e2e tests set it; the demo lab only notes it).
@@ -54,7 +57,10 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
 
 # --- topology, read from the inventory ------------------------------------------------------
-# Sets NETWORK SUBNET GATEWAY and the arrays ROLES NAMES CONTAINERS ADDRS (router first).
+# Sets NETWORK SUBNET GATEWAY SUBNET6 GATEWAY6 (the servers' LAN), CLIENT_NETWORK CLIENT_SUBNET
+# CLIENT_SUBNET6 (the clients' network behind the router; empty without a `clients` group), and the
+# arrays ROLES NAMES CONTAINERS ADDRS ADDRS6 (router first, then servers, then clients; a client's
+# addresses are on the client network) and NETS (per container, its podman --network arguments).
 load_topology() {
     [[ -x $VENV_BIN/python ]] || die "$VENV_BIN/python not found; run: make setup"
     local out
@@ -67,21 +73,32 @@ import yaml
 inv = Path(sys.argv[1])
 lab = yaml.safe_load((inv / "group_vars/all/lab.yml").read_text())
 hosts = yaml.safe_load((inv / "hosts.yml").read_text())
-print("net", lab["lab_network"], lab["lab_subnet"], lab["lab_gateway"])
+print("net", lab["lab_network"], lab["lab_subnet"], lab["lab_gateway"], lab["lab_subnet6"], lab["lab_gateway6"])
+clients = lab.get("lab_client_network")
+if clients:
+    print("clientnet", clients, lab["lab_client_subnet"], lab["lab_client_subnet6"])
 children = hosts["all"]["children"]
-for role, group in (("router", "routers"), ("server", "bgp_servers")):
-    for name, hv in (children[group].get("hosts") or {}).items():
-        print(role, name, hv["ansible_host"], hv["lab_ipv4"])
+for role, group in (("router", "routers"), ("server", "bgp_servers"), ("client", "clients")):
+    for name, hv in ((children.get(group) or {}).get("hosts") or {}).items():
+        v4, v6 = hv["lab_ipv4"], hv["lab_ipv6"]
+        if role == "client":
+            nets = [f"{clients}:ip={v4},ip={v6}"]
+        else:
+            nets = [f"{lab['lab_network']}:ip={v4},ip={v6}"]
+        if role == "router" and clients:
+            nets.append(f"{clients}:ip={hv['lab_client_ipv4']},ip={hv['lab_client_ipv6']}")
+        print(role, name, hv["ansible_host"], v4, v6, " ".join(nets))
 PY
     ) || die "cannot read the topology from $INVENTORY"
-    ROLES=() NAMES=() CONTAINERS=() ADDRS=()
-    local kind a b c
-    while read -r kind a b c; do
-        if [[ $kind == net ]]; then
-            NETWORK=$a SUBNET=$b GATEWAY=$c
-        else
-            ROLES+=("$kind") NAMES+=("$a") CONTAINERS+=("$b") ADDRS+=("$c")
-        fi
+    ROLES=() NAMES=() CONTAINERS=() ADDRS=() ADDRS6=() NETS=()
+    CLIENT_NETWORK="" CLIENT_SUBNET="" CLIENT_SUBNET6=""
+    local kind a b c d e
+    while read -r kind a b c d e; do
+        case $kind in
+            net) NETWORK=$a SUBNET=$b GATEWAY=$c SUBNET6=$d GATEWAY6=$e ;;
+            clientnet) CLIENT_NETWORK=$a CLIENT_SUBNET=$b CLIENT_SUBNET6=$c ;;
+            *) ROLES+=("$kind") NAMES+=("$a") CONTAINERS+=("$b") ADDRS+=("$c") ADDRS6+=("$d") NETS+=("$e") ;;
+        esac
     done <<<"$out"
     [[ ${ROLES[0]:-} == router ]] || die "the inventory has no host in the 'routers' group"
     ROUTER=${CONTAINERS[0]}
@@ -133,30 +150,64 @@ print_env() {
     done
 }
 
-# --- network ----------------------------------------------------------------------------------
+# --- networks ---------------------------------------------------------------------------------
+# ensure_network NAME INTERNAL(0|1) SUBNET [GATEWAY] SUBNET6 [GATEWAY6]: create it, or check the one
+# that exists. One of ours with other settings (an older lab: IPv4 only, say) is removed and created
+# again, with the containers on it: they are the lab's own and `up` starts them afresh.
 ensure_network() {
-    if podman network exists "$NETWORK"; then
-        local have
-        have=$(podman network inspect --format '{{range .Subnets}}{{.Subnet}} {{end}}' "$NETWORK")
-        [[ " $have " == *" $SUBNET "* ]] \
-            || die "podman network $NETWORK exists with subnet '$have', not $SUBNET; run: $0 down"
-        return 0
+    local name=$1 internal=$2 subnet=$3 gateway=$4 subnet6=$5 gateway6=$6 have want
+    want="$(printf '%s\n' "$subnet" "$subnet6" | sort | xargs) internal=$internal"
+    if podman network exists "$name"; then
+        have="$(podman network inspect --format '{{range .Subnets}}{{.Subnet}} {{end}}' "$name" | xargs -n1 | sort | xargs)"
+        have+=" internal=$([[ "$(podman network inspect --format '{{.Internal}}' "$name")" == true ]] && echo 1 || echo 0)"
+        [[ $have == "$want" ]] && return 0
+        replace_network "$name" "has '$have', the inventory says '$want'"
     fi
-    # The subnet must not overlap another podman network or a route of this host.
-    local net s
+    # A subnet must not overlap another podman network or a route of this host.
+    local net s mine
     for net in $(podman network ls --format '{{.Name}}'); do
         for s in $(podman network inspect --format '{{range .Subnets}}{{.Subnet}} {{end}}' "$net"); do
-            overlaps "$s" "$SUBNET" && die "subnet $SUBNET overlaps podman network '$net' ($s);" \
-                "pick another lab_subnet in $INVENTORY/group_vars/all/lab.yml (and the lab_ipv4 addresses)"
+            for mine in "$subnet" "$subnet6"; do
+                overlaps "$s" "$mine" && die "subnet $mine overlaps podman network '$net' ($s);" \
+                    "pick another in $INVENTORY/group_vars/all/lab.yml (and the addresses in hosts.yml)"
+            done
         done
     done
     while read -r s _; do
         [[ $s == */* ]] || continue
-        overlaps "$s" "$SUBNET" && die "subnet $SUBNET overlaps this host's route to $s;" \
-            "pick another lab_subnet in $INVENTORY/group_vars/all/lab.yml"
-    done < <(ip -4 route show table all type unicast 2>/dev/null | grep -v '^default')
-    say "creating podman network $NETWORK ($SUBNET, gateway $GATEWAY)"
-    podman network create --subnet "$SUBNET" --gateway "$GATEWAY" --label "$LABEL=1" "$NETWORK" >/dev/null
+        for mine in "$subnet" "$subnet6"; do
+            overlaps "$s" "$mine" && die "subnet $mine overlaps this host's route to $s;" \
+                "pick another in $INVENTORY/group_vars/all/lab.yml"
+        done
+    done < <(ip -4 route show table all type unicast 2>/dev/null | grep -v '^default'
+             ip -6 route show table all type unicast 2>/dev/null | grep -v '^default')
+    local args=(--ipv6 --subnet "$subnet" --subnet "$subnet6")
+    if ((internal)); then
+        # No address of the host on it, no NAT: the router is the only way in and out.
+        args+=(--internal)
+        say "creating podman network $name ($subnet, $subnet6; internal)"
+    else
+        args+=(--gateway "$gateway" --gateway "$gateway6")
+        say "creating podman network $name ($subnet, $subnet6; gateways $gateway, $gateway6)"
+    fi
+    podman network create "${args[@]}" --label "$LABEL=1" "$name" >/dev/null \
+        || die "podman network create $name failed (see the message above)"
+}
+
+replace_network() {  # name why
+    local name=$1 ctr others=()
+    [[ "$(podman network inspect --format "{{index .Labels \"$LABEL\"}}" "$name")" == 1 ]] \
+        || die "podman network $name is not this lab's (no label $LABEL) and $2; remove it or rename the lab's"
+    local on
+    mapfile -t on < <(podman ps -a --filter "network=$name" --format '{{.Names}}')
+    for ctr in "${on[@]}"; do
+        [[ "$(podman container inspect --format "{{index .Config.Labels \"$LABEL\"}}" "$ctr")" == 1 ]] \
+            || others+=("$ctr")
+    done
+    ((${#others[@]} == 0)) || die "podman network $name $2, but containers that are not this lab's use it: ${others[*]}"
+    say "note: podman network $name $2; removing it${on[*]:+ and its containers (${on[*]})} to create it again"
+    ((${#on[@]} == 0)) || timeout 120 podman rm -f -t 10 "${on[@]}" >/dev/null || die "podman rm failed"
+    timeout 60 podman network rm "$name" >/dev/null || die "podman network rm $name failed"
 }
 
 overlaps() {  # overlaps A/len B/len: true when the two IPv4 prefixes overlap
@@ -177,50 +228,68 @@ container_alive() {
 
 container_state() { podman container inspect --format '{{.State.Status}}' "$1" 2>/dev/null || echo absent; }
 
-ensure_container() {  # role name container addr
-    local role=$1 name=$2 ctr=$3 addr=$4 image state have_ip caps=NET_ADMIN,NET_RAW
+# "NETWORK IPV4 IPV6" per network a container is on: what podman says, or what the inventory wants.
+container_networks() {
+    podman container inspect --format \
+        '{{range $n, $v := .NetworkSettings.Networks}}{{$n}} {{$v.IPAddress}} {{$v.GlobalIPv6Address}}{{"\n"}}{{end}}' \
+        "$1" 2>/dev/null | sed '/^$/d' | sort
+}
+wanted_networks() {  # index
+    local spec ips
+    for spec in ${NETS[$1]}; do
+        ips=${spec#*:}; ips=${ips//ip=/}
+        echo "${spec%%:*} ${ips//,/ }"
+    done | sort
+}
+
+ensure_container() {  # index into CONTAINERS
+    local i=$1 role=${ROLES[$1]} name=${NAMES[$1]} ctr=${CONTAINERS[$1]} image state spec have
+    local caps=NET_ADMIN,NET_RAW nets=()
     image=$NODE_IMAGE
     # BIRD (run as user bird by the packaged unit) keeps NET_BIND_SERVICE, NET_ADMIN, NET_RAW and
     # NET_BROADCAST; its capset() fails with EPERM when one is missing from the bounding set.
     [[ $role == router ]] && image=$ROUTER_IMAGE caps=NET_ADMIN,NET_RAW,NET_BROADCAST
     state=$(container_state "$ctr")
     case $state in
-        running)
-            have_ip=$(podman container inspect --format \
-                "{{(index .NetworkSettings.Networks \"$NETWORK\").IPAddress}}" "$ctr" 2>/dev/null || true)
-            [[ $have_ip == "$addr" ]] \
-                || die "container $ctr runs with address '${have_ip:-none}' on $NETWORK, not $addr; run: $0 down"
-            if ! container_alive "$ctr"; then
-                # podman keeps "running" in its database when the host was restored from a snapshot
-                # or /run survived a reboot, but nothing runs and no exec ever will (seen on CI).
-                say "note: podman says $ctr is running but its processes are gone (podman exec said:" \
-                    "'$ALIVE_OUT'); removing it and starting it again"
-                timeout 120 podman rm -f -t 0 "$ctr" >/dev/null || die "podman rm $ctr failed"
-            elif [[ "$(podman container inspect --format '{{.Image}}' "$ctr")" \
-                != "$(podman image inspect --format '{{.Id}}' "$image")" ]]; then
-                if [[ $REPLACE_OLDER == 1 ]]; then
-                    say "note: $ctr runs an older build of $image; replacing it (FLEETBGP_LAB_REPLACE_OLDER=1)"
-                    timeout 120 podman rm -f -t 10 "$ctr" >/dev/null || die "podman rm $ctr failed"
-                else
-                    say "note: $ctr runs an older build of $image (make demo-down, then make demo, to refresh)"
-                    return 0
-                fi
-            else
-                return 0
-            fi ;;
-        absent) ;;
+        running | absent) ;;
         *)
             say "starting the existing container $ctr (was $state)"
             timeout 60 podman start "$ctr" >/dev/null || die "podman start $ctr failed"
-            return 0 ;;
+            state=running ;;
     esac
-    say "starting $ctr ($name, $addr) from $image"
+    if [[ $state == running ]]; then
+        have=$(container_networks "$ctr")
+        if [[ $have != "$(wanted_networks "$i")" ]]; then
+            # An older lab's container (other networks or addresses): the lab's own, made again.
+            say "note: $ctr is on '${have//$'\n'/; }', the inventory says '$(wanted_networks "$i" | paste -sd';')';" \
+                "removing it and starting it again"
+            timeout 120 podman rm -f -t 10 "$ctr" >/dev/null || die "podman rm $ctr failed"
+        elif ! container_alive "$ctr"; then
+            # podman keeps "running" in its database when the host was restored from a snapshot
+            # or /run survived a reboot, but nothing runs and no exec ever will (seen on CI).
+            say "note: podman says $ctr is running but its processes are gone (podman exec said:" \
+                "'$ALIVE_OUT'); removing it and starting it again"
+            timeout 120 podman rm -f -t 0 "$ctr" >/dev/null || die "podman rm $ctr failed"
+        elif [[ "$(podman container inspect --format '{{.Image}}' "$ctr")" \
+            != "$(podman image inspect --format '{{.Id}}' "$image")" ]]; then
+            if [[ $REPLACE_OLDER == 1 ]]; then
+                say "note: $ctr runs an older build of $image; replacing it (FLEETBGP_LAB_REPLACE_OLDER=1)"
+                timeout 120 podman rm -f -t 10 "$ctr" >/dev/null || die "podman rm $ctr failed"
+            else
+                say "note: $ctr runs an older build of $image (make demo-down, then make demo, to refresh)"
+                return 0
+            fi
+        else
+            return 0
+        fi
+    fi
+    for spec in ${NETS[$i]}; do nets+=(--network "$spec"); done
+    say "starting $ctr ($name, ${NETS[$i]}) from $image"
     CREATED[$ctr]=1
-    # systemd as PID 1 (--systemd=always: tmpfs /run, /tmp, cgroup); NET_ADMIN for nftables and
+    # systemd as PID 1 (--systemd=always: tmpfs /run, /tmp, cgroup); NET_ADMIN for nftables, routes and
     # BIRD's kernel routes inside the container, NET_RAW for ping, unmask=/proc/sys for net.* sysctls
     # (they stay in the container's network namespace). Podman's default set has NET_BIND_SERVICE.
-    timeout 120 podman run -d --name "$ctr" --hostname "$name" \
-        --network "$NETWORK" --ip "$addr" \
+    timeout 120 podman run -d --name "$ctr" --hostname "$name" "${nets[@]}" \
         --systemd=always --cap-add "$caps" --security-opt unmask=/proc/sys \
         --label "$LABEL=1" --label "$LABEL.role=$role" --label "$LABEL.repo=$REPO" \
         "$image" >/dev/null || die "podman run $ctr failed (see the message above)"
@@ -272,7 +341,7 @@ wait_systemd() {  # index into CONTAINERS
                 "removing and starting it again"
             boot_diagnostics "$ctr"
             timeout 120 podman rm -f -t 5 "$ctr" >/dev/null || die "podman rm $ctr failed"
-            ensure_container "${ROLES[$i]}" "${NAMES[$i]}" "$ctr" "${ADDRS[$i]}"
+            ensure_container "$i"
             recreated=1 start=$SECONDS
             continue
         fi
@@ -285,31 +354,39 @@ wait_systemd() {  # index into CONTAINERS
     done
 }
 
-# BIRD's config is rendered by lab/fleet/router.yml from the inventory. The play is skipped when
-# neither its inputs, nor the router container, nor the deployed bird.conf changed since it last
-# succeeded (saves ~10 s).
-configure_router() {
-    local t sum log=$STATE/router-play.log
+# lab/fleet/lab.yml sets up what is the lab's own (BIRD and forwarding on the router, lab-web and the
+# route back on the servers, the client's routes and load client). It is skipped when neither its
+# inputs, nor the containers, nor BIRD's deployed config changed since it last succeeded, and BIRD
+# and every server's lab-web run (saves ~15 s).
+configure_lab() {
+    local t sum log=$STATE/lab-play.log
     t=$(now)
     sum=$( {
-        podman container inspect --format '{{.Id}}' "$ROUTER"
-        cd "$LAB_DIR" && find router.yml templates vault-password "$INVENTORY"/ -type f -print0 \
-            | sort -z | xargs -0 sha256sum
+        podman container inspect --format '{{.Id}}' "${CONTAINERS[@]}"
+        cd "$LAB_DIR" && find lab.yml tasks templates vault-password ../traffic "$INVENTORY"/ -type f \
+            ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
     } | sha256sum | cut -c1-16)
     deployed() { timeout 10 podman exec "$ROUTER" sha256sum /etc/bird/bird.conf 2>/dev/null | cut -c1-16; }
-    if [[ -f $STATE/router.sum && "$(<"$STATE/router.sum")" == "$sum $(deployed)" ]] \
-        && timeout 10 podman exec "$ROUTER" birdc show status >/dev/null 2>&1; then
-        say "BIRD on $ROUTER: running, config unchanged since it was rendered"
+    services_run() {
+        local i
+        timeout 10 podman exec "$ROUTER" birdc show status >/dev/null 2>&1 || return 1
+        for i in "${!CONTAINERS[@]}"; do
+            [[ ${ROLES[$i]} != server ]] \
+                || timeout 10 podman exec "${CONTAINERS[$i]}" systemctl is-active -q lab-web.service || return 1
+        done
+    }
+    if [[ -f $STATE/lab.sum && "$(<"$STATE/lab.sum")" == "$sum $(deployed)" ]] && services_run; then
+        say "lab services: running, unchanged since lab/fleet/lab.yml set them up"
         return 0
     fi
-    rm -f "$STATE/router.sum"
+    rm -f "$STATE/lab.sum"
     ansible_env
-    if ! timeout "$UP_TIMEOUT" ansible-playbook "$LAB_DIR/router.yml" >"$log" 2>&1; then
+    if ! timeout "$UP_TIMEOUT" ansible-playbook "$LAB_DIR/lab.yml" >"$log" 2>&1; then
         cat "$log" >&2
-        die "configuring BIRD on $ROUTER failed or took over ${UP_TIMEOUT}s (lab/fleet/router.yml, output above)"
+        die "lab/fleet/lab.yml failed or took over ${UP_TIMEOUT}s (BIRD, lab-web, routes; output above)"
     fi
-    echo "$sum $(deployed)" >"$STATE/router.sum"
-    say "BIRD on $ROUTER configured by lab/fleet/router.yml: $(grep -Eo 'changed=[0-9]+' "$log" | head -n1) ($(since "$t"))"
+    echo "$sum $(deployed)" >"$STATE/lab.sum"
+    say "lab services set up by lab/fleet/lab.yml: $(grep -Eo 'changed=[0-9]+' "$log" | paste -sd' ') ($(since "$t"))"
 }
 
 cmd_up() {
@@ -326,15 +403,14 @@ cmd_up() {
             || die "lab/images/build.sh failed or took over ${IMAGES_TIMEOUT}s"
         say "images built in $(since "$t")"
     fi
-    ensure_network
+    ensure_network "$NETWORK" 0 "$SUBNET" "$GATEWAY" "$SUBNET6" "$GATEWAY6"
+    [[ -z $CLIENT_NETWORK ]] || ensure_network "$CLIENT_NETWORK" 1 "$CLIENT_SUBNET" - "$CLIENT_SUBNET6" -
     local i
-    for i in "${!CONTAINERS[@]}"; do
-        ensure_container "${ROLES[$i]}" "${NAMES[$i]}" "${CONTAINERS[$i]}" "${ADDRS[$i]}"
-    done
+    for i in "${!CONTAINERS[@]}"; do ensure_container "$i"; done
     for i in "${!CONTAINERS[@]}"; do wait_systemd "$i"; done
     say "containers up with systemd running (${CONTAINERS[*]}) after $(since "$t0")"
-    configure_router
-    say "lab up in $(since "$t0"): router ${ADDRS[0]}, servers ${ADDRS[*]:1} on $NETWORK ($SUBNET)"
+    configure_lab
+    say "lab up in $(since "$t0"): ${#CONTAINERS[@]} containers on $NETWORK ($SUBNET, $SUBNET6)${CLIENT_NETWORK:+ and $CLIENT_NETWORK ($CLIENT_SUBNET, $CLIENT_SUBNET6)}"
 }
 
 cmd_down() {
@@ -354,25 +430,27 @@ cmd_down() {
         say "removing network $net"
         timeout 60 podman network rm "$net" >/dev/null || die "podman network rm $net failed"
     done
-    rm -f "$STATE/deployed" "$STATE/router.sum"
+    rm -f "$STATE/deployed" "$STATE/lab.sum"
     say "lab down in $(since "$t0") (images kept: podman images | grep fleetbgp)"
 }
+
+unit_state() { timeout 10 podman exec "$1" systemctl is-active "$2" 2>/dev/null || true; }
 
 cmd_status() {
     need_root status
     load_topology
     local rc=0 i ctr st sysd agent
-    printf '%-8s %-22s %-12s %-9s %-9s %s\n' NAME CONTAINER ADDRESS STATE SYSTEMD FLEETBGP
+    printf '%-8s %-22s %-12s %-9s %-9s %s\n' NAME CONTAINER ADDRESS STATE SYSTEMD SERVICES
     for i in "${!CONTAINERS[@]}"; do
         ctr=${CONTAINERS[$i]}
         st=$(container_state "$ctr") sysd=- agent=-
         if [[ $st == running ]]; then
             sysd=$(timeout 10 podman exec "$ctr" systemctl is-system-running 2>/dev/null || true)
-            if [[ ${ROLES[$i]} == router ]]; then
-                agent="(bird: $(timeout 10 podman exec "$ctr" systemctl is-active bird.service 2>/dev/null || true))"
-            else
-                agent=$(timeout 10 podman exec "$ctr" systemctl is-active fleetbgp.service 2>/dev/null || true)
-            fi
+            case ${ROLES[$i]} in
+                router) agent="bird: $(unit_state "$ctr" bird.service)" ;;
+                server) agent="fleetbgp: $(unit_state "$ctr" fleetbgp.service), lab-web: $(unit_state "$ctr" lab-web.service)" ;;
+                *) agent="lab-routes: $(unit_state "$ctr" lab-routes.service)" ;;
+            esac
         else
             rc=1
         fi
@@ -407,7 +485,7 @@ case ${1:-} in
     names)
         load_topology
         for i in "${!CONTAINERS[@]}"; do
-            echo "${ROLES[$i]} ${NAMES[$i]} ${CONTAINERS[$i]} ${ADDRS[$i]}"
+            echo "${ROLES[$i]} ${NAMES[$i]} ${CONTAINERS[$i]} ${ADDRS[$i]} ${ADDRS6[$i]}"
         done ;;
     -h | --help | help | "") sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
     *) die "unknown command '$1' (see $0 --help)" ;;

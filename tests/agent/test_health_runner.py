@@ -392,11 +392,16 @@ def test_status_fields(service):
             st = hm.status()[0]
             assert set(st) >= {"name", "state", "since", "check", "last_result", "last_ok", "last_check",
                                "consecutive_ok", "consecutive_fail", "checks", "transitions", "ips",
-                               "metric", "announced", "disabled", "neighbors", "next_hop", "owner"}
+                               "metric", "announced", "disabled", "neighbors", "next_hop", "owner",
+                               "timers", "withdraw_on_down"}
             assert st["check"] == f"tcp 127.0.0.1:{service.port}" and st["owner"] == "health:web"
             assert st["last_ok"] is True and "connected" in st["last_result"]
             assert st["since"] <= time.time() and st["last_check"] <= time.time()
             assert st["ips"] == ["100.10.0.100/32", "100.10.0.101/32"] and st["next_hop"] == "self"
+            hc = config(BASIC, service.port).healthchecks["web"]
+            assert st["timers"] == {"interval": hc.interval, "fast_interval": hc.fast_interval,
+                                    "timeout": hc.timeout, "rise": hc.rise, "fall": hc.fall}
+            assert st["withdraw_on_down"] is hc.withdraw_on_down
         finally:
             await hm.stop()
     asyncio.run(scenario())

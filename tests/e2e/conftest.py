@@ -9,8 +9,9 @@ docs/lab.md ("The e2e lab") says how to look at it and how to remove it.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
             if item.get_closest_marker("timeout") is None:
                 item.add_marker(pytest.mark.timeout(timeout))
+
+
+# --- failover measurements (test_failover.py): printed at the end of the run, kept as JSON -------------
+_FAILOVER: list[dict[str, object]] = []
+
+
+@pytest.fixture
+def failover_report() -> Callable[..., None]:
+    """failover_report(WHAT, **numbers): one row of the failover table (seconds, counts)."""
+
+    def report(what: str, **numbers: object) -> None:
+        _FAILOVER.append({"what": what, **numbers})
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _FAILOVER:
+        return
+    tr = terminalreporter
+    tr.section("failover, as the client saw it (seconds after the change)")
+    cols = ("rate", "requests", "failed", "bound", "to_bird", "to_fib", "to_last_failure", "drain_play")
+    tr.write_line(f"{'':48} " + " ".join(f"{c:>15}" for c in cols))
+    for row in _FAILOVER:
+        cells = []
+        for c in cols:
+            v = row.get(c)
+            cells.append(f"{v:>15.2f}" if isinstance(v, float) else f"{'-' if v is None else v:>15}")
+        tr.write_line(f"{row['what']:48} " + " ".join(cells))
+    out = Path(os.environ.get("FLEETBGP_E2E_LAB_STATE", "/run/fleetbgp-e2e-lab")) / "failover.json"
+    try:
+        out.write_text(json.dumps(_FAILOVER, indent=1) + "\n")
+        tr.write_line(f"(also in {out})")
+    except OSError as exc:
+        tr.write_line(f"(could not write {out}: {exc})")

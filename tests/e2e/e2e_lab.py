@@ -42,6 +42,7 @@ LAB_ENV = {
 }
 # What the e2e inventory announces (tests/e2e/inventory/group_vars/bgp_servers/main.yml, host_vars/).
 ANYCAST = "100.10.0.100/32"  # all three servers, same attributes (ECMP)
+ANYCAST6 = "2001:db8:100::100/128"  # the same, over the IPv6 sessions
 SERVICE = "100.10.0.200/32"  # srv1 MED 100 (primary), srv2 MED 200 (backup)
 SERVICE_ANNOUNCERS = ("srv1", "srv2")
 AGENT = "/opt/fleetbgp/venv/bin/fleetbgp"
@@ -49,7 +50,7 @@ UP_TIMEOUT = float(os.environ.get("FLEETBGP_E2E_UP_TIMEOUT", "600"))
 SITE_TIMEOUT = float(os.environ.get("FLEETBGP_E2E_SITE_TIMEOUT", "900"))
 CONVERGE_TIMEOUT = float(os.environ.get("FLEETBGP_E2E_CONVERGE_TIMEOUT", "60"))
 
-_VIA = re.compile(r"^\s+via\s+(\d+\.\d+\.\d+\.\d+)\b")
+_VIA = re.compile(r"^\s+via\s+([0-9a-fA-F.:]+)\s")
 _MED = re.compile(r"^\s+BGP\.med:\s+(\d+)")
 
 
@@ -80,8 +81,10 @@ class Lab:
         self.env: dict[str, str] = {}
         self.servers: list[str] = []
         self.router = "router"
+        self.client = "client"
         self._containers: dict[str, str] = {}
         self._addrs: dict[str, str] = {}
+        self._addrs6: dict[str, str] = {}
 
     # --- lab lifecycle ----------------------------------------------------------------------------
     def lab_sh(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -94,11 +97,14 @@ class Lab:
     def up(self) -> None:
         self.lab_sh("up", timeout=UP_TIMEOUT)
         for line in self.lab_sh("names").stdout.splitlines():
-            role, name, container, addr = line.split()
+            role, name, container, addr, addr6 = line.split()
             self._containers[name] = container
             self._addrs[name] = addr
+            self._addrs6[name] = addr6
             if role == "router":
                 self.router = name
+            elif role == "client":
+                self.client = name
             elif name not in self.servers:
                 self.servers.append(name)
         env: dict[str, str] = {}
@@ -123,10 +129,13 @@ class Lab:
     def addr(self, name: str) -> str:
         return self._addrs[name]
 
+    def addr6(self, name: str) -> str:
+        return self._addrs6[name]
+
     def name_of(self, addr: str) -> str:
-        """Inventory name of the host with this IPv4 address."""
-        for name, a in self._addrs.items():
-            if a == addr:
+        """Inventory name of the host with this IPv4 or IPv6 address."""
+        for name in self._addrs:
+            if addr in (self._addrs[name], self._addrs6[name]):
                 return name
         raise KeyError(f"no lab host has address {addr}")
 
@@ -219,12 +228,17 @@ class Lab:
     # --- convergence ------------------------------------------------------------------------------
     def expected_paths(self) -> dict[str, set[str]]:
         return {ANYCAST: {self.addr(s) for s in self.servers},
+                ANYCAST6: {self.addr6(s) for s in self.servers},
                 SERVICE: {self.addr(s) for s in SERVICE_ANNOUNCERS}}
+
+    def session_names(self, *servers: str) -> set[str]:
+        """BIRD's protocols for these servers (default all): NAME over IPv4, NAME_v6 over IPv6."""
+        return {n for s in (servers or self.servers) for n in (s, f"{s}_v6")}
 
     def converged(self) -> tuple[bool, str]:
         sessions = self.sessions()
         bad = {n: s for n, s in sessions.items() if s != "Established"}
-        if bad or set(sessions) != set(self.servers):
+        if bad or set(sessions) != self.session_names():
             return False, f"sessions: {sessions}"
         for prefix, want in self.expected_paths().items():
             have = self.paths(prefix)

@@ -100,9 +100,11 @@ def test_damaged_archives_are_refused(lab: Lab, backup: dict[str, object]) -> No
     path = str(backup["path"])
     damaged = {
         # ids that sort before any real one, so that `latest` never picks them
+        # the middle byte replaced by its complement (never by a constant, which may be what is there)
         "00000000T000000Z-corrupted": (
-            f"cp {path} {{a}} && size=$(stat -c %s {{a}}) && "
-            f"printf '\\377' | dd of={{a}} bs=1 seek=$((size / 2)) conv=notrunc status=none && "
+            f"cp {path} {{a}} && mid=$(( $(stat -c %s {{a}}) / 2 )) && "
+            f"b=$(dd if={{a}} bs=1 skip=$mid count=1 status=none | od -An -tu1) && "
+            f"printf \"\\\\$(printf %03o $((255 - b)))\" | dd of={{a}} bs=1 seek=$mid conv=notrunc status=none && "
             f"sed 's/ .*/  {{n}}/' {path}.sha256 > {{a}}.sha256"),
         "00000000T000000Z-truncated": (
             f"head -c $(( $(stat -c %s {path}) / 2 )) {path} > {{a}} && "
@@ -138,12 +140,12 @@ def test_delete_config_and_unit_then_restore(lab: Lab, backup: dict[str, object]
     assert lab.sha256(HOST, CONF, UNIT) == {CONF: "missing", UNIT: "missing"}
     try:
         out = lab.playbook("fleet.bgp.restore", "--limit", HOST, extra_vars={"backup": backup["id"]}).stdout
-        assert f"{HOST}: restored backup {backup['id']} (restart), 1/1 sessions Established" in out, out
+        assert f"{HOST}: restored backup {backup['id']} (restart), 2/2 sessions Established" in out, out
         assert lab.sha256(HOST, *files) == before
         assert lab.exec(HOST, "stat", "-c", "%n %a %U %G", *meta).stdout == before_meta
         assert lab.exec(HOST, "systemctl", "is-enabled", "fleetbgp.service").stdout.strip() == "enabled"
         status = lab.agent_status(HOST)
-        assert status["established"] == 1
+        assert status["established"] == 2  # the IPv4 and the IPv6 session
         lab.wait_converged()  # BIRD: srv1 Established and its paths back
         # The pre-restore snapshot of the broken state was kept, and `latest` is still the backup.
         ids = lab.exec(HOST, TOOL, "list").stdout.split()
@@ -210,7 +212,7 @@ def test_controller_copy_restores_a_host_that_lost_its_archives(lab: Lab, tmp_pa
     assert lab.exec(host, TOOL, "list").stdout.split() == []
     try:
         out = lab.playbook("fleet.bgp.restore", "--limit", host, extra_vars={"src": str(copy)}).stdout
-        assert f"{host}: restored backup {backup_id} (restart), 1/1 sessions Established" in out, out
+        assert f"{host}: restored backup {backup_id} (restart), 2/2 sessions Established" in out, out
         assert lab.sha256(host, *files) == before
         assert lab.exec(host, "systemctl", "is-enabled", "fleetbgp.service").stdout.strip() == "enabled"
         assert backup_id in lab.exec(host, TOOL, "list").stdout.split(), "the uploaded archive stays on the host"

@@ -58,7 +58,7 @@ def test_drain_undrain_and_last_announcer(lab: Lab) -> None:
 
         # 4. undrain both: every path back, srv1 (MED 100) best again.
         out = lab.playbook("fleet.bgp.undrain", "--limit", "srv1,srv2").stdout
-        assert "srv1 in service: 1/1 sessions Established, 2 routes announced" in out, out
+        assert "srv1 in service: 2/2 sessions Established, 3 routes announced" in out, out
         lab.wait_converged(timeout=15)
         assert lab.best_path(SERVICE) == lab.addr("srv1")
         for s in lab.servers:

@@ -100,7 +100,7 @@ def rollout(lab: Lab, desired: Desired, ref: str, workdir: Path) -> subprocess.C
 def test_invalid_commit_changes_nothing_anywhere(lab: Lab, desired: Desired, tmp_path: Path) -> None:
     # srv3 alone gets a route that is no IPv4 prefix: its config fails `fleetbgp validate`.
     desired.edit_yaml("host_vars/srv3.yml", lambda d: d.update(
-        lab_service_routes=[{"prefix": "100.10.0.300/32"}]))
+        fleet_bgp_routes=[{"prefix": "100.10.0.300/32"}]))
     desired.commit("srv3: a broken prefix")
     desired.git("tag", "broken-srv3")
     before = snapshot(lab)
@@ -115,7 +115,7 @@ def test_invalid_commit_changes_nothing_anywhere(lab: Lab, desired: Desired, tmp
 
 
 def test_good_commit_rolls_out_everywhere_without_a_gap(lab: Lab, desired: Desired, tmp_path: Path) -> None:
-    desired.edit_yaml("group_vars/bgp_servers/main.yml", lambda d: d["lab_anycast_routes"].append(
+    desired.edit_yaml("group_vars/bgp_servers/main.yml", lambda d: d["fleet_bgp_routes"].append(
         {"prefix": NEW_ANYCAST, "communities": ["65001:100"]}))
     sha = desired.commit(f"announce {NEW_ANYCAST} from every server")
     before = snapshot(lab)

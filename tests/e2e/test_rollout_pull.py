@@ -115,7 +115,7 @@ def test_pull_mode_validates_on_the_host_then_applies_locally(lab: Lab, pull_hos
     # A commit whose config for this host does not validate: nothing changes on it.
     hv = repo / "inventory" / "host_vars" / f"{host}.yml"
     data = yaml.safe_load(hv.read_text()) if hv.exists() else {}
-    hv.write_text("---\n" + yaml.safe_dump({**(data or {}), "lab_service_routes": [{"prefix": "100.10.0.300/32"}]}))
+    hv.write_text("---\n" + yaml.safe_dump({**(data or {}), "fleet_bgp_routes": [{"prefix": "100.10.0.300/32"}]}))
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "broken prefix")
     before = state(lab, host)

@@ -284,6 +284,11 @@ class CheckRunner:
             "neighbors": self._neighbors(),
             "next_hop": self.hc.next_hop,
             "owner": self.owner,
+            # The timers bound how long a failing service keeps its traffic: from UP, the first
+            # failed check within `interval`, then `fall` - 1 more `fast_interval` apart.
+            "timers": {"interval": self.hc.interval, "fast_interval": self.hc.fast_interval,
+                       "timeout": self.hc.timeout, "rise": self.hc.rise, "fall": self.hc.fall},
+            "withdraw_on_down": self.hc.withdraw_on_down,
         }
 
 
