@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_lab import AGENT, Lab
+from e2e_lab import AGENT, SERVICE, Lab
 
 HOST = "srv1"
 TOOL = "/usr/local/sbin/fleetbgp-backup"
@@ -134,13 +134,16 @@ def test_delete_config_and_unit_then_restore(lab: Lab, backup: dict[str, object]
     before = lab.sha256(HOST, *files)
     before_meta = lab.exec(HOST, "stat", "-c", "%n %a %U %G", *meta).stdout
     assert lab.exec(HOST, "readlink", WANTS).stdout.strip() == UNIT
-    # Disaster: the config, the unit and its enablement gone.
+    # Disaster: the config, the unit and its enablement gone, and a service address with them.
     lab.exec(HOST, "rm", "-f", CONF, UNIT, WANTS)
     lab.exec(HOST, "systemctl", "daemon-reload")
+    lab.exec(HOST, "ip", "address", "del", SERVICE, "dev", "lo")
     assert lab.sha256(HOST, CONF, UNIT) == {CONF: "missing", UNIT: "missing"}
     try:
         out = lab.playbook("fleet.bgp.restore", "--limit", HOST, extra_vars={"backup": backup["id"]}).stdout
         assert f"{HOST}: restored backup {backup['id']} (restart), 2/2 sessions Established" in out, out
+        # The restore replayed the service addresses' record: the address the config announces is back.
+        assert SERVICE in lab.exec(HOST, "ip", "-o", "address", "show", "dev", "lo").stdout
         assert lab.sha256(HOST, *files) == before
         assert lab.exec(HOST, "stat", "-c", "%n %a %U %G", *meta).stdout == before_meta
         assert lab.exec(HOST, "systemctl", "is-enabled", "fleetbgp.service").stdout.strip() == "enabled"
