@@ -381,9 +381,24 @@ configure_lab() {
     fi
     rm -f "$STATE/lab.sum"
     ansible_env
-    if ! timeout "$UP_TIMEOUT" ansible-playbook "$LAB_DIR/lab.yml" >"$log" 2>&1; then
-        cat "$log" >&2
-        die "lab/fleet/lab.yml failed or took over ${UP_TIMEOUT}s (BIRD, lab-web, routes; output above)"
+    # One ansible-playbook per group, side by side: the plays do not depend on each other, and most
+    # of their time is waiting for `podman exec` (~15 s saved).
+    local group groups=() pids=() failed=()
+    for group in routers bgp_servers clients; do
+        [[ $group != clients || -n $CLIENT_NETWORK ]] || continue
+        groups+=("$group")
+        timeout "$UP_TIMEOUT" ansible-playbook "$LAB_DIR/lab.yml" --limit "$group" \
+            >"$STATE/lab-play-$group.log" 2>&1 &
+        pids+=($!)
+    done
+    local i
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || failed+=("${groups[$i]}")
+    done
+    for group in "${groups[@]}"; do cat "$STATE/lab-play-$group.log"; done >"$log"
+    if ((${#failed[@]})); then
+        for group in "${failed[@]}"; do cat "$STATE/lab-play-$group.log" >&2; done
+        die "lab/fleet/lab.yml failed or took over ${UP_TIMEOUT}s for ${failed[*]} (BIRD, lab-web, routes; output above)"
     fi
     echo "$sum $(deployed)" >"$STATE/lab.sum"
     say "lab services set up by lab/fleet/lab.yml: $(grep -Eo 'changed=[0-9]+' "$log" | paste -sd' ') ($(since "$t"))"
