@@ -42,8 +42,11 @@ def detection_bound(timers: dict, states: str = "fall", hung: bool = False) -> f
     return waits + (n * timers["timeout"] if hung else 0.0) + 1.0
 
 
-def wait_check(lab: Lab, host: str, check: str, state: str, timeout: float = 30) -> None:
-    lab.wait_until(lambda: health(lab, host, check)["state"] == state, timeout, f"{host}'s check {check} {state}")
+def at(lab: Lab, host: str, *argv: str) -> float:
+    """Run ARGV on HOST; return the time (the host's clock) just before it ran, not counting the
+    `podman exec` that got it there (a few hundred ms on a loaded machine)."""
+    out = lab.exec(host, "sh", "-c", 'date +%s.%N; exec "$@"', "sh", *argv).stdout
+    return float(out.split()[0])
 
 
 def test_health_check_down_moves_anycast_traffic(lab: Lab, failover_report) -> None:
@@ -54,40 +57,38 @@ def test_health_check_down_moves_anycast_traffic(lab: Lab, failover_report) -> N
     hc = health(lab, host, "anycast")
     assert hc["state"] == "UP" and hc["withdraw_on_down"], hc
     bound, via = detection_bound(hc["timers"]), lab.addr(host)
+    rise_bound = detection_bound(hc["timers"], "rise") + 1.0  # + the service's own start
     try:
         with RouteWatch(lab, [ANYCAST]) as routes, Load(lab, [ANYCAST], rate=RATE) as load:
             time.sleep(SETTLE)
-            t_stop = time.time()
-            lab.exec(host, "systemctl", "stop", "lab-web.service")
+            t_stop = at(lab, host, "systemctl", "stop", "lab-web.service")
             t_bird = routes.wait(ANYCAST, lambda e: via not in e.vias(), bound + 10,
                                  f"{host}'s path for {ANYCAST} withdrawn at BIRD", after=t_stop)
             t_fib = routes.wait(ANYCAST, lambda e: via not in e.fib, 5, f"{host} out of the kernel's ECMP route",
                                 after=t_stop)
             time.sleep(SETTLE)
-        others = set(lab.servers) - {host}
-        assert set(load.answered_by(ANYCAST, end=t_stop)) == set(lab.servers), "before: every server answers"
-        after = load.answered_by(ANYCAST, start=t_fib)
-        assert set(after) == others, f"after the kernel's route changed, answered by {after}"
-        late = [r for r in load.failed() if r.t > t_fib]
-        assert not late, f"requests started after the route changed failed: {late[:5]}"
-        assert t_bird - t_stop <= bound, f"withdrawn {t_bird - t_stop:.2f} s after the stop, bound {bound:.1f} s"
-        last = load.last_failure_end()
-        failover_report("health check DOWN, anycast (srv3 of 3)", rate=RATE, requests=load.requests(),
-                        failed=len(load.failed()), bound=bound, to_bird=t_bird - t_stop, to_fib=t_fib - t_stop,
-                        to_last_failure=(last - t_stop) if last else None)
+            # The service back: the path returns after `rise` good checks.
+            t_start = at(lab, host, "systemctl", "start", "lab-web.service")
+            t_back = routes.wait(ANYCAST, lambda e: via in e.fib, rise_bound + 10,
+                                 f"{host} back in the kernel's ECMP route", after=t_start)
+            time.sleep(SETTLE)
     finally:
         lab.exec(host, "systemctl", "start", "lab-web.service", check=False)
-    # The service back: the path returns after `rise` good checks, and no request fails meanwhile.
-    with RouteWatch(lab, [ANYCAST]) as routes, Load(lab, [ANYCAST], rate=RATE) as load:
-        t_start = time.time()
-        t_back = routes.wait(ANYCAST, lambda e: via in e.fib, detection_bound(hc["timers"], "rise") + 10,
-                             f"{host} back in the kernel's ECMP route", after=t_start)
-        time.sleep(SETTLE)
-    assert host in load.answered_by(ANYCAST, start=t_back + WATCH_LAG)
-    assert not load.failed(), f"requests failed while {host} came back: {load.failed()[:5]}"
-    assert t_back - t_start <= detection_bound(hc["timers"], "rise") + 1.0  # + the service's own start
-    failover_report("health check UP again, anycast (srv3 of 3)", rate=RATE, requests=load.requests(),
-                    failed=0, bound=detection_bound(hc["timers"], "rise"), to_fib=t_back - t_start)
+    others = set(lab.servers) - {host}
+    assert set(load.answered_by(ANYCAST, end=t_stop)) == set(lab.servers), "before: every server answers"
+    during = load.answered_by(ANYCAST, start=t_fib, end=t_back - WATCH_LAG)
+    assert set(during) == others, f"after the kernel's route changed, answered by {during}"
+    late = [r for r in load.failed() if r.t > t_fib]
+    assert not late, f"requests started after the route changed failed (or while {host} came back): {late[:5]}"
+    assert host in load.answered_by(ANYCAST, start=t_back + WATCH_LAG), f"{host} does not answer again"
+    assert t_bird - t_stop <= bound, f"withdrawn {t_bird - t_stop:.2f} s after the stop, bound {bound:.1f} s"
+    assert t_back - t_start <= rise_bound, f"back {t_back - t_start:.2f} s after the start, bound {rise_bound:.1f} s"
+    last = load.last_failure_end()
+    failover_report("health check DOWN, anycast (srv3 of 3)", rate=RATE, requests=load.requests(end=t_start),
+                    failed=len(load.failed()), bound=bound, to_bird=t_bird - t_stop, to_fib=t_fib - t_stop,
+                    to_last_failure=(last - t_stop) if last else None)
+    failover_report("health check UP again, anycast (srv3 of 3)", rate=RATE, requests=load.requests(start=t_start),
+                    failed=0, bound=rise_bound, to_fib=t_back - t_start)
 
 
 def test_hung_service_fails_over_at_the_check_timeout(lab: Lab, failover_report) -> None:
@@ -101,8 +102,7 @@ def test_hung_service_fails_over_at_the_check_timeout(lab: Lab, failover_report)
     try:
         with RouteWatch(lab, [ANYCAST]) as routes, Load(lab, [ANYCAST], rate=RATE) as load:
             time.sleep(SETTLE)
-            t_stop = time.time()
-            lab.exec(host, "systemctl", "kill", "--signal", "SIGSTOP", "lab-web.service")
+            t_stop = at(lab, host, "systemctl", "kill", "--signal", "SIGSTOP", "lab-web.service")
             t_bird = routes.wait(ANYCAST, lambda e: via not in e.vias(), bound + 10,
                                  f"{host}'s path for {ANYCAST} withdrawn at BIRD", after=t_stop)
             t_fib = routes.wait(ANYCAST, lambda e: via not in e.fib, 5, f"{host} out of the kernel's ECMP route",
@@ -131,20 +131,19 @@ def test_primary_backup_by_med(lab: Lab, failover_report) -> None:
     hc = health(lab, primary, "service")
     assert hc["state"] == "UP" and not hc["withdraw_on_down"], hc
     p_via, b_via = lab.addr(primary), lab.addr(backup)
+    rise_bound = detection_bound(hc["timers"], "rise") + 1.0  # + the service's own start
     try:
         with RouteWatch(lab, [SERVICE]) as routes, Load(lab, [SERVICE], rate=RATE) as load:
             time.sleep(SETTLE)
-            t_stop = time.time()
-            lab.exec(primary, "systemctl", "stop", "lab-web.service")
+            t_stop = at(lab, primary, "systemctl", "stop", "lab-web.service")
             t_bird = routes.wait(SERVICE, lambda e: e.best() == b_via, detection_bound(hc["timers"]) + 10,
                                  f"the backup {backup} best at BIRD", after=t_stop)
             t_fib = routes.wait(SERVICE, lambda e: e.fib == [b_via], 5, "the kernel's route via the backup",
                                 after=t_stop)
             assert {p["via"]: p["med"] for p in routes.state(SERVICE).bird} == {p_via: 1000, b_via: 200}
             time.sleep(SETTLE)
-            t_start = time.time()
-            lab.exec(primary, "systemctl", "start", "lab-web.service")
-            t_back = routes.wait(SERVICE, lambda e: e.fib == [p_via], detection_bound(hc["timers"], "rise") + 10,
+            t_start = at(lab, primary, "systemctl", "start", "lab-web.service")
+            t_back = routes.wait(SERVICE, lambda e: e.fib == [p_via], rise_bound + 10,
                                  f"the kernel's route via the primary {primary} again", after=t_start)
             time.sleep(SETTLE)
     finally:
@@ -153,6 +152,7 @@ def test_primary_backup_by_med(lab: Lab, failover_report) -> None:
     assert load.answered_by(SERVICE, start=t_fib, end=t_start).keys() == {backup}
     assert load.answered_by(SERVICE, start=t_back + WATCH_LAG).keys() == {primary}
     assert t_bird - t_stop <= detection_bound(hc["timers"])
+    assert t_back - t_start <= rise_bound, f"back {t_back - t_start:.2f} s after the start, bound {rise_bound:.1f} s"
     assert not [r for r in load.failed() if r.t > t_fib], "no request fails once the backup has the route"
     last = load.last_failure_end()
     failover_report("primary/backup: primary DOWN (MED 100 -> 1000)", rate=RATE,
@@ -160,8 +160,8 @@ def test_primary_backup_by_med(lab: Lab, failover_report) -> None:
                     bound=detection_bound(hc["timers"]), to_bird=t_bird - t_stop, to_fib=t_fib - t_stop,
                     to_last_failure=(last - t_stop) if last else None)
     failover_report("primary/backup: primary UP again", rate=RATE, requests=load.requests(SERVICE, start=t_start),
-                    failed=len([r for r in load.failed() if r.t >= t_start]),
-                    bound=detection_bound(hc["timers"], "rise"), to_fib=t_back - t_start)
+                    failed=len([r for r in load.failed() if r.t >= t_start]), bound=rise_bound,
+                    to_fib=t_back - t_start)
 
 
 def test_drain_under_load(lab: Lab, failover_report) -> None:
