@@ -164,6 +164,11 @@ class Lab:
         proc = self.exec(name, AGENT, "show", "status", "--json")
         return json.loads(proc.stdout)
 
+    def health_checks(self, name: str) -> dict[str, dict[str, Any]]:
+        """The agent's health checks on a host (fleetbgp show health --json), by name."""
+        proc = self.exec(name, AGENT, "show", "health", "--json")
+        return {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+
     # --- Ansible ----------------------------------------------------------------------------------
     def playbook(self, playbook: str, *args: str, extra_vars: dict[str, Any] | None = None,
                  inventory: str | None = None, check: bool = True,

@@ -31,6 +31,15 @@ LOADCLIENT = "/usr/local/lib/lab/loadclient.py"
 ROUTEWATCH = "/usr/local/lib/lab/routewatch.py"
 
 
+def _finish(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """Close the program's stdin (both stop at EOF), wait for it, kill it after TIMEOUT seconds."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
+
+
 def _plain(addr: str) -> str:
     """An address as the load client takes it: without a prefix length."""
     return addr.split("/")[0]
@@ -63,12 +72,8 @@ class Load:
     def __exit__(self, *exc: object) -> None:
         assert self._proc is not None and self._proc.stdin is not None
         self.stopped = time.time()
-        # communicate() closes stdin: with --until-eof, no new requests, the in-flight ones finish
-        try:
-            out, err = self._proc.communicate(timeout=self.timeout + 60)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            out, err = self._proc.communicate()
+        # --until-eof: no new requests, the in-flight ones finish
+        out, err = _finish(self._proc, self.timeout + 60)
         if exc[0] is not None:
             return  # the block's own failure is the one to see
         assert self._proc.returncode == 0, f"the load client failed (exit {self._proc.returncode}): {err}"
@@ -146,12 +151,7 @@ class RouteWatch:
 
     def __exit__(self, *exc: object) -> None:
         assert self._proc is not None and self._proc.stdin is not None
-
-        try:
-            _, err = self._proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            _, err = self._proc.communicate()
+        _, err = _finish(self._proc, 30)
         if self._reader is not None:
             self._reader.join(timeout=10)
         if exc[0] is None:

@@ -12,7 +12,6 @@ printed at the end of the run (conftest.py) and recorded in docs/operations/fail
 
 from __future__ import annotations
 
-import json
 import time
 
 from e2e_lab import AGENT, ANYCAST, ANYCAST6, SERVICE, Lab
@@ -26,8 +25,7 @@ WATCH_LAG = 0.25
 
 def health(lab: Lab, host: str, check: str) -> dict:
     """The agent's view of one of its health checks (state, timers, ...)."""
-    out = lab.exec(host, AGENT, "show", "health", "--json").stdout
-    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    checks = lab.health_checks(host)
     assert check in checks, f"{host} has no health check {check!r}: {sorted(checks)}"
     return checks[check]
 

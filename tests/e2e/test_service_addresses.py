@@ -26,8 +26,7 @@ def lo_addresses(lab: Lab, host: str) -> dict[str, str | None]:
 def announced(lab: Lab, host: str) -> set[str]:
     """The host prefixes the agent announces, or would when its health checks are UP."""
     routes = json.loads(lab.exec(host, AGENT, "show", "routes", "--json").stdout)["routes"]
-    checks = json.loads(lab.exec(host, AGENT, "show", "health", "--json").stdout)["checks"]
-    prefixes = {r["prefix"] for r in routes} | {ip for c in checks for ip in c["ips"]}
+    prefixes = {r["prefix"] for r in routes} | {ip for c in lab.health_checks(host).values() for ip in c["ips"]}
     return {p for p in prefixes if p.endswith(("/32", "/128"))}
 
 
