@@ -15,6 +15,10 @@ BENCH_ARGS  ?=
 RUFF        := $(VENV)/bin/ruff check $(LINT_PATHS)
 UNIT        := scripts/run-pytest.sh tests/agent $(PYTEST_ARGS)
 LAB_UNIT    := scripts/run-pytest.sh tests/lab $(PYTEST_ARGS)
+FUZZ_BOUNDED := scripts/run-pytest.sh tests/fuzz $(PYTEST_ARGS)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+FUZZ_JOBS   ?= 1
 INTEROP     := scripts/run-pytest.sh --root tests/interop $(PYTEST_ARGS)
 COLLECTION  := scripts/test-collection.sh
 LINT_COLLECTION := scripts/lint-collection.sh
@@ -22,7 +26,7 @@ MOLECULE    := scripts/test-molecule.sh
 RULES       := scripts/test-alert-rules.sh
 E2E         := scripts/run-pytest.sh --root tests/e2e $(PYTEST_ARGS)
 
-.PHONY: help setup setup-system setup-venv lint lint-fix unit interop collection lint-collection module-docs molecule rules e2e images test demo demo-down demo-netns bench clean distclean
+.PHONY: help setup setup-system setup-venv lint lint-fix unit fuzz interop collection lint-collection module-docs molecule rules e2e images test demo demo-down demo-netns bench clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,8 +45,11 @@ lint: setup-venv ## ruff over agent/ tests/ bench/ lab/
 lint-fix: setup-venv ## let ruff fix what it can (imports, pyupgrade, ...), then show the rest
 	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
 
-unit: setup-venv ## unit tests: pytest tests/agent, then tests/lab (the lab's load client and web service)
-	@$(UNIT) && $(LAB_UNIT)
+unit: setup-venv ## unit tests: pytest tests/agent, tests/lab (load client, web service), tests/fuzz (bounded fuzz run)
+	@$(UNIT) && $(LAB_UNIT) && $(FUZZ_BOUNDED)
+
+fuzz: setup-venv ## coverage-guided fuzzing (atheris): FUZZ_SECONDS per target [FUZZ_TARGETS="a b"] [FUZZ_JOBS=2]
+	$(PY) tests/fuzz/fuzz.py --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) $(FUZZ_TARGETS)
 
 interop: setup ## interop tests against BIRD, GoBGP, ExaBGP: pytest tests/interop (root)
 	@$(INTEROP)
@@ -65,7 +72,7 @@ e2e: setup ## end-to-end tests on a second lab fleet: rollout, restore, drain (t
 test: setup ## everything CI runs: lint, unit, interop, collection, rules, molecule, e2e (all run; fails if any failed)
 	@failed=(); \
 	echo "== lint";       $(RUFF)       || failed+=(lint); \
-	echo "== unit";       { $(UNIT) && $(LAB_UNIT); } || failed+=(unit); \
+	echo "== unit";       { $(UNIT) && $(LAB_UNIT) && $(FUZZ_BOUNDED); } || failed+=(unit); \
 	echo "== interop";    $(INTEROP)    || failed+=(interop); \
 	echo "== collection"; $(COLLECTION) || failed+=(collection); \
 	echo "== lint-collection"; $(LINT_COLLECTION) || failed+=(lint-collection); \

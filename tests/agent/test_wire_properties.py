@@ -44,6 +44,8 @@ u32 = st.integers(min_value=0, max_value=2**32 - 1)
 asn = st.integers(min_value=1, max_value=2**32 - 1).filter(lambda a: a != AS_TRANS)
 asn2 = st.integers(min_value=1, max_value=0xFFFF).filter(lambda a: a != AS_TRANS)
 v4 = st.integers(min_value=1, max_value=2**32 - 1).map(lambda i: str(ipaddress.IPv4Address(i)))
+# A next hop must be a host address (RFC 4271 6.3): no multicast, no limited broadcast.
+v4_next_hop = st.integers(min_value=1, max_value=0xDFFFFFFF).map(lambda i: str(ipaddress.IPv4Address(i)))
 v6_global = st.integers(min_value=0x2000 << 112, max_value=(0x3FFF << 112) | (2**112 - 1)).map(
     lambda i: str(ipaddress.IPv6Address(i)))
 
@@ -73,7 +75,7 @@ def attribute_sets(draw: st.DrawFn, four_octet: bool = True) -> Attributes:
     return Attributes.make(
         origin=draw(st.integers(0, 2)),
         as_path=path,
-        next_hop=draw(v4),
+        next_hop=draw(v4_next_hop),
         med=draw(st.none() | u32),
         local_pref=draw(u32),
         atomic_aggregate=draw(st.booleans()),
@@ -119,6 +121,8 @@ def test_attributes_round_trip_through_a_2_octet_session(attrs: Attributes) -> N
 
 @given(attribute_sets(), asn)
 def test_ebgp_sees_the_local_as_first(attrs: Attributes, local_as: int) -> None:
+    # An eBGP peer refuses confederation segments (RFC 5065 5); only received paths hold them.
+    attrs = attrs.replace(as_path=tuple(seg for seg in attrs.as_path if seg[0] in (1, 2)))
     ctx = EncodeContext(local_as=local_as, peer_as=local_as % 65000 + 1 if local_as != 1 else 2)
     out = decode_attributes(encode_attributes(attrs, ctx, ipv4_next_hop=True), DecodeContext(ibgp=False))
     path = out.fields["as_path"]

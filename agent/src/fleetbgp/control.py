@@ -22,6 +22,7 @@ import grp
 import itertools
 import json
 import logging
+import math
 import os
 import socket
 import stat
@@ -34,6 +35,8 @@ from .config.errors import RouteError
 from .config.lexer import tokenize_line
 from .config.route import parse_attributes, parse_prefix, parse_route
 from .flows import received_flow_fields
+from .literals import decimal
+from .wire.fit import message_limit, size_problem
 from .wire.nlri import Family, family_from_name, family_name, nlri_to_prefix
 
 if TYPE_CHECKING:
@@ -44,8 +47,12 @@ log = logging.getLogger("fleetbgp.control")
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 1 << 20            # bytes in one request line
-IDLE_TIMEOUT = 600.0          # a client that sends nothing for this long is disconnected
+IDLE_TIMEOUT = 600.0          # a client that sends nothing (or reads nothing) this long is disconnected
+LINE_TIMEOUT = 5.0            # once a request line has begun, it must end (newline) within this
+REFUSED_LOG_INTERVAL = 60.0   # at most one "refusing a client" warning per this many seconds
+MAX_DEPTH = 32                # nesting of objects/arrays in a request (real ones need 4 or 5)
 DEFAULT_ROUTE_LIMIT = 1000    # `routes` returns at most this many unless asked (limit 0: all)
+MAX_ROUTE_LIMIT = 100_000_000  # a larger `limit` is a mistake (0 asks for everything)
 STREAM_CHUNK = 500            # routes serialised between two yields to the event loop
 DEFAULT_OWNER = "control:cli"
 COMMANDS = ("status", "neighbors", "routes", "health", "processes", "announce", "withdraw",
@@ -90,6 +97,8 @@ class ControlServer:
         self._clients: set[asyncio.Task[None]] = set()
         self._inode: tuple[int, int] | None = None  # (st_dev, st_ino) of the socket file we made
         self._group_name: str | None = None
+        self._refused_logged_at: float | None = None  # monotonic time of the last refusal warning
+        self._refused_unlogged = 0                     # refusals since then, not logged one by one
         self._handlers: dict[str, Handler] = {
             "status": self._status, "neighbors": self._neighbors, "routes": self._routes,
             "health": self._health, "processes": self._processes, "announce": self._announce,
@@ -168,9 +177,10 @@ class ControlServer:
         try:
             gid = grp.getgrnam(name).gr_gid
         except KeyError:
-            if name.isdigit():
+            number = decimal(name, 0xFFFFFFFF)
+            if number is not None:
                 self._group_name = name
-                return int(name)
+                return number
             log.debug("control socket group %r does not exist; keeping the default group", name)
             return None
         self._group_name = name
@@ -225,8 +235,7 @@ class ControlServer:
         assert task is not None
         who = _peer_credentials(writer)
         if len(self._clients) >= self.max_clients:
-            log.warning("control: refusing a client (%s): %d clients already connected", who,
-                        len(self._clients))
+            self._log_refusal(who)
             with contextlib.suppress(Exception):
                 writer.write(_reply_line(None, error=ControlError(
                     "busy", f"too many control clients (limit {self.max_clients}); try again")))
@@ -248,27 +257,52 @@ class ControlServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
 
+    def _log_refusal(self, who: str) -> None:
+        """A client flood must not become a log flood: one warning per REFUSED_LOG_INTERVAL, which
+        counts the refusals that were not logged since the previous one."""
+        now = time.monotonic()
+        last = self._refused_logged_at
+        if last is not None and now - last < REFUSED_LOG_INTERVAL:
+            self._refused_unlogged += 1
+            return
+        more = (f"; {self._refused_unlogged} more refused since the last message"
+                if self._refused_unlogged else "")
+        log.warning("control: refusing a client (%s): %d clients already connected (limit %d)%s",
+                    who, len(self._clients), self.max_clients, more)
+        self._refused_logged_at = now
+        self._refused_unlogged = 0
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, who: str) -> None:
         while True:
+            # Between requests a client may stay silent for IDLE_TIMEOUT; once a line has begun it
+            # gets LINE_TIMEOUT to end, so half a line cannot hold a client slot for long.
             try:
-                line = await asyncio.wait_for(reader.readuntil(b"\n"), IDLE_TIMEOUT)
-            except asyncio.IncompleteReadError as exc:
-                if not exc.partial.strip():
-                    return  # clean end of the connection
-                line = exc.partial  # the last request had no newline: still answer it
-                await self._handle_line(line, writer, who)
-                return
-            except asyncio.LimitOverrunError:
-                await _discard_line(reader)
-                writer.write(_reply_line(None, error=ControlError(
-                    "too_large", f"request line longer than {MAX_LINE} bytes")))
-                await writer.drain()
-                continue
+                first = await asyncio.wait_for(reader.read(1), IDLE_TIMEOUT)
             except TimeoutError:
                 log.debug("control: closing idle connection from %s", who)
                 return
+            if not first:
+                return  # clean end of the connection
+            try:
+                line, ended = await asyncio.wait_for(_rest_of_line(reader, first), LINE_TIMEOUT)
+            except TimeoutError:
+                log.debug("control: dropping %s: a request line not finished within %g s", who,
+                          LINE_TIMEOUT)
+                writer.write(_reply_line(None, error=ControlError(
+                    "bad_request", f"request line not finished within {LINE_TIMEOUT:g} s "
+                                   "(a request ends with a newline)")))
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.drain(), 1.0)
+                return
+            except _LineTooLong:
+                writer.write(_reply_line(None, error=ControlError(
+                    "too_large", f"request line longer than {MAX_LINE} bytes")))
+                await _drain(writer)
+                continue
             if line.strip():
                 await self._handle_line(line, writer, who)
+            if ended:
+                return  # the last request had no newline: answered, and the client is gone
 
     async def _handle_line(self, line: bytes, writer: asyncio.StreamWriter, who: str) -> None:
         request_id: Any = None
@@ -296,7 +330,7 @@ class ControlServer:
                 await self._write_stream(writer, request_id, result)
             else:
                 writer.write(_reply_line(request_id, result=result))
-        await writer.drain()
+        await _drain(writer)
 
     @staticmethod
     async def _write_stream(writer: asyncio.StreamWriter, request_id: Any, stream: _Stream) -> None:
@@ -304,7 +338,7 @@ class ControlServer:
         writer.write(head[:-1].encode() + b',"result":')
         async for chunk in stream.chunks:
             writer.write(chunk.encode())
-            await writer.drain()
+            await _drain(writer)
         writer.write(b"}\n")
 
     # -- commands --------------------------------------------------------------------------------
@@ -348,7 +382,8 @@ class ControlServer:
             elif state is False or state in ("off", "disable", "undrain"):
                 on = False
             else:
-                raise ControlError("bad_request", f"maintenance state must be 'on' or 'off', not {state!r}")
+                raise ControlError("bad_request", "maintenance: 'state' must be 'on' or 'off', not "
+                                                  f"{_short(repr(state), 40)}")
             self.speaker.set_maintenance(on)
         settings = getattr(self.speaker, "settings", None) or self.settings
         after = bool(self.speaker.maintenance)
@@ -370,6 +405,7 @@ class ControlServer:
         owner = _owner(args)
         neighbors = self._neighbor_list(args)
         routes = _routes_from_args(args, "announce")
+        self._check_sizes(routes, neighbors)
         changed = 0
         for fam, nlri, attrs in routes:
             changed += self.speaker.announce(fam, nlri, attrs, owner=owner, neighbors=neighbors)
@@ -380,6 +416,8 @@ class ControlServer:
         _only(args, "withdraw", {"route", "routes", "owner", "neighbor", "neighbors", "all"} | _FIELD_NAMES)
         owner = _owner(args)
         neighbors = self._neighbor_list(args)
+        if not isinstance(args.get("all", False), bool):  # "all": "no" must not withdraw everything
+            raise ControlError("bad_request", "withdraw: 'all' must be true or false")
         if args.get("all"):
             if any(k in args for k in ("route", "routes", "prefix")):
                 raise ControlError("bad_request", "withdraw: give either 'all' or routes, not both")
@@ -396,8 +434,8 @@ class ControlServer:
         peers = self._select(args.get("neighbor"))
         families = _family_filter(args.get("family"))
         match = args.get("match", "exact")
-        if match not in ("exact", "longer"):
-            raise ControlError("bad_request", "routes: match must be 'exact' or 'longer'")
+        if not isinstance(match, str) or match not in ("exact", "longer"):
+            raise ControlError("bad_request", "routes: 'match' must be 'exact' or 'longer'")
         prefix = None
         if args.get("prefix") is not None:
             text = _string(args["prefix"], "prefix")
@@ -417,11 +455,13 @@ class ControlServer:
         limit = args.get("limit", DEFAULT_ROUTE_LIMIT)
         if limit is None:
             limit = 0
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-            raise ControlError("bad_request", "routes: limit must be a number >= 0 (0: no limit)")
+        # Checked here, in full: once the streamed reply has begun, an error cannot be reported.
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= MAX_ROUTE_LIMIT:
+            raise ControlError("bad_request", f"routes: 'limit' must be a whole number 0..{MAX_ROUTE_LIMIT} "
+                                              f"(0: no limit), not {_short(repr(limit), 40)}")
         received = args.get("received", False)
         if not isinstance(received, bool):
-            raise ControlError("bad_request", "routes: received must be true (adj-rib-in) or false")
+            raise ControlError("bad_request", "routes: 'received' must be true (adj-rib-in) or false")
         if received and owner is not None:
             raise ControlError("bad_request", "routes: 'owner' applies to our routes, not received ones")
         query = _RouteQuery(self.speaker, peers, families, prefix, match, owner, limit, received)
@@ -476,6 +516,17 @@ class ControlServer:
         except ValueError as exc:
             raise ControlError("unknown_neighbor", str(exc)) from None
 
+    def _check_sizes(self, routes: list[tuple[Family, bytes, Attributes]],
+                     neighbors: list[str] | None) -> None:
+        """Every route must fit in one UPDATE to the neighbors it is for, or none is announced."""
+        def limit(fam: Family) -> int:  # asked only for a route larger than 4096 bytes
+            return message_limit((p.neighbor for p in self.speaker.select(neighbors)), fam)
+
+        for fam, nlri, attrs in routes:
+            problem = size_problem(fam, nlri, attrs, limit)
+            if problem is not None:
+                raise ControlError("invalid_route", f"announce route {nlri_to_prefix(fam, nlri)}: {problem}")
+
     def _neighbor_list(self, args: dict[str, Any]) -> list[str] | None:
         raw = args.get("neighbors", args.get("neighbor"))
         names = _names(raw, "neighbors")
@@ -488,38 +539,68 @@ class ControlServer:
 
 
 def _parse_request(line: bytes) -> dict[str, Any]:
-    request: Any = None
+    request = _load(line)
     try:
-        return _check_request(line)
+        return _check_request(request)
     except ControlError as exc:
-        with contextlib.suppress(Exception):
-            request = json.loads(line)
-        if isinstance(request, dict) and isinstance(request.get("id"), str | int | float):
-            exc.request_id = request["id"]
+        if isinstance(request, dict) and _echoable(request.get("id")):
+            exc.request_id = request.get("id")
         raise
 
 
-def _check_request(line: bytes) -> dict[str, Any]:
+def _load(line: bytes) -> Any:
+    too_deep = ControlError("bad_request", f"JSON nested too deeply (at most {MAX_DEPTH} levels)")
     try:
         request = json.loads(line)
+    except RecursionError:  # json's parser recurses: a line of '[' exhausts the stack
+        raise too_deep from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ControlError("bad_request", f"not JSON: {exc}") from None
+    if _depth_exceeds(request, MAX_DEPTH):
+        # What is parsed is still printed (repr, json.dumps) later, which recurses as well.
+        raise too_deep
+    return request
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Is `value` (parsed JSON) nested deeper than `limit` objects/arrays? Without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _echoable(request_id: Any) -> bool:
+    """Can this id be sent back in a reply? (NaN and Infinity are not JSON; true is not a number.)"""
+    if isinstance(request_id, float):
+        return math.isfinite(request_id)
+    return request_id is None or isinstance(request_id, str) or (
+        isinstance(request_id, int) and not isinstance(request_id, bool))
+
+
+def _check_request(request: Any) -> dict[str, Any]:
     if not isinstance(request, dict):
         raise ControlError("bad_request",
                            'a request is a JSON object: {"v": 1, "cmd": ..., "args": {...}}')
-    request_id = request.get("id")
-    if isinstance(request_id, dict | list):
-        raise ControlError("bad_request", "'id' must be a string, a number or null")
+    if not _echoable(request.get("id")):
+        raise ControlError("bad_request", "'id' must be a string, a finite number or null")
     version = request.get("v", PROTOCOL_VERSION)
-    if version != PROTOCOL_VERSION:
+    if version != PROTOCOL_VERSION or isinstance(version, bool):
         raise ControlError("unsupported_version",
-                           f"protocol version {version!r} is not supported (this agent speaks "
-                           f"{PROTOCOL_VERSION})", details={"supported": [PROTOCOL_VERSION]})
+                           f"protocol version {_short(repr(version), 40)} is not supported (this agent "
+                           f"speaks {PROTOCOL_VERSION})", details={"supported": [PROTOCOL_VERSION]})
     cmd = request.get("cmd")
     if not isinstance(cmd, str) or not cmd:
         raise ControlError("bad_request", "missing 'cmd'")
     if cmd not in COMMANDS:
-        raise ControlError("unknown_command", f"unknown command {cmd!r} (known: {', '.join(COMMANDS)})")
+        raise ControlError("unknown_command", f"unknown command {_short(repr(cmd), 60)} "
+                                              f"(known: {', '.join(COMMANDS)})")
     args = request.get("args")
     if args is None:
         args = {}
@@ -546,6 +627,30 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
+
+
+class _LineTooLong(Exception):
+    """A request line over MAX_LINE bytes (now read and dropped)."""
+
+
+async def _rest_of_line(reader: asyncio.StreamReader, first: bytes) -> tuple[bytes, bool]:
+    """The request line that begins with `first`, and whether the connection ended with it
+    (a last request without a newline is still answered)."""
+    if first == b"\n":
+        return first, False
+    try:
+        return first + await reader.readuntil(b"\n"), False
+    except asyncio.IncompleteReadError as exc:
+        return first + exc.partial, True
+    except asyncio.LimitOverrunError:
+        await _discard_line(reader)
+        raise _LineTooLong from None
+
+
+async def _drain(writer: asyncio.StreamWriter) -> None:
+    """A client that reads none of its replies must not hold its slot for ever: it gets as long as
+    a silent one (TimeoutError ends the connection)."""
+    await asyncio.wait_for(writer.drain(), IDLE_TIMEOUT)
 
 
 async def _discard_line(reader: asyncio.StreamReader) -> None:

@@ -21,6 +21,7 @@ from .config import ConfigError, load
 from .config.model import Config, Neighbor
 from .events import PeerEvent
 from .flows import FlowManager
+from .literals import address_error
 from .logsetup import config_secrets, set_secrets, setup_logging
 from .session import Peer
 from .systemd import notifier
@@ -155,7 +156,7 @@ class Speaker:
             try:
                 key = normalise_peer(address)
             except ValueError:
-                raise ValueError(f"{address!r} is not an IP address") from None
+                raise ValueError(address_error(address)) from None
             peer = self.peers.get(key)
             if peer is None:
                 raise ValueError(f"unknown neighbor {address}")

@@ -27,8 +27,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .literals import address_error, shown
 from .transport import normalise_peer
 from .wire.attributes import Attributes
+from .wire.constants import MAX_EXTENDED_MESSAGE
+from .wire.fit import Limit, message_limit, size_problem, update_size
 from .wire.flowspec import (
     FlowActions,
     FlowRule,
@@ -90,7 +93,21 @@ def build_rule(family: Family, match: Mapping[str, Any], then: Mapping[str, Any]
         raise FlowSpecError("match", "a rule needs at least one match component")
     rule = parse_match(family.afi, match)
     actions = parse_actions(then or {})
-    return rule, actions, rule.nlri(), flow_attributes(actions)
+    nlri = rule.nlri()
+    attrs = flow_attributes(actions)
+    # The limit of the neighbors the rule goes to is checked where it is announced.
+    too_large = _size_error(family, nlri, attrs, MAX_EXTENDED_MESSAGE)
+    if too_large is not None:
+        raise too_large
+    return rule, actions, nlri, attrs
+
+
+def _size_error(family: Family, nlri: bytes, attrs: Attributes, limit: Limit) -> FlowSpecError | None:
+    """The rule does not fit in one UPDATE: named after what takes most of it (match or then)."""
+    problem = size_problem(family, nlri, attrs, limit)
+    if problem is None:
+        return None
+    return FlowSpecError("match" if 2 * len(nlri) > update_size(family, nlri, attrs) else "then", problem)
 
 
 def actions_of(attrs: Attributes | None) -> dict[str, Any]:
@@ -133,7 +150,7 @@ def normalise_neighbors(neighbors: Iterable[str] | None) -> tuple[str, ...] | No
         try:
             out.add(normalise_peer(str(address)))
         except ValueError:
-            raise ValueError(f"neighbors: {address!r} is not an IP address") from None
+            raise ValueError(f"neighbors: {address_error(str(address))}") from None
     return tuple(sorted(out, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a))))
 
 
@@ -177,10 +194,11 @@ class FlowManager:
         unknown neighbor, bad expiry) before anything is announced."""
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise ValueError(f"rule name {name!r}: 1 to 64 characters from A-Z a-z 0-9 _ . : -")
+        # Compared as given: float() of a huge int (JSON allows 4,300 digits) raises OverflowError.
         if expires_after is not None and (isinstance(expires_after, bool)
                                           or not isinstance(expires_after, int | float)
-                                          or not 0 < float(expires_after) <= MAX_EXPIRY):
-            raise ValueError(f"expires_after {expires_after!r}: a number of seconds, > 0 and at "
+                                          or not 0 < expires_after <= MAX_EXPIRY):
+            raise ValueError(f"expires_after {shown(expires_after)}: a number of seconds, > 0 and at "
                              f"most {MAX_EXPIRY:.0f}")
         fam = family_of(match, family)
         rule, actions, nlri, attrs = build_rule(fam, match, then)
@@ -194,6 +212,9 @@ class FlowManager:
         if targets is None and not any(fam in p.neighbor.families for p in peers):
             raise ValueError(f"no neighbor has 'family {{ {'ipv4' if fam.afi == 1 else 'ipv6'} flow; }}' "
                              "configured")
+        too_large = _size_error(fam, nlri, attrs, lambda f: message_limit((p.neighbor for p in peers), f))
+        if too_large is not None:
+            raise too_large
         for other in self.rules.values():
             if other.name != name and other.family == fam and other.nlri == nlri:
                 raise FlowSpecError("match", f"rule {other.name!r} already matches exactly this "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from .wire.attributes import DecodeContext
 from .wire.constants import ErrCode, FsmSub, MsgType, OpenSub
@@ -71,6 +71,8 @@ class Close:
     reason: str
     notification_sent: Notification | None = None
     notification_received: Notification | None = None
+    # The state the connection was in (the FSM is in Idle by the time the action is carried out).
+    state: State | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +184,7 @@ class Connection:
 
     def _finish(self, close: Close) -> list[Action]:
         self.closed = True
-        actions: list[Action] = [StopTimer("hold"), StopTimer("keepalive"), close]
+        actions: list[Action] = [StopTimer("hold"), StopTimer("keepalive"), replace(close, state=self.state)]
         actions += self._move(State.IDLE)
         return actions
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 
-from .wire.attributes import Attributes, EncodeContext, encode_attributes
-from .wire.messages import end_of_rib, pack_announce, pack_withdraw
-from .wire.nlri import IPV4_UNICAST, Family, family_name
+from .wire.attributes import Attributes, EncodeContext, RouteTooLarge, encode_attributes
+from .wire.messages import announce_room, end_of_rib, pack_announce, pack_withdraw
+from .wire.nlri import IPV4_UNICAST, Family, family_name, nlri_to_prefix
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +148,53 @@ class AdjRibOut:
         for attrs, items in groups.items():
             try:
                 head = encode_attributes(attrs, ctx, ipv4_next_hop=fam == IPV4_UNICAST)
-                self.sent_announced += len(items)
-                yield from pack_announce(fam, attrs, items, ctx, head)
+                room = announce_room(fam, attrs, ctx, head)
+            except RouteTooLarge as exc:
+                yield from self._drop(fam, items, ctx, str(exc))
+                continue
             except ValueError as exc:
+                # next-hop self without a local address of that family: kept for a later session.
                 log.error("cannot announce %d %s route(s) with %r: %s", len(items), family_name(fam),
                           attrs, exc)
+                continue
+            except Exception as exc:
+                # A bug in encoding one attribute set must not stop the peer's send task (and so
+                # every later UPDATE): those routes go, the others are sent.
+                log.exception("cannot encode the attributes of %d %s route(s)", len(items),
+                              family_name(fam))
+                yield from self._drop(fam, items, ctx, f"encoding failed: {exc!r}")
+                continue
+            if items and room < max(map(len, items)):
+                # Only FlowSpec NLRI vary enough in length for some, not all, of a group not to fit.
+                too_long = [item for item in items if len(item) > room]
+                items = [item for item in items if len(item) <= room]
+                reason = f"the UPDATE would be more than the {ctx.max_size}-byte limit of this session"
+                yield from self._drop(fam, too_long, ctx, reason)
+                if not items:
+                    continue
+            self.sent_announced += len(items)
+            yield from pack_announce(fam, attrs, items, ctx, head)
+
+    def _drop(self, fam: Family, items: list[bytes], ctx: EncodeContext, reason: str) -> Iterator[bytes]:
+        """Routes that cannot be sent on this session: forgotten and withdrawn (the peer may hold an
+        earlier version of them), with one log line for the lot."""
+        if not items:
+            return
+        table = self.routes.get(fam, {})
+        for nlri in items:
+            table.pop(nlri, None)
+        more = f" and {len(items) - 1} more" if len(items) > 1 else ""
+        log.error("%s route %s%s dropped: %s", family_name(fam), _shown(fam, items[0]), more, reason)
+        yield from self._withdraw(fam, items, ctx)
+
+
+def _shown(fam: Family, nlri: bytes, limit: int = 200) -> str:
+    """The route for a log line, cut short: a FlowSpec NLRI may be 4095 bytes."""
+    try:
+        text = nlri_to_prefix(fam, nlri)
+    except Exception:  # an NLRI the formatter cannot read: still say which one
+        text = f"0x{nlri.hex()}"
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class AdjRibIn:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import fsm
 from .events import PeerEvent
 from .fsm import Backoff, Connection, Expectations, State, collision_winner
+from .logutil import RateLimiter
 from .rib import AdjRibIn, AdjRibOut, RouteTable
 from .transport import (
     TransportError,
@@ -54,6 +55,13 @@ WRITE_BATCH = 64
 STAT_KEYS = ("messages_in", "messages_out", "updates_in", "updates_out", "keepalives_in",
              "notifications_in", "notifications_out", "established_count", "flaps", "bytes_in",
              "routes_announced", "routes_withdrawn")
+
+# UPDATEs with attribute problems logged per peer per window; the rest are counted (one peer sending
+# thousands of broken UPDATEs once wrote millions of lines and delayed keepalives to other peers).
+UPDATE_PROBLEMS_BURST = 10
+UPDATE_PROBLEMS_WINDOW = 10.0
+# Bytes read from a broken connection's receive buffer, looking for the peer's NOTIFICATION.
+DRAIN_LIMIT = 1 << 20
 
 _STATE_ORDER = [State.IDLE, State.CONNECT, State.ACTIVE, State.OPENSENT, State.OPENCONFIRM,
                 State.ESTABLISHED]
@@ -122,9 +130,31 @@ class BGPProtocol(asyncio.Protocol):
             self._packet_reader = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and not self.conn.closed:
+            self._read_what_is_left()
         why = f"connection lost: {exc}" if exc else "connection closed by peer"
         self.execute(self.conn.connection_lost(why))
         self._cleanup()
+
+    def _read_what_is_left(self) -> None:
+        """A write failed (EPIPE, ECONNRESET) and asyncio stopped reading: the peer may have sent a
+        NOTIFICATION before it closed, still unread in the kernel. Read it so the log says why the
+        peer closed, not just 'Broken pipe'. The socket is open until this callback returns."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return
+        left = DRAIN_LIMIT
+        try:
+            with sock.dup() as dup:
+                dup.setblocking(False)
+                while left > 0 and not self.conn.closed:
+                    data = dup.recv(min(left, 65536))
+                    if not data:
+                        break
+                    left -= len(data)
+                    self.data_received(data)
+        except OSError:
+            pass  # nothing more to read (EAGAIN), or the error itself: connection_lost reports it
 
     def pause_writing(self) -> None:
         self._can_write.clear()
@@ -262,6 +292,8 @@ class Peer:
         self.last_notification: dict[str, Any] | None = None
         self.established_since: float | None = None
         self.last_error: str = ""
+        self.update_problem_limit = RateLimiter(UPDATE_PROBLEMS_BURST, UPDATE_PROBLEMS_WINDOW)
+        self._problem_flush: asyncio.TimerHandle | None = None
         self.set_static(neighbor.static_routes)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -689,11 +721,12 @@ class Peer:
             self.log.warning("session down: %s", detail)
             self.emit(PeerEvent("state", self, state="down", reason=detail))
         else:
-            self.log.info("%s connection closed in %s: %s", proto.direction, proto.state, detail)
+            self.log.info("%s connection closed in %s: %s", proto.direction, close.state or proto.state,
+                          detail)
 
     def on_update(self, update: Update) -> None:
-        for note in update.notes:
-            self.log.warning("UPDATE: %s", note)
+        if update.notes:
+            self._log_update_problems(update.notes)
         for fam, items in update.withdraw.items():
             self.rib_in.withdraw(fam, items)
         for fam, (attrs, items) in update.announce.items():
@@ -708,6 +741,28 @@ class Peer:
             self.log.debug("UPDATE received: %d announced, %d withdrawn; adj-rib-in: %s", ann, wd,
                            self.rib_in.counts())
         self.emit(PeerEvent("update", self, update=update))
+
+    def _log_update_problems(self, notes: list[str]) -> None:
+        """One line per UPDATE, and at most UPDATE_PROBLEMS_BURST lines per window for this peer;
+        the count of the rest is logged when the window ends."""
+        ok, held = self.update_problem_limit.allow()
+        if held:
+            self._log_problems_not_logged(held)
+        if ok:
+            self.log.warning("UPDATE: %s", summarise_notes(notes))
+        elif self._problem_flush is None:
+            with contextlib.suppress(RuntimeError):  # no event loop: the count waits for the next line
+                self._problem_flush = asyncio.get_running_loop().call_later(
+                    self.update_problem_limit.window_left(), self._flush_problem_count)
+
+    def _flush_problem_count(self) -> None:
+        self._problem_flush = None
+        held = self.update_problem_limit.take_suppressed()
+        if held:
+            self._log_problems_not_logged(held)
+
+    def _log_problems_not_logged(self, count: int) -> None:
+        self.log.warning("%d more UPDATE(s) with attribute problems not logged", count)
 
     def on_refresh(self, proto: BGPProtocol, fam: Family) -> None:
         if self.negotiated is None or fam not in self.negotiated.families:
@@ -742,6 +797,17 @@ class Peer:
                 self.on_event(event)
             except Exception:
                 self.log.exception("event subscriber failed on %s", event.kind)
+
+
+def summarise_notes(notes: list[str], shown: int = 3) -> str:
+    """The RFC 7606 notes of one UPDATE as one line: the first few, those that cost routes first."""
+    if len(notes) == 1:
+        return notes[0]
+    ordered = sorted(notes, key=lambda note: "treated as withdrawn" not in note)
+    text = "; ".join(ordered[:shown])
+    if len(notes) > shown:
+        text += f"; and {len(notes) - shown} more"
+    return f"{len(notes)} attribute problems: {text}"
 
 
 def _msg_name(msg_type: int) -> str:

@@ -35,6 +35,7 @@ from fleetbgp.config.errors import RouteError
 from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.route import parse_attributes, parse_prefix
 from fleetbgp.flows import build_rule, family_of
+from fleetbgp.literals import address_error, decimal, ip_address, leading_zero, shown
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.flowspec import MATCH_NAMES, THEN_NAMES, FlowSpecError, split_flow_tokens
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, family_from_name, family_name
@@ -131,6 +132,8 @@ _Tail = tuple[Family, str]
 _ATTR_CACHE: dict[_Tail, Attributes | RouteError] = {}
 _WITHDRAW_CACHE: dict[_Tail, RouteError | None] = {}
 _CACHE_MAX = 4096
+# Longer attribute texts are parsed each time: 4096 cached 1 MiB lines would hold gigabytes.
+_CACHE_TEXT = 4096
 _ANNOUNCE_ROUTE = "announce route "
 _WITHDRAW_ROUTE = "withdraw route "
 
@@ -144,9 +147,10 @@ def _announce_tail(family: Family, tail: str) -> Attributes:
             found = parse_attributes(tuple(tokenize_line(tail)), family)
         except RouteError as exc:
             found = exc
-        if len(_ATTR_CACHE) >= _CACHE_MAX:
-            _ATTR_CACHE.clear()
-        _ATTR_CACHE[key] = found
+        if len(tail) <= _CACHE_TEXT:
+            if len(_ATTR_CACHE) >= _CACHE_MAX:
+                _ATTR_CACHE.clear()
+            _ATTR_CACHE[key] = found
     if isinstance(found, RouteError):
         raise CommandError(_route_message(found, "announce"))
     return found
@@ -165,9 +169,10 @@ def _withdraw_tail(family: Family, tail: str) -> None:
             parse_attributes(tuple(tokenize_line(tail)), family, require_next_hop=False)
         except RouteError as exc:
             err = exc
-        if len(_WITHDRAW_CACHE) >= _CACHE_MAX:
-            _WITHDRAW_CACHE.clear()
-        _WITHDRAW_CACHE[key] = err
+        if len(tail) <= _CACHE_TEXT:
+            if len(_WITHDRAW_CACHE) >= _CACHE_MAX:
+                _WITHDRAW_CACHE.clear()
+            _WITHDRAW_CACHE[key] = err
     if err is not None:
         raise CommandError(_route_message(err, "withdraw"))
 
@@ -184,11 +189,11 @@ def _prefix(text: str) -> tuple[Family, bytes]:
     if ":" not in addr:
         try:
             packed = _inet_pton(_AF_INET, addr)
-            plen = int(length) if sep else 32
         except (OSError, ValueError):
             pass
         else:
-            if 0 <= plen <= 32 and not int.from_bytes(packed, "big") & _HOST4[plen]:
+            plen = decimal(length, 32) if sep else 32
+            if plen is not None and not int.from_bytes(packed, "big") & _HOST4[plen]:
                 return IPV4_UNICAST, _PLEN_BYTE[plen] + packed[:_NBYTES[plen]]
     try:
         return parse_prefix((text,), 0)
@@ -198,6 +203,7 @@ def _prefix(text: str) -> tuple[Family, bytes]:
 
 _inet_pton = socket.inet_pton
 _AF_INET = socket.AF_INET
+_U32 = 0xFFFFFFFF
 _HOST4 = [(1 << (32 - n)) - 1 for n in range(33)]
 _NBYTES = [(n + 7) // 8 for n in range(129)]
 _PLEN_BYTE = [bytes((n,)) for n in range(129)]
@@ -298,23 +304,31 @@ def _parse_selector(toks: Sequence[str]) -> tuple[tuple[NeighborFilter, ...], in
 _NEIGHBOR_VERBS = frozenset(("summary", "extensive", "configuration", "json"))
 
 
-def _make_filter(address: str, filters: dict[str, str]) -> NeighborFilter:
-    import ipaddress
+def _check_address(word: str, text: str, expected: str = "an IP address") -> None:
+    """A selector's address (a scope, `%eth0`, allowed) must be one; CommandError otherwise."""
+    try:
+        found = ip_address(text.partition("%")[0])
+    except ValueError:
+        found = None
+    if found is None or (expected == "an IPv4 address" and found.version != 4):
+        raise CommandError(f"{word} {address_error(text, expected)}")
 
+
+def _make_filter(address: str, filters: dict[str, str]) -> NeighborFilter:
     if address != "*":
-        try:
-            ipaddress.ip_address(address.partition("%")[0])
-        except ValueError:
-            raise CommandError(f"neighbor {address!r} is not an IP address") from None
+        _check_address("neighbor", address)
     kwargs: dict[str, object] = {}
     for word, value in filters.items():
         if word in ("local-as", "peer-as"):
-            if not value.isdigit():
-                raise CommandError(f"{word} {value!r}: expected an AS number")
-            kwargs[word.replace("-", "_")] = int(value)
+            asn = decimal(value, _U32)
+            if asn is None:
+                raise CommandError(f"{word} {shown(value)}: expected an AS number 0..{_U32}")
+            kwargs[word.replace("-", "_")] = asn
         elif word == "local-ip":
+            _check_address(word, value)
             kwargs["local_ip"] = value
         elif word == "router-id":
+            _check_address(word, value, "an IPv4 address")
             kwargs["router_id"] = value
         elif word == "family-allowed":
             afi, _, safi = value.partition("-")
@@ -527,10 +541,12 @@ def _clear(rest: Sequence[str], text: str) -> Command:
 
 
 def _teardown(rest: Sequence[str], text: str) -> Command:
-    if len(rest) != 1 or not rest[0].isdigit() or not 0 <= int(rest[0]) <= 255:
-        raise CommandError("teardown takes a Cease subcode: neighbor ADDR teardown 2 "
-                           "(2 = administrative shutdown)")
-    return Command("teardown", code=int(rest[0]))
+    code = decimal(rest[0], 255) if len(rest) == 1 else None
+    if code is None:
+        got = f" (got {shown(' '.join(rest))})" if rest else ""
+        raise CommandError(f"teardown takes a Cease subcode 0..255: neighbor ADDR teardown 2 "
+                           f"(2 = administrative shutdown){got}")
+    return Command("teardown", code=code)
 
 
 _SHOW_NEIGHBOR_OPTIONS = frozenset(("summary", "extensive", "configuration", "json", "text"))
@@ -562,16 +578,17 @@ def _show(rest: Sequence[str], text: str) -> Command:
 
 
 def _show_target(words: list[str], text: str) -> str | None:
-    import ipaddress
-
     if not words:
         return None
     if len(words) > 1:
-        raise CommandError(f"unexpected words: {' '.join(words)}")
+        raise CommandError(f"unexpected words: {shown(' '.join(words))}")
+    problem = leading_zero(words[0])
+    if problem is not None:
+        raise CommandError(f"neighbor {problem}")
     try:
-        ipaddress.ip_address(words[0].partition("%")[0])
+        ip_address(words[0].partition("%")[0])
     except ValueError:
-        raise CommandError(f"unexpected word '{words[0]}' (a neighbor address?)") from None
+        raise CommandError(f"unexpected word {shown(words[0])} (a neighbor address?)") from None
     return words[0]
 
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from fleetbgp import __version__
 from fleetbgp.config.model import Api, Config, MessageFlags, Process
 from fleetbgp.transport import normalise_peer
+from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.fit import message_limit, size_problem
 from fleetbgp.wire.messages import Notification
 from fleetbgp.wire.nlri import Family, family_name, nlri_to_prefix
 
@@ -208,6 +210,19 @@ class ApiManager:
             where = "no neighbor" if targets is None else "none of the selected neighbors"
             raise CommandError(f"{where} has the family {family_name(family)} configured")
 
+    def _check_sizes(self, routes: Sequence[tuple[Family, bytes, Attributes | None]],
+                     targets: list[str] | None) -> None:
+        """Every route must fit in one UPDATE to the neighbors it is for, or none is announced."""
+        def limit(fam: Family) -> int:  # asked only for a route larger than 4096 bytes
+            peers = self.speaker.peers
+            chosen = peers.values() if targets is None else (peers[a] for a in targets)
+            return message_limit((p.neighbor for p in chosen), fam)
+
+        for family, nlri, attrs in routes:
+            problem = size_problem(family, nlri, attrs, limit) if attrs is not None else None
+            if problem is not None:
+                raise CommandError(problem)
+
     def apply_routes(self, runner: ProcessRunner, cmd: Command) -> None:
         """announce / withdraw (the hot path: one call per route line)."""
         targets = self._targets(cmd.selector) if cmd.selector else None
@@ -215,6 +230,7 @@ class ApiManager:
         owner = runner.owner
         tracking = runner.tracking
         if cmd.action == "announce":
+            self._check_sizes(cmd.routes, targets)
             track = runner.definition.withdraw_on_exit is not None
             checked: Family | None = None
             for family, nlri, attrs in cmd.routes:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from fleetbgp.wire.nlri import Family
 
 from ..childenv import child_environment
+from ..logutil import RateLimiter, printable
 from .commands import Command, CommandError, parse_command
 from .encoders import Encoder, make_encoder
 
@@ -59,30 +60,6 @@ STDERR_BURST = 200           # stderr lines logged per STDERR_WINDOW before the 
 STDERR_WINDOW = 10.0
 ERRORS_BURST = 20            # command errors logged per ERRORS_WINDOW before the rest is counted
 ERRORS_WINDOW = 10.0
-
-
-class RateLimiter:
-    """Allow `burst` events per `window` seconds; count the rest and say how many once it reopens."""
-
-    def __init__(self, burst: int, window: float) -> None:
-        self.burst = burst
-        self.window = window
-        self.start = 0.0
-        self.count = 0
-        self.suppressed = 0
-
-    def allow(self) -> tuple[bool, int]:
-        """(may log now, how many were suppressed since the last time one was logged)."""
-        now = time.monotonic()
-        if now - self.start >= self.window:
-            self.start = now
-            self.count = 0
-        if self.count < self.burst:
-            self.count += 1
-            held, self.suppressed = self.suppressed, 0
-            return True, held
-        self.suppressed += 1
-        return False, 0
 
 
 class OutputQueue:
@@ -461,9 +438,12 @@ class ProcessRunner:
                 if cut < 0:
                     continue
             for line in data.decode("utf-8", "replace").split("\n"):
-                cmd = self._handle_line(line)
-                if cmd is not None:
-                    await self._other_command(cmd, line)
+                try:
+                    cmd = self._handle_line(line)
+                    if cmd is not None:
+                        await self._other_command(cmd, line)
+                except Exception as exc:  # last resort: whatever one line does, read the next
+                    self._answer_internal(exc, line)
                 handled += 1
                 if handled >= YIELD_LINES or loop.time() >= budget_end:
                     handled = 0
@@ -471,9 +451,12 @@ class ProcessRunner:
                     budget_end = loop.time() + YIELD_SECONDS
         if partial and not skipping:
             line = partial.decode("utf-8", "replace")
-            cmd = self._handle_line(line)
-            if cmd is not None:
-                await self._other_command(cmd, line)
+            try:
+                cmd = self._handle_line(line)
+                if cmd is not None:
+                    await self._other_command(cmd, line)
+            except Exception as exc:
+                self._answer_internal(exc, line)
 
     def _handle_line(self, line: str) -> Command | None:
         """Parse and, for routes (the hot path), apply a line. Other commands are returned for
@@ -487,9 +470,12 @@ class ProcessRunner:
             if not line.strip():
                 return None  # blank lines are not commands: no answer
             if line.startswith("debug "):
-                log.warning("process %s: debug: %s", self.name, line[6:])
+                log.warning("process %s: debug: %s", self.name, printable(line[6:]))
                 return None
             self._answer_error(exc.message, line)
+            return None
+        except Exception as exc:  # a bug on one line must not stop reading the program
+            self._answer_internal(exc, line)
             return None
         action = cmd.action
         if action == "announce" or action == "withdraw":
@@ -497,6 +483,9 @@ class ProcessRunner:
                 self.manager.apply_routes(self, cmd)
             except CommandError as exc:
                 self._answer_error(exc.message, line)
+                return None
+            except Exception as exc:
+                self._answer_internal(exc, line)
                 return None
             if self.ack:
                 self.queue.put(self.encoder.ack_done)
@@ -522,22 +511,33 @@ class ProcessRunner:
             self._answer_error(exc.message, line)
             return
         except Exception as exc:  # a bug must not take the program's session down
-            log.exception("process %s line %d: %r failed", self.name, self.lines, line)
-            self._answer_error(f"internal error: {exc}", line)
+            self._answer_internal(exc, line)
             return
         if self.ack:
             self.queue.put(self.encoder.ack_done)
 
-    def _answer_error(self, reason: str, line: str) -> None:
+    def _answer_error(self, reason: str, line: str, exc: BaseException | None = None) -> None:
         self.errors += 1
         ok, held = self._error_limit.allow()
         if held:
             log.warning("process %s: %d more command error(s) not logged", self.name, held)
         if ok:
             shown = line if len(line) <= 200 else line[:200] + "..."
-            log.warning("process %s line %d: %s (command: %r)", self.name, self.lines, reason, shown)
+            # The reason quotes the program's words: escaped like the repr() of the line (which
+            # leaves U+FFFD, the trace of bytes that were not UTF-8, unescaped: done here).
+            reason = printable(reason)
+            if len(reason) > 500:  # a reason quoting a huge token must not make a huge log line
+                reason = reason[:500] + "..."
+            log.log(logging.ERROR if exc else logging.WARNING, "process %s line %d: %s (command: %s)",
+                    self.name, self.lines, reason, repr(shown).replace("\ufffd", "\\ufffd"),
+                    exc_info=exc)
         if self.ack:
             self.queue.put(self.encoder.ack_error)
+
+    def _answer_internal(self, exc: Exception, line: str) -> None:
+        """An unexpected exception from one command (a bug, not bad input): that line's error, with
+        the traceback logged (rate-limited like other errors); the next line is read as usual."""
+        self._answer_error(f"internal error: {type(exc).__name__}: {exc}", line, exc)
 
     # -- stderr -----------------------------------------------------------------------------------
 

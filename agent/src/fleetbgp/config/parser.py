@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import difflib
 import ipaddress
 import os
@@ -19,9 +20,21 @@ import re
 from typing import Any, ClassVar
 
 from fleetbgp.flows import build_rule, family_of, nlri_name
+from fleetbgp.health.engine import MAX_METRIC, MAX_ROUTES, metric_overflow
+from fleetbgp.literals import address_error, decimal, ip_address, leading_zero, shown
 from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.constants import MAX_EXTENDED_MESSAGE, MAX_MESSAGE
+from fleetbgp.wire.fit import message_limit, size_problem, update_size
 from fleetbgp.wire.flowspec import FlowSpecError
-from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_FLOWSPEC, IPV6_UNICAST, Family, family_name
+from fleetbgp.wire.nlri import (
+    IPV4_FLOWSPEC,
+    IPV4_UNICAST,
+    IPV6_FLOWSPEC,
+    IPV6_UNICAST,
+    Family,
+    family_name,
+    prefix_to_nlri,
+)
 
 from .errors import ConfigError, Diagnostic, Location, RouteError
 from .lexer import Lexer, Statement, is_quoted, unquote
@@ -82,7 +95,7 @@ class NeighborSpec:
     """A neighbor or template as written: each setting with where it was set."""
 
     __slots__ = ("name", "template", "loc", "fields", "failed", "families", "capabilities", "routes",
-                 "route_locs", "apis", "inherits", "flows")
+                 "route_locs", "apis", "inherits", "flows", "big_routes")
 
     def __init__(self, name: str, template: bool, loc: Location) -> None:
         self.name = name
@@ -97,6 +110,8 @@ class NeighborSpec:
         self.apis: list[Api] = []
         self.inherits: list[tuple[str, Location]] = []
         self.flows: list[FlowRoute] = []
+        # Routes larger than a 4096-byte UPDATE: they need extended messages (checked in build()).
+        self.big_routes: list[tuple[Family, bytes, Attributes, Location]] = []
 
 
 # ------------------------------------------------------------------------------------------------
@@ -344,7 +359,7 @@ class NeighborBlock(Block):
         try:
             addr = ipaddress.IPv4Address(text)
         except ValueError:
-            self.p.error(stmt, 1, f"router-id {text!r} is not an IPv4 address")
+            self.p.error(stmt, 1, f"router-id {address_error(text, 'an IPv4 address')}")
             raise _Skip from None
         if int(addr) == 0:
             self.p.error(stmt, 1, "router-id 0.0.0.0 is not allowed (RFC 6286)")
@@ -1025,7 +1040,7 @@ class EnvBlock(Block):
 # healthcheck NAME { ... }
 
 _HEALTH_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
-_SECONDS = re.compile(r"\d{1,9}(\.\d{1,6})?\Z")
+_SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?\Z")  # not \d: it matches every script's digits
 _DNS_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT")
 # Route attributes a health check takes, as in a route; the *-as-path ones are per state.
 _HEALTH_ATTRIBUTES: dict[str, str] = {
@@ -1121,9 +1136,9 @@ class HealthCheckBlock(Block):
         out: list[str] = []
         for text, i in self.p.name_list(stmt, "neighbors [ ADDRESS ... ];"):
             try:
-                addr = str(ipaddress.ip_address(text))
-            except ValueError:
-                self.p.error(stmt, i, f"neighbors: {text!r} is not an IP address")
+                addr = str(ip_address(text))
+            except ValueError as exc:
+                self.p.error(stmt, i, f"neighbors: {exc}")
                 continue
             out.append(addr)
             self.p.neighbor_refs.append((addr, self.p.lex.location(stmt, i), f"healthcheck {self.name}"))
@@ -1173,14 +1188,21 @@ class HealthCheckBlock(Block):
         elif ":" in host:
             sep = ""
         if not sep or not host:
-            self.p.error(stmt, 2, f"check tcp {text!r}: expected HOST:PORT (IPv6: [ADDRESS]:PORT)")
+            self.p.error(stmt, 2, f"check tcp {shown(text)}: expected HOST:PORT (IPv6: [ADDRESS]:PORT)")
             return None
-        if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
-            self.p.error(stmt, 2, f"check tcp {text!r}: the port must be 1..65535")
+        number = decimal(port, 65535, 1)
+        if number is None:
+            self.p.error(stmt, 2, f"check tcp {shown(text)}: the port must be 1..65535")
+            return None
+        # Not an address, so a host name, unless it has a zero-led octet: a resolver would read
+        # that as octal.
+        problem = leading_zero(host)
+        if problem is not None:
+            self.p.error(stmt, 2, f"check tcp {problem}")
             return None
         with contextlib.suppress(ValueError):
             host = str(ipaddress.ip_address(host))
-        return TcpCheckSpec(host=host, port=int(port))
+        return TcpCheckSpec(host=host, port=number)
 
     def check_http(self, stmt: Statement) -> CheckSpec | None:
         from fleetbgp.health.checks import split_url
@@ -1307,6 +1329,29 @@ class HealthCheckBlock(Block):
         command = " ".join(unquote(w) for w in stmt.words[1:])
         self.hooks.setdefault(_HEALTH_HOOKS[word], []).append(command)
 
+    def check_route_limits(self, f: dict[str, Any]) -> bool:
+        """The limits `fleetbgp healthcheck` checks too: at most MAX_ROUTES ips, and a MED that still
+        fits in 32 bits on the last ip (each further ip gets `increase` more)."""
+        if len(self.ips) > MAX_ROUTES:
+            prefix, loc = self.ips[MAX_ROUTES]
+            self.p.errors_at(loc, f"{prefix} is ip number {MAX_ROUTES + 1}: a healthcheck announces at "
+                                  f"most {MAX_ROUTES} routes")
+            return False
+        value = {fd.name: f.get(fd.name, fd.default) for fd in dataclasses.fields(HealthCheck)
+                 if fd.name in ("up_metric", "down_metric", "disabled_metric", "increase",
+                                "withdraw_on_down")}
+        overflow = metric_overflow(value["up_metric"], value["down_metric"], value["disabled_metric"],
+                                   value["increase"], len(self.ips), value["withdraw_on_down"])
+        if overflow is None:
+            return True
+        name, metric, last = overflow
+        # Point at the increase if it was written, else at the metric (the default increase is 1).
+        where = self.fields.get("increase") or self.fields.get(_HEALTH_NUMBERS[name][0])
+        self.p.errors_at(where[1] if where else self.loc,
+                         f"{name} {metric} with increase {value['increase']} over {len(self.ips)} ips "
+                         f"gives the last one a MED of {last}, more than {MAX_METRIC}")
+        return False
+
     def close(self, stmt: Statement | None) -> None:
         f = {k: v[0] for k, v in self.fields.items()}
         ok = True
@@ -1329,6 +1374,7 @@ class HealthCheckBlock(Block):
                                      "per address family")
                     ok = False
                     break
+        ok = self.check_route_limits(f) and ok
         if self.name in self.p.healthchecks:
             first = self.p.healthchecks[self.name].source
             self.p.errors_at(self.loc, f"healthcheck '{self.name}' is already defined at {first.short()}")
@@ -1383,11 +1429,10 @@ class Parser:
 
     def integer(self, stmt: Statement, i: int, lo: int, hi: int, what: str, expected: str) -> int:
         text = unquote(stmt.words[i])
-        if text.isascii() and text.isdigit() and len(text) <= 20:
-            value = int(text)
-            if lo <= value <= hi:
-                return value
-        self.error(stmt, i, f"{what} {text!r}: expected {expected}")
+        value = decimal(text, hi, lo)
+        if value is not None:
+            return value
+        self.error(stmt, i, f"{what} {shown(text)}: expected {expected}")
         raise _Skip
 
     def port(self, stmt: Statement, i: int) -> int:
@@ -1396,9 +1441,9 @@ class Parser:
     def address(self, stmt: Statement, i: int) -> str:
         text = unquote(stmt.words[i])
         try:
-            return str(ipaddress.ip_address(text))
-        except ValueError:
-            self.error(stmt, i, f"{text!r} is not an IP address")
+            return str(ip_address(text))
+        except ValueError as exc:
+            self.error(stmt, i, str(exc))
             raise _Skip from None
 
     def boolean(self, stmt: Statement) -> bool:
@@ -1444,6 +1489,8 @@ class Parser:
             self.store_route(spec, family, nlri, attrs, self.lex.location(stmt, start))
         else:
             table[nlri] = attrs
+            if update_size(family, nlri, attrs) > MAX_MESSAGE:
+                spec.big_routes.append((family, nlri, attrs, self.lex.location(stmt, start)))
 
     def store_route(self, spec: NeighborSpec, family: Family, nlri: bytes, attrs: Attributes,
                     loc: Location) -> None:
@@ -1452,6 +1499,25 @@ class Parser:
             table = spec.routes[family] = {}
             spec.route_locs[family] = loc
         table[nlri] = attrs
+        if update_size(family, nlri, attrs) > MAX_MESSAGE:
+            spec.big_routes.append((family, nlri, attrs, loc))
+
+    def check_route_sizes(self, chain: list[NeighborSpec], routes: StaticRoutes, where: str,
+                          extended: bool) -> bool:
+        """Routes larger than a 4096-byte UPDATE go only to a neighbor with extended messages."""
+        limit = MAX_EXTENDED_MESSAGE if extended else MAX_MESSAGE
+        ok = True
+        reported: set[tuple[Family, bytes]] = set()
+        for part in chain:
+            for fam, nlri, attrs, loc in part.big_routes:
+                if routes.get(fam, {}).get(nlri) is not attrs or (fam, nlri) in reported:
+                    continue  # replaced by a later route, or said already
+                problem = size_problem(fam, nlri, attrs, limit)
+                if problem is not None:
+                    self.errors_at(loc, f"{where}: {problem}")
+                    reported.add((fam, nlri))
+                    ok = False
+        return ok
 
     # -- main loop ---------------------------------------------------------------------------
 
@@ -1509,6 +1575,7 @@ class Parser:
                 known = ", ".join(seen) or "none is defined"
                 self.errors_at(loc, f"{who}: {addr} is not a configured neighbor (neighbors: {known})")
         self.check_health_families(neighbors)
+        self.check_health_sizes(neighbors)
         if self.diags:
             raise ConfigError(self.sorted_diagnostics())
         return Config(neighbors=neighbors, processes=self.processes, listen=listen, path=self.file,
@@ -1529,6 +1596,23 @@ class Parser:
                         "no neighbor enables"
                     self.errors_at(loc, f"healthcheck {name}: ip {prefix} is {family_name(fam)}, which "
                                         f"{which} (family {{ {family_name(fam)}; }})")
+
+    def check_health_sizes(self, neighbors: list[Neighbor]) -> None:
+        """A healthcheck's route, in each of its states, must fit in one UPDATE to its neighbors."""
+        from fleetbgp.health.engine import State
+        from fleetbgp.health.runner import attributes_for
+
+        for name, hc in self.healthchecks.items():
+            chosen = [n for n in neighbors if hc.neighbors is None or n.peer_address in hc.neighbors]
+            for prefix, loc in self.health_ip_locs.get(name, []):
+                fam, nlri = prefix_to_nlri(prefix)
+                limit = message_limit(chosen, fam)
+                problems = (size_problem(fam, nlri, attributes_for(hc, state, hc.up_metric), limit)
+                            for state in (State.UP, State.DOWN, State.DISABLED))
+                problem = next((p for p in problems if p is not None), None)
+                if problem is not None:
+                    self.errors_at(loc, f"healthcheck {name}: ip {prefix}: {problem}")
+                    break  # its other ips carry the same attributes
 
     def sorted_diagnostics(self) -> list[Diagnostic]:
         out = []
@@ -1641,6 +1725,8 @@ class Parser:
                                     f"{family_name(fam)}; }}' (the neighbor enables "
                                     f"{', '.join(family_name(f) for f in fams)})")
                 ok = False
+        extended = caps["extended_message"][0] if "extended_message" in caps else False
+        ok = self.check_route_sizes(chain, routes, where, extended) and ok
         if not ok:
             return None
         hold_time = get("hold_time", 180)

@@ -17,7 +17,10 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from fleetbgp.literals import decimal, leading_zero, shown
 from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.constants import HEADER_LEN, MAX_EXTENDED_MESSAGE
+from fleetbgp.wire.fit import size_problem
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_nlri
 
 from .errors import RouteError
@@ -70,11 +73,7 @@ _UNSUPPORTED = {
 
 def _uint(text: str, limit: int) -> int | None:
     """A decimal integer 0..limit, or None."""
-    if text.isascii() and text.isdigit() and len(text) <= 20:
-        value = int(text)
-        if value <= limit:
-            return value
-    return None
+    return decimal(text, limit)
 
 
 def parse_asn(text: str) -> int | None:
@@ -90,6 +89,18 @@ def parse_asn(text: str) -> int | None:
     if not value:
         return None
     return value
+
+
+# The most bytes one attribute's value can take, even in an extended (65535-byte) UPDATE: the
+# message header, its two length fields and the attribute's own header take the rest. Lists are
+# refused as soon as they pass it, before anything larger is built.
+_MAX_VALUE_BYTES = MAX_EXTENDED_MESSAGE - HEADER_LEN - 4 - 4
+
+
+def _too_many(what: str, index: int, size: int) -> RouteError:
+    return RouteError(index, f"{what}: too many values: more than {_MAX_VALUE_BYTES // size} ({size} bytes "
+                             f"each) cannot fit in one UPDATE message, even an extended one "
+                             f"({MAX_EXTENDED_MESSAGE} bytes, RFC 8654)")
 
 
 def _values(toks: Sequence[str], i: int, what: str) -> tuple[list[tuple[int, str]], int]:
@@ -187,6 +198,9 @@ def parse_extended_community(text: str) -> int:
         ip = _v4_int(admin)
         low = _uint(local, U16)
         if ip is None or low is None or kind.endswith("4"):
+            problem = leading_zero(admin)
+            if problem is not None:
+                raise ValueError(f"extended-community {problem}")
             raise ValueError(f"extended-community {text!r}: IPv4:LOCAL needs an IPv4 address and "
                              "LOCAL 0..65535")
         return (types[1] << 56) | (subtype << 48) | (ip << 16) | low
@@ -233,7 +247,8 @@ def _next_hop(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) ->
     try:
         addr = ipaddress.ip_address(value)
     except ValueError:
-        raise RouteError(i, f"next-hop {value!r} is not an IP address (or 'self')") from None
+        problem = leading_zero(value) or f"{shown(value)} is not an IP address (or 'self')"
+        raise RouteError(i, f"next-hop {problem}") from None
     want = 4 if family.afi == 1 else 6
     if addr.version != want:
         raise RouteError(i, f"next-hop {value} is IPv{addr.version}, but the route is IPv{want}")
@@ -277,6 +292,8 @@ def _as_path(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) -> 
     seq: list[int] = []
     as_set: list[int] | None = None
     set_start = i
+    count = 0
+    most = _MAX_VALUE_BYTES // 4
     j = i + 1
     while j < n:
         tok = toks[j]
@@ -310,21 +327,29 @@ def _as_path(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) -> 
                 if asn is None:
                     raise RouteError(j, f"as-path: {part!r} is not an AS number (1..4294967295)")
                 (seq if as_set is None else as_set).append(asn)
+                count += 1
+                if count > most:
+                    raise _too_many("as-path", i - 1, 4)
         j += 1
     raise RouteError(i, "the 'as-path' list opened here is not closed with ']'")
 
 
-def _list_field(name: str, key: str, parse: Callable[[str], Any]) -> Handler:
+def _list_field(name: str, key: str, parse: Callable[[str], Any], size: int) -> Handler:
+    """A `[ ... ]` list of values of `size` bytes each: duplicates dropped (first one kept, in
+    order), and no more than can fit in a message."""
+    most = _MAX_VALUE_BYTES // size
+
     def handler(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) -> int:
         items, nxt = _values(toks, i, name)
-        out: list[Any] = []
+        out: dict[Any, None] = {}  # ordered and linear: a list's `in` made 20,000 values take seconds
         for index, text in items:
             try:
                 value = parse(text)
             except ValueError as exc:
                 raise RouteError(index, str(exc)) from None
-            if value not in out:
-                out.append(value)
+            out[value] = None
+            if len(out) > most:
+                raise _too_many(name, i - 1, size)
         f[key] = tuple(out)
         return nxt
     return handler
@@ -350,7 +375,9 @@ def _aggregator(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) 
     asn_text, sep, addr = text.partition(":")
     asn = parse_asn(asn_text)
     if not sep or asn is None or _v4_int(addr) is None:
-        raise RouteError(i, f"aggregator {text!r}: expected ASN:IPv4-ADDRESS, like 65001:192.0.2.1")
+        problem = leading_zero(addr) if sep else None
+        raise RouteError(i, f"aggregator {problem}" if problem else
+                         f"aggregator {shown(text)}: expected ASN:IPv4-ADDRESS, like 65001:192.0.2.1")
     i += 1
     if closing:
         if i >= n or toks[i] != ")":
@@ -366,9 +393,10 @@ _HANDLERS: dict[str, Handler] = {
     "local-preference": _u32_field("local-preference", "local_pref"),
     "origin": _origin,
     "as-path": _as_path,
-    "community": _list_field("community", "communities", parse_community),
-    "large-community": _list_field("large-community", "large_communities", parse_large_community),
-    "extended-community": _list_field("extended-community", "ext_communities", parse_extended_community),
+    "community": _list_field("community", "communities", parse_community, 4),
+    "large-community": _list_field("large-community", "large_communities", parse_large_community, 12),
+    "extended-community": _list_field("extended-community", "ext_communities", parse_extended_community,
+                                      8),
     "atomic-aggregate": _atomic_aggregate,
     "aggregator": _aggregator,
 }
@@ -404,11 +432,29 @@ def _parse(toks: tuple[str, ...], family: Family, require_next_hop: bool) -> Att
         i = handler(toks, i + 1, family, fields)
     if require_next_hop and "next_hop" not in fields:
         raise RouteError(-1, "the route has no next-hop (add 'next-hop self' or 'next-hop ADDRESS')")
-    return Attributes.make(**fields)
+    attrs = Attributes.make(**fields)
+    # Each list fits alone, together they may not; the limit of the neighbors the route goes to
+    # (4096 bytes unless they take extended messages) is checked where it is announced.
+    problem = size_problem(family, b"", attrs, MAX_EXTENDED_MESSAGE)
+    if problem is not None:
+        raise RouteError(_largest(seen, fields), problem)
+    return attrs
+
+
+def _largest(seen: dict[str, int], fields: dict[str, Any]) -> int:
+    """The index of the keyword whose value takes the most room (where to point an error)."""
+    sizes = {"as-path": 4 * sum(len(asns) for _, asns in fields.get("as_path", ())),
+             "community": 4 * len(fields.get("communities", ())),
+             "large-community": 12 * len(fields.get("large_communities", ())),
+             "extended-community": 8 * len(fields.get("ext_communities", ()))}
+    word = max((w for w in sizes if w in seen), key=sizes.__getitem__, default=None)
+    return seen[word] if word is not None else 0
 
 
 _CACHE: dict[tuple[Any, ...], Attributes | RouteError] = {}
 _CACHE_MAX = 4096
+# Longer attribute texts are parsed each time: 4096 cached 1 MiB API lines would hold gigabytes.
+_CACHE_TOKENS = 256
 
 
 def parse_attributes(tokens: Sequence[str], family: Family, start: int = 0, *,
@@ -423,9 +469,10 @@ def parse_attributes(tokens: Sequence[str], family: Family, start: int = 0, *,
             found = _parse(toks, family, require_next_hop)
         except RouteError as exc:
             found = exc
-        if len(_CACHE) >= _CACHE_MAX:
-            _CACHE.clear()
-        _CACHE[key] = found
+        if len(toks) <= _CACHE_TOKENS:
+            if len(_CACHE) >= _CACHE_MAX:
+                _CACHE.clear()
+            _CACHE[key] = found
     if isinstance(found, RouteError):
         raise RouteError(max(found.index + start, 0), found.message)
     return found

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from fleetbgp import __version__
 from fleetbgp.config.model import CheckSpec, CommandCheckSpec, DnsCheckSpec, HttpCheckSpec, TcpCheckSpec
+from fleetbgp.literals import decimal, leading_zero
 
 from ..childenv import child_environment
 
@@ -130,6 +131,9 @@ def split_url(url: str) -> tuple[str, str, int, str, str]:
     host = parts.hostname
     if not host:
         raise ValueError(f"{url!r}: the URL has no host")
+    problem = leading_zero(host)
+    if problem is not None:  # not an address, and a resolver would read it as octal
+        raise ValueError(f"{url!r}: the host {problem}")
     try:
         port = parts.port or (443 if scheme == "https" else 80)
     except ValueError:
@@ -163,10 +167,10 @@ async def _http_get(url: str, want: int | None, insecure: bool, start: float) ->
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), 1)
     words = line.decode("latin-1").split(None, 2)
-    if len(words) < 2 or not words[0].startswith("HTTP/") or not words[1].isdigit():
+    code = decimal(words[1], 999) if len(words) >= 2 and words[0].startswith("HTTP/") else None
+    if code is None:
         shown = line[:60].decode("latin-1").strip() or "nothing"
         return Result(False, f"GET {url}: not an HTTP response ({shown!r})")
-    code = int(words[1])
     ok = code == want if want is not None else 200 <= code < 400
     expected = f" (expected {want})" if want is not None and not ok else ""
     return Result(ok, f"GET {url}: {code}{expected} in {_ms(start)}")

@@ -25,6 +25,7 @@ import ipaddress
 import json
 import logging
 import logging.handlers
+import math
 import os
 import shlex
 import signal
@@ -39,14 +40,25 @@ from fleetbgp import __version__
 from fleetbgp.config.errors import RouteError
 from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.route import parse_attributes
+from fleetbgp.literals import ip_address, leading_zero
 from fleetbgp.wire.nlri import IPV4_UNICAST
 
 from .checks import run_command
-from .engine import Engine, Settings, State, Transition, advert_routes
+from .engine import (
+    MAX_METRIC,
+    MAX_ROUTES,
+    Engine,
+    Settings,
+    State,
+    Transition,
+    advert_routes,
+    metric_overflow,
+)
 
 log = logging.getLogger("healthcheck")
 
 HOOK_TIMEOUT = 60.0
+MAX_SECONDS = 365 * 86400.0  # the largest interval or timeout taken (0 is the smallest)
 DISABLE_POLL = 0.5
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -60,12 +72,12 @@ def _ip_network(text: str) -> IpNetwork:
     try:
         return ipaddress.ip_network(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(leading_zero(text) or str(exc)) from None
 
 
 def _ip_address(text: str) -> str:
     try:
-        return str(ipaddress.ip_address(text))
+        return str(ip_address(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -81,6 +93,9 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: seconds cannot be negative")
+    # float() also takes nan, inf and 1e400 (inf): a sleep or timeout of those never behaves.
+    if not math.isfinite(value) or value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of seconds, 0..{MAX_SECONDS:g}")
     return value
 
 
@@ -92,6 +107,25 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} cannot be negative")
     return value
+
+
+def _u32(text: str) -> int:
+    """A MED or an increase of it: 32 bits on the wire, so the agent refuses anything larger."""
+    value = _count(text)
+    if value > MAX_METRIC:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number 0..{MAX_METRIC}")
+    return value
+
+
+def _local_preference(text: str) -> int:
+    """LOCAL_PREF, 32 bits; -1 (ExaBGP's default) means none is sent."""
+    if text.strip() == "-1":
+        return -1
+    try:
+        return _u32(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number 0..{MAX_METRIC} "
+                                         "(or -1: not sent)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,9 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="announce this address or network (repeat for more); default: the loopback's")
     g.add_argument("--ip-ifname", metavar="IP%IFNAME", dest="ip_ifnames", action="append", default=[],
                    help="ignored (no addresses are set up)")
-    g.add_argument("--local-preference", metavar="P", type=int, default=-1, help="LOCAL_PREF (iBGP)")
+    g.add_argument("--local-preference", metavar="P", type=_local_preference, default=-1,
+                   help="LOCAL_PREF (iBGP)")
     g.add_argument("--deaggregate-networks", action="store_true",
-                   help="announce each address of the --ip networks as a host route")
+                   help=f"announce each address of the --ip networks as a host route (at most "
+                        f"{MAX_ROUTES} routes)")
     g.add_argument("--no-ip-setup", action="store_false", dest="ip_setup",
                    help="accepted for compatibility: addresses are never set up")
     g.add_argument("--dynamic-ip-setup", action="store_true", dest="ip_dynamic",
@@ -149,12 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--label", default=None, help="without --ip: use the loopback addresses with this label")
     g.add_argument("--label-exact-match", action="store_true", help="--label must match exactly")
     g.add_argument("--start-ip", metavar="N", type=int, default=0, help="index of the first IP of the list")
-    g.add_argument("--up-metric", metavar="M", type=_count, default=100, help="MED when UP; default 100")
-    g.add_argument("--down-metric", metavar="M", type=_count, default=1000,
+    g.add_argument("--up-metric", metavar="M", type=_u32, default=100, help="MED when UP; default 100")
+    g.add_argument("--down-metric", metavar="M", type=_u32, default=1000,
                    help="MED when DOWN; default 1000")
-    g.add_argument("--disabled-metric", metavar="M", type=_count, default=500,
+    g.add_argument("--disabled-metric", metavar="M", type=_u32, default=500,
                    help="MED when DISABLED; default 500")
-    g.add_argument("--increase", metavar="M", type=_count, default=1,
+    g.add_argument("--increase", metavar="M", type=_u32, default=1,
                    help="each further IP gets M more MED; default 1")
     g.add_argument("--community", metavar="COMMUNITY", help="communities (space separated)")
     g.add_argument("--extended-community", metavar="EXTENDEDCOMMUNITY", help="extended communities")
@@ -211,8 +247,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return options
 
 
+def _missing_values(parser: argparse.ArgumentParser, options: argparse.Namespace) -> None:
+    """`-N--` (an option glued to `--`) gets no value and no type check from argparse: an empty
+    list where an address or a number belongs."""
+    for action in parser._actions:
+        value = getattr(options, action.dest, None)
+        if action.option_strings and action.nargs is None and value == [] and action.default != []:
+            parser.error(f"{'/'.join(action.option_strings)}: a value is missing")
+
+
 def _validate(parser: argparse.ArgumentParser, options: argparse.Namespace) -> None:
     """Route attributes are checked now (the agent would refuse each announcement later)."""
+    _missing_values(parser, options)
     for opt, keyword in (("community", "community"), ("disabled_community", "community"),
                          ("large_community", "large-community"),
                          ("extended_community", "extended-community"),
@@ -230,6 +276,30 @@ def _validate(parser: argparse.ArgumentParser, options: argparse.Namespace) -> N
         for net in options.ips:
             if net.version != version:
                 parser.error(f"--next-hop {options.next_hop} is IPv{version}, but --ip {net} is not")
+    if options.ips:  # without --ip, the loopback's addresses: checked once they are known (main)
+        problem = route_problem(options, options.ips)
+        if problem is not None:
+            parser.error(problem)
+
+
+def route_problem(options: argparse.Namespace, ips: Sequence[IpNetwork]) -> str | None:
+    """Too many routes, or a MED that overflows 32 bits on the last one: what is wrong, or None.
+    Counted without building the routes (a deaggregated /8 would be 16 million objects)."""
+    deaggregate = options.deaggregate_networks
+    routes = sum(net.num_addresses for net in ips) if deaggregate else len(ips)
+    if routes > MAX_ROUTES:
+        if deaggregate:
+            largest = max(ips, key=lambda net: net.num_addresses)
+            return (f"--deaggregate-networks would announce {routes} routes (--ip {largest} alone is "
+                    f"{largest.num_addresses}); a health check announces at most {MAX_ROUTES}")
+        return f"--ip gives {routes} routes; a health check announces at most {MAX_ROUTES}"
+    overflow = metric_overflow(options.up_metric, options.down_metric, options.disabled_metric,
+                               options.increase, routes, options.withdraw_on_down)
+    if overflow is not None:
+        name, metric, last = overflow
+        return (f"--{name} {metric} with --increase {options.increase} over {routes} routes gives the "
+                f"last one a MED of {last}, more than {MAX_METRIC}")
+    return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -576,10 +646,14 @@ def _drop_privileges(user: str | None, group: str | None) -> None:
 
 
 def prepare_ips(options: argparse.Namespace) -> bool:
-    """--ip (or the loopback's addresses), deaggregated and rotated as ExaBGP does. False: none."""
+    """--ip (or the loopback's addresses), deaggregated and rotated as ExaBGP does. False: none;
+    ValueError: too many routes, or a MED over 32 bits."""
     ips: list[IpNetwork] = list(options.ips) or loopback_ips(options.label, options.label_exact_match)
     if not ips:
         return False
+    problem = route_problem(options, ips)  # the loopback's addresses were not checked before
+    if problem is not None:
+        raise ValueError(problem)
     if options.deaggregate_networks:
         ips = [ipaddress.ip_network(addr) for net in ips for addr in net]
     if ips and options.start_ip:
@@ -631,7 +705,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:
             log.error("cannot write the PID file %s: %s", options.pid, exc.strerror)
             return EXIT_ERROR
-    if not prepare_ips(options):
+    try:
+        have_ips = prepare_ips(options)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    if not have_ips:
         log.error("no IP to announce: give --ip (the loopback has no address to use)")
         return EXIT_ERROR
     _warn_ignored(options)

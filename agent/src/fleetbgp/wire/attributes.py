@@ -124,10 +124,33 @@ class EncodeContext:
         return self.local_as == self.peer_as
 
 
+class RouteTooLarge(ValueError):
+    """Path attributes, or attributes with an NLRI, that cannot go into one UPDATE message.
+    `size` is the number of bytes they would need (a lower bound when one attribute alone is too
+    long for its length field)."""
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+MAX_ATTRIBUTE_LENGTH = 0xFFFF  # the extended length field (RFC 4271 4.3)
+
+
 def _attr(flags: int, code: int, value: bytes) -> bytes:
     if len(value) > 255:
+        if len(value) > MAX_ATTRIBUTE_LENGTH:
+            raise RouteTooLarge(f"{_attr_name(code)} would be {len(value)} bytes, more than the "
+                                f"{MAX_ATTRIBUTE_LENGTH} an attribute can hold", len(value) + 4)
         return struct.pack("!BBH", flags | EXTLEN, code, len(value)) + value
     return struct.pack("!BBB", flags & ~EXTLEN, code, len(value)) + value
+
+
+def _attr_name(code: int) -> str:
+    try:
+        return AttrCode(code).name
+    except ValueError:
+        return f"attribute {code}"
 
 
 def _encode_path(path: ASPath, four: bool) -> bytes:
@@ -228,6 +251,8 @@ def encode_attributes(attrs: Attributes, ctx: EncodeContext, *, ipv4_next_hop: b
 @dataclass(slots=True)
 class DecodeContext:
     asn4: bool = True
+    # Internal peer (same AS). The agent runs no confederation, so an external peer is never a
+    # member of ours: its AS_CONFED_* segments are an error (RFC 5065 5).
     ibgp: bool = False
 
 
@@ -265,6 +290,10 @@ _EXPECTED_FLAGS = {
 # RFC 7606 section 7: which malformed attributes are discarded rather than withdrawing the routes.
 _DISCARD_ON_ERROR = {AttrCode.ATOMIC_AGGREGATE, AttrCode.AGGREGATOR, AttrCode.AS4_PATH,
                      AttrCode.AS4_AGGREGATOR}
+_CONFED_SEGMENTS = (SegType.AS_CONFED_SEQUENCE, SegType.AS_CONFED_SET)
+# Route reflection (RFC 4456): optional non-transitive, kept unmodelled in `other`. RFC 7606 7.9
+# and 7.10: discarded from eBGP peers, checked (the length: IPv4 address(es)) from iBGP ones.
+_REFLECTION_ATTRIBUTES = (AttrCode.ORIGINATOR_ID, AttrCode.CLUSTER_LIST)
 
 
 class _Malformed(Exception):
@@ -338,6 +367,10 @@ def _decode_one(code: int, value: bytes, ctx: DecodeContext, out: DecodedAttribu
         path = _decode_path(value, ctx.asn4)
         if any(0 in asns for _, asns in path):  # RFC 7607 2
             raise _Malformed("AS_PATH contains AS 0", UpdateSub.MALFORMED_AS_PATH)
+        if not ctx.ibgp and any(t in _CONFED_SEGMENTS for t, _ in path):
+            # RFC 5065 5: we are in no confederation, so an external peer is never in ours.
+            raise _Malformed("AS_PATH with confederation segments from an eBGP peer",
+                             UpdateSub.MALFORMED_AS_PATH)
         f["as_path"] = path
     elif code == AttrCode.NEXT_HOP:
         if n != 4:
@@ -398,11 +431,35 @@ def _decode_one(code: int, value: bytes, ctx: DecodeContext, out: DecodedAttribu
         f["as4_aggregator"] = (asn, str(ipaddress.IPv4Address(value[4:])))
 
 
+def _reflection_attribute_ok(flags: int, code: int, value: bytes, whole: bytes, ctx: DecodeContext,
+                             out: DecodedAttributes) -> bool:
+    """RFC 7606 7.9 (ORIGINATOR_ID), 7.10 (CLUSTER_LIST): whether to keep the attribute."""
+    name = AttrCode(code).name
+    if not ctx.ibgp:
+        out.notes.append(f"{name} from an eBGP peer discarded")
+        return False
+    n = len(value)
+    if flags & (OPTIONAL | TRANSITIVE) != OPTIONAL:  # RFC 7606 3(c)
+        out.withdraw_for(f"attribute {name} has wrong flags {flags:#04x}: routes treated as withdrawn",
+                         UpdateSub.ATTRIBUTE_FLAGS_ERROR, whole)
+        return False
+    if code == AttrCode.ORIGINATOR_ID and n != 4:
+        out.withdraw_for(f"ORIGINATOR_ID length {n}, expected 4: routes treated as withdrawn",
+                         UpdateSub.ATTRIBUTE_LENGTH_ERROR, whole)
+        return False
+    if code == AttrCode.CLUSTER_LIST and (n == 0 or n % 4):
+        out.withdraw_for(f"CLUSTER_LIST length {n} is not a non-zero multiple of 4: routes treated "
+                         "as withdrawn", UpdateSub.ATTRIBUTE_LENGTH_ERROR, whole)
+        return False
+    return True
+
+
 def decode_attributes(data: bytes | memoryview, ctx: DecodeContext) -> DecodedAttributes:
     """Read a path-attribute field. Errors that RFC 7606 lets us survive are recorded in the
     result (treat_as_withdraw, notes); the rest raise BGPError."""
     out = DecodedAttributes()
     other: list[tuple[int, int, bytes]] = []
+    duplicates: dict[int, int] = {}
     pos = 0
     end = len(data)
     while pos < end:
@@ -438,9 +495,14 @@ def decode_attributes(data: bytes | memoryview, ctx: DecodeContext) -> DecodedAt
             if code in (AttrCode.MP_REACH_NLRI, AttrCode.MP_UNREACH_NLRI):
                 raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.MALFORMED_ATTRIBUTE_LIST,
                                reason=f"attribute {code} appears twice")
-            out.notes.append(f"duplicate attribute {code} discarded")
+            # Counted, not noted one by one: a peer can send thousands (RFC 7606 3(g)).
+            duplicates[code] = duplicates.get(code, 0) + 1
             continue
         out.seen.add(code)
+        if code in _REFLECTION_ATTRIBUTES:
+            if _reflection_attribute_ok(flags, code, value, whole, ctx, out):
+                other.append((flags & ~EXTLEN, code, value))
+            continue
         expected = _EXPECTED_FLAGS.get(code)
         if expected is None:
             if not flags & OPTIONAL:
@@ -477,6 +539,9 @@ def decode_attributes(data: bytes | memoryview, ctx: DecodeContext) -> DecodedAt
             else:
                 out.withdraw_for(f"{exc}: routes treated as withdrawn", exc.subcode,
                                  b"" if exc.subcode == UpdateSub.MALFORMED_AS_PATH else whole)
+    for code, count in duplicates.items():
+        out.notes.append(f"duplicate attribute {code} discarded"
+                         + (f" ({count} copies)" if count > 1 else ""))
     if other:
         out.fields["other"] = tuple(other)
     as4_path = out.fields.pop("as4_path", None)

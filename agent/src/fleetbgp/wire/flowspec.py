@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fleetbgp.literals import HEX_DIGITS, address_error, decimal, hexadecimal, leading_zero, shown
+
 from . import nlri as _nlri
 from .constants import ErrCode, UpdateSub
 from .errors import BGPError
@@ -430,43 +432,45 @@ def _parse_prefix(afi: int, kind: _Kind, text: str) -> PrefixComponent:
     if raw.startswith("[") and raw.endswith("]"):
         raw = raw[1:-1].strip()
     if " " in raw:
-        raise FlowSpecError(kind.name, f"{text!r}: one prefix per rule (RFC 8955 4.2 allows each "
+        raise FlowSpecError(kind.name, f"{shown(text)}: one prefix per rule (RFC 8955 4.2 allows each "
                             "component once)")
     parts = raw.split("/")
     is_v6 = ":" in parts[0]
     if afi == AFI_IPV4 and is_v6:
-        raise FlowSpecError(kind.name, f"{raw!r} is an IPv6 prefix but the rule is ipv4 flow "
+        raise FlowSpecError(kind.name, f"{shown(raw)} is an IPv6 prefix but the rule is ipv4 flow "
                             "(use family ipv6)")
     if afi == AFI_IPV6 and not is_v6:
-        raise FlowSpecError(kind.name, f"{raw!r} is an IPv4 prefix but the rule is ipv6 flow")
+        raise FlowSpecError(kind.name, f"{shown(raw)} is an IPv4 prefix but the rule is ipv6 flow")
     bits = 128 if is_v6 else 32
     try:
         address = int(ipaddress.IPv6Address(parts[0]) if is_v6 else ipaddress.IPv4Address(parts[0]))
     except ValueError:
-        raise FlowSpecError(kind.name, f"{raw!r}: {parts[0]!r} is not an IPv{6 if is_v6 else 4} "
-                            "address") from None
+        raise FlowSpecError(kind.name, leading_zero(raw) or f"{shown(raw)}: {shown(parts[0])} is not "
+                            f"an IPv{6 if is_v6 else 4} address") from None
     if len(parts) > (3 if is_v6 else 2):
         form = "ADDRESS/LENGTH or ADDRESS/LENGTH/OFFSET" if is_v6 else "ADDRESS/LENGTH"
-        raise FlowSpecError(kind.name, f"{raw!r}: expected {form}")
+        raise FlowSpecError(kind.name, f"{shown(raw)}: expected {form}")
     length = bits
     if len(parts) > 1:
-        if not parts[1].isdigit() or int(parts[1]) > bits:
-            raise FlowSpecError(kind.name, f"{raw!r}: prefix length must be 0..{bits}")
-        length = int(parts[1])
+        found = decimal(parts[1], bits)
+        if found is None:
+            raise FlowSpecError(kind.name, f"{shown(raw)}: prefix length must be 0..{bits}")
+        length = found
     offset = 0
     if len(parts) > 2:
-        if not parts[2].isdigit():
-            raise FlowSpecError(kind.name, f"{raw!r}: offset must be a number")
-        offset = int(parts[2])
+        found = decimal(parts[2], bits)
+        if found is None:
+            raise FlowSpecError(kind.name, f"{shown(raw)}: offset must be a number 0..{bits}")
+        offset = found
         # RFC 8956 3.1: length 0 with offset 0 matches everything, else offset < length.
         if (length, offset) != (0, 0) and not offset < length:
-            raise FlowSpecError(kind.name, f"{raw!r}: offset {offset} must be below the prefix "
+            raise FlowSpecError(kind.name, f"{shown(raw)}: offset {offset} must be below the prefix "
                                 f"length {length} (RFC 8956 3.1)")
     host = (1 << (bits - length)) - 1
     if address & host:
         net = address & ~host
-        shown = ipaddress.IPv6Address(net) if is_v6 else ipaddress.IPv4Address(net)
-        raise FlowSpecError(kind.name, f"{raw!r} has host bits set (did you mean {shown}/{length}?)")
+        net_text = ipaddress.IPv6Address(net) if is_v6 else ipaddress.IPv4Address(net)
+        raise FlowSpecError(kind.name, f"{shown(raw)} has host bits set (did you mean {net_text}/{length}?)")
     if offset:
         # The bits before the offset are not matched and not sent (RFC 8956 3.1): keep them zero
         # so the rule reads back as it is sent.
@@ -479,21 +483,20 @@ def _parse_number(kind: _Kind, term: str, text: str) -> int:
     value: int | None = None
     if kind.names is not None and low in kind.names:
         value = kind.names[low]
-    elif low.isascii() and low.isdigit():
-        value = int(low)
     elif low.startswith("0x") and len(low) > 2:
-        try:
-            value = int(low[2:], 16)
-        except ValueError:
-            value = None
+        value = hexadecimal(low[2:], kind.limit)
+        if value is None and HEX_DIGITS.issuperset(low[2:]):
+            raise FlowSpecError(kind.name, f"{shown(term)} is out of range 0-{kind.limit}")
+    else:
+        value = decimal(low, kind.limit)
+        if value is None and low.isascii() and low.isdigit():
+            raise FlowSpecError(kind.name, f"{shown(term)} is out of range 0-{kind.limit}")
     if value is None:
         hint = ""
         if kind.names:
             names = sorted(n for n in kind.names if n not in _PROTOCOL_ALIASES)
             hint = f" (a number or one of: {', '.join(names[:24])}{', ...' if len(names) > 24 else ''})"
-        raise FlowSpecError(kind.name, f"{term!r}: {text!r} is not a valid value{hint}")
-    if value > kind.limit:
-        raise FlowSpecError(kind.name, f"{term!r} is out of range 0-{kind.limit}")
+        raise FlowSpecError(kind.name, f"{shown(term)}: {shown(text)} is not a valid value{hint}")
     return value
 
 
@@ -501,13 +504,13 @@ def _parse_bits(kind: _Kind, term: str, text: str, afi: int) -> int:
     value = 0
     for part in text.split("+"):
         if not part:
-            raise FlowSpecError(kind.name, f"{term!r}: empty flag name")
+            raise FlowSpecError(kind.name, f"{shown(term)}: empty flag name")
         value |= _parse_number(kind, term, part)
     if kind.type == FRAGMENT and value & ~_FRAGMENT_DEFINED[afi]:
-        raise FlowSpecError(kind.name, f"{term!r}: dont-fragment does not exist in IPv6 "
+        raise FlowSpecError(kind.name, f"{shown(term)}: dont-fragment does not exist in IPv6 "
                             "(RFC 8956 3.6)")
     if value > kind.limit:
-        raise FlowSpecError(kind.name, f"{term!r} is out of range 0-{kind.limit:#x}")
+        raise FlowSpecError(kind.name, f"{shown(term)} is out of range 0-{kind.limit:#x}")
     return value
 
 
@@ -529,19 +532,19 @@ def _split_operator(kind: _Kind, term: str, text: str) -> tuple[int, str]:
             return {">=": GT | EQ, "<=": LT | EQ, "!=": LT | GT, "=": EQ, ">": GT, "<": LT}[sym], \
                 text[len(sym):]
     if text.startswith("!"):
-        raise FlowSpecError(kind.name, f"{term!r}: '!' must be followed by '=' (not equal)")
+        raise FlowSpecError(kind.name, f"{shown(term)}: '!' must be followed by '=' (not equal)")
     return EQ, text
 
 
 def _parse_term(afi: int, kind: _Kind, term: str) -> list[Operation]:
     """'>1024&<2048' -> [Operation(GT, 1024), Operation(AND|LT, 2048)]."""
     if term.startswith("&") or term.endswith("&") or "&&" in term:
-        raise FlowSpecError(kind.name, f"{term!r}: '&' must join two conditions")
+        raise FlowSpecError(kind.name, f"{shown(term)}: '&' must join two conditions")
     ops = []
     for i, piece in enumerate(term.split("&")):
         op, value_text = _split_operator(kind, term, piece)
         if not value_text:
-            raise FlowSpecError(kind.name, f"{term!r}: a value is missing after the operator")
+            raise FlowSpecError(kind.name, f"{shown(term)}: a value is missing after the operator")
         value = (_parse_bits(kind, term, value_text, afi) if kind.bitmask
                  else _parse_number(kind, term, value_text))
         ops.append(Operation(op | (AND if i else 0), value))
@@ -554,20 +557,24 @@ def _terms(kind: _Kind, value: Any) -> list[str]:
     terms: list[str] = []
     for item in items:
         if isinstance(item, bool):
-            raise FlowSpecError(kind.name, f"{item!r} is not a valid value")
+            raise FlowSpecError(kind.name, f"{shown(item)} is not a valid value")
         if isinstance(item, int):
+            if kind.prefix:
+                raise FlowSpecError(kind.name, f"{shown(item)} is not a prefix")
+            if not 0 <= item <= kind.limit:  # also spares str() an int past its digit limit
+                raise FlowSpecError(kind.name, f"{shown(item)} is out of range 0-{kind.limit}")
             terms.append(str(item) if kind.bitmask else f"={item}")
             continue
         if not isinstance(item, str):
-            raise FlowSpecError(kind.name, f"{item!r} is not a valid value (expected a string such "
+            raise FlowSpecError(kind.name, f"{shown(item)} is not a valid value (expected a string such "
                                 "as '=80' or a number)")
         text = item.strip()
         if text.startswith("["):
             if not text.endswith("]"):
-                raise FlowSpecError(kind.name, f"{item!r}: the list is not closed with ']'")
+                raise FlowSpecError(kind.name, f"{shown(item)}: the list is not closed with ']'")
             text = text[1:-1]
         elif text.endswith("]"):
-            raise FlowSpecError(kind.name, f"{item!r}: ']' without '['")
+            raise FlowSpecError(kind.name, f"{shown(item)}: ']' without '['")
         terms.extend(t for t in text.replace(",", " ").split() if t)
     if not terms:
         raise FlowSpecError(kind.name, "needs a value")
@@ -881,70 +888,84 @@ def _rate_value(key: str, value: Any) -> tuple[float, str]:
     """rate-limit value -> (rate, 'bytes'|'packets'). Accepts 9600, 9600.5, '9600', '1000 packets'."""
     unit = "bytes"
     if isinstance(value, bool):
-        raise FlowSpecError(key, f"{value!r} is not a rate")
+        raise FlowSpecError(key, f"{shown(value)} is not a rate")
     if isinstance(value, str):
         words = value.split()
         if len(words) == 2 and words[1].lower() in ("bytes", "packets"):
             unit = words[1].lower()
             words = words[:1]
         if len(words) != 1:
-            raise FlowSpecError(key, f"{value!r}: expected a rate such as 9600 or '1000 packets'")
+            raise FlowSpecError(key, f"{shown(value)}: expected a rate such as 9600 or '1000 packets'")
         try:
+            # float() also takes '1_000' and non-ASCII digits: not numbers a router would print
+            if not words[0].isascii() or "_" in words[0]:
+                raise ValueError(words[0])
             rate = float(words[0])
         except ValueError:
-            raise FlowSpecError(key, f"{value!r} is not a number") from None
+            raise FlowSpecError(key, f"{shown(value)} is not a number") from None
     elif isinstance(value, (int, float)):
-        rate = float(value)
+        try:
+            rate = float(value)
+        except OverflowError:  # an int too large for a float
+            rate = math.inf
     else:
-        raise FlowSpecError(key, f"{value!r} is not a rate")
+        raise FlowSpecError(key, f"{shown(value)} is not a rate")
     if not math.isfinite(rate) or rate < 0:
-        raise FlowSpecError(key, f"{value!r}: the rate must be a finite number >= 0 "
+        raise FlowSpecError(key, f"{shown(value)}: the rate must be a finite number >= 0 "
                             "(RFC 8955 7.1; 0 discards)")
     if rate > 3.4e38:
-        raise FlowSpecError(key, f"{value!r} does not fit an IEEE single-precision float")
+        raise FlowSpecError(key, f"{shown(value)} does not fit an IEEE single-precision float")
     return rate, unit
 
 
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _ip(text: str, key: str | None = None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """text as an IP address, or None. Given the action's `key`, an address with a leading-zero
+    octet is that action's error rather than "not an address"."""
+    bare = text.strip("[]")
     try:
-        return ipaddress.ip_address(text.strip("[]"))
+        return ipaddress.ip_address(bare)
     except ValueError:
+        problem = leading_zero(bare) if key is not None else None
+        if problem is not None:
+            raise FlowSpecError(key or "", problem) from None
         return None
 
 
 def _redirect(value: str) -> tuple[bytes | None, str | None]:
     """ExaBGP 'redirect' value -> (route-target community, or None; redirect IP, or None)."""
     text = value.strip()
-    ip = _ip(text)
+    ip = _ip(text, "redirect")
     if ip is not None:
         return None, str(ip)
     if text.startswith("["):
-        raise FlowSpecError("redirect", f"{value!r}: an IPv6 route target (RFC 5701) is not supported; "
+        raise FlowSpecError("redirect", f"{shown(value)}: an IPv6 route target (RFC 5701) is not supported; "
                             "use ASN:NN, A.B.C.D:NN, or an IPv6 address to redirect to that next hop")
     admin, sep, local = text.rpartition(":")
-    if not sep or not local.isdigit():
-        raise FlowSpecError("redirect", f"{value!r}: expected ASN:NN (VRF route target), "
+    if not sep or not (local.isascii() and local.isdigit()):
+        raise FlowSpecError("redirect", f"{shown(value)}: expected ASN:NN (VRF route target), "
                             "A.B.C.D:NN, or an IP address (redirect to that next hop)")
-    nn = int(local)
+    nn = decimal(local, _U32)
+    if nn is None:
+        raise FlowSpecError("redirect", f"{shown(value)}: the value is 0-4294967295")
     if "." in admin:
-        v4 = _ip(admin)
+        v4 = _ip(admin, "redirect")
         if not isinstance(v4, ipaddress.IPv4Address):
-            raise FlowSpecError("redirect", f"{value!r}: {admin!r} is not an IPv4 address")
+            raise FlowSpecError("redirect", f"{shown(value)}: {address_error(admin, 'an IPv4 address')}")
         if nn > _U16:
-            raise FlowSpecError("redirect", f"{value!r}: with an IPv4 address the value is 0-65535")
+            raise FlowSpecError("redirect", f"{shown(value)}: with an IPv4 address the value is 0-65535")
         return _ext(REDIRECT_IPV4, v4.packed + struct.pack("!H", nn)), None
     four = admin[-1:] in ("L", "l")
     if four:
         admin = admin[:-1]
-    if not admin.isdigit() or int(admin) > _U32:
-        raise FlowSpecError("redirect", f"{value!r}: {admin!r} is not an AS number (0-4294967295)")
-    asn = int(admin)
+    asn = decimal(admin, _U32)
+    if asn is None:
+        raise FlowSpecError("redirect", f"{shown(value)}: {shown(admin)} is not an AS number (0-4294967295)")
     if asn > _U16 or four:
         if nn > _U16:
-            raise FlowSpecError("redirect", f"{value!r}: with a 4-octet AS the value is 0-65535")
+            raise FlowSpecError("redirect", f"{shown(value)}: with a 4-octet AS the value is 0-65535")
         return _ext(REDIRECT_AS4, struct.pack("!IH", asn, nn)), None
     if nn > _U32:
-        raise FlowSpecError("redirect", f"{value!r}: the value is 0-4294967295")
+        raise FlowSpecError("redirect", f"{shown(value)}: the value is 0-4294967295")
     return _ext(REDIRECT_AS2, struct.pack("!HI", asn, nn)), None
 
 
@@ -954,7 +975,7 @@ def _flag(key: str, value: Any) -> bool:
         return True
     if value is False or (isinstance(value, str) and value.lower() in ("false", "no")):
         return False
-    raise FlowSpecError(key, f"{value!r}: takes no value (or true/false)")
+    raise FlowSpecError(key, f"{shown(value)}: takes no value (or true/false)")
 
 
 def _listed(value: Any) -> list[Any]:
@@ -987,11 +1008,11 @@ def parse_actions(then: Mapping[str, Any]) -> FlowActions:
 
     def set_ip(key: str, text: Any) -> None:
         nonlocal redirect_ip, nh_from
-        ip = _ip(str(text)) if isinstance(text, str) else None
+        ip = _ip(text, key) if isinstance(text, str) else None
         if ip is None:
-            raise FlowSpecError(key, f"{text!r} is not an IP address")
+            raise FlowSpecError(key, f"{shown(text)} is not an IP address")
         if redirect_ip is not None and redirect_ip != str(ip):
-            raise FlowSpecError(key, f"{text!r}: a rule has one next hop, {nh_from} already set "
+            raise FlowSpecError(key, f"{shown(text)}: a rule has one next hop, {nh_from} already set "
                                 f"{redirect_ip}")
         redirect_ip, nh_from = str(ip), key
 
@@ -1024,7 +1045,7 @@ def parse_actions(then: Mapping[str, Any]) -> FlowActions:
         elif key == "redirect":
             for item in _listed(value):
                 if not isinstance(item, str):
-                    raise FlowSpecError(key, f"{item!r}: expected ASN:NN, A.B.C.D:NN or an IP")
+                    raise FlowSpecError(key, f"{shown(item)}: expected ASN:NN, A.B.C.D:NN or an IP")
                 community, ip = _redirect(item)
                 if community is not None:
                     comms.append(community)
@@ -1032,13 +1053,13 @@ def parse_actions(then: Mapping[str, Any]) -> FlowActions:
                     set_ip(key, ip)
                     simpson = no_copy(key)
         elif key == "redirect-to-nexthop":
-            if isinstance(value, str) and _ip(value) is not None:
+            if isinstance(value, str) and _ip(value, key) is not None:
                 set_ip(key, value)
                 simpson = no_copy(key)
             elif _flag(key, value):
                 simpson = no_copy(key)
         elif key in ("copy", "copy-to-nexthop"):
-            if isinstance(value, str) and _ip(value) is not None:
+            if isinstance(value, str) and _ip(value, key) is not None:
                 set_ip(key, value)
             elif not _flag(key, value):
                 continue
@@ -1048,16 +1069,18 @@ def parse_actions(then: Mapping[str, Any]) -> FlowActions:
         elif key == "next-hop":
             set_ip(key, value)
         elif key == "mark":
-            text = str(value).strip() if not isinstance(value, bool) else ""
-            if not text.isdigit() or int(text) > 63:
-                raise FlowSpecError(key, f"{value!r}: DSCP must be 0-63")
-            comms.append(_ext(TRAFFIC_MARKING, bytes(5) + bytes((int(text),))))
+            dscp = decimal(value.strip(), 63) if isinstance(value, str) else None
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 63:
+                dscp = value
+            if dscp is None:
+                raise FlowSpecError(key, f"{shown(value)}: DSCP must be 0-63")
+            comms.append(_ext(TRAFFIC_MARKING, bytes(5) + bytes((dscp,))))
         elif key == "action":
             text = str(value).strip().lower()
             bits = {"sample": 0x02, "terminal": 0x01, "sample-terminal": 0x03,
                     "terminal-sample": 0x03}.get(text)
             if bits is None:
-                raise FlowSpecError(key, f"{value!r}: expected sample, terminal or sample-terminal")
+                raise FlowSpecError(key, f"{shown(value)}: expected sample, terminal or sample-terminal")
             comms.append(_ext(TRAFFIC_ACTION, bytes(5) + bytes((bits,))))
         elif key in ("community", "extended-community", "large-community"):
             from ..config import route as _route
@@ -1145,7 +1168,7 @@ def split_flow_tokens(tokens: Sequence[str]) -> tuple[dict[str, Any], dict[str, 
                 then[key] = True
             elif key in ("redirect-to-nexthop", "copy-to-nexthop"):
                 nxt = toks[i].rstrip(";") if i < n else ""
-                if _ip(nxt) is not None:
+                if _ip(nxt) is not None or leading_zero(nxt):  # the latter: parse_actions says why
                     i += 1
                     then[key] = nxt
                 else:

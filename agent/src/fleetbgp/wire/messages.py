@@ -11,6 +11,7 @@ from .attributes import (
     Attributes,
     DecodeContext,
     EncodeContext,
+    RouteTooLarge,
     _attr,
     decode_attributes,
     encode_attributes,
@@ -374,6 +375,34 @@ def _decode_mp_next_hop(fam: Family, raw: bytes) -> str:
     raise ValueError(f"next hop of {len(raw)} bytes for {family_name(fam)}")
 
 
+def next_hop_problem(address: str) -> str | None:
+    """Why a received next hop cannot be a host address (RFC 4271 6.3), or None if it can."""
+    ip = ipaddress.ip_address(address)
+    if ip.is_unspecified:
+        return "is unspecified"
+    if ip.is_multicast:
+        return "is multicast"
+    if ip == _LIMITED_BROADCAST:
+        return "is the limited broadcast address"
+    return None
+
+
+_LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
+def _withdrawn_for_next_hop(upd: Update, fam: Family, next_hop: str, items: list[bytes],
+                            what: str) -> bool:
+    """Treat-as-withdraw items if next_hop is unusable; True if it was."""
+    problem = next_hop_problem(next_hop)
+    if problem is None:
+        return False
+    upd.notes.append(f"{what} {next_hop} {problem}: {len(items)} {family_name(fam)} route(s) "
+                     "treated as withdrawn")
+    upd.treat_as_withdraw = True
+    upd.withdraw.setdefault(fam, []).extend(items)
+    return True
+
+
 def decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] | None = None) -> Update:
     """Decode an UPDATE body. families: the negotiated ones; NLRI of others are ignored and noted.
     Raises only BGPError, whatever the bytes."""
@@ -434,17 +463,19 @@ def _decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] |
                            reason="MP_REACH_NLRI truncated")
         mp_fam = Family(*struct.unpack("!HB", raw[:3]))
         nh_len = raw[3]
-        try:
-            mp_nh = _decode_mp_next_hop(mp_fam, raw[4:4 + nh_len])
-        except ValueError as exc:
-            # RFC 7606 7.11: a next hop length that does not fit the family means the NLRI cannot
-            # be located reliably: "session reset" (RFC 4760 7: Optional Attribute Error).
-            raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR,
-                           reason=f"MP_REACH_NLRI: {exc}") from None
         if (allowed is not None and mp_fam not in allowed) or not supported_family(mp_fam):
+            # Checked before the next hop: a family we do not do is ignored whole, whatever its
+            # next hop looks like, the same for every AFI/SAFI.
             upd.notes.append(f"announcements for family {family_name(mp_fam)} not negotiated: ignored")
             mp_fam = None
         else:
+            try:
+                mp_nh = _decode_mp_next_hop(mp_fam, raw[4:4 + nh_len])
+            except ValueError as exc:
+                # RFC 7606 7.11: a next hop length that does not fit the family means the NLRI
+                # cannot be located reliably: "session reset" (RFC 4760 7: Optional Attribute Error).
+                raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR,
+                               reason=f"MP_REACH_NLRI: {exc}") from None
             # 1 reserved byte (RFC 4760) sits between next hop and NLRI.
             mp_items = split_nlri(mp_fam, raw[5 + nh_len:])
 
@@ -474,6 +505,13 @@ def _decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] |
         if mp_fam is not None and mp_items:
             upd.withdraw.setdefault(mp_fam, []).extend(mp_items)
         return upd
+    # RFC 4271 6.3: a next hop that is not a host address is logged and its routes ignored, the
+    # session stays up; each next hop only speaks for its own routes.
+    if nlri and _withdrawn_for_next_hop(upd, IPV4_UNICAST, fields["next_hop"], nlri, "NEXT_HOP"):
+        nlri = []
+    if (mp_fam is not None and mp_items and mp_nh and mp_fam.safi != SAFI.FLOWSPEC
+            and _withdrawn_for_next_hop(upd, mp_fam, mp_nh, mp_items, "MP_REACH_NLRI next hop")):
+        mp_items = []
     if nlri:
         upd.announce[IPV4_UNICAST] = (Attributes.make(**fields), nlri)
     if mp_fam is not None and mp_items:
@@ -516,7 +554,7 @@ def pack_announce(fam: Family, attrs: Attributes, items: list[bytes], ctx: Encod
         room = max_body - 4 - len(head)
         prefix = b"\x00\x00" + struct.pack("!H", len(head)) + head
         if items and room < max(len(item) for item in items):
-            raise ValueError("path attributes leave no room for NLRI in one UPDATE")
+            raise _no_room(room, items, ctx)
         yield from _chunked(items, room, lambda chunk: frame(MsgType.UPDATE, prefix + chunk))
         return
     head = encoded_attrs if encoded_attrs is not None else encode_attributes(attrs, ctx,
@@ -526,7 +564,7 @@ def pack_announce(fam: Family, attrs: Attributes, items: list[bytes], ctx: Encod
     # 4 bytes: an extended-length attribute header; 4 more: the two length fields of the UPDATE.
     room = max_body - 4 - len(head) - 4 - len(mp_head)
     if items and room < max(len(item) for item in items):
-        raise ValueError("path attributes leave no room for NLRI in one UPDATE")
+        raise _no_room(room, items, ctx)
 
     def build(chunk: bytes) -> bytes:
         mp = _attr(AttrFlag.OPTIONAL, AttrCode.MP_REACH_NLRI, mp_head + chunk)
@@ -534,6 +572,24 @@ def pack_announce(fam: Family, attrs: Attributes, items: list[bytes], ctx: Encod
         return frame(MsgType.UPDATE, b"\x00\x00" + struct.pack("!H", len(attrs_field)) + attrs_field)
 
     yield from _chunked(items, room, build)
+
+
+def announce_room(fam: Family, attrs: Attributes, ctx: EncodeContext, encoded_attrs: bytes) -> int:
+    """Bytes left for NLRI in one UPDATE announcing `fam` routes with these (encoded) attributes:
+    pack_announce's layout. An NLRI item longer than this cannot be sent on this session."""
+    room = ctx.max_size - HEADER_LEN - 4 - len(encoded_attrs)
+    if fam == IPV4_UNICAST:
+        return room
+    # The MP_REACH_NLRI attribute: extended-length header, AFI, SAFI, next hop length, next hop,
+    # reserved byte.
+    return room - 4 - 5 - len(_mp_next_hop_bytes(attrs, fam, ctx))
+
+
+def _no_room(room: int, items: list[bytes], ctx: EncodeContext) -> RouteTooLarge:
+    longest = max(len(item) for item in items)
+    size = ctx.max_size - room + longest
+    return RouteTooLarge(f"the UPDATE would be {size} bytes, more than the {ctx.max_size}-byte message "
+                         "limit of this session", size)
 
 
 def pack_withdraw(fam: Family, items: list[bytes], ctx: EncodeContext) -> Iterator[bytes]:
@@ -544,6 +600,10 @@ def pack_withdraw(fam: Family, items: list[bytes], ctx: EncodeContext) -> Iterat
         return
     mp_head = struct.pack("!HB", fam.afi, fam.safi)
     room = max_body - 4 - 4 - len(mp_head)
+    if items and max(map(len, items)) > room:
+        # A FlowSpec NLRI (up to 4095 bytes) this long never fitted an announcement on this session
+        # either, so the peer cannot hold it; a message past the limit would reset the session.
+        items = [item for item in items if len(item) <= room]
 
     def build(chunk: bytes) -> bytes:
         mp = _attr(AttrFlag.OPTIONAL, AttrCode.MP_UNREACH_NLRI, mp_head + chunk)

@@ -11,6 +11,8 @@ import ipaddress
 from collections.abc import Callable
 from typing import NamedTuple
 
+from fleetbgp.literals import address_error, decimal, leading_zero, shown
+
 from .constants import AFI, SAFI, ErrCode, UpdateSub
 from .errors import BGPError
 
@@ -51,15 +53,11 @@ def family_from_name(afi: str, safi: str) -> Family | None:
 
 def _v4_to_int(text: str) -> int:
     parts = text.split(".")
-    if len(parts) != 4:
-        raise ValueError(f"{text!r} is not an IPv4 address")
     value = 0
     for part in parts:
-        if not part.isdigit() or len(part) > 3:
-            raise ValueError(f"{text!r} is not an IPv4 address")
-        octet = int(part)
-        if octet > 255:
-            raise ValueError(f"{text!r} is not an IPv4 address")
+        octet = decimal(part, 255) if len(parts) == 4 else None
+        if octet is None or (part[0] == "0" and len(part) > 1):
+            raise ValueError(address_error(text, "an IPv4 address"))
         value = (value << 8) | octet
     return value
 
@@ -71,6 +69,9 @@ def prefix_to_nlri(text: str) -> tuple[Family, bytes]:
     error, since announcing 10.0.0.1/24 is almost always a typo for 10.0.0.0/24 or 10.0.0.1/32.
     """
     addr, sep, length = text.partition("/")
+    problem = leading_zero(text)
+    if problem is not None:
+        raise ValueError(problem)
     if ":" not in addr:
         ip = _v4_to_int(addr)
         bits = 32
@@ -80,21 +81,22 @@ def prefix_to_nlri(text: str) -> tuple[Family, bytes]:
         try:
             ip = int(ipaddress.IPv6Address(addr))
         except ValueError:
-            raise ValueError(f"{text!r} is not an IPv6 address") from None
+            raise ValueError(address_error(addr, "an IPv6 address")) from None
         bits = 128
         family = IPV6_UNICAST
         size = 16
     if sep:
-        if not length.isdigit() or int(length) > bits:
-            raise ValueError(f"{text!r}: prefix length must be 0..{bits}")
-        plen = int(length)
+        found = decimal(length, bits)
+        if found is None:
+            raise ValueError(f"{shown(text)}: prefix length must be 0..{bits}")
+        plen = found
     else:
         plen = bits
     host_mask = (1 << (bits - plen)) - 1
     if ip & host_mask:
         net = ip & ~host_mask
-        shown = ipaddress.IPv6Address(net) if bits == 128 else ipaddress.IPv4Address(net)
-        raise ValueError(f"{text!r} has host bits set (did you mean {shown}/{plen}?)")
+        network = ipaddress.IPv6Address(net) if bits == 128 else ipaddress.IPv4Address(net)
+        raise ValueError(f"{text!r} has host bits set (did you mean {network}/{plen}?)")
     nbytes = (plen + 7) // 8
     return family, bytes((plen,)) + ip.to_bytes(size, "big")[:nbytes]
 

@@ -1,0 +1,95 @@
+"""Does a route fit in one UPDATE message? The check every way in for routes shares: the config
+file, API programs, the control socket, health checks and FlowSpec rules.
+
+A BGP message is at most 4096 bytes (RFC 4271 4.1), or 65535 between speakers that both offer
+extended messages (RFC 8654). A route whose path attributes and NLRI cannot go into one message
+cannot be sent at all, so it is refused where it comes in, against the limit of the neighbors it
+is for. The send path (rib.AdjRibOut.flush) still drops, and logs, whatever does not fit the
+session it is on: a peer that did not accept extended messages, or a 2-octet-AS peer that also
+needs AS4_PATH.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .attributes import Attributes, EncodeContext, RouteTooLarge, encode_attributes
+from .constants import HEADER_LEN, MAX_EXTENDED_MESSAGE, MAX_MESSAGE
+from .messages import announce_room
+from .nlri import IPV4_UNICAST, Family
+
+
+# Sizes are measured on the sessions that make attributes longest: eBGP prepends our AS (a new
+# segment when the path starts with a full or non-sequence one), iBGP adds LOCAL_PREF, and an IPv6
+# next hop may carry a link-local address as well. A 4-octet AS keeps the prepend at its largest.
+def _probe(peer_as: int) -> EncodeContext:
+    return EncodeContext(local_as=4200000000, peer_as=peer_as, next_hop_self_v4="192.0.2.1",
+                         next_hop_self_v6="2001:db8::1", link_local_v6="fe80::1",
+                         max_size=MAX_EXTENDED_MESSAGE)
+
+
+_PROBES = (_probe(4200000001), _probe(4200000000))  # eBGP, iBGP
+_MED = 7  # maintenance with `metric` adds a MED to routes without one: 3 header + 4 value bytes
+
+_OVERHEAD: weakref.WeakKeyDictionary[Attributes, dict[Family, int]] = weakref.WeakKeyDictionary()
+
+
+def _overhead(fam: Family, attrs: Attributes) -> int:
+    """Bytes of an UPDATE announcing one `fam` route with attrs, without the NLRI item."""
+    worst = 0
+    for ctx in _PROBES:
+        try:
+            head = encode_attributes(attrs, ctx, ipv4_next_hop=fam == IPV4_UNICAST)
+            room = announce_room(fam, attrs, ctx, head)
+        except RouteTooLarge as exc:
+            return HEADER_LEN + 4 + exc.size
+        except ValueError:
+            # A next hop that cannot be encoded: the entry points reject those themselves. Count
+            # the attributes and the largest next hop.
+            head = encode_attributes(attrs.replace(next_hop=None), ctx, ipv4_next_hop=False)
+            room = ctx.max_size - HEADER_LEN - 4 - len(head) - 4 - 5 - 32
+        worst = max(worst, ctx.max_size - room)
+    return worst + (_MED if attrs.med is None else 0)
+
+
+def update_size(fam: Family, nlri: bytes, attrs: Attributes) -> int:
+    """Bytes of the UPDATE that carries this one route, on the session that needs the most
+    (cached per attribute set: routes share them)."""
+    per_family = _OVERHEAD.get(attrs)
+    if per_family is None:
+        per_family = _OVERHEAD[attrs] = {}
+    size = per_family.get(fam)
+    if size is None:
+        size = per_family[fam] = _overhead(fam, attrs)
+    return size + len(nlri)
+
+
+Limit = int | Callable[[Family], int]
+
+
+def size_problem(fam: Family, nlri: bytes, attrs: Attributes, limit: Limit) -> str | None:
+    """Why the route cannot go in one UPDATE of `limit` bytes, or None when it can. `limit` may be
+    a function of the family, asked only for a route larger than a standard 4096-byte message."""
+    size = update_size(fam, nlri, attrs)
+    if size <= MAX_MESSAGE:
+        return None
+    max_size = limit(fam) if callable(limit) else limit
+    if size <= max_size:
+        return None
+    if max_size < MAX_EXTENDED_MESSAGE:
+        return (f"the route does not fit in one UPDATE message: it needs {size} bytes, the limit is "
+                f"{max_size} (up to {MAX_EXTENDED_MESSAGE} to neighbors with 'capability "
+                "{ extended-message; }', RFC 8654)")
+    return (f"the route does not fit in one UPDATE message: it needs {size} bytes, more than the "
+            f"{MAX_EXTENDED_MESSAGE} of an extended message (RFC 8654)")
+
+
+def message_limit(neighbors: Iterable[Any], fam: Family) -> int:
+    """The largest UPDATE that may go to every one of `neighbors` (config.model.Neighbor) that has
+    `fam`: 65535 bytes where extended messages are configured, else 4096. The peer must offer
+    extended messages too; where it does not, the send path drops what does not fit."""
+    sizes = [MAX_EXTENDED_MESSAGE if n.capabilities.extended_message else MAX_MESSAGE
+             for n in neighbors if fam in n.families]
+    return min(sizes, default=MAX_MESSAGE)
