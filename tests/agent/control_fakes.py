@@ -1,13 +1,17 @@
 """Shared helpers of the control socket / CLI / metrics tests (a plain module, not a test file):
 a small fake Speaker with fake peers holding real adj-rib-out tables, and a control server run on
-an event loop in a background thread so that the blocking client and the CLI can talk to it."""
+an event loop in a background thread so that the blocking client and the CLI can talk to it; a raw
+line client of the socket (with the `speaker` / `conn` fixtures, which a test module imports by name)
+and the real Speaker with real, not started Peers behind a control server (`real_agent`)."""
 
 from __future__ import annotations
 
 import asyncio
 import atexit
 import contextlib
+import json
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -16,10 +20,16 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+from fleetbgp.config import load
 from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.route import parse_route
 from fleetbgp.control import ControlServer
+from fleetbgp.control_client import ControlClient
+from fleetbgp.daemon import Speaker
 from fleetbgp.rib import AdjRibIn, AdjRibOut
+from fleetbgp.session import Peer
 from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 
@@ -223,3 +233,83 @@ def served(speaker: Any, settings: AgentSettings | None = None, **overrides: Any
         lt.run(server.stop())
         lt.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Raw:
+    """A raw line-oriented client, to send what the real client never would."""
+
+    def __init__(self, path: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(path)
+        self.file = self.sock.makefile("rb")
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def reply(self) -> dict:
+        line = self.file.readline()
+        assert line.endswith(b"\n"), f"no full reply line: {line[:200]!r}"
+        return json.loads(line)
+
+    def ask(self, cmd: str, args: dict | None = None, id: object = 1, **extra) -> dict:
+        req = {"v": 1, "id": id, "cmd": cmd, **({"args": args} if args is not None else {}), **extra}
+        self.send(json.dumps(req).encode() + b"\n")
+        return self.reply()
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+# Fixtures `speaker` and `conn`: a test module that wants them imports them by their function names,
+# `conn_fixture` and `speaker_fixture` (pytest registers imported fixtures under their `name`), so that
+# the tests' own `speaker` / `conn` arguments and variables do not shadow an imported name.
+
+@pytest.fixture(name="speaker")
+def speaker_fixture() -> FakeSpeaker:
+    return sample_speaker()
+
+
+@pytest.fixture(name="conn")
+def conn_fixture(speaker):
+    with served(speaker) as (_server, path, _lt):
+        raw = Raw(path)
+        yield raw
+        raw.close()
+
+
+@contextlib.contextmanager
+def real_agent(conf_text: str, tmp_path: Path, *, config_sha256: str = "", **settings_kw: Any):
+    """The real Speaker on `conf_text` (written to tmp_path/fleetbgp.conf) with real Peers that are not
+    started (no dialing, state Idle), a started ControlServer on a short socket path and a ControlClient.
+    Yields SimpleNamespace(speaker, server, client, lt, sock, conf)."""
+    conf = tmp_path / "fleetbgp.conf"
+    conf.write_text(conf_text)
+    sock = str(short_tmpdir() / "control.sock")
+    settings = AgentSettings(control_socket=sock, **settings_kw)
+    lt = LoopThread()
+
+    async def build() -> tuple[Speaker, ControlServer]:
+        speaker = Speaker(load(str(conf)), settings, config_sha256=config_sha256)
+        for neighbor in speaker.config.neighbors:
+            peer = Peer(neighbor, on_event=speaker._dispatch)
+            speaker.peers[peer.address] = peer  # not started: no dialing
+        server = ControlServer(speaker, settings)
+        await server.start()
+        return speaker, server
+
+    speaker, server = lt.run(build())
+    client = ControlClient(sock, timeout=10)
+    try:
+        yield SimpleNamespace(speaker=speaker, server=server, client=client, lt=lt, sock=sock, conf=conf)
+    finally:
+        client.close()
+        lt.run(server.stop())
+
+        async def stop() -> None:
+            speaker.flows.stop()
+            for p in speaker.peers.values():
+                await p.stop()
+        lt.run(stop())
+        lt.close()

@@ -3,67 +3,29 @@ path, the socket file's lifecycle, limits. Requests go over a real unix socket."
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import stat
 import time
 
 import pytest
-from control_fakes import (
+from control_fakes import (  # noqa: F401 (the conn and speaker fixtures)
     FakePeer,
     FakeSpeaker,
     LoopThread,
+    Raw,
     ReloadResult,
+    conn_fixture,
     sample_speaker,
     served,
     short_tmpdir,
+    speaker_fixture,
 )
 
 from fleetbgp import control
 from fleetbgp.control import ControlServer
 from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.nlri import IPV4_UNICAST
-
-
-class Raw:
-    """A raw line-oriented client, to send what the real client never would."""
-
-    def __init__(self, path: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(10)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("rb")
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def reply(self) -> dict:
-        line = self.file.readline()
-        assert line.endswith(b"\n"), f"no full reply line: {line[:200]!r}"
-        return json.loads(line)
-
-    def ask(self, cmd: str, args: dict | None = None, id: object = 1, **extra) -> dict:
-        req = {"v": 1, "id": id, "cmd": cmd, **({"args": args} if args is not None else {}), **extra}
-        self.send(json.dumps(req).encode() + b"\n")
-        return self.reply()
-
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
-
-
-@pytest.fixture
-def speaker() -> FakeSpeaker:
-    return sample_speaker()
-
-
-@pytest.fixture
-def conn(speaker):
-    with served(speaker) as (_server, path, _lt):
-        raw = Raw(path)
-        yield raw
-        raw.close()
 
 
 def ok(reply: dict) -> object:

@@ -6,12 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from control_fakes import LoopThread, short_tmpdir
+from control_fakes import real_agent
 
-from fleetbgp.config import load
-from fleetbgp.control import ControlServer
-from fleetbgp.control_client import ControlClient, ControlError
-from fleetbgp.settings import AgentSettings
+from fleetbgp.control_client import ControlError
 
 CONF = """\
 neighbor 192.0.2.1 {
@@ -36,35 +33,8 @@ neighbor 2001:db8::1 {
 
 @pytest.fixture
 def real(tmp_path: Path):
-    daemon = pytest.importorskip("fleetbgp.daemon")
-    from fleetbgp.session import Peer
-
-    conf = tmp_path / "fleetbgp.conf"
-    conf.write_text(CONF)
-    sock = str(short_tmpdir() / "control.sock")
-    settings = AgentSettings(control_socket=sock, maintenance_mode="withdraw")
-    lt = LoopThread()
-
-    async def build():
-        speaker = daemon.Speaker(load(str(conf)), settings, config_sha256="cafe" * 16)
-        for neighbor in speaker.config.neighbors:
-            peer = Peer(neighbor, on_event=getattr(speaker, "_dispatch", None))
-            speaker.peers[peer.address] = peer  # not started: no dialing, state Idle
-        server = ControlServer(speaker, settings)
-        await server.start()
-        return speaker, server
-
-    speaker, server = lt.run(build())
-    client = ControlClient(sock, timeout=10)
-    yield speaker, client
-    client.close()
-    lt.run(server.stop())
-
-    async def stop_peers():
-        for p in speaker.peers.values():
-            await p.stop()
-    lt.run(stop_peers())
-    lt.close()
+    with real_agent(CONF, tmp_path, config_sha256="cafe" * 16, maintenance_mode="withdraw") as a:
+        yield a.speaker, a.client
 
 
 def test_status_and_neighbors_from_the_real_speaker(real):

@@ -11,17 +11,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from control_fakes import LoopThread, short_tmpdir
+from control_fakes import real_agent
 
 from fleetbgp import cli_control
 from fleetbgp.api.commands import parse_command
-from fleetbgp.config import load
-from fleetbgp.control import ControlServer
-from fleetbgp.control_client import ControlClient, ControlError
-from fleetbgp.daemon import Speaker
+from fleetbgp.control_client import ControlError
 from fleetbgp.flows import nlri_name
 from fleetbgp.session import Peer
-from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.flowspec import parse_match
 from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_FLOWSPEC
@@ -71,33 +67,8 @@ neighbor 2001:db8::9 {
 
 @pytest.fixture
 def agent(tmp_path: Path, request):
-    conf = tmp_path / "fleetbgp.conf"
-    conf.write_text(getattr(request, "param", CONF))
-    sock = str(short_tmpdir() / "control.sock")
-    settings = AgentSettings(control_socket=sock)
-    lt = LoopThread()
-
-    async def build():
-        speaker = Speaker(load(str(conf)), settings)
-        for neighbor in speaker.config.neighbors:
-            peer = Peer(neighbor, on_event=speaker._dispatch)
-            speaker.peers[peer.address] = peer  # not started: no dialing
-        server = ControlServer(speaker, settings)
-        await server.start()
-        return speaker, server
-
-    speaker, server = lt.run(build())
-    client = ControlClient(sock, timeout=10)
-    yield SimpleNamespace(speaker=speaker, client=client, lt=lt, sock=sock, conf=conf)
-    client.close()
-    lt.run(server.stop())
-
-    async def stop():
-        speaker.flows.stop()
-        for p in speaker.peers.values():
-            await p.stop()
-    lt.run(stop())
-    lt.close()
+    with real_agent(getattr(request, "param", CONF), tmp_path) as a:
+        yield a
 
 
 def established(peer: Peer, *families) -> None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from control_fakes import LoopThread, short_tmpdir
+from control_fakes import real_agent
 from test_api_process import (
     RECORDER,
     Harness,
@@ -26,11 +25,8 @@ from test_api_process import (
 
 from fleetbgp.api import process as proc_mod
 from fleetbgp.api.commands import CommandError, parse_command
-from fleetbgp.config import ConfigError, load, parse_text
-from fleetbgp.control import ControlServer
-from fleetbgp.control_client import ControlClient, ControlError
-from fleetbgp.daemon import Speaker
-from fleetbgp.session import Peer
+from fleetbgp.config import ConfigError, parse_text
+from fleetbgp.control_client import ControlError
 from fleetbgp.settings import AgentSettings
 
 HUGE = "9" * 5000          # past Python's 4,300-digit int() limit
@@ -194,33 +190,8 @@ neighbor 192.0.2.1 {
 
 @pytest.fixture
 def agent(tmp_path: Path):
-    conf = tmp_path / "fleetbgp.conf"
-    conf.write_text(CONF)
-    sock = str(short_tmpdir() / "control.sock")
-    settings = AgentSettings(control_socket=sock)
-    lt = LoopThread()
-
-    async def build() -> tuple[Speaker, ControlServer]:
-        speaker = Speaker(load(str(conf)), settings)
-        for neighbor in speaker.config.neighbors:
-            peer = Peer(neighbor, on_event=speaker._dispatch)
-            speaker.peers[peer.address] = peer  # not started: no dialing
-        server = ControlServer(speaker, settings)
-        await server.start()
-        return speaker, server
-
-    speaker, server = lt.run(build())
-    client = ControlClient(sock, timeout=10)
-    yield SimpleNamespace(speaker=speaker, client=client)
-    client.close()
-    lt.run(server.stop())
-
-    async def stop() -> None:
-        speaker.flows.stop()
-        for p in speaker.peers.values():
-            await p.stop()
-    lt.run(stop())
-    lt.close()
+    with real_agent(CONF, tmp_path) as a:
+        yield a
 
 
 WEB = {"destination": "192.0.2.10/32"}

@@ -3,29 +3,28 @@ half-sent lines and floods of refused connections. Real server on a unix socket 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
 import time
 
 import pytest
-from control_fakes import FakeSpeaker, sample_speaker, served
-from test_control_server import Raw, err, ok
+from control_fakes import Raw, conn_fixture, served, speaker_fixture  # noqa: F401 (fixtures)
+from test_control_server import err, ok
 
 from fleetbgp import control
 
 
-@pytest.fixture
-def speaker() -> FakeSpeaker:
-    return sample_speaker()
-
-
-@pytest.fixture
-def conn(speaker):
-    with served(speaker) as (_server, path, _lt):
-        raw = Raw(path)
-        yield raw
-        raw.close()
+@contextlib.contextmanager
+def raw_client(speaker, monkeypatch, **limits):
+    """Set control's module limits (LINE_TIMEOUT=...), serve `speaker`, yield (server, raw client)."""
+    for name, value in limits.items():
+        monkeypatch.setattr(control, name, value)
+    with served(speaker) as (server, path, _lt):
+        c = Raw(path)
+        yield server, c
+        c.close()
 
 
 def wait_until(predicate, timeout: float = 5.0) -> bool:
@@ -115,47 +114,42 @@ def test_ordinary_nesting_is_fine(conn):
 # -- slow and silent clients ---------------------------------------------------------------------------
 
 def test_half_a_line_is_dropped_after_the_short_deadline(speaker, monkeypatch):
-    monkeypatch.setattr(control, "LINE_TIMEOUT", 0.2)
-    with served(speaker) as (server, path, _lt):
-        c = Raw(path)
+    with raw_client(speaker, monkeypatch, LINE_TIMEOUT=0.2) as (server, c):
         c.send(b'{"v":1,"id":1,"cmd":')
         start = time.monotonic()
         rest = c.file.read()  # until the server closes the connection
         assert time.monotonic() - start < 5, "dropped after LINE_TIMEOUT, not after IDLE_TIMEOUT"
         assert not rest or json.loads(rest)["ok"] is False
         assert wait_until(lambda: not server._clients), "the slot is free again"
-        c.close()
 
 
 def test_a_pause_between_complete_requests_is_not_a_half_line(speaker, monkeypatch):
-    monkeypatch.setattr(control, "LINE_TIMEOUT", 0.2)
-    with served(speaker) as (_s, path, _lt):
-        c = Raw(path)
+    with raw_client(speaker, monkeypatch, LINE_TIMEOUT=0.2) as (_s, c):
         assert ok(c.ask("status"))["pid"] == 4242
         time.sleep(0.4)
         assert ok(c.ask("status"))["pid"] == 4242
-        c.close()
 
 
 def test_an_over_long_line_that_never_ends_is_dropped_too(speaker, monkeypatch):
-    monkeypatch.setattr(control, "LINE_TIMEOUT", 0.3)
-    monkeypatch.setattr(control, "MAX_LINE", 1000)
-    with served(speaker) as (server, path, _lt):
-        c = Raw(path)
+    with raw_client(speaker, monkeypatch, LINE_TIMEOUT=0.3, MAX_LINE=1000) as (server, c):
         c.send(b"x" * 5000)  # too long, no newline, then silence
         assert wait_until(lambda: server._clients)
         assert wait_until(lambda: not server._clients), "the slot is free again"
-        c.close()
 
 
 def test_a_client_that_never_reads_its_replies_is_dropped(speaker, monkeypatch):
-    monkeypatch.setattr(control, "IDLE_TIMEOUT", 0.3)
-    with served(speaker) as (server, path, _lt):
-        c = Raw(path)
+    with raw_client(speaker, monkeypatch, IDLE_TIMEOUT=0.3) as (server, c):
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         c.send(b'{"v":1,"id":1,"cmd":"neighbors"}\n' * 3000)  # megabytes of replies, never read
         assert wait_until(lambda: server._clients)
         assert wait_until(lambda: not server._clients, 8.0), "the slot is free again"
+
+
+def refuse(path: str, times: int = 1) -> None:
+    """Connect `times` times while the only slot is held: each gets a `busy` reply, then closes."""
+    for _ in range(times):
+        c = Raw(path)
+        err(c.reply(), "busy")
         c.close()
 
 
@@ -164,10 +158,7 @@ def test_refused_connections_are_logged_rate_limited(speaker, caplog):
         holder = Raw(path)
         assert ok(holder.ask("status"))["pid"] == 4242
         with caplog.at_level(logging.WARNING, logger="fleetbgp.control"):
-            for _ in range(40):
-                c = Raw(path)
-                err(c.reply(), "busy")
-                c.close()
+            refuse(path, 40)
         refusals = [r for r in caplog.records if r.name == "fleetbgp.control" and "refus" in r.getMessage()]
         assert 1 <= len(refusals) <= 2, [r.getMessage() for r in refusals]
         holder.close()
@@ -179,14 +170,9 @@ def test_refusal_log_summarises_the_refusals_it_did_not_log(speaker, caplog, mon
         holder = Raw(path)
         assert ok(holder.ask("status"))["pid"] == 4242
         with caplog.at_level(logging.WARNING, logger="fleetbgp.control"):
-            for _ in range(5):
-                c = Raw(path)
-                err(c.reply(), "busy")
-                c.close()
+            refuse(path, 5)
             time.sleep(0.4)
-            c = Raw(path)
-            err(c.reply(), "busy")
-            c.close()
+            refuse(path)
         refusals = [r.getMessage() for r in caplog.records if "refus" in r.getMessage()]
         assert len(refusals) == 2, refusals
         assert "4 more" in refusals[1], refusals

@@ -11,6 +11,7 @@ import struct
 import types
 
 import pytest
+from test_wire_rfc7606 import AS_PATH, BASE, EBGP, IBGP, NEXT_HOP, NLRI, ORIGIN, attr, h, n
 
 from fleetbgp.api.process import ProcessRunner
 from fleetbgp.config import parse_text
@@ -30,32 +31,9 @@ from fleetbgp.wire.messages import (
     decode_update,
     frame,
 )
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, Family
 
-EBGP = DecodeContext(asn4=True, ibgp=False)
-IBGP = DecodeContext(asn4=True, ibgp=True)
 FAMS = [IPV4_UNICAST, IPV6_UNICAST]
-
-
-def h(text: str) -> bytes:
-    return bytes.fromhex("".join(text.split()))
-
-
-def n(prefix: str) -> bytes:
-    return prefix_to_nlri(prefix)[1]
-
-
-def attr(flags: int, code: int, value: bytes) -> bytes:
-    if flags & 0x10:
-        return bytes((flags, code)) + len(value).to_bytes(2, "big") + value
-    return bytes((flags, code, len(value))) + value
-
-
-ORIGIN = attr(0x40, 1, b"\x00")
-AS_PATH = attr(0x40, 2, h("02 01 0000fdea"))
-NEXT_HOP = attr(0x40, 3, h("c0000201"))
-BASE = ORIGIN + AS_PATH + NEXT_HOP
-NLRI = n("203.0.113.0/24") + n("10.0.0.0/8")
 
 
 def update(attrs: bytes, nlri: bytes = NLRI, withdrawn: bytes = b"") -> bytes:
@@ -411,3 +389,17 @@ def test_ipv6_link_local_next_hop_is_accepted() -> None:
     value = h(MP_V6.format(len=16, nh="fe800000000000000000000000000001")) + n("2001:db8::/32")
     upd = decode(attr(0x80, 14, value) + ORIGIN + AS_PATH, nlri=b"")
     assert upd.announce[IPV6_UNICAST][0].next_hop == "fe80::1"
+
+
+# ---- found by the fuzz targets' logging contract -------------------------------------------------
+
+def test_a_field_of_malformed_flowspec_nlri_is_one_note(caplog: pytest.LogCaptureFixture) -> None:
+    # 1000 two-byte FlowSpec NLRI of an unknown component type: each is treat-as-withdraw, and they
+    # were logged one line each (1000 lines for one UPDATE), outside the per-UPDATE limit.
+    field = h("02 5b00") * 1000
+    mp = attr(0x90, 14, h("0001 85 00 00") + field)
+    with caplog.at_level(logging.WARNING):
+        upd = decode(mp + ORIGIN + AS_PATH, families=[IPV4_FLOWSPEC])
+    assert not caplog.records
+    flow_notes = [note for note in upd.notes if "flow NLRI" in note]
+    assert len(flow_notes) == 1 and flow_notes[0].startswith("1000 malformed ipv4 flow NLRI"), upd.notes

@@ -10,18 +10,15 @@ parse in linear time and stop at what can fit in a message.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import socket
 import sys
-import time
-import types
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from control_fakes import sample_speaker, served
+from control_fakes import Raw, sample_speaker, served
+from test_api_process import recorded, settings, wait_for
 
 from fleetbgp.api.commands import CommandError, parse_command
 from fleetbgp.config import ConfigError, parse_text
@@ -166,30 +163,6 @@ def test_api_flow_rule_whose_attributes_cannot_fit_is_refused() -> None:
     assert "does not fit" in api_error(line)
 
 
-def settings(**kw: Any) -> Any:
-    base = {"maintenance_mode": "withdraw", "maintenance_metric": 1000, "listen": [("127.0.0.1", 0)],
-            "metrics_enabled": False, "api_ack": True}
-    base.update(kw)
-    return types.SimpleNamespace(**base)
-
-
-async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def recorded(path: Path) -> list[str]:
-    try:
-        return path.read_text().splitlines()
-    except FileNotFoundError:
-        return []
-
-
 def run(coro: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(coro())
 
@@ -249,25 +222,6 @@ neighbor 127.100.0.5 {{ router-id 192.0.2.6; local-address 127.100.0.6; connect 
 
 
 # -- the control socket ----------------------------------------------------------------------------
-
-class Raw:
-    """A line client of the control socket: one JSON request, one JSON reply."""
-
-    def __init__(self, path: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(10)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("rb")
-
-    def ask(self, cmd: str, args: dict[str, Any]) -> dict[str, Any]:
-        self.sock.sendall(json.dumps({"v": 1, "id": 1, "cmd": cmd, "args": args}).encode() + b"\n")
-        reply: dict[str, Any] = json.loads(self.file.readline())
-        return reply
-
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
-
 
 def test_control_refuses_oversized_routes_and_changes_nothing() -> None:
     speaker = sample_speaker()

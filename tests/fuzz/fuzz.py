@@ -22,6 +22,7 @@ import sys
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -92,7 +93,19 @@ def merge(name: str, libfuzzer_args: list[str]) -> int:
 _STAT = re.compile(r"^stat::(\w+):\s+(\d+)", re.M)
 
 
-def fuzz(name: str, seconds: int) -> dict[str, object]:
+@dataclass
+class Result:
+    target: str
+    seconds: int
+    inputs: int
+    exec_per_s: int
+    corpus_added: int
+    crashes: list[str]
+    exit: int
+    log: str
+
+
+def fuzz(name: str, seconds: int) -> Result:
     log = CACHE / f"{name}.log"
     before = set((HERE / "corpus" / name).iterdir())
     started = time.monotonic()
@@ -109,9 +122,8 @@ def fuzz(name: str, seconds: int) -> dict[str, object]:
     crashes = sorted(str(p.relative_to(ROOT)) for p in re.findall(r"Test unit written to (\S+)", text)
                      for p in [Path(p)] if p.exists())
     runs = stats.get("number_of_executed_units", 0)
-    return {"target": name, "seconds": round(elapsed), "inputs": runs,
-            "exec_per_s": round(runs / elapsed) if elapsed else 0, "corpus_added": added,
-            "crashes": crashes, "exit": rc, "log": str(log.relative_to(ROOT))}
+    return Result(name, round(elapsed), runs, round(runs / elapsed) if elapsed else 0, added, crashes, rc,
+                  str(log.relative_to(ROOT)))
 
 
 def repro(name: str, path: str) -> int:
@@ -128,7 +140,8 @@ def repro(name: str, path: str) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("targets", nargs="*", help="targets to run (default: all)")
     parser.add_argument("--seconds", type=int, default=60, help="per target (default 60)")
     parser.add_argument("--jobs", type=int, default=1, help="targets run side by side (default 1)")
@@ -152,7 +165,8 @@ def main() -> int:
     names = opts.targets or sorted(fuzz_targets.TARGETS)
     unknown = [n for n in names if n not in fuzz_targets.TARGETS]
     if unknown:
-        parser.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(sorted(fuzz_targets.TARGETS))}")
+        parser.error(f"unknown target(s) {', '.join(unknown)}; "
+                     f"known: {', '.join(sorted(fuzz_targets.TARGETS))}")
     if opts.repro:
         if len(names) != 1:
             parser.error("--repro FILE needs exactly one TARGET")
@@ -162,12 +176,12 @@ def main() -> int:
           f"{CACHE.relative_to(ROOT)}/", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
         results = list(pool.map(lambda n: fuzz(n, opts.seconds), names))
-    (CACHE / "report.json").write_text(json.dumps(results, indent=2) + "\n")
+    (CACHE / "report.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     print(f"{'target':18} {'seconds':>7} {'inputs':>10} {'exec/s':>7} {'new corpus':>10}  crashes")
     for r in results:
-        print(f"{r['target']:18} {r['seconds']:>7} {r['inputs']:>10} {r['exec_per_s']:>7} "
-              f"{r['corpus_added']:>10}  {', '.join(r['crashes']) or 'none'}")  # type: ignore[arg-type]
-    failed = [r["target"] for r in results if r["crashes"] or r["exit"] not in (0,)]
+        print(f"{r.target:18} {r.seconds:>7} {r.inputs:>10} {r.exec_per_s:>7} {r.corpus_added:>10}  "
+              f"{', '.join(r.crashes) or 'none'}")
+    failed = [r.target for r in results if r.crashes or r.exit != 0]
     if failed:
         print(f"make fuzz: crashes or errors in {', '.join(failed)}: see the logs; reproduce with "
               f"tests/fuzz/fuzz.py --repro FILE TARGET", file=sys.stderr)

@@ -11,6 +11,7 @@ import shlex
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -37,7 +38,8 @@ DOCS = ROOT / "docs"
 
 def fenced_blocks(doc: Path) -> Iterable[tuple[str, str]]:
     """(tag, text) of each fenced block."""
-    tag, lines = None, []
+    tag: str | None = None
+    lines: list[str] = []
     for line in doc.read_text(encoding="utf-8").splitlines():
         if line.startswith("```"):
             if tag is None:
@@ -80,7 +82,7 @@ def flow_text_seeds() -> Iterable[bytes]:
 
 
 def control_seeds() -> Iterable[bytes]:
-    requests = [
+    requests: list[dict[str, Any]] = [
         {"cmd": "status"}, {"cmd": "neighbors"}, {"cmd": "neighbors", "args": {"neighbor": "192.0.2.1"}},
         {"cmd": "routes", "args": {"limit": 10}}, {"cmd": "routes", "args": {"prefix": "100.10.0.0/16",
                                                                               "match": "longer"}},
@@ -157,15 +159,14 @@ def wire_seeds() -> Iterable[tuple[str, bytes]]:
     msgs = wire_messages()
     caps = Capabilities(families=[IPV4_UNICAST, IPV6_UNICAST], asn4=65000, route_refresh=True)
     open_msg = Open(asn=65000, hold_time=90, router_id="192.0.2.1", capabilities=caps).encode()
-    for selector, msg in ((0, m) for m in msgs):
-        yield "bgp_decoders", bytes((selector | 0x10,)) + msg
+    for msg in msgs:
+        yield "bgp_decoders", bytes((0x10,)) + msg  # the framing decoder
     yield "bgp_decoders", bytes((0x11,)) + open_msg[19:]
     for msg in msgs:
         body = msg[19:]
-        kind = msg[18]
-        selector = {MsgType.UPDATE: 2, MsgType.NOTIFICATION: 3, MsgType.ROUTE_REFRESH: 4}.get(kind)
-        if selector is not None:
-            yield "bgp_decoders", bytes((selector | 0x10,)) + body
+        decoder = {MsgType.UPDATE: 2, MsgType.NOTIFICATION: 3, MsgType.ROUTE_REFRESH: 4}.get(MsgType(msg[18]))
+        if decoder is not None:
+            yield "bgp_decoders", bytes((decoder | 0x10,)) + body
     yield "bgp_decoders", bytes((0x15,)) + caps.encode()[2:]
     for neighbor in (b"\x00", b"\x01"):
         yield "bgp_session", neighbor + b"".join(msgs[:6])
@@ -240,6 +241,9 @@ def regressions() -> Iterable[tuple[str, str, bytes]]:
     yield "bgp_session", "regress-d9-confed-from-ebgp", b"\x00" + frame(MsgType.UPDATE, (
         b"\x00\x00\x00\x14" + b"\x40\x01\x01\x00" + b"\x40\x02\x06\x03\x01\x00\x00\xfd\xe8" + NH
         + b"\x18\x64\x0a\x00"))
+    flows = b"\x00\x01\x85\x00\x00" + b"\x02\x5b\x00" * 1000  # 1000 NLRI of an unknown component type
+    yield "bgp_session", "regress-flowspec-nlri-flood", b"\x00" + _update_with(
+        b"\x90\x0e" + len(flows).to_bytes(2, "big") + flows, b"")
     yield "bgp_session", "regress-d9-next-hop-zero", b"\x00" + _update_with(b"\x40\x03\x04\x00\x00\x00\x00")
     yield "bgp_session", "regress-d9-next-hop-multicast", b"\x00" + _update_with(b"\x40\x03\x04\xe0\x00\x00\x01")
 

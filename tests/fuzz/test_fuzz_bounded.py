@@ -14,7 +14,7 @@ from fuzz_targets.mutate import mutants
 
 # Mutants per target, from the measured rate of each (docs/dev/fuzzing.md): the whole bounded run
 # takes about 30 s on a 2-core CI machine.
-MUTANTS = {"api_commands": 15000, "bgp_decoders": 50000, "bgp_session": 12000, "config": 20000,
+MUTANTS = {"api_commands": 15000, "bgp_decoders": 50000, "bgp_session": 12000, "config": 12000,
            "control_requests": 12000, "flowspec_json": 30000, "flowspec_text": 30000,
            "health_options": 6000}
 DEFAULT_MUTANTS = 5000

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from fleetbgp.config import Config, ConfigError, parse_text
+import atexit
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+
+from fleetbgp.config import Config, ConfigError, load, parse_text
 from fleetbgp.session import Peer
 
 from .base import require, target
 from .sending import sends_everything
+
+_DIR = tempfile.mkdtemp(prefix="fleetbgp-fuzz-")
+atexit.register(shutil.rmtree, _DIR, True)
+_PATH = os.path.join(_DIR, "fleetbgp.conf")
 
 CONFIG_WORDS = tuple(w.encode() for w in (
     "neighbor", "template", "inherit", "process", "run", "encoder", "json", "text", "local-as", "peer-as",
@@ -23,24 +33,32 @@ CONFIG_WORDS = tuple(w.encode() for w in (
 
 
 @target("config", max_len=16384, dictionary=CONFIG_WORDS, contract="""
-    The input is a config file (UTF-8 as load() reads it; other bytes are replaced so the parser
-    still sees them). parse_text returns a Config or raises ConfigError whose every diagnostic
-    names the file, a line and a column. What it accepts goes on the wire: every neighbor's static
-    routes encode into UPDATEs no larger than the negotiated maximum, without a logged error.""")
+    The input is a config file, read by load() as `fleetbgp run`, `validate` and a reload read it
+    (bytes that are not UTF-8 are a ConfigError at their place; parse_text then also gets the text
+    with them replaced, so the parser still sees them). The answer is a Config or a ConfigError
+    whose every diagnostic names the file, a line and a column. What it accepts goes on the wire:
+    every neighbor's static routes encode into UPDATEs no larger than the message size, with no
+    route dropped.""")
 def config(data: bytes) -> None:
+    with open(_PATH, "wb") as fh:
+        fh.write(data)
+    _answer(lambda: load(_PATH), _PATH)
     try:
-        text = data.decode("utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError:
-        text = data.decode("utf-8", "replace")
+        _answer(lambda: parse_text(data.decode("utf-8", "replace"), _PATH), _PATH)
+
+
+def _answer(parse: Callable[[], Config], path: str) -> None:
     try:
-        result = parse_text(text, "fuzz.conf")
+        result = parse()
     except ConfigError as exc:
         require(exc.diagnostics, "ConfigError without a diagnostic")
         for d in exc.diagnostics:
-            require(d.file == "fuzz.conf" and d.line >= 1 and d.col >= 1 and d.message,
+            require(d.file == path and d.line >= 1 and d.col >= 1 and d.message,
                     f"diagnostic without a place: {d!r}")
         return
-    require(isinstance(result, Config), f"parse_text returned {type(result).__name__}")
+    require(isinstance(result, Config), f"the parser returned {type(result).__name__}")
     _encodes(result)
 
 

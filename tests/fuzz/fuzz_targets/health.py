@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
+import shutil
 import tempfile
 
 from fleetbgp.api.commands import CommandError, parse_command
@@ -15,7 +17,9 @@ from fleetbgp.health.engine import Advert, State
 from .base import require, target
 
 _CONFIG_MARK = "--- config file"
-_config_path = os.path.join(tempfile.mkdtemp(prefix="fleetbgp-fuzz-"), "healthcheck.conf")
+_DIR = tempfile.mkdtemp(prefix="fleetbgp-fuzz-")
+atexit.register(shutil.rmtree, _DIR, True)
+_config_path = os.path.join(_DIR, "healthcheck.conf")
 _read_config = cli.config_file_args
 
 

@@ -65,14 +65,15 @@ def _decoders(selector: int, body: bytes) -> None:
     Byte 0 picks a decoder (framing, OPEN, UPDATE, NOTIFICATION, ROUTE-REFRESH, capabilities,
     FlowSpec NLRI) and the decode context; the rest is its input. A decoder returns or raises
     BGPError (the FSM's NOTIFICATION); the FlowSpec NLRI decoder may raise FlowSpecError, and its
-    formatter never raises.""")
+    formatter never raises. Problems are reported in the UPDATE's notes: one log line at most.""")
 def bgp_decoders(data: bytes) -> None:
     if not data:
         return
-    try:
-        _decoders(data[0], data[1:])
-    except BGPError as exc:
-        require(1 <= exc.code <= 7, f"BGPError with NOTIFICATION code {exc.code}")
+    with watched_logs(max_records=1):  # decoders report through notes, not the log
+        try:
+            _decoders(data[0], data[1:])
+        except BGPError as exc:
+            require(1 <= exc.code <= 7, f"BGPError with NOTIFICATION code {exc.code}")
 
 
 # -- the session path: bytes on an Established TCP connection ---------------------------------------

@@ -738,14 +738,19 @@ def _decode_prefix(afi: int, kind: _Kind, data: bytes, pos: int,
     return PrefixComponent(kind.type, length, value.to_bytes(16, "big"), offset), pos + 2 + size
 
 
-def split_nlri(family: tuple[int, int], data: bytes | memoryview) -> list[bytes]:
+def split_nlri(family: tuple[int, int], data: bytes | memoryview,
+               notes: list[str] | None = None) -> list[bytes]:
     """Split an MP_(UN)REACH NLRI field into FlowSpec NLRI items (length prefix included).
 
-    An item whose components are malformed is dropped and logged (treat-as-withdraw, see above);
-    one whose length overruns the field raises BGPError (session reset, RFC 7606 5.3)."""
+    An item whose components are malformed is dropped (treat-as-withdraw, see above) and counted
+    in one note for the field (in `notes`, the UPDATE's, logged once per UPDATE; logged here when
+    there is none): a field of 2,000 malformed items once meant 2,000 log lines. One whose length
+    overruns the field raises BGPError (session reset, RFC 7606 5.3)."""
     afi = family[0]
     fam = _nlri.family_name(family)
     out: list[bytes] = []
+    malformed = 0
+    first: str | None = None
     pos = 0
     end = len(data)
     while pos < end:
@@ -764,12 +769,25 @@ def split_nlri(family: tuple[int, int], data: bytes | memoryview) -> list[bytes]
         try:
             rule = _decode_body(afi, item, body_at, len(item))
         except FlowSpecError as exc:
-            log.warning("%s NLRI %s is malformed (%s): treated as withdrawn (RFC 7606)",
-                        fam, item.hex(), exc)
+            malformed += 1
+            if first is None:
+                first = f"{_short_hex(item)} ({exc})"
             continue
         # Normalised form (reserved bits cleared, minimal value widths) so one rule has one key.
         out.append(rule.nlri())
+    if malformed:
+        note = (f"{malformed} malformed {fam} NLRI treated as withdrawn (RFC 7606), the first: {first}"
+                if malformed > 1 else f"{fam} NLRI {first} is malformed: treated as withdrawn (RFC 7606)")
+        if notes is None:
+            log.warning("%s", note)
+        else:
+            notes.append(note)
     return out
+
+
+def _short_hex(item: bytes, limit: int = 64) -> str:
+    text = item.hex()
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(item)} bytes)"
 
 
 def format_nlri(family: tuple[int, int], item: bytes) -> str:

@@ -449,7 +449,7 @@ def _decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] |
         elif (allowed is not None and fam not in allowed) or not supported_family(fam):
             upd.notes.append(f"withdrawals for family {family_name(fam)} not negotiated: ignored")
         else:
-            items = split_nlri(fam, raw[3:])
+            items = split_nlri(fam, raw[3:], upd.notes)
             if items:
                 upd.withdraw.setdefault(fam, []).extend(items)
 
@@ -477,7 +477,7 @@ def _decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] |
                 raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR,
                                reason=f"MP_REACH_NLRI: {exc}") from None
             # 1 reserved byte (RFC 4760) sits between next hop and NLRI.
-            mp_items = split_nlri(mp_fam, raw[5 + nh_len:])
+            mp_items = split_nlri(mp_fam, raw[5 + nh_len:], upd.notes)
 
     if not withdrawn and not nlri and alen == 0:
         upd.eor = IPV4_UNICAST

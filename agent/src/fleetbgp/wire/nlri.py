@@ -114,7 +114,8 @@ def nlri_to_prefix(family: tuple[int, int], item: bytes) -> str:
     return f"{ipaddress.IPv6Address(raw)}/{plen}"
 
 
-def split_unicast(family: tuple[int, int], data: bytes | memoryview) -> list[bytes]:
+def split_unicast(family: tuple[int, int], data: bytes | memoryview,
+                  notes: list[str] | None = None) -> list[bytes]:
     """Split a unicast NLRI field into items. A malformed field cannot be skipped safely
     (RFC 7606 section 5.3), so it raises BGPError and the session is reset."""
     maxlen = 32 if family[0] == AFI.IPV4 else 128
@@ -139,7 +140,9 @@ def split_unicast(family: tuple[int, int], data: bytes | memoryview) -> list[byt
     return out
 
 
-Splitter = Callable[[tuple[int, int], bytes | memoryview], list[bytes]]
+# (family, NLRI field, notes) -> items. A splitter that drops malformed items (treat-as-withdraw)
+# says so in `notes`, one note for the field: the UPDATE's notes are logged once per UPDATE.
+Splitter = Callable[[tuple[int, int], bytes | memoryview, "list[str] | None"], list[bytes]]
 Formatter = Callable[[tuple[int, int], bytes], str]
 
 _SPLITTERS: dict[int, Splitter] = {SAFI.UNICAST: split_unicast}
@@ -152,12 +155,13 @@ def register_safi(safi: int, splitter: Splitter, formatter: Formatter) -> None:
     _FORMATTERS[safi] = formatter
 
 
-def split_nlri(family: tuple[int, int], data: bytes | memoryview) -> list[bytes]:
+def split_nlri(family: tuple[int, int], data: bytes | memoryview,
+               notes: list[str] | None = None) -> list[bytes]:
     splitter = _SPLITTERS.get(family[1])
     if splitter is None:
         raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR,
                        reason=f"family {family_name(family)} is not supported")
-    return splitter(family, data)
+    return splitter(family, data, notes)
 
 
 def supported_family(family: tuple[int, int]) -> bool:
