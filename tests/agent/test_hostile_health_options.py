@@ -92,6 +92,15 @@ def test_too_many_loopback_addresses_are_refused_before_starting(monkeypatch):
     assert hcli.main(["--increase", "0", "--silent"]) == hcli.EXIT_USAGE
 
 
+def test_a_next_hop_of_the_other_family_than_the_loopback_addresses_is_refused_before_starting(monkeypatch):
+    # Found by the fuzzer: `--next-hop 21::32` without --ip was accepted, and every IPv4 loopback
+    # address's announcement was then refused by the agent.
+    monkeypatch.setattr(hcli, "loopback_ips", lambda label, exact: [ipaddress.ip_network("100.10.0.1/32")])
+    with pytest.raises(ValueError, match=r"--next-hop 21::32 is IPv6, but the loopback's address 100.10.0.1/32"):
+        hcli.prepare_ips(hcli.parse_args(["--next-hop", "21::32"]))
+    assert hcli.main(["--next-hop", "21::32", "--silent"]) == hcli.EXIT_USAGE
+
+
 # -- seconds ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("option", ["--interval", "--fast-interval", "--timeout", "--ack-timeout"])

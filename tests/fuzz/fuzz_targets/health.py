@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import ipaddress
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from fleetbgp.health.engine import Advert, State
 from .base import require, target
 
 _CONFIG_MARK = "--- config file"
+_LOOPBACK = ipaddress.ip_network("192.0.2.10/32")  # stands for the loopback's address without --ip
 _DIR = tempfile.mkdtemp(prefix="fleetbgp-fuzz-")
 atexit.register(shutil.rmtree, _DIR, True)
 _config_path = os.path.join(_DIR, "healthcheck.conf")
@@ -61,8 +63,10 @@ def health_options(data: bytes) -> None:
         return
     if options.ips:
         cli.prepare_ips(options)
+    elif cli.route_problem(options, [_LOOPBACK]) is not None:
+        return  # without --ip the program reads the loopback's addresses, checks them, exits 2
     announcer = cli.Announcer(options, io.StringIO(), None)
-    ips = announcer.ips or ["192.0.2.10/32"]
+    ips = announcer.ips or [str(_LOOPBACK)]
     for state, metric in ((State.UP, options.up_metric), (State.DOWN, options.down_metric),
                           (State.DISABLED, options.disabled_metric)):
         advert = Advert(state, withdraw=state is not State.UP and options.withdraw_on_down,

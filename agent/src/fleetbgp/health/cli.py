@@ -271,11 +271,6 @@ def _validate(parser: argparse.ArgumentParser, options: argparse.Namespace) -> N
             parse_attributes(tokenize_line(f"{keyword} [ {value} ]"), IPV4_UNICAST, require_next_hop=False)
         except RouteError as exc:
             parser.error(f"--{opt.replace('_', '-')} {value!r}: {exc.message}")
-    if options.next_hop is not None:
-        version = ipaddress.ip_address(options.next_hop).version
-        for net in options.ips:
-            if net.version != version:
-                parser.error(f"--next-hop {options.next_hop} is IPv{version}, but --ip {net} is not")
     if options.ips:  # without --ip, the loopback's addresses: checked once they are known (main)
         problem = route_problem(options, options.ips)
         if problem is not None:
@@ -283,8 +278,16 @@ def _validate(parser: argparse.ArgumentParser, options: argparse.Namespace) -> N
 
 
 def route_problem(options: argparse.Namespace, ips: Sequence[IpNetwork]) -> str | None:
-    """Too many routes, or a MED that overflows 32 bits on the last one: what is wrong, or None.
-    Counted without building the routes (a deaggregated /8 would be 16 million objects)."""
+    """Too many routes, a MED that overflows 32 bits on the last one, or a next hop of the wrong
+    family: what is wrong, or None.
+    Counted without building the routes (a deaggregated /8 would be 16 million objects); a
+    --next-hop of the other family than an address (the loopback's too, without --ip)."""
+    if options.next_hop is not None:
+        version = ipaddress.ip_address(options.next_hop).version
+        other = next((net for net in ips if net.version != version), None)
+        if other is not None:
+            where = "--ip" if options.ips else "the loopback's address"
+            return f"--next-hop {options.next_hop} is IPv{version}, but {where} {other} is not"
     deaggregate = options.deaggregate_networks
     routes = sum(net.num_addresses for net in ips) if deaggregate else len(ips)
     if routes > MAX_ROUTES:
@@ -647,7 +650,7 @@ def _drop_privileges(user: str | None, group: str | None) -> None:
 
 def prepare_ips(options: argparse.Namespace) -> bool:
     """--ip (or the loopback's addresses), deaggregated and rotated as ExaBGP does. False: none;
-    ValueError: too many routes, or a MED over 32 bits."""
+    ValueError: too many routes, a MED over 32 bits, or a next hop of the other family."""
     ips: list[IpNetwork] = list(options.ips) or loopback_ips(options.label, options.label_exact_match)
     if not ips:
         return False
