@@ -161,3 +161,28 @@ def test_speaker_and_flow_neighbor_lists_name_the_leading_zero() -> None:
         speaker.select(["192.0.2.01"])
     with pytest.raises(ValueError, match="leading zero"):
         normalise_neighbors(["192.0.2.01"])
+
+
+# -- IPv6 zones: ipaddress takes 'fe80::1%eth0' and forgets (or keeps, when printing) the zone -------
+
+def test_a_route_prefix_with_a_zone_is_refused() -> None:
+    # Found by make fuzz: `route 2001:db8::1%eth0/128` was read as 2001:db8::1/128, silently.
+    for text in ("2001:db8::1%eth0/128", "2001:db8::1%eth0", "fe80::%1/64"):
+        with pytest.raises(ValueError, match="no zone"):
+            prefix_to_nlri(text)
+    with pytest.raises(ConfigError, match=r"z\.conf:2:\d+: .*no zone"):
+        parse_text("neighbor 192.0.2.1 { local-as 65001; peer-as 65000; router-id 192.0.2.2;\n"
+                   "static { route 2001:db8::1%eth0/128 next-hop self; } }\n", "z.conf")
+
+
+def test_health_cli_refuses_an_ip_with_a_zone(capsys: pytest.CaptureFixture[str]) -> None:
+    # Found by make fuzz: `--ip '88:db8::100%1:db8- '` was taken, and printed into the announce line
+    # with its zone (and its space), which the agent then refused on every announcement.
+    with pytest.raises(SystemExit):
+        hcli.parse_args(["--ip", "88:db8::100%1:db8- "])
+    assert "no zone" in capsys.readouterr().err
+
+
+def test_a_flowspec_prefix_with_a_zone_is_refused() -> None:
+    with pytest.raises(CommandError, match="no zone"):
+        parse_command("announce flow route { match { destination 2001:db8::%eth0/64; } then { discard; } }")

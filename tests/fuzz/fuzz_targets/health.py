@@ -10,6 +10,7 @@ import ipaddress
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 
 from fleetbgp.api.commands import CommandError, parse_command
 from fleetbgp.health import cli
@@ -30,7 +31,13 @@ def _fuzzed_config_file(path: str) -> list[str]:
     return _read_config(_config_path)
 
 
-cli.config_file_args = _fuzzed_config_file
+@contextlib.contextmanager
+def _own_config_file() -> Iterator[None]:
+    cli.config_file_args = _fuzzed_config_file
+    try:
+        yield
+    finally:
+        cli.config_file_args = _read_config
 
 HEALTH_WORDS = tuple(w.encode() for w in (
     "--ip", "--interval", "--fast-interval", "--timeout", "--rise", "--fall", "--up-metric",
@@ -56,7 +63,8 @@ def health_options(data: bytes) -> None:
         fh.write(config_text)
     argv = args_text.split("\n") if args_text else []
     try:
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()), \
+                _own_config_file():
             options = cli.parse_args(argv)
     except SystemExit as exc:
         require(exc.code in (0, 2), f"argparse exited with {exc.code!r}")

@@ -40,7 +40,7 @@ from fleetbgp import __version__
 from fleetbgp.config.errors import RouteError
 from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.route import parse_attributes
-from fleetbgp.literals import ip_address, leading_zero
+from fleetbgp.literals import ip_address, leading_zero, shown
 from fleetbgp.wire.nlri import IPV4_UNICAST
 
 from .checks import run_command
@@ -69,6 +69,8 @@ IpInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 
 def _ip_network(text: str) -> IpNetwork:
+    if "%" in text:  # ipaddress keeps a zone (even 'x y') in the network it prints: no route has one
+        raise argparse.ArgumentTypeError(f"{shown(text)}: a route prefix has no zone (%...): leave it out")
     try:
         return ipaddress.ip_network(text)
     except ValueError as exc:

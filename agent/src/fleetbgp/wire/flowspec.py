@@ -442,6 +442,8 @@ def _parse_prefix(afi: int, kind: _Kind, text: str) -> PrefixComponent:
     if afi == AFI_IPV6 and not is_v6:
         raise FlowSpecError(kind.name, f"{shown(raw)} is an IPv4 prefix but the rule is ipv6 flow")
     bits = 128 if is_v6 else 32
+    if "%" in parts[0]:  # ipaddress takes fe80::1%eth0 and forgets the zone: a prefix has none
+        raise FlowSpecError(kind.name, f"{shown(raw)}: a prefix has no zone (%...): leave it out")
     try:
         address = int(ipaddress.IPv6Address(parts[0]) if is_v6 else ipaddress.IPv4Address(parts[0]))
     except ValueError:

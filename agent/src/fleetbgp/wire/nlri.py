@@ -78,6 +78,8 @@ def prefix_to_nlri(text: str) -> tuple[Family, bytes]:
         family = IPV4_UNICAST
         size = 4
     else:
+        if "%" in addr:  # ipaddress takes fe80::1%eth0 and forgets the zone: a route has none
+            raise ValueError(f"{shown(text)}: a route prefix has no zone (%...): leave it out")
         try:
             ip = int(ipaddress.IPv6Address(addr))
         except ValueError:
