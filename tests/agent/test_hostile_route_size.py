@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 from control_fakes import Raw, sample_speaker, served
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from test_api_process import recorded, settings, wait_for
 
 from fleetbgp.api.commands import CommandError, parse_command
@@ -28,6 +31,7 @@ from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.model import Capabilities
 from fleetbgp.config.route import parse_attributes, parse_route
 from fleetbgp.rib import AdjRibOut
+from fleetbgp.wire import fit
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext
 from fleetbgp.wire.constants import MsgType
 from fleetbgp.wire.messages import MessageReader, decode_update
@@ -419,3 +423,24 @@ def test_flush_survives_a_bug_in_encoding_one_attribute_set(monkeypatch: pytest.
     rib.announce(IPV4_UNICAST, n("10.0.2.0/24"), SMALL)
     got, gone = announced(list(rib.flush(CTX, [IPV4_UNICAST])))
     assert got == {n("10.0.2.0/24")} and gone == {n("10.0.1.0/24")}
+
+
+# -- the bound that spares the encode --------------------------------------------------------------
+
+_asns = st.integers(min_value=1, max_value=2**32 - 1)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(path=st.lists(st.tuples(st.sampled_from([1, 2]), st.lists(_asns, min_size=1, max_size=600).map(tuple)),
+                     max_size=3).map(tuple),
+       communities=st.lists(st.integers(0, 2**32 - 1), max_size=300, unique=True).map(tuple),
+       large=st.lists(st.tuples(_asns, _asns, _asns), max_size=200, unique=True).map(tuple),
+       ext=st.lists(st.integers(0, 2**64 - 1), max_size=200, unique=True).map(tuple),
+       med=st.none() | st.integers(0, 2**32 - 1), v6=st.booleans())
+def test_the_size_bound_is_never_below_the_encoded_size(path, communities, large, ext, med, v6) -> None:
+    # fit.exceeds skips the encode when the bound fits: the bound must never be below the truth.
+    fam, nlri = prefix_to_nlri("2001:db8::/32" if v6 else "10.0.0.0/8")
+    attrs = Attributes.make(as_path=path, next_hop="self", med=med, communities=communities,
+                            large_communities=large, ext_communities=ext, aggregator=(65001, "192.0.2.1"),
+                            atomic_aggregate=True)
+    assert fit._upper_bound(attrs) + len(nlri) >= fit.update_size(fam, nlri, attrs)

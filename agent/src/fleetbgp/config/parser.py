@@ -24,7 +24,7 @@ from fleetbgp.health.engine import MAX_METRIC, MAX_ROUTES, metric_overflow
 from fleetbgp.literals import address_error, decimal, ip_address, leading_zero, shown
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.constants import MAX_EXTENDED_MESSAGE, MAX_MESSAGE
-from fleetbgp.wire.fit import message_limit, size_problem, update_size
+from fleetbgp.wire.fit import exceeds, message_limit, size_problem
 from fleetbgp.wire.flowspec import FlowSpecError
 from fleetbgp.wire.nlri import (
     IPV4_FLOWSPEC,
@@ -1489,7 +1489,7 @@ class Parser:
             self.store_route(spec, family, nlri, attrs, self.lex.location(stmt, start))
         else:
             table[nlri] = attrs
-            if update_size(family, nlri, attrs) > MAX_MESSAGE:
+            if exceeds(family, nlri, attrs, MAX_MESSAGE):
                 spec.big_routes.append((family, nlri, attrs, self.lex.location(stmt, start)))
 
     def store_route(self, spec: NeighborSpec, family: Family, nlri: bytes, attrs: Attributes,
@@ -1499,7 +1499,7 @@ class Parser:
             table = spec.routes[family] = {}
             spec.route_locs[family] = loc
         table[nlri] = attrs
-        if update_size(family, nlri, attrs) > MAX_MESSAGE:
+        if exceeds(family, nlri, attrs, MAX_MESSAGE):
             spec.big_routes.append((family, nlri, attrs, loc))
 
     def check_route_sizes(self, chain: list[NeighborSpec], routes: StaticRoutes, where: str,
