@@ -36,7 +36,7 @@ from .config.lexer import tokenize_line
 from .config.route import parse_attributes, parse_prefix, parse_route
 from .flows import received_flow_fields
 from .literals import decimal
-from .wire.fit import message_limit, size_problem
+from .wire.fit import first_oversized
 from .wire.nlri import Family, family_from_name, family_name, nlri_to_prefix
 
 if TYPE_CHECKING:
@@ -519,13 +519,10 @@ class ControlServer:
     def _check_sizes(self, routes: list[tuple[Family, bytes, Attributes]],
                      neighbors: list[str] | None) -> None:
         """Every route must fit in one UPDATE to the neighbors it is for, or none is announced."""
-        def limit(fam: Family) -> int:  # asked only for a route larger than 4096 bytes
-            return message_limit((p.neighbor for p in self.speaker.select(neighbors)), fam)
-
-        for fam, nlri, attrs in routes:
-            problem = size_problem(fam, nlri, attrs, limit)
-            if problem is not None:
-                raise ControlError("invalid_route", f"announce route {nlri_to_prefix(fam, nlri)}: {problem}")
+        found = first_oversized(routes, lambda: (p.neighbor for p in self.speaker.select(neighbors)))
+        if found is not None:
+            fam, nlri, problem = found
+            raise ControlError("invalid_route", f"announce route {nlri_to_prefix(fam, nlri)}: {problem}")
 
     def _neighbor_list(self, args: dict[str, Any]) -> list[str] | None:
         raw = args.get("neighbors", args.get("neighbor"))

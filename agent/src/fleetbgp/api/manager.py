@@ -20,7 +20,7 @@ from fleetbgp import __version__
 from fleetbgp.config.model import Api, Config, MessageFlags, Process
 from fleetbgp.transport import normalise_peer
 from fleetbgp.wire.attributes import Attributes
-from fleetbgp.wire.fit import message_limit, size_problem
+from fleetbgp.wire.fit import first_oversized
 from fleetbgp.wire.messages import Notification
 from fleetbgp.wire.nlri import Family, family_name, nlri_to_prefix
 
@@ -213,15 +213,9 @@ class ApiManager:
     def _check_sizes(self, routes: Sequence[tuple[Family, bytes, Attributes | None]],
                      targets: list[str] | None) -> None:
         """Every route must fit in one UPDATE to the neighbors it is for, or none is announced."""
-        def limit(fam: Family) -> int:  # asked only for a route larger than 4096 bytes
-            peers = self.speaker.peers
-            chosen = peers.values() if targets is None else (peers[a] for a in targets)
-            return message_limit((p.neighbor for p in chosen), fam)
-
-        for family, nlri, attrs in routes:
-            problem = size_problem(family, nlri, attrs, limit) if attrs is not None else None
-            if problem is not None:
-                raise CommandError(problem)
+        found = first_oversized(routes, lambda: (p.neighbor for p in self.speaker.select(targets)))
+        if found is not None:
+            raise CommandError(found[2])
 
     def apply_routes(self, runner: ProcessRunner, cmd: Command) -> None:
         """announce / withdraw (the hot path: one call per route line)."""

@@ -115,3 +115,18 @@ def message_limit(neighbors: Iterable[Any], fam: Family) -> int:
     sizes = [MAX_EXTENDED_MESSAGE if n.capabilities.extended_message else MAX_MESSAGE
              for n in neighbors if fam in n.families]
     return min(sizes, default=MAX_MESSAGE)
+
+
+def first_oversized(routes: Iterable[tuple[Family, bytes, Attributes | None]],
+                    neighbors: Callable[[], Iterable[Any]]) -> tuple[Family, bytes, str] | None:
+    """The first of `routes` that does not fit in one UPDATE to `neighbors()` (config.model.Neighbor,
+    asked only for a route larger than a standard message), with why; None when all fit. Every way
+    in checks a whole batch with this before it announces any of it."""
+    def limit(fam: Family) -> int:
+        return message_limit(neighbors(), fam)
+
+    for fam, nlri, attrs in routes:
+        problem = size_problem(fam, nlri, attrs, limit) if attrs is not None else None
+        if problem is not None:
+            return fam, nlri, problem
+    return None
