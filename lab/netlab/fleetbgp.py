@@ -30,8 +30,8 @@ class FleetbgpAgent:
     sends SIGHUP (the agent's reload signal).
     """
 
-    #: eBGP: the agent prepends its AS to a configured as-path
-    prepends_as_path = True
+    #: eBGP: a configured as-path goes out as written, as ExaBGP sends it (our AS only when empty)
+    prepends_as_path = False
 
     def __init__(self, lab: Lab, ns: Namespace, neighbors: Sequence[Neighbor] = (), name: str = "fleetbgp",
                  config_text: str | None = None, python: str | None = None,

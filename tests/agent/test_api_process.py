@@ -24,17 +24,17 @@ from fleetbgp.api.manager import ApiManager, ack_default
 from fleetbgp.config import parse_text
 from fleetbgp.daemon import Speaker
 from fleetbgp.events import PeerEvent
+from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri
 
 PY = sys.executable
 
 
-def settings(**kw: Any) -> Any:
-    base = {"maintenance_mode": "withdraw", "maintenance_metric": 1000, "listen": [("127.0.0.1", 0)],
-            "metrics_enabled": False, "api_ack": True}
+def settings(**kw: Any) -> AgentSettings:
+    base: dict[str, Any] = {"control_socket": None, "metrics_port": None, "listen": (("127.0.0.1", 0),)}
     base.update(kw)
-    return types.SimpleNamespace(**base)
+    return AgentSettings(**base)
 
 
 def nlri(prefix: str) -> bytes:

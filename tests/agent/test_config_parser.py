@@ -42,7 +42,7 @@ def test_minimal_neighbor_and_defaults():
     assert n.hold_time == 180
     assert n.passive is False
     assert n.listen_port is None
-    assert n.connect_port == 179
+    assert n.connect_port is None  # the agent default: 179, or exabgp.tcp.port
     assert n.description == ""
     assert n.md5_password is None and n.md5_base64 is False and n.md5_ip is None
     assert n.outgoing_ttl is None and n.incoming_ttl is None

@@ -15,6 +15,7 @@ from fleetbgp.config import ConfigError, parse_text
 from fleetbgp.control_client import ControlClient, ControlError
 from fleetbgp.health import cli as hcli
 from fleetbgp.health.checks import split_url
+from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.nlri import prefix_to_nlri
 
 HEAD = " local-as 65001;\n peer-as 65000;\n router-id 192.0.2.2;\n"
@@ -148,15 +149,13 @@ def test_split_url_refuses_a_leading_zero_host() -> None:
 def test_speaker_and_flow_neighbor_lists_name_the_leading_zero() -> None:
     """The control socket's `neighbor(s)` arguments go through Speaker.select and the flow rules'
     normalise_neighbors."""
-    import types
 
     from fleetbgp.daemon import Speaker
     from fleetbgp.flows import normalise_neighbors
 
     config = parse_text(neighbor(""), "f.conf")
-    settings = types.SimpleNamespace(maintenance_mode="withdraw", maintenance_metric=1000, listen=[],
-                                     metrics_enabled=False, api_ack=True)
-    speaker = Speaker(config, settings)  # type: ignore[arg-type]
+    settings = AgentSettings(control_socket=None, metrics_port=None, listen=())
+    speaker = Speaker(config, settings)
     with pytest.raises(ValueError, match="leading zero"):
         speaker.select(["192.0.2.01"])
     with pytest.raises(ValueError, match="leading zero"):

@@ -49,7 +49,9 @@ def test_the_seed_guides_exabgp_environment():
     assert s.log_level == "info"
     assert s.log_packets is False
     assert s.api_ack is False
-    assert s.listen is None, "'' = every address: the config's default"
+    # ExaBGP: an empty bind disables the listener ("no ip to disable"); the guide's comment
+    # "Empty = listen on all interfaces" is wrong, and configs move between the two
+    assert s.listen == ()
     assert s.ignored_env == ("exabgp.cache.attributes", "exabgp.daemon.daemonize", "exabgp.log.rib")
     assert s.sources["api_ack"] == "environment exabgp.api.ack"
 
@@ -78,9 +80,13 @@ def test_exabgp_log_destinations():
 def test_exabgp_tcp_bind_and_port():
     s = build({"exabgp.tcp.bind": "192.0.2.2 2001:db8::2", "exabgp.tcp.port": "1179"})
     assert s.listen == (("192.0.2.2", 1179), ("2001:db8::2", 1179))
+    assert s.connect_port == 1179, "ExaBGP dials exabgp.tcp.port when a neighbor has no connect"
     s = build({"exabgp.tcp.bind": "", "exabgp.tcp.port": "1179"})
-    assert s.listen == (("0.0.0.0", 1179), ("::", 1179))
-    assert build({"exabgp.tcp.bind": "192.0.2.2"}).listen == (("192.0.2.2", 179),)
+    assert (s.listen, s.connect_port) == ((), 1179)
+    s = build({"exabgp.tcp.port": "1179"})
+    assert s.listen == (("0.0.0.0", 1179), ("::", 1179)), "bind not set: the agent's default, on that port"
+    s = build({"exabgp.tcp.bind": "192.0.2.2"})
+    assert (s.listen, s.connect_port) == ((("192.0.2.2", 179),), 179)
     with pytest.raises(SettingsError):
         build({"exabgp.tcp.bind": "not-an-ip"})
 

@@ -6,13 +6,13 @@ the host and no session comes up."""
 from __future__ import annotations
 
 import asyncio
-import types
 from pathlib import Path
 
 import pytest
 
 from fleetbgp.config import parse_text
 from fleetbgp.daemon import Speaker, file_sha256
+from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri
 
@@ -24,8 +24,7 @@ neighbor 127.100.0.5 {{ router-id 192.0.2.6; local-address 127.100.0.6; connect 
   family {{ ipv4 unicast; ipv6 unicast; }} }}
 """
 
-SETTINGS = types.SimpleNamespace(maintenance_mode="withdraw", maintenance_metric=1000, listen=[("127.0.0.1", 0)],
-                                 metrics_enabled=False)
+SETTINGS = AgentSettings(control_socket=None, metrics_port=None, listen=(("127.0.0.1", 0),))
 
 
 def conf(routes: str = "route 100.10.0.100/32 next-hop self med 100;", peer_as: int = 65000) -> str:

@@ -109,7 +109,7 @@ class Speaker:
                 peer.start()
 
     def _add_peer(self, neighbor: Neighbor, *, start: bool = True) -> Peer:
-        peer = Peer(neighbor, on_event=self._dispatch)
+        peer = Peer(neighbor, on_event=self._dispatch, default_connect_port=self.settings.connect_port)
         if self.maintenance:
             peer.set_drain(self.settings.maintenance_mode, self.settings.maintenance_metric)
         self.peers[peer.address] = peer
@@ -222,7 +222,7 @@ class Speaker:
 
     def _listen_addresses(self, config: Config) -> list[tuple[str, int]]:
         override = self.settings.listen
-        return list(override) if override else list(config.listen)
+        return list(config.listen) if override is None else list(override)
 
     def _open_listeners(self) -> None:
         for address, port in self._listen_addresses(self.config):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import fsm
+from .config.model import DEFAULT_PORT
 from .events import PeerEvent
 from .fsm import Backoff, Connection, Expectations, State, collision_winner
 from .logutil import RateLimiter
@@ -261,8 +262,10 @@ class BGPProtocol(asyncio.Protocol):
 class Peer:
     """A configured neighbor: dials (unless passive), accepts, resolves collisions, sends its RIB."""
 
-    def __init__(self, neighbor: Neighbor, *, on_event: Callable[[PeerEvent], None] | None = None) -> None:
+    def __init__(self, neighbor: Neighbor, *, on_event: Callable[[PeerEvent], None] | None = None,
+                 default_connect_port: int = DEFAULT_PORT) -> None:
         self.neighbor = neighbor
+        self.default_connect_port = default_connect_port
         self.address = normalise_peer(neighbor.peer_address)
         self.log = PeerLog(logging.getLogger("fleetbgp.peer"), {"peer": neighbor.peer_address})
         self.rib_out = AdjRibOut()
@@ -598,8 +601,9 @@ class Peer:
             self.last_error = f"cannot prepare socket: {exc}"
             self.log.error("%s", self.last_error)
             return None
+        port = n.connect_port or self.default_connect_port
         try:
-            await asyncio.wait_for(loop.sock_connect(sock, sockaddr(n.peer_address, n.connect_port)),
+            await asyncio.wait_for(loop.sock_connect(sock, sockaddr(n.peer_address, port)),
                                    CONNECT_TIMEOUT)
             proto = BGPProtocol(self, "out")
             self.protocols.add(proto)
@@ -608,7 +612,7 @@ class Peer:
         except (OSError, TimeoutError) as exc:
             sock.close()
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-            self.last_error = f"connect to {n.peer_address} port {n.connect_port} failed: {reason}"
+            self.last_error = f"connect to {n.peer_address} port {port} failed: {reason}"
             self.log.debug("%s", self.last_error)
             return None
 

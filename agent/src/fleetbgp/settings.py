@@ -71,6 +71,9 @@ class AgentSettings:
     maintenance_metric: int = DEFAULT_MAINTENANCE_METRIC
     # where to accept BGP connections; None: as the config says (`listen`, default every address)
     listen: tuple[tuple[str, int], ...] | None = None
+    # the port dialled for a neighbor without its own `connect PORT` (ExaBGP's exabgp.tcp.port
+    # sets both the listening and the dialled port)
+    connect_port: int = DEFAULT_BGP_PORT
     # what was read and from where, for `status` and for a debug line at start (not compared)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     ignored_env: tuple[str, ...] = field(default=(), compare=False)
@@ -105,6 +108,7 @@ class AgentSettings:
             "maintenance_mode": self.maintenance_mode,
             "maintenance_metric": self.maintenance_metric,
             "listen": None if self.listen is None else [_host_port(a, p) for a, p in self.listen],
+            "connect_port": self.connect_port,
         }
 
     @classmethod
@@ -143,6 +147,9 @@ class AgentSettings:
                 values["listen"] = listen
                 sources["listen"] = "environment exabgp.tcp.bind/exabgp.tcp.port" if port_source \
                     else "environment exabgp.tcp.bind"
+        if port is not None and port_source is not None:
+            values["connect_port"] = port
+            sources["connect_port"] = port_source
 
         # 2. FLEETBGP_*
         for name, parse in _FLEETBGP_ENV.items():
@@ -419,9 +426,13 @@ def _exa_port(raw: str, where: str) -> dict[str, Any]:
 
 
 def _exabgp_listen(bind: str | None, port: int | None) -> tuple[tuple[str, int], ...] | None:
-    """exabgp.tcp.bind: addresses separated by spaces; '' = every address (the config's default)."""
+    """exabgp.tcp.bind: addresses separated by spaces. Set but empty: no listener, as in ExaBGP
+    (its source: "no ip to disable"). Not set: as the config says (`listen`, every address by
+    default), on exabgp.tcp.port when that is given."""
     port = port or DEFAULT_BGP_PORT
     words = (bind or "").replace(",", " ").split()
+    if bind is not None and not words:
+        return ()
     if not words:
         if port == DEFAULT_BGP_PORT:
             return None  # as the config says

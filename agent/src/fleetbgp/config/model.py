@@ -244,7 +244,7 @@ class Neighbor:
     hold_time: int = 180
     passive: bool = False
     listen_port: int | None = None  # `listen PORT`: the port this peer connects to us on
-    connect_port: int = DEFAULT_PORT
+    connect_port: int | None = None  # None: the agent's default (179, or exabgp.tcp.port)
     description: str = ""
     md5_password: Secret | None = None
     md5_base64: bool = False

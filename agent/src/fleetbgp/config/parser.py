@@ -1743,7 +1743,7 @@ class Parser:
         return Neighbor(
             peer_address=peer, local_as=get("local_as"), peer_as=get("peer_as"), router_id=router_id,
             local_address=local, hold_time=hold_time, passive=get("passive", False),
-            listen_port=get("listen_port"), connect_port=get("connect_port", DEFAULT_PORT),
+            listen_port=get("listen_port"), connect_port=get("connect_port"),
             description=get("description", ""), md5_password=md5, md5_base64=md5_base64,
             md5_ip=get("md5_ip"), outgoing_ttl=get("outgoing_ttl"), incoming_ttl=get("incoming_ttl"),
             group_updates=get("group_updates", True), adj_rib_in=get("adj_rib_in", False),

@@ -166,13 +166,14 @@ def _encode_path(path: ASPath, four: bool) -> bytes:
 
 
 def outgoing_as_path(attrs: Attributes, ctx: EncodeContext) -> ASPath:
-    """eBGP peers see our AS first (RFC 4271 5.1.2); iBGP peers see the path as configured."""
+    """A route's AS path as it goes out. A configured path is sent as written, to every peer, as
+    ExaBGP does: the operator wrote the whole path (`as-path [ 65001 65001 65001 ]` to prepend),
+    and adding our AS in front would lengthen it behind their back. With no path, an eBGP peer
+    gets our AS alone (RFC 4271 5.1.2) and an iBGP peer an empty path."""
     path = attrs.as_path
-    if ctx.ibgp:
+    if path or ctx.ibgp:
         return path
-    if path and path[0][0] == SegType.AS_SEQUENCE and len(path[0][1]) < 255:
-        return ((SegType.AS_SEQUENCE, (ctx.local_as, *path[0][1])), *path[1:])
-    return ((SegType.AS_SEQUENCE, (ctx.local_as,)), *path)
+    return ((SegType.AS_SEQUENCE, (ctx.local_as,)),)
 
 
 def resolve_next_hop(attrs: Attributes, ctx: EncodeContext, v6: bool) -> str:
