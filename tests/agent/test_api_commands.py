@@ -193,3 +193,29 @@ def test_attribute_cache_does_not_leak_between_families():
     assert v4.next_hop == "192.0.2.1"
     # the same tail text is an error for an IPv6 prefix (next hop of the wrong family)
     assert "IPv4" in error("announce route 2001:db8::/32 next-hop 192.0.2.1")
+
+
+@pytest.mark.parametrize("line", [
+    "withdraw route 1.1.0.0/25 next-hop 0.0.0.0",  # ExaBGP's own api-add-remove test writes this
+    "withdraw route 1.1.0.0/25 next-hop self med many",
+    "withdraw route 1.1.0.0/25 community [ 99999:1 ]",
+    "withdraw ipv4 unicast 1.1.0.0/25 next-hop 0.0.0.0",
+    "neighbor 127.0.0.1 withdraw route 1.1.0.0/25 next-hop 0.0.0.0",
+    "withdraw attributes next-hop 0.0.0.0 nlri 1.1.0.0/25",
+])
+def test_a_withdraw_ignores_attribute_values_as_exabgp_does(line):
+    """Before: 'cannot be used as a next hop', and the route stayed announced."""
+    cmd = parse_command(line)
+    assert cmd.action == "withdraw"
+    assert [(fam, nlri, attrs) for fam, nlri, attrs in cmd.routes] == \
+        [(IPV4_UNICAST, prefix_to_nlri("1.1.0.0/25")[1], None)]
+
+
+@pytest.mark.parametrize("line,message", [
+    ("withdraw route 1.1.0.0/25 rd 65000:1", "VPN"),
+    ("withdraw route 1.1.0.0/25 path-information 1", "path-information"),
+    ("withdraw route 1.1.0.0/25 next-hop self colour blue", "unknown route attribute 'colour'"),
+])
+def test_a_withdraw_still_refuses_another_nlri_or_a_word_that_is_no_attribute(line, message):
+    with pytest.raises(CommandError, match=message):
+        parse_command(line)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from fleetbgp.config.errors import RouteError
 from fleetbgp.config.lexer import tokenize_line
-from fleetbgp.config.route import parse_attributes, parse_prefix
+from fleetbgp.config.route import parse_attributes, parse_prefix, withdraw_problem
 from fleetbgp.flows import build_rule, family_of
 from fleetbgp.literals import address_error, decimal, ip_address, leading_zero, shown
 from fleetbgp.wire.attributes import Attributes
@@ -130,7 +130,6 @@ _VERBS = ("announce", "withdraw", "flush", "show", "teardown", "reload", "restar
 
 _Tail = tuple[Family, str]
 _ATTR_CACHE: dict[_Tail, Attributes | RouteError] = {}
-_WITHDRAW_CACHE: dict[_Tail, RouteError | None] = {}
 _CACHE_MAX = 4096
 # Longer attribute texts are parsed each time: 4096 cached 1 MiB lines would hold gigabytes.
 _CACHE_TEXT = 4096
@@ -157,24 +156,16 @@ def _announce_tail(family: Family, tail: str) -> Attributes:
 
 
 def _withdraw_tail(family: Family, tail: str) -> None:
-    """Attributes after a withdrawn prefix are ignored (ExaBGP allows them), but must be valid."""
-    if not tail or tail.isspace():
-        return
-    key = (family, tail)
-    if key in _WITHDRAW_CACHE:
-        err = _WITHDRAW_CACHE[key]
-    else:
-        err = None
-        try:
-            parse_attributes(tuple(tokenize_line(tail)), family, require_next_hop=False)
-        except RouteError as exc:
-            err = exc
-        if len(tail) <= _CACHE_TEXT:
-            if len(_WITHDRAW_CACHE) >= _CACHE_MAX:
-                _WITHDRAW_CACHE.clear()
-            _WITHDRAW_CACHE[key] = err
-    if err is not None:
-        raise CommandError(_route_message(err, "withdraw"))
+    """Attribute values after a withdrawn prefix are ignored, as ExaBGP ignores them: a drain
+    script that writes `withdraw route P next-hop 0.0.0.0` must withdraw P."""
+    if tail and not tail.isspace():
+        _withdraw_attributes(tuple(tokenize_line(tail)), family)
+
+
+def _withdraw_attributes(tokens: Sequence[str], family: Family) -> None:
+    problem = withdraw_problem(tokens, family)
+    if problem is not None:
+        raise CommandError(problem)
 
 
 def _route_message(err: RouteError, verb: str) -> str:
@@ -392,11 +383,11 @@ def _route(verb: str, rest: Sequence[str], start: int) -> Command:
     toks = tuple(rest[start:])
     try:
         family, nlri = parse_prefix(toks, 0)
+        attrs: Attributes | None = None
         if verb == "announce":
-            attrs: Attributes | None = parse_attributes(toks, family, 1)
+            attrs = parse_attributes(toks, family, 1)
         else:
-            parse_attributes(toks, family, 1, require_next_hop=False)
-            attrs = None
+            _withdraw_attributes(toks[1:], family)
     except RouteError as exc:
         raise CommandError(_route_message(exc, verb)) from None
     return Command(verb, routes=[(family, nlri, attrs)])
@@ -428,7 +419,7 @@ def _bulk(verb: str, rest: Sequence[str]) -> Command:
                 if verb == "announce":
                     attrs = parse_attributes(attr_toks, fam)
                 else:
-                    parse_attributes(attr_toks, fam, require_next_hop=False)
+                    _withdraw_attributes(attr_toks, fam)
             except RouteError as exc:
                 raise CommandError(_route_message(exc, verb)) from None
         elif fam != family:
@@ -522,7 +513,7 @@ def _flow(verb: str, rest: Sequence[str]) -> Command:
         if verb == "announce":
             _rule, _actions, nlri, attrs = build_rule(fam, match, then)
             return Command("announce", routes=[(fam, nlri, attrs)])
-        build_rule(fam, match, then)  # a withdrawal's actions are ignored, but must be valid
+        # a withdrawal's actions are ignored, as a withdrawn route's attributes are
         _rule, _actions, nlri, _attrs = build_rule(fam, match, {})
     except FlowSpecError as exc:
         raise CommandError(f"flow: {exc}") from None

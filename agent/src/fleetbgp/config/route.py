@@ -71,6 +71,26 @@ _UNSUPPORTED = {
 }
 
 
+# Keywords that make a route another NLRI (a path id, a label, a VPN route): a withdraw that
+# carries one must not withdraw the plain prefix instead.
+NLRI_KEYWORDS = ("path-information", "label", "rd", "route-distinguisher")
+
+
+def withdraw_problem(tokens: Sequence[str], family: Family) -> str | None:
+    """What stops a withdraw of the prefix before `tokens`, or None. ExaBGP ignores the values
+    of a withdrawn route's attributes (`withdraw route P next-hop 0.0.0.0` withdraws P), so only
+    a keyword that names another NLRI, or a word that is no attribute at all (a typo), counts."""
+    for tok in tokens:
+        if tok in NLRI_KEYWORDS:
+            return _UNSUPPORTED[tok]
+    try:
+        parse_attributes(tuple(tokens), family, require_next_hop=False)
+    except RouteError as exc:
+        if exc.message.startswith(_UNKNOWN_ATTRIBUTE):
+            return exc.message
+    return None
+
+
 def _uint(text: str, limit: int) -> int | None:
     """A decimal integer 0..limit, or None."""
     return decimal(text, limit)
@@ -401,6 +421,7 @@ _HANDLERS: dict[str, Handler] = {
     "aggregator": _aggregator,
 }
 ATTRIBUTE_KEYWORDS = tuple(_HANDLERS)
+_UNKNOWN_ATTRIBUTE = "unknown route attribute"
 
 
 def _unknown(word: str, index: int) -> RouteError:
@@ -410,8 +431,8 @@ def _unknown(word: str, index: int) -> RouteError:
     shown = repr(word) if word[:1] not in ("'", '"') else "a quoted string"
     close = difflib.get_close_matches(word, ATTRIBUTE_KEYWORDS, n=1, cutoff=0.6)
     if close:
-        return RouteError(index, f"unknown route attribute {shown} (did you mean '{close[0]}'?)")
-    return RouteError(index, f"unknown route attribute {shown} (expected one of: "
+        return RouteError(index, f"{_UNKNOWN_ATTRIBUTE} {shown} (did you mean '{close[0]}'?)")
+    return RouteError(index, f"{_UNKNOWN_ATTRIBUTE} {shown} (expected one of: "
                              f"{', '.join(ATTRIBUTE_KEYWORDS)})")
 
 
