@@ -339,3 +339,24 @@ def test_cached_errors_are_reported_again_with_the_right_index():
         with pytest.raises(RouteError) as info:
             parse_route(toks, 2)
         assert info.value.index == 6
+
+
+@pytest.mark.parametrize("text,value", [
+    # ExaBGP's own example configs (conf-extended-attributes, conf-flow-redirect,
+    # conf-ipv46routes4family): a 2-octet AS with an IPv4 address as its 32-bit local part
+    ("origin:9000:9.9.9.9", 0x0003_2328_0909_0909),
+    ("target:1000:10.10.10.10", 0x0002_03E8_0A0A_0A0A),
+    ("72:0.0.0.1", 0x0002_0048_0000_0001),
+])
+def test_extended_community_with_an_ipv4_local_part_as_exabgp_reads_it(text, value):
+    assert parse_extended_community(text) == value
+
+
+@pytest.mark.parametrize("text,message", [
+    ("target:1:1.2.3", "local part must be 0..4294967295 or an IPv4 address"),
+    ("target:1:01.2.3.4", "leading zero"),
+    ("target:70000:1.2.3.4", "4-octet AS the local part must be 0..65535"),
+])
+def test_extended_community_ipv4_local_part_errors(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_extended_community(text)

@@ -193,7 +193,8 @@ def parse_extended_community(text: str) -> int:
     TYPE:ADMIN:LOCAL with TYPE target (rt), origin (soo) or redirect; ADMIN:LOCAL alone means target.
     ADMIN picks the encoding: a 2-octet AS (LOCAL 32 bits, RFC 4360 3.1), an IPv4 address (LOCAL 16
     bits, RFC 4360 3.2) or a 4-octet AS (> 65535 or written with an L suffix, LOCAL 16 bits,
-    RFC 5668). target4/origin4 force the 4-octet form. 0x followed by 16 hex digits is taken raw.
+    RFC 5668). target4/origin4 force the 4-octet form. With a 2-octet AS, LOCAL may be written as
+    an IPv4 address (its 32 bits, as ExaBGP reads it). 0x followed by 16 hex digits is taken raw.
     """
     if text[:2].lower() == "0x":
         digits = text[2:]
@@ -240,9 +241,12 @@ def parse_extended_community(text: str) -> int:
             raise ValueError(f"extended-community {text!r}: with a 4-octet AS the local part must be "
                              "0..65535")
         return (types[2] << 56) | (subtype << 48) | (asn << 16) | low
-    low = _uint(local, U32)
+    # ExaBGP takes an IPv4 address as the 32-bit local part (origin:9000:9.9.9.9, 72:0.0.0.1)
+    low = _uint(local, U32) if "." not in local else _v4_int(local)
     if low is None:
-        raise ValueError(f"extended-community {text!r}: local part must be 0..4294967295")
+        problem = leading_zero(local) if "." in local else None
+        raise ValueError(f"extended-community {problem}" if problem else
+                         f"extended-community {text!r}: local part must be 0..4294967295 or an IPv4 address")
     return (types[0] << 56) | (subtype << 48) | (asn << 32) | low
 
 

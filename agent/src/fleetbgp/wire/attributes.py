@@ -218,12 +218,14 @@ def encode_attributes(attrs: Attributes, ctx: EncodeContext, *, ipv4_next_hop: b
             need_as4_aggregator = asn > 0xFFFF
             add(OPTIONAL | TRANSITIVE, AttrCode.AGGREGATOR,
                 struct.pack("!H", AS_TRANS if need_as4_aggregator else asn) + ip)
+    # Community lists go out in ascending order, as ExaBGP sends them (its lists sort on add):
+    # the same config gives the same bytes, whatever order the values were written in.
     if attrs.communities:
         add(OPTIONAL | TRANSITIVE, AttrCode.COMMUNITIES,
-            struct.pack(f"!{len(attrs.communities)}I", *attrs.communities))
+            struct.pack(f"!{len(attrs.communities)}I", *sorted(attrs.communities)))
     if attrs.ext_communities:
         add(OPTIONAL | TRANSITIVE, AttrCode.EXTENDED_COMMUNITIES,
-            struct.pack(f"!{len(attrs.ext_communities)}Q", *attrs.ext_communities))
+            struct.pack(f"!{len(attrs.ext_communities)}Q", *sorted(attrs.ext_communities)))
     if not ctx.asn4:
         if any(asn > 0xFFFF for _, asns in path for asn in asns):
             as4 = tuple(seg for seg in path if seg[0] in (SegType.AS_SET, SegType.AS_SEQUENCE))
@@ -233,7 +235,7 @@ def encode_attributes(attrs: Attributes, ctx: EncodeContext, *, ipv4_next_hop: b
             add(OPTIONAL | TRANSITIVE, AttrCode.AS4_AGGREGATOR,
                 struct.pack("!I", asn) + ipaddress.IPv4Address(addr).packed)
     if attrs.large_communities:
-        flat = [v for triple in attrs.large_communities for v in triple]
+        flat = [v for triple in sorted(attrs.large_communities) for v in triple]
         add(OPTIONAL | TRANSITIVE, AttrCode.LARGE_COMMUNITIES, struct.pack(f"!{len(flat)}I", *flat))
     for flags, code, value in attrs.other:
         if not flags & OPTIONAL or not flags & TRANSITIVE:
