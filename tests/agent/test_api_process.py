@@ -249,6 +249,39 @@ def test_show_commands_answer_then_done(tmp_path: Path) -> None:
     run(go)
 
 
+def test_a_programs_routes_reach_only_the_neighbors_that_list_it(tmp_path: Path) -> None:
+    """ExaBGP's api-multiple-api: a route announced by `private`, which only one neighbor lists,
+    reached the other neighbor too. In ExaBGP a program speaks only to the neighbors listing it."""
+    script = write_script(tmp_path, "rec", RECORDER)
+    rec_private, rec_public, rec_none = tmp_path / "private.txt", tmp_path / "public.txt", tmp_path / "none.txt"
+    private = "|".join(["announce route 100.10.0.0/24 next-hop self",
+                        "neighbor 127.100.0.5 announce route 100.10.1.0/24 next-hop self",
+                        "neighbor 127.100.0.1 announce route 100.10.2.0/24 next-hop self",
+                        "announce eor ipv4 unicast"])
+    text = (process_block("private", script, env_block(RECORD=str(rec_private), COMMANDS=private))
+            + process_block("public", script, env_block(RECORD=str(rec_public),
+                                                        COMMANDS="announce route 100.20.0.0/24 next-hop self"))
+            + process_block("unlisted", script, env_block(RECORD=str(rec_none),
+                                                          COMMANDS="announce route 100.30.0.0/24 next-hop self"))
+            + f"""
+neighbor 127.100.0.1 {{ router-id 192.0.2.2; local-address 127.100.0.2; connect 9; local-as 65001; peer-as 65000;
+  family {{ ipv4 unicast; }} api {{ processes [ private public ]; }} }}
+neighbor 127.100.0.5 {{ router-id 192.0.2.6; local-address 127.100.0.6; connect 9; local-as 65001; peer-as 65002;
+  family {{ ipv4 unicast; }} api {{ processes [ public ]; }} }}
+""")
+
+    async def go() -> None:
+        async with Harness(tmp_path, text) as h:
+            got = await wait_for(lambda: len(recorded(rec_private)) >= 4 and recorded(rec_private), what="acks")
+            assert got == ["done", "error", "done", "done"]
+            assert await wait_for(lambda: recorded(rec_none), what="ack") == ["error"]
+            await wait_for(lambda: recorded(rec_public), what="public ack")
+            assert set(h.routes("127.100.0.1")) == {nlri("100.10.0.0/24"), nlri("100.10.2.0/24"), nlri("100.20.0.0/24")}
+            assert set(h.routes("127.100.0.5")) == {nlri("100.20.0.0/24")}
+
+    run(go)
+
+
 def test_events_reach_subscribed_programs_only(tmp_path: Path) -> None:
     script = write_script(tmp_path, "rec", RECORDER)
     rec_json, rec_text, rec_none = tmp_path / "json.txt", tmp_path / "text.txt", tmp_path / "none.txt"

@@ -84,6 +84,7 @@ class ApiManager:
         self._unsubscribe: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._families_ok: dict[Family, bool] = {}
+        self._peers_of: dict[str, list[str] | None] = {}
 
     # -- lifecycle (called by the daemon) ----------------------------------------------------------
 
@@ -114,6 +115,7 @@ class ApiManager:
         self.default_ack = ack_default(getattr(self.speaker, "settings", None))
         self._subs.clear()
         self._families_ok.clear()
+        self._peers_of.clear()
         self._warn_unused(config)
         for name in [n for n in self.runners if n not in config.processes]:
             runner = self.runners.pop(name)
@@ -139,9 +141,10 @@ class ApiManager:
     def _warn_unused(self, config: Config) -> None:
         used = {name for n in config.neighbors for api in n.api for name in config.processes
                 if name in api.processes or any(_match(p, name) for p in api.processes_match)}
-        for name, proc in config.processes.items():
-            if name not in used and (proc.receive.any() or proc.neighbor_changes):
-                log.info("API: process %s asks for messages but no neighbor's api lists it", name)
+        for name in config.processes:
+            if name not in used:
+                log.warning("API: process %s is listed by no neighbor's api { processes [ ... ] }: it "
+                            "gets no messages and its routes reach no neighbor (as in ExaBGP)", name)
 
     # -- events to programs --------------------------------------------------------------------------
 
@@ -198,6 +201,37 @@ class ApiManager:
             out.extend(a for a in matched if a not in out)
         return out
 
+    def _peers_listing(self, runner: ProcessRunner) -> list[str] | None:
+        """The peers whose `api` lists this program (None: every peer does). As in ExaBGP, a
+        program speaks only to those: its announcements and commands reach no other neighbor."""
+        name = runner.name
+        if name in self._peers_of:
+            return self._peers_of[name]
+        peers = self.speaker.peers
+        listing = [addr for addr, peer in peers.items()
+                   if any(sub.name == name for sub, _ in self._subscribers(peer))]
+        found = None if len(listing) == len(peers) else listing
+        self._peers_of[name] = found
+        return found
+
+    def _scoped(self, runner: ProcessRunner, selector: Sequence[NeighborFilter]) -> list[str] | None:
+        """The peers a command of this program is for: those its selector names (all without
+        one), among the peers that list the program."""
+        own = self._peers_listing(runner)
+        targets = self._targets(selector) if selector else None
+        if own is None:
+            return targets
+        if targets is None:
+            if not own:
+                raise CommandError(f"no neighbor lists process {runner.name} in its api {{ processes [ ... ] }}: "
+                                   "its routes and commands reach no neighbor (as in ExaBGP)")
+            return own
+        kept = [a for a in targets if a in own]
+        if not kept:
+            raise CommandError(f"the selected neighbor(s) {', '.join(targets)} do not list process "
+                               f"{runner.name} in their api {{ processes [ ... ] }}")
+        return kept
+
     def _check_family(self, family: Family, targets: list[str] | None) -> None:
         if targets is None:
             ok = self._families_ok.get(family)
@@ -219,7 +253,7 @@ class ApiManager:
 
     def apply_routes(self, runner: ProcessRunner, cmd: Command) -> None:
         """announce / withdraw (the hot path: one call per route line)."""
-        targets = self._targets(cmd.selector) if cmd.selector else None
+        targets = self._scoped(runner, cmd.selector)
         speaker = self.speaker
         owner = runner.owner
         tracking = runner.tracking
@@ -266,7 +300,7 @@ class ApiManager:
             log.warning("API: process %s asked the agent to shut down", runner.name)
             speaker.request_stop()
             return
-        targets = self._targets(cmd.selector)
+        targets = self._scoped(runner, cmd.selector)
         if action == "eor":
             if cmd.family is not None:
                 self._check_family(cmd.family, targets)
