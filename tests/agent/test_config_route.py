@@ -360,3 +360,29 @@ def test_extended_community_with_an_ipv4_local_part_as_exabgp_reads_it(text, val
 def test_extended_community_ipv4_local_part_errors(text, message):
     with pytest.raises(ValueError, match=message):
         parse_extended_community(text)
+
+
+@pytest.mark.parametrize("text,path", [
+    # ExaBGP's forms: groups one after the other, [ ] a sequence, ( ) a set
+    ("as-path [ 65001 ] ( 65010 65011 )", ((2, (65001,)), (1, (65010, 65011)))),
+    ("as-path ( 65010 65011 )", ((1, (65010, 65011)),)),
+    ("as-path [ 65001 65002 ] ( 65010 ) [ 65020 ]", ((2, (65001, 65002)), (1, (65010,)), (2, (65020,)))),
+    # the set inside the brackets, as fleetbgp wrote it before
+    ("as-path [ 65001 ( 65010 65011 ) ]", ((2, (65001,)), (1, (65010, 65011)))),
+    ("as-path 65005", ((2, (65005,)),)),
+])
+def test_as_path_forms_of_exabgp_and_fleetbgp(text, path):
+    toks = tuple(tokenize_line(text))
+    assert parse_attributes(toks, IPV4_UNICAST, require_next_hop=False).as_path == path
+
+
+def test_the_as_path_ends_where_the_groups_end():
+    toks = tuple(tokenize_line("as-path [ 65001 ] ( 65010 ) med 5"))
+    attrs = parse_attributes(toks, IPV4_UNICAST, require_next_hop=False)
+    assert (attrs.as_path, attrs.med) == (((2, (65001,)), (1, (65010,))), 5)
+
+
+@pytest.mark.parametrize("name,value", [("no_export", 0xFFFFFF01), ("no_advertise", 0xFFFFFF02),
+                                        ("NO_EXPORT_SUBCONFED", 0xFFFFFF03)])
+def test_exabgps_underscore_community_names(name, value):
+    assert parse_community(name) == value

@@ -149,7 +149,7 @@ def _values(toks: Sequence[str], i: int, what: str) -> tuple[list[tuple[int, str
 
 def parse_community(text: str) -> int:
     """'65000:100', a well-known name (no-export, ...), or a 32-bit integer -> 32-bit value."""
-    named = WELL_KNOWN_COMMUNITIES.get(text.lower())
+    named = WELL_KNOWN_COMMUNITIES.get(text.lower().replace("_", "-"))  # ExaBGP: no_export too
     if named is not None:
         return named
     if ":" in text:
@@ -303,57 +303,81 @@ def _origin(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) -> i
 
 
 def _as_path(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) -> int:
+    """One ASN, or groups one after the other as ExaBGP writes them: `[ ... ]` an AS_SEQUENCE,
+    `( ... )` an AS_SET (`[ 65001 ] ( 65010 65011 )`). A set may also sit inside the brackets
+    (`[ 65001 ( 65010 65011 ) ]`, fleetbgp's older form)."""
     n = len(toks)
     if i >= n:
         raise RouteError(i - 1, "'as-path' needs a value")
-    if toks[i] != "[":
+    if toks[i] not in ("[", "("):
         asn = parse_asn(toks[i])
         if asn is None:
             raise RouteError(i, f"as-path: {toks[i]!r} is not an AS number (1..4294967295)")
         f["as_path"] = ((2, (asn,)),)
         return i + 1
     segments: list[tuple[int, tuple[int, ...]]] = []
+    counted = [0]
+    j = i
+    while j < n and toks[j] in ("[", "("):
+        j = (_as_sequence if toks[j] == "[" else _as_set)(toks, j, segments, counted, i - 1)
+    f["as_path"] = tuple(segments)
+    return j
+
+
+def _asns_in(tok: str, j: int, into: list[int], counted: list[int], keyword: int) -> None:
+    for part in tok.split(","):
+        if not part:
+            continue
+        asn = parse_asn(part)
+        if asn is None:
+            raise RouteError(j, f"as-path: {part!r} is not an AS number (1..4294967295)")
+        into.append(asn)
+        counted[0] += 1
+        if counted[0] > _MAX_VALUE_BYTES // 4:
+            raise _too_many("as-path", keyword, 4)
+
+
+def _as_set(toks: Sequence[str], i: int, segments: list[tuple[int, tuple[int, ...]]],
+            counted: list[int], keyword: int) -> int:
+    """`( ASN ... )` at toks[i] -> an AS_SET segment; the index after ')'."""
+    members: list[int] = []
+    for j in range(i + 1, len(toks)):
+        tok = toks[j]
+        if tok == ")":
+            if not members:
+                raise RouteError(j, "as-path: empty AS_SET '( )'")
+            segments.append((1, tuple(members)))
+            return j + 1
+        if tok == "]":
+            break
+        if tok in ("(", "["):
+            raise RouteError(j, f"as-path: '{tok}' inside an AS_SET")
+        _asns_in(tok, j, members, counted, keyword)
+    raise RouteError(i, "as-path: '(' is not closed with ')'")
+
+
+def _as_sequence(toks: Sequence[str], i: int, segments: list[tuple[int, tuple[int, ...]]],
+                 counted: list[int], keyword: int) -> int:
+    """`[ ASN ... ]` at toks[i], sets inside allowed -> segments; the index after ']'."""
     seq: list[int] = []
-    as_set: list[int] | None = None
-    set_start = i
-    count = 0
-    most = _MAX_VALUE_BYTES // 4
     j = i + 1
+    n = len(toks)
     while j < n:
         tok = toks[j]
         if tok == "]":
-            if as_set is not None:
-                raise RouteError(set_start, "as-path: '(' is not closed with ')'")
             if seq:
                 segments.append((2, tuple(seq)))
-            f["as_path"] = tuple(segments)
             return j + 1
         if tok == "(":
-            if as_set is not None:
-                raise RouteError(j, "as-path: '(' inside an AS_SET")
             if seq:
                 segments.append((2, tuple(seq)))
                 seq = []
-            as_set = []
-            set_start = j
-        elif tok == ")":
-            if as_set is None:
-                raise RouteError(j, "as-path: ')' without '('")
-            if not as_set:
-                raise RouteError(j, "as-path: empty AS_SET '( )'")
-            segments.append((1, tuple(as_set)))
-            as_set = None
-        else:
-            for part in tok.split(","):
-                if not part:
-                    continue
-                asn = parse_asn(part)
-                if asn is None:
-                    raise RouteError(j, f"as-path: {part!r} is not an AS number (1..4294967295)")
-                (seq if as_set is None else as_set).append(asn)
-                count += 1
-                if count > most:
-                    raise _too_many("as-path", i - 1, 4)
+            j = _as_set(toks, j, segments, counted, keyword)
+            continue
+        if tok in (")", "["):
+            raise RouteError(j, f"as-path: '{tok}' without its opening bracket" if tok == ")" else
+                             "as-path: '[' inside the list")
+        _asns_in(tok, j, seq, counted, keyword)
         j += 1
     raise RouteError(i, "the 'as-path' list opened here is not closed with ']'")
 
