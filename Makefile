@@ -16,6 +16,7 @@ RUFF        := $(VENV)/bin/ruff check $(LINT_PATHS)
 UNIT        := scripts/run-pytest.sh tests/agent $(PYTEST_ARGS)
 LAB_UNIT    := scripts/run-pytest.sh tests/lab $(PYTEST_ARGS)
 FUZZ_BOUNDED := scripts/run-pytest.sh tests/fuzz $(PYTEST_ARGS)
+PARITY      := scripts/run-pytest.sh tests/parity $(PYTEST_ARGS)
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 FUZZ_JOBS   ?= 1
@@ -26,7 +27,7 @@ MOLECULE    := scripts/test-molecule.sh
 RULES       := scripts/test-alert-rules.sh
 E2E         := scripts/run-pytest.sh --root tests/e2e $(PYTEST_ARGS)
 
-.PHONY: help setup setup-system setup-venv lint lint-fix unit fuzz interop collection lint-collection module-docs molecule rules e2e images test demo demo-down demo-netns bench clean distclean
+.PHONY: help setup setup-system setup-venv lint lint-fix unit fuzz parity interop collection lint-collection module-docs molecule rules e2e images test demo demo-down demo-netns bench clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +48,9 @@ lint-fix: setup-venv ## let ruff fix what it can (imports, pyupgrade, ...), then
 
 unit: setup-venv ## unit tests: pytest tests/agent, tests/lab (load client, web service), tests/fuzz (bounded fuzz run)
 	@$(UNIT) && $(LAB_UNIT) && $(FUZZ_BOUNDED)
+
+parity: setup-venv ## ExaBGP parity: its example configs, its qa/encoding tests, and a differential run against ExaBGP 5.0.15 (tests/parity)
+	@$(PARITY)
 
 fuzz: setup-venv ## coverage-guided fuzzing (atheris): FUZZ_SECONDS per target [FUZZ_TARGETS="a b"] [FUZZ_JOBS=2]
 	$(PY) tests/fuzz/fuzz.py --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) $(FUZZ_TARGETS)
@@ -69,10 +73,11 @@ rules: setup ## Prometheus alert rules: promtool check rules + promtool test rul
 e2e: setup ## end-to-end tests on a second lab fleet: rollout, restore, drain (tests/e2e, root)
 	@$(E2E)
 
-test: setup ## everything CI runs: lint, unit, interop, collection, rules, molecule, e2e (all run; fails if any failed)
+test: setup ## everything CI runs: lint, unit, parity, interop, collection, rules, molecule, e2e (all run; fails if any failed)
 	@failed=(); \
 	echo "== lint";       $(RUFF)       || failed+=(lint); \
 	echo "== unit";       { $(UNIT) && $(LAB_UNIT) && $(FUZZ_BOUNDED); } || failed+=(unit); \
+	echo "== parity";     $(PARITY)     || failed+=(parity); \
 	echo "== interop";    $(INTEROP)    || failed+=(interop); \
 	echo "== collection"; $(COLLECTION) || failed+=(collection); \
 	echo "== lint-collection"; $(LINT_COLLECTION) || failed+=(lint-collection); \
@@ -80,7 +85,7 @@ test: setup ## everything CI runs: lint, unit, interop, collection, rules, molec
 	echo "== molecule";   $(MOLECULE)   || failed+=(molecule); \
 	echo "== e2e";        $(E2E)        || failed+=(e2e); \
 	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}" >&2; exit 1; fi; \
-	echo "make test: lint, unit, interop, collection, lint-collection, rules, molecule and e2e all passed"
+	echo "make test: lint, unit, parity, interop, collection, lint-collection, rules, molecule and e2e all passed"
 
 demo: setup ## the lab fleet: fleet.bgp.site + fleet.bgp.status on 3 servers and a BIRD 2 router (podman, root)
 	@lab/fleet/demo.sh
