@@ -263,11 +263,11 @@ def test_a_programs_routes_reach_only_the_neighbors_that_list_it(tmp_path: Path)
                                                         COMMANDS="announce route 100.20.0.0/24 next-hop self"))
             + process_block("unlisted", script, env_block(RECORD=str(rec_none),
                                                           COMMANDS="announce route 100.30.0.0/24 next-hop self"))
-            + f"""
-neighbor 127.100.0.1 {{ router-id 192.0.2.2; local-address 127.100.0.2; connect 9; local-as 65001; peer-as 65000;
-  family {{ ipv4 unicast; }} api {{ processes [ private public ]; }} }}
-neighbor 127.100.0.5 {{ router-id 192.0.2.6; local-address 127.100.0.6; connect 9; local-as 65001; peer-as 65002;
-  family {{ ipv4 unicast; }} api {{ processes [ public ]; }} }}
+            + """
+neighbor 127.100.0.1 { router-id 192.0.2.2; local-address 127.100.0.2; connect 9; local-as 65001; peer-as 65000;
+  family { ipv4 unicast; } api { processes [ private public ]; } }
+neighbor 127.100.0.5 { router-id 192.0.2.6; local-address 127.100.0.6; connect 9; local-as 65001; peer-as 65002;
+  family { ipv4 unicast; } api { processes [ public ]; } }
 """)
 
     async def go() -> None:

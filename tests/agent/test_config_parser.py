@@ -408,3 +408,20 @@ def test_load_invalid_utf8_names_the_place(tmp_path):
     with pytest.raises(ConfigError) as info:
         load(path)
     assert str(info.value) == f"{path}:2:14: the file is not valid UTF-8"
+
+
+def test_a_relative_program_is_read_from_the_config_files_directory(tmp_path):
+    """As ExaBGP does: `run ./run/check.py` next to the config works from any working directory."""
+    (tmp_path / "local-check").write_text("#!/bin/sh\n")
+    text = """
+process rel { run ./run/check.py --fast; }
+process here { run local-check; }
+process path { run python3 -u x.py; }
+process abs { run /usr/bin/env true; }
+"""
+    conf = parse_text(text, str(tmp_path / "fleetbgp.conf"))
+    runs = {name: proc.run for name, proc in conf.processes.items()}
+    assert runs == {"rel": (str(tmp_path / "run" / "check.py"), "--fast"),
+                    "here": (str(tmp_path / "local-check"),),
+                    "path": ("python3", "-u", "x.py"),
+                    "abs": ("/usr/bin/env", "true")}

@@ -74,11 +74,9 @@ def test_exabgp_encoding(name: str, encoding_results: dict[str, Result]) -> None
 
 
 # ExaBGP looks for a relative `run ./run/x` in /etc/exabgp, then next to the configuration file,
-# then on PATH, whatever its working directory (configuration/process/parser.py `run`). The cases
-# above run the agent in the configuration's directory, where both readings agree; this one runs
-# it elsewhere.
-@pytest.mark.xfail(reason="fleetbgp resolves a relative process `run` path against its working "
-                          "directory, ExaBGP against the configuration file's directory", strict=True)
+# then on PATH, whatever its working directory (configuration/process/parser.py `run`); fleetbgp
+# next to the configuration file. The cases above run the agent in the configuration's directory,
+# where every reading agrees; this one runs it elsewhere.
 def test_relative_run_path_like_exabgp() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = run_one("api-announce", cwd=Path(tmp))

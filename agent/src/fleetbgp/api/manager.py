@@ -223,8 +223,9 @@ class ApiManager:
             return targets
         if targets is None:
             if not own:
-                raise CommandError(f"no neighbor lists process {runner.name} in its api {{ processes [ ... ] }}: "
-                                   "its routes and commands reach no neighbor (as in ExaBGP)")
+                raise CommandError(f"no neighbor lists process {runner.name} in its api "
+                                   "{ processes [ ... ] }: its routes and commands reach no neighbor "
+                                   "(as in ExaBGP)")
             return own
         kept = [a for a in targets if a in own]
         if not kept:

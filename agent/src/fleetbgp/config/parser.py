@@ -904,6 +904,19 @@ class MessagesBlock(Block):
         self.owner.set_messages(self.kind, MessageFlags(**self.flags), self.extra)
 
 
+def _program(run: tuple[str, ...], config_file: str) -> tuple[str, ...]:
+    """A relative program path is read from the config file's directory, as ExaBGP reads it
+    (`run ./run/check.py;` next to the config works whatever the agent's working directory).
+    A bare name is looked up there first, then on PATH when the program starts."""
+    program = run[0]
+    if os.path.isabs(program):
+        return run
+    here = os.path.join(os.path.dirname(os.path.abspath(config_file)), program)
+    if "/" in program or os.path.isfile(here):
+        return (os.path.normpath(here), *run[1:])
+    return run
+
+
 class ProcessBlock(Block):
     kind = "process"
     STATEMENTS: ClassVar[Names] = {
@@ -991,7 +1004,7 @@ class ProcessBlock(Block):
             self.p.errors_at(self.loc, f"process '{self.name}' is already defined at {first.short()}")
             return
         self.p.processes[self.name] = Process(
-            name=self.name, run=f["run"], encoder=f.get("encoder", "text"),
+            name=self.name, run=_program(f["run"], self.p.file), encoder=f.get("encoder", "text"),
             working_directory=f.get("working_directory"), env=self.env, respawn=f.get("respawn", True),
             withdraw_on_exit=f.get("withdraw_on_exit"),
             neighbor_changes=f.get("neighbor_changes", False) or self.extra.get("neighbor_changes", False),
