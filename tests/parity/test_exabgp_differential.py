@@ -522,16 +522,14 @@ def test_fleetbgp_only(form: str) -> None:
     _parse(route, "" if route else FLOW_REDIRECT_IP_RT)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: validate accepts it; at run time the route is dropped "
-                   "with an ERROR log ('this session has no local IPv6 address to use') while the "
-                   "adj-rib-out count says 1")
 def test_ipv6_next_hop_self_needs_an_ipv6_session() -> None:
     """ExaBGP refuses `route 2001:db8:9::/48 next-hop self;` on a session whose local-address is
     IPv4 ('use of next-hop self: the route (ipv6) does not have the same family as the BGP tcp
-    session'): there is no address to use. fleetbgp should refuse it in validate too."""
+    session'): there is no address to use. fleetbgp refuses it in validate too (before, it was
+    accepted and the route dropped at run time with an ERROR log)."""
     from fleetbgp.config import ConfigError
 
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="there is no address of ours"):
         _parse("route 2001:db8:9::/48 next-hop self;")
 
 

@@ -33,6 +33,7 @@ from fleetbgp.wire.nlri import (
     IPV6_UNICAST,
     Family,
     family_name,
+    nlri_to_prefix,
     prefix_to_nlri,
 )
 
@@ -1515,6 +1516,24 @@ class Parser:
         if exceeds(family, nlri, attrs, MAX_MESSAGE):
             spec.big_routes.append((family, nlri, attrs, loc))
 
+    def check_next_hop_self(self, peer: str, routes: StaticRoutes, route_locs: dict[Family, Location],
+                            where: str) -> bool:
+        """`next-hop self` is our address on the session: an IPv6 route has none on an IPv4
+        session (and the reverse). ExaBGP refuses it too; the agent could only drop the route."""
+        other = IPV6_UNICAST if ":" not in peer else IPV4_UNICAST
+        table = routes.get(other)
+        if not table:
+            return True
+        for nlri, attrs in table.items():
+            if attrs.next_hop == "self":
+                session = "IPv6" if other == IPV4_UNICAST else "IPv4"
+                self.errors_at(route_locs[other], f"{where}: the {family_name(other)} route "
+                                                  f"{nlri_to_prefix(other, nlri)} has 'next-hop self', but the "
+                                                  f"session is {session}: there is no address of ours of the "
+                                                  "route's family to use; write the next hop")
+                return False
+        return True
+
     def check_route_sizes(self, chain: list[NeighborSpec], routes: StaticRoutes, where: str,
                           extended: bool) -> bool:
         """Routes larger than a 4096-byte UPDATE go only to a neighbor with extended messages."""
@@ -1738,6 +1757,7 @@ class Parser:
                                     f"{family_name(fam)}; }}' (the neighbor enables "
                                     f"{', '.join(family_name(f) for f in fams)})")
                 ok = False
+        ok = self.check_next_hop_self(peer, routes, route_locs, where) and ok
         extended = caps["extended_message"][0] if "extended_message" in caps else False
         ok = self.check_route_sizes(chain, routes, where, extended) and ok
         if not ok:
