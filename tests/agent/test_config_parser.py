@@ -425,3 +425,28 @@ process abs { run /usr/bin/env true; }
                     "here": (str(tmp_path / "local-check"),),
                     "path": ("python3", "-u", "x.py"),
                     "abs": ("/usr/bin/env", "true")}
+
+
+def test_software_version_capability_and_host_name_reach_the_open():
+    text = """
+neighbor 127.0.0.1 { router-id 10.0.0.2; local-as 65533; peer-as 65533;
+  host-name my-host-name; domain-name my-domain-name.com;
+  capability { software-version enable; } }
+"""
+    from fleetbgp.session import Peer
+
+    n = parse_text(text, "f.conf").neighbors[0]
+    assert n.capabilities.software_version is True
+    caps = Peer(n).local_open().capabilities
+    assert caps.fqdn == ("my-host-name", "my-domain-name.com")
+    assert caps.software_version and caps.software_version.startswith("fleetbgp/")
+    plain = Peer(parse_text(text.replace("host-name my-host-name; domain-name my-domain-name.com;", "")
+                            .replace("capability { software-version enable; }", ""), "f.conf").neighbors[0])
+    assert (plain.local_open().capabilities.fqdn, plain.local_open().capabilities.software_version) == (None, None)
+
+
+def test_host_and_domain_names_must_fit_in_the_open():
+    text = f"neighbor 127.0.0.1 {{ router-id 10.0.0.2; local-as 1; peer-as 1; host-name {'h' * 100};\n" \
+           f"  domain-name {'d' * 100}; }}\n"
+    with pytest.raises(ConfigError, match=r"f.conf:2:3: host-name and domain-name together are longer"):
+        parse_text(text, "f.conf")

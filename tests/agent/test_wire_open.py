@@ -96,9 +96,9 @@ def test_route_refresh_cisco_code_is_route_refresh() -> None:
 
 
 def test_unknown_capabilities_are_kept_and_re_encoded() -> None:
-    caps = Capabilities.decode(h("49 07 05 676f626770 00  45 04 0001 01 01"))
-    assert caps.unknown == [(73, h("05 676f626770 00")), (69, h("0001 01 01"))]
-    assert caps.encode() == h("49 07 05 676f626770 00  45 04 0001 01 01")
+    caps = Capabilities.decode(h("47 07 0001 01 80 000078  45 04 0001 01 01"))
+    assert caps.unknown == [(71, h("0001 01 80 000078")), (69, h("0001 01 01"))]
+    assert caps.encode() == h("47 07 0001 01 80 000078  45 04 0001 01 01")
 
 
 def test_largest_open_that_fits_one_parameter() -> None:
@@ -158,7 +158,7 @@ def test_decode_gobgp_style_open() -> None:
     c = got.capabilities
     assert c.families == [IPV6_UNICAST]
     assert c.route_refresh and c.extended_message
-    assert c.unknown == [(73, h("05 676f626770 01 78"))]
+    assert c.fqdn == ("gobgp", "x") and c.unknown == []
 
 
 def test_duplicate_multiprotocol_capability_is_listed_once() -> None:
@@ -276,3 +276,21 @@ def test_negotiated_peer_identity() -> None:
 def test_open_frame_helper_matches_encode() -> None:
     o = full_open()
     assert o.encode() == frame(MsgType.OPEN, body_of(o.encode()))
+
+
+def test_hostname_and_software_version_capabilities_as_exabgp_encodes_them() -> None:
+    # ExaBGP 5.0's qa/encoding conf-hostname and conf-cap-software-version OPENs
+    caps = Capabilities(fqdn=("my-host-name", "my-domain-name.com"), software_version="ExaBGP/5.0.0-0+test")
+    raw = caps.encode()
+    assert bytes.fromhex("49200C6D792D686F73742D6E616D65126D792D646F6D61696E2D6E616D652E636F6D") in raw
+    assert bytes.fromhex("4B14134578614247502F352E302E302D302B74657374") in raw
+    back = Capabilities.decode(raw)
+    assert (back.fqdn, back.software_version, back.unknown) == \
+        (("my-host-name", "my-domain-name.com"), "ExaBGP/5.0.0-0+test", [])
+
+
+@pytest.mark.parametrize("value", ["", "05616263", "0361626303", "03616263016162"])
+def test_a_malformed_hostname_capability_is_kept_as_unknown(value: str) -> None:
+    raw = bytes((73, len(value) // 2)) + bytes.fromhex(value)
+    caps = Capabilities.decode(raw)
+    assert caps.fqdn is None and caps.unknown == [(73, bytes.fromhex(value))]

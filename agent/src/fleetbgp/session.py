@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from . import fsm
+from . import __version__, fsm
 from .config.model import DEFAULT_PORT
 from .events import PeerEvent
 from .fsm import Backoff, Connection, Expectations, State, collision_winner
@@ -346,6 +346,8 @@ class Peer:
                 extended_message=caps.extended_message,
                 graceful_restart=caps.graceful_restart,
                 gr_families={f: False for f in families} if caps.graceful_restart is not None else {},
+                fqdn=(n.host_name or "", n.domain_name or "") if n.host_name or n.domain_name else None,
+                software_version=f"fleetbgp/{__version__}" if caps.software_version else None,
             ),
         )
 

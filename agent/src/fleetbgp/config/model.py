@@ -63,6 +63,7 @@ class Capabilities:
     route_refresh: bool = True
     asn4: bool = True
     extended_message: bool = False
+    software_version: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

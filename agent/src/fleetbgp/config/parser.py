@@ -554,12 +554,17 @@ class FamilyBlock(Block):
         self.spec.families = (tuple(self.families), self.loc)
 
 
+# The hostname capability shares the OPEN's 255 bytes of capabilities with the families and the rest.
+MAX_FQDN_BYTES = 160
+
+
 class CapabilityBlock(Block):
     kind = "capability"
     STATEMENTS: ClassVar[Names] = {"graceful-restart": "s_graceful_restart", "route-refresh": "s_flag",
-                                   "asn4": "s_flag", "extended-message": "s_flag"}
+                                   "asn4": "s_flag", "extended-message": "s_flag",
+                                   "software-version": "s_flag"}
     UNSUPPORTED: ClassVar[Names] = {k: f"capability '{k}' is not supported" for k in (
-        "add-path", "multi-session", "operational", "aigp", "software-version", "nexthop")}
+        "add-path", "multi-session", "operational", "aigp", "nexthop")}
 
     def __init__(self, parser: Parser, stmt: Statement, owner: NeighborBlock) -> None:
         super().__init__(parser, stmt, "capability")
@@ -1736,6 +1741,12 @@ class Parser:
                                          "only when that is an IPv4 address)")
                 ok = False
         md5 = get("md5_password")
+        names = [(key, get(key)) for key in ("host_name", "domain_name") if get(key) is not None]
+        if sum(len(value.encode()) for _, value in names) > MAX_FQDN_BYTES:
+            self.errors_at(fields[names[-1][0]][1], f"host-name and domain-name together are longer than "
+                                                     f"{MAX_FQDN_BYTES} bytes: they go in the OPEN message, "
+                                                     "whose capabilities hold 255 bytes at most")
+            ok = False
         md5_base64 = get("md5_base64", False)
         if md5 is not None:
             loc = fields["md5_password"][1]
@@ -1772,7 +1783,8 @@ class Parser:
             graceful_restart=gr,
             route_refresh=caps["route_refresh"][0] if "route_refresh" in caps else True,
             asn4=caps["asn4"][0] if "asn4" in caps else True,
-            extended_message=caps["extended_message"][0] if "extended_message" in caps else False)
+            extended_message=caps["extended_message"][0] if "extended_message" in caps else False,
+            software_version=caps["software_version"][0] if "software_version" in caps else False)
         return Neighbor(
             peer_address=peer, local_as=get("local_as"), peer_as=get("peer_as"), router_id=router_id,
             local_address=local, hold_time=hold_time, passive=get("passive", False),

@@ -80,6 +80,8 @@ class Capability(IntEnum):
     ASN4 = 65
     ADD_PATH = 69
     ENHANCED_ROUTE_REFRESH = 70
+    FQDN = 73              # draft-walton-bgp-hostname-capability
+    SOFTWARE_VERSION = 75  # draft-abraitis-bgp-version-capability
     ROUTE_REFRESH_CISCO = 128
 
 

@@ -103,6 +103,8 @@ class Capabilities:
     graceful_restart: int | None = None  # restart time in seconds, None = not offered
     gr_restarting: bool = False
     gr_families: dict[Family, bool] = field(default_factory=dict)  # family -> forwarding preserved
+    fqdn: tuple[str, str] | None = None  # (host name, domain name)
+    software_version: str | None = None
     unknown: list[tuple[int, bytes]] = field(default_factory=list)
 
     def encode(self) -> bytes:
@@ -127,6 +129,12 @@ class Capabilities:
             cap(Capability.GRACEFUL_RESTART, value)
         if self.asn4 is not None:
             cap(Capability.ASN4, struct.pack("!I", self.asn4))
+        if self.fqdn is not None:
+            host, domain = (part.encode() for part in self.fqdn)
+            cap(Capability.FQDN, bytes((len(host),)) + host + bytes((len(domain),)) + domain)
+        if self.software_version is not None:
+            version = self.software_version.encode()
+            cap(Capability.SOFTWARE_VERSION, bytes((len(version),)) + version)
         for code, value in self.unknown:
             cap(code, value)
         return bytes(caps)
@@ -164,9 +172,25 @@ class Capabilities:
                 for i in range(2, length, 4):
                     afi, safi, flags = struct.unpack("!HBB", value[i:i + 4])
                     caps.gr_families[Family(afi, safi)] = bool(flags & 0x80)
+            elif code == Capability.FQDN and _fqdn(value) is not None:
+                caps.fqdn = _fqdn(value)
+            elif code == Capability.SOFTWARE_VERSION and length >= 1 and value[0] == length - 1:
+                caps.software_version = bytes(value[1:]).decode("utf-8", "replace")
             else:
                 caps.unknown.append((code, bytes(value)))
         return caps
+
+
+def _fqdn(value: bytes) -> tuple[str, str] | None:
+    """The hostname capability's value: length-prefixed host and domain names, or None."""
+    if not value or len(value) < 1 + value[0] + 1:
+        return None
+    host_end = 1 + value[0]
+    domain_len = value[host_end]
+    if host_end + 1 + domain_len != len(value):
+        return None
+    return (bytes(value[1:host_end]).decode("utf-8", "replace"),
+            bytes(value[host_end + 1:]).decode("utf-8", "replace"))
 
 
 @dataclass(slots=True)
