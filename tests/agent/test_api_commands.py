@@ -183,8 +183,8 @@ def test_unknown_commands_suggest():
     assert error("anounce route 10.0.0.0/24 next-hop self") == "unknown command 'anounce' (did you mean 'announce'?)"
     assert error("withdrew route 10.0.0.0/24") == "unknown command 'withdrew' (did you mean 'withdraw'?)"
     assert error("announce rout 10.0.0.0/24 next-hop self").startswith("unknown announce 'rout' (did you mean 'route'?)")
-    assert "not supported" in error("announce watchdog dnsr")
-    assert "not supported" in error("clear adj-rib out")
+    assert error("announce watchdog") == "announce watchdog NAME: one name, the 'watchdog NAME' of the routes"
+    assert error("clear adj-rib sideways") == "clear adj-rib in|out"
     assert error("   ") == "empty command"
 
 

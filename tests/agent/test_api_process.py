@@ -282,6 +282,51 @@ neighbor 127.100.0.5 { router-id 192.0.2.6; local-address 127.100.0.6; connect 9
     run(go)
 
 
+def test_watchdogs_and_split_as_exabgp_has_them(tmp_path: Path) -> None:
+    """ExaBGP's api-watchdog and api-announcement: `watchdog NAME` groups routes (of the config and
+    of the API) that `announce/withdraw watchdog NAME` move together; `withdraw` starts one
+    withdrawn; `split /N` makes the /N routes of a prefix."""
+    script = write_script(tmp_path, "rec", RECORDER)
+    record = tmp_path / "acks.txt"
+    commands = "|".join([
+        "announce watchdog dnsr",
+        "withdraw watchdog web",
+        "announce route 100.1.0.0/24 next-hop self watchdog api",
+        "withdraw watchdog api",
+        "announce route 100.2.0.0/23 next-hop self split /24",
+        "withdraw route 100.2.0.0/23 split /24",
+        "announce route 100.3.0.0/23 next-hop self split /24 watchdog later withdraw",
+        "announce watchdog later",
+        "announce watchdog nosuchgroup",
+    ])
+    text = process_block("dog", script, env_block(RECORD=str(record), COMMANDS=commands)) + """
+neighbor 127.100.0.1 { router-id 192.0.2.2; local-address 127.100.0.2; connect 9; local-as 65001; peer-as 65000;
+  family { ipv4 unicast; } api { processes [ dog ]; }
+  static {
+    route 66.66.66.66 next-hop 1.2.3.4;
+    route 77.77.77.77 next-hop 1.2.3.4 watchdog dnsr withdraw;
+    route 10.0.0.0/23 next-hop self split /24 watchdog web;
+  }
+}
+"""
+    config = parse_text(text, str(tmp_path / "fleetbgp.conf"))
+    assert set(config.neighbors[0].static_routes[IPV4_UNICAST]) == \
+        {nlri("66.66.66.66/32"), nlri("10.0.0.0/24"), nlri("10.0.1.0/24")}, "77.77.77.77 starts withdrawn"
+
+    async def go() -> None:
+        async with Harness(tmp_path, text) as h:
+            got = await wait_for(lambda: len(recorded(record)) >= 9 and recorded(record), what="acks")
+            assert got == ["done"] * 9
+            assert set(h.routes()) == {nlri("66.66.66.66/32"), nlri("77.77.77.77/32"),
+                                       nlri("100.3.0.0/24"), nlri("100.3.1.0/24")}
+            # a reload puts the config's watchdog routes back as the config says
+            await h.speaker.reload()
+            assert set(h.routes()) == {nlri("66.66.66.66/32"), nlri("10.0.0.0/24"), nlri("10.0.1.0/24"),
+                                       nlri("100.3.0.0/24"), nlri("100.3.1.0/24")}
+
+    run(go)
+
+
 def test_events_reach_subscribed_programs_only(tmp_path: Path) -> None:
     script = write_script(tmp_path, "rec", RECORDER)
     rec_json, rec_text, rec_none = tmp_path / "json.txt", tmp_path / "text.txt", tmp_path / "none.txt"

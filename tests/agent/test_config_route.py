@@ -12,15 +12,18 @@ from hypothesis import strategies as st
 from fleetbgp.config.errors import RouteError
 from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.route import (
+    RouteOptions,
     parse_attributes,
     parse_community,
     parse_extended_community,
     parse_large_community,
     parse_prefix,
     parse_route,
+    parse_route_options,
+    split_route,
 )
 from fleetbgp.wire.attributes import Attributes
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, nlri_to_prefix, prefix_to_nlri
 
 
 def route(text: str):
@@ -323,8 +326,9 @@ def test_bad_extended_communities(text):
     ("10.0.0.0/24 next-hop self aggregator ( 65001:1.2.3.4", 4, "'(' is not closed"),
     ("10.0.0.0/24 next-hop self med 1 med 2", 5, "'med' is given twice"),
     ("10.0.0.0/24 next-hop self communty 1:1", 3, "did you mean 'community'?"),
-    ("10.0.0.0/24 next-hop self split /25", 3, "'split' is not supported"),
-    ("10.0.0.0/24 next-hop self watchdog x", 3, "'watchdog' is not supported"),
+    # parse_route alone (health checks, the control socket) takes no route options
+    ("10.0.0.0/24 next-hop self split /25", 3, "'split' makes several routes"),
+    ("10.0.0.0/24 next-hop self watchdog x", 3, "'watchdog' groups routes"),
     ("10.0.0.0/24 next-hop self zzz", 3, "expected one of: next-hop, med"),
 ])
 def test_route_errors_carry_the_token_index(text, index, fragment):
@@ -386,3 +390,38 @@ def test_the_as_path_ends_where_the_groups_end():
                                         ("NO_EXPORT_SUBCONFED", 0xFFFFFF03)])
 def test_exabgps_underscore_community_names(name, value):
     assert parse_community(name) == value
+
+
+@pytest.mark.parametrize("text,prefixes,options", [
+    ("172.10.0.0/22 next-hop 192.0.2.1 med 200 community [174:666] split /24",
+     ["172.10.0.0/24", "172.10.1.0/24", "172.10.2.0/24", "172.10.3.0/24"], RouteOptions(split=24)),
+    ("172.10.0.0/24 next-hop self split /24", ["172.10.0.0/24"], RouteOptions(split=24)),
+    ("2001:db8::/46 next-hop 2001:db8::1 split /48",
+     ["2001:db8::/48", "2001:db8:1::/48", "2001:db8:2::/48", "2001:db8:3::/48"], RouteOptions(split=48)),
+    ("1.0.0.0/24 next-hop 1.2.3.4 name this-is-a-test-route", ["1.0.0.0/24"],
+     RouteOptions(name="this-is-a-test-route")),
+    ("77.77.77.77 next-hop 1.2.3.4 watchdog dnsr withdraw", ["77.77.77.77/32"],
+     RouteOptions(watchdog="dnsr", withdrawn=True)),
+])
+def test_exabgps_route_options(text, prefixes, options):
+    fam, nlri, attrs, got = parse_route_options(tuple(tokenize_line(text)))
+    assert got == options
+    parts = split_route(fam, nlri, got.split) if got.split is not None else [nlri]
+    assert [nlri_to_prefix(fam, p) for p in parts] == prefixes
+    assert attrs.next_hop is not None
+
+
+@pytest.mark.parametrize("text,index,message", [
+    ("10.0.0.0/24 next-hop self split /23", 4, "between the prefix's own /24 and /32"),
+    ("10.0.0.0/8 next-hop self split /32", 4, "makes 16777216 routes, more than 65536"),
+    ("10.0.0.0/24 next-hop self split 25", 4, "expected a prefix length like /24"),
+    ("10.0.0.0/24 next-hop self split", 3, "'split' needs a prefix length"),
+    ("10.0.0.0/24 next-hop self withdraw", 3, "add 'watchdog NAME'"),
+    ("10.0.0.0/24 next-hop self watchdog announce", 4, "cannot be watchdog names"),
+    ("10.0.0.0/24 next-hop self name a name b", 5, "'name' is given twice"),
+    ("10.0.0.0/24 next-hop self name x mde 5", 5, "unknown route attribute 'mde'"),
+])
+def test_route_option_errors_point_at_the_word(text, index, message):
+    with pytest.raises(RouteError) as info:
+        parse_route_options(tuple(tokenize_line(text)))
+    assert info.value.index == index and message in info.value.message

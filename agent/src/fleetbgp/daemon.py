@@ -171,6 +171,9 @@ class Speaker:
                  neighbors: Sequence[str] | None = None) -> int:
         return sum(1 for p in self.select(neighbors) if p.withdraw(fam, nlri))
 
+    def move_watchdog(self, name: str, announce: bool, neighbors: Sequence[str] | None = None) -> int:
+        return sum(p.move_watchdog(name, announce) for p in self.select(neighbors))
+
     def withdraw_owner(self, owner: str, neighbors: Sequence[str] | None = None) -> int:
         return sum(p.withdraw_owner(owner) for p in self.select(neighbors))
 
@@ -324,6 +327,7 @@ class Speaker:
                 peer.neighbor = neighbor
                 peer.rib_in.keep = neighbor.adj_rib_in
                 changed, withdrawn = peer.set_static(neighbor.static_routes)
+                peer.set_watchdogs(neighbor.watchdogs)
                 if changed or withdrawn:
                     changes.append(f"neighbor {address}: {changed} route(s) announced or changed, "
                                    f"{withdrawn} withdrawn")

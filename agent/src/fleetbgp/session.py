@@ -8,7 +8,7 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, fsm
@@ -43,7 +43,7 @@ from .wire.messages import (
 from .wire.nlri import Family, family_name
 
 if TYPE_CHECKING:
-    from .config.model import Neighbor
+    from .config.model import Neighbor, WatchdogRoute
 
 # Every message in hex at DEBUG, only when packet logging is on (FLEETBGP_LOG_PACKETS).
 packets_log = logging.getLogger("fleetbgp.packets")
@@ -297,7 +297,10 @@ class Peer:
         self.last_error: str = ""
         self.update_problem_limit = RateLimiter(UPDATE_PROBLEMS_BURST, UPDATE_PROBLEMS_WINDOW)
         self._problem_flush: asyncio.TimerHandle | None = None
+        # ExaBGP's watchdogs: name -> {(family, nlri): [attributes, owner, announced]}
+        self.watchdogs: dict[str, dict[tuple[Family, bytes], list[Any]]] = {}
         self.set_static(neighbor.static_routes)
+        self.set_watchdogs(neighbor.watchdogs)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -399,6 +402,45 @@ class Peer:
         self.schedule_send()
         return changed, withdrawn
 
+    def set_watchdogs(self, groups: Mapping[str, Sequence[WatchdogRoute]]) -> None:
+        """The config's watchdog routes, as the config says (a reload puts them back so): those
+        that start withdrawn are not in the static routes, the others are."""
+        for name in list(self.watchdogs):
+            members = self.watchdogs[name]
+            for key in [k for k, m in members.items() if m[1] == "config"]:
+                del members[key]
+            if not members:
+                del self.watchdogs[name]
+        for name, group in groups.items():
+            members = self.watchdogs.setdefault(name, {})
+            for fam, nlri, attrs, withdrawn in group:
+                if fam in self.neighbor.families:
+                    members[(fam, nlri)] = [attrs, "config", not withdrawn]
+
+    def join_watchdog(self, name: str, fam: Family, nlri: bytes, attrs: Attributes, owner: str,
+                      announced: bool) -> None:
+        """An API route of a watchdog group: `announce/withdraw watchdog NAME` moves it later."""
+        if fam in self.neighbor.families:
+            self.watchdogs.setdefault(name, {})[(fam, nlri)] = [attrs, owner, announced]
+
+    def move_watchdog(self, name: str, announce: bool) -> int:
+        """ExaBGP's `announce watchdog NAME` (the group's withdrawn routes go out) or `withdraw
+        watchdog NAME` (its announced routes are withdrawn). Returns the routes moved."""
+        moved = 0
+        for (fam, nlri), member in self.watchdogs.get(name, {}).items():
+            attrs, owner, announced = member
+            if announced == announce:
+                continue
+            if announce:
+                self.announce(fam, nlri, attrs, owner, track=owner != "config")
+                if owner == "config":
+                    self.static.setdefault(fam, {})[nlri] = attrs
+            else:
+                self.withdraw(fam, nlri)
+            member[2] = announce
+            moved += 1
+        return moved
+
     def announce(self, fam: Family, nlri: bytes, attrs: Attributes, owner: str, track: bool = True) -> bool:
         """Put a route in the adj-rib-out on behalf of owner; the last announcement wins."""
         if fam not in self.neighbor.families:
@@ -440,6 +482,15 @@ class Peer:
             if keys:
                 out[fam] = keys
         return out
+
+    def withdraw_all(self) -> int:
+        """Every route withdrawn, whoever announced it (ExaBGP's `clear adj-rib out`)."""
+        count = 0
+        for fam, table in list(self.rib_out.routes.items()):
+            for nlri in list(table):
+                if self.withdraw(fam, nlri):
+                    count += 1
+        return count
 
     def withdraw_owner(self, owner: str) -> int:
         count = 0

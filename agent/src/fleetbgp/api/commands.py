@@ -33,7 +33,14 @@ from dataclasses import dataclass
 
 from fleetbgp.config.errors import RouteError
 from fleetbgp.config.lexer import tokenize_line
-from fleetbgp.config.route import parse_attributes, parse_prefix, withdraw_problem
+from fleetbgp.config.route import (
+    NO_OPTIONS,
+    parse_attributes,
+    parse_prefix,
+    parse_route_options,
+    split_route,
+    withdraw_problem,
+)
 from fleetbgp.flows import build_rule, family_of
 from fleetbgp.literals import address_error, decimal, ip_address, leading_zero, shown
 from fleetbgp.wire.attributes import Attributes
@@ -75,16 +82,19 @@ class Command:
     """A parsed line. `action` names what to do; the other fields are filled as the action needs.
 
     announce / withdraw: `routes` holds (family, nlri, attributes); withdraw's attributes are None.
+    announce-watchdog / withdraw-watchdog: `watchdog` names the group (ExaBGP's watchdog).
     family: eor / route-refresh restricted to it. options: show's words (summary, extensive, json,
     in, out, ...). target: show's neighbor address. code: teardown's Cease subcode.
     """
 
-    __slots__ = ("action", "selector", "routes", "family", "options", "target", "code")
+    __slots__ = ("action", "selector", "routes", "family", "options", "target", "code", "watchdog",
+                 "withdrawn")
 
     def __init__(self, action: str, selector: tuple[NeighborFilter, ...] = (),
                  routes: list[tuple[Family, bytes, Attributes | None]] | None = None,
                  family: Family | None = None, options: frozenset[str] = frozenset(),
-                 target: str | None = None, code: int = 0) -> None:
+                 target: str | None = None, code: int = 0, watchdog: str | None = None,
+                 withdrawn: bool = False) -> None:
         self.action = action
         self.selector = selector
         self.routes = routes if routes is not None else []
@@ -92,6 +102,10 @@ class Command:
         self.options = options
         self.target = target
         self.code = code
+        # announce: the routes join this watchdog group (and are kept back when `withdrawn`);
+        # announce-watchdog / withdraw-watchdog: the group to move
+        self.watchdog = watchdog
+        self.withdrawn = withdrawn
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__
@@ -107,7 +121,8 @@ class Command:
 
 
 # Actions a program may send; the manager has one handler for each.
-ACTIONS = ("announce", "withdraw", "eor", "route-refresh", "flush", "teardown", "show-neighbor",
+ACTIONS = ("announce", "withdraw", "announce-watchdog", "withdraw-watchdog", "eor", "route-refresh",
+           "flush", "clear", "teardown", "show-neighbor",
            "show-adj-rib", "reload", "restart", "shutdown", "version", "help", "enable-ack",
            "disable-ack", "silence-ack", "comment")
 
@@ -116,7 +131,6 @@ _FILTER_WORDS = {"local-ip", "local-as", "peer-as", "router-id", "family-allowed
 # What ExaBGP accepts that we recognise but do not do, with the reason given back to the program.
 _UNSUPPORTED = {
     "vpls": "VPLS routes are not supported",
-    "watchdog": "ExaBGP's watchdog is not supported: announce and withdraw the routes instead",
     "operational": "operational messages are not supported",
     "attribute": None,  # alias, handled
 }
@@ -200,16 +214,21 @@ _NBYTES = [(n + 7) // 8 for n in range(129)]
 _PLEN_BYTE = [bytes((n,)) for n in range(129)]
 
 
+def _has_options(tail: str) -> bool:
+    """Route options (split, watchdog, withdraw, name) take the general path."""
+    return "split" in tail or "watchdog" in tail or "withdraw" in tail or "name" in tail
+
+
 def parse_command(line: str) -> Command:
     """One line of a program's output (without its newline) -> Command. Raises CommandError."""
     if line.startswith(_ANNOUNCE_ROUTE):
         prefix, _, tail = line[15:].partition(" ")
-        if prefix:
+        if prefix and not _has_options(tail):
             family, nlri = _prefix(prefix)
             return Command("announce", routes=[(family, nlri, _announce_tail(family, tail))])
     elif line.startswith(_WITHDRAW_ROUTE):
         prefix, _, tail = line[15:].partition(" ")
-        if prefix:
+        if prefix and "split" not in tail:
             family, nlri = _prefix(prefix)
             _withdraw_tail(family, tail)
             return Command("withdraw", routes=[(family, nlri, None)])
@@ -359,6 +378,10 @@ def _announce_or_withdraw(verb: str) -> _Handler:
             return _bulk(verb, rest)
         if what == "flow":
             return _flow(verb, rest[1:])
+        if what == "watchdog":
+            if len(rest) != 2:
+                raise CommandError(f"{verb} watchdog NAME: one name, the 'watchdog NAME' of the routes")
+            return Command(f"{verb}-watchdog", watchdog=rest[1])
         if what == "eor" and verb == "announce":
             return Command("eor", family=_family_args(rest[1:], "announce eor"))
         if what == "route-refresh" and verb == "announce":
@@ -368,7 +391,7 @@ def _announce_or_withdraw(verb: str) -> _Handler:
             raise CommandError(reason)
         if what in ("ipv4", "ipv6"):
             raise CommandError(f"{verb} {what}: only '{what} unicast' is supported")
-        known: tuple[str, ...] = ("route", "attributes")
+        known: tuple[str, ...] = ("route", "attributes", "watchdog")
         if verb == "announce":
             known += ("eor", "route-refresh")
         close = difflib.get_close_matches(what, known, n=1, cutoff=0.6)
@@ -384,13 +407,24 @@ def _route(verb: str, rest: Sequence[str], start: int) -> Command:
     try:
         family, nlri = parse_prefix(toks, 0)
         attrs: Attributes | None = None
+        options = NO_OPTIONS
         if verb == "announce":
-            attrs = parse_attributes(toks, family, 1)
+            family, nlri, attrs, options = parse_route_options(toks)
+        elif "split" in toks:
+            family, nlri, _, options = parse_route_options(take_split(toks))
         else:
             _withdraw_attributes(toks[1:], family)
     except RouteError as exc:
         raise CommandError(_route_message(exc, verb)) from None
-    return Command(verb, routes=[(family, nlri, attrs)])
+    nlris = [nlri] if options.split is None else split_route(family, nlri, options.split)
+    return Command(verb, routes=[(family, part, attrs) for part in nlris], watchdog=options.watchdog,
+                   withdrawn=options.withdrawn)
+
+
+def take_split(toks: tuple[str, ...]) -> tuple[str, ...]:
+    """A withdrawn route's prefix and its `split /N`: the rest is ignored, as on any withdraw."""
+    at = toks.index("split")
+    return (toks[0], "next-hop", "self", *toks[at:at + 2])
 
 
 def _bulk(verb: str, rest: Sequence[str]) -> Command:
@@ -527,8 +561,11 @@ def _flush(rest: Sequence[str], text: str) -> Command:
 
 
 def _clear(rest: Sequence[str], text: str) -> Command:
-    raise CommandError("'clear adj-rib' is not supported: withdraw the routes, or use 'flush adj-rib out' "
-                       "to send them again")
+    """ExaBGP's `clear adj-rib out` (withdraw every route sent to the neighbors) and `clear
+    adj-rib in` (forget what they sent)."""
+    if len(rest) != 2 or rest[0] != "adj-rib" or rest[1] not in ("in", "out"):
+        raise CommandError("clear adj-rib in|out")
+    return Command("clear", options=frozenset((rest[1],)))
 
 
 def _teardown(rest: Sequence[str], text: str) -> Command:

@@ -262,6 +262,10 @@ class ApiManager:
             self._check_sizes(cmd.routes, targets)
             track = runner.definition.withdraw_on_exit is not None
             checked: Family | None = None
+            if cmd.watchdog is not None:
+                self._join_watchdog(runner, cmd, targets)
+                if cmd.withdrawn:
+                    return
             for family, nlri, attrs in cmd.routes:
                 if family is not checked:
                     self._check_family(family, targets)
@@ -276,6 +280,15 @@ class ApiManager:
                 speaker.withdraw(family, nlri, owner=owner, neighbors=targets)
                 if tracking:
                     runner.touched(family, nlri)
+
+    def _join_watchdog(self, runner: ProcessRunner, cmd: Command, targets: list[str] | None) -> None:
+        assert cmd.watchdog is not None
+        for family, _, _ in cmd.routes[:1]:
+            self._check_family(family, targets)
+        for peer in self.speaker.select(targets):
+            for family, nlri, attrs in cmd.routes:
+                if attrs is not None:
+                    peer.join_watchdog(cmd.watchdog, family, nlri, attrs, runner.owner, not cmd.withdrawn)
 
     async def run_command(self, runner: ProcessRunner, cmd: Command) -> None:
         """Everything but announce/withdraw. Raises CommandError; output lines go to the program."""
@@ -302,6 +315,12 @@ class ApiManager:
             speaker.request_stop()
             return
         targets = self._scoped(runner, cmd.selector)
+        if action in ("announce-watchdog", "withdraw-watchdog"):
+            assert cmd.watchdog is not None
+            moved = speaker.move_watchdog(cmd.watchdog, action == "announce-watchdog", targets)
+            log.info("API: process %s: %s watchdog %s: %d route(s)", runner.name, action.split("-")[0],
+                     cmd.watchdog, moved)
+            return
         if action == "eor":
             if cmd.family is not None:
                 self._check_family(cmd.family, targets)
@@ -315,6 +334,15 @@ class ApiManager:
         if action == "flush":
             for peer in speaker.select(targets):
                 _resend(peer)
+            return
+        if action == "clear":
+            for peer in speaker.select(targets):
+                if "out" in cmd.options:
+                    count = peer.withdraw_all()
+                    log.warning("API: process %s cleared the adj-rib-out of %s: %d route(s) withdrawn",
+                                runner.name, peer.address, count)
+                else:
+                    peer.rib_in.clear()
             return
         if action == "teardown":
             count = 0

@@ -133,6 +133,8 @@ class Process:
 
 
 StaticRoutes = dict[Family, dict[bytes, Attributes]]
+# A route of a `watchdog NAME` group: (family, nlri, attributes, started withdrawn)
+WatchdogRoute = tuple[Family, bytes, Attributes, bool]
 
 # AS_PATH as the route parser gives it: ((segment type, (ASN, ...)), ...); 2 = AS_SEQUENCE, 1 = AS_SET.
 ASPath = tuple[tuple[int, tuple[int, ...]], ...]
@@ -264,6 +266,8 @@ class Neighbor:
     families: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
     capabilities: Capabilities = field(default_factory=Capabilities)
     static_routes: StaticRoutes = field(default_factory=dict, repr=False)
+    # ExaBGP's watchdogs: `announce watchdog NAME` / `withdraw watchdog NAME` on the API move these
+    watchdogs: dict[str, tuple[WatchdogRoute, ...]] = field(default_factory=dict, repr=False)
     flow_routes: tuple[FlowRoute, ...] = ()
     api: tuple[Api, ...] = ()
     inherit: tuple[str, ...] = ()

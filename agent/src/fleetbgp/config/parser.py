@@ -59,8 +59,9 @@ from .model import (
     Secret,
     StaticRoutes,
     TcpCheckSpec,
+    WatchdogRoute,
 )
-from .route import parse_asn, parse_attributes, parse_prefix, parse_route
+from .route import RouteOptions, parse_asn, parse_attributes, parse_prefix, parse_route_options, split_route
 
 SUPPORTED_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST, IPV4_FLOWSPEC, IPV6_FLOWSPEC)
 DEFAULT_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
@@ -96,7 +97,7 @@ class NeighborSpec:
     """A neighbor or template as written: each setting with where it was set."""
 
     __slots__ = ("name", "template", "loc", "fields", "failed", "families", "capabilities", "routes",
-                 "route_locs", "apis", "inherits", "flows", "big_routes")
+                 "route_locs", "apis", "inherits", "flows", "big_routes", "watchdogs")
 
     def __init__(self, name: str, template: bool, loc: Location) -> None:
         self.name = name
@@ -113,6 +114,8 @@ class NeighborSpec:
         self.flows: list[FlowRoute] = []
         # Routes larger than a 4096-byte UPDATE: they need extended messages (checked in build()).
         self.big_routes: list[tuple[Family, bytes, Attributes, Location]] = []
+        # `watchdog NAME` routes: name -> (family, nlri, attributes, started withdrawn)
+        self.watchdogs: dict[str, list[WatchdogRoute]] = {}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -638,14 +641,14 @@ class RouteBlock(Block):
             starts.append((len(tokens), part, skip))
             tokens.extend(part.words[skip:])
         try:
-            family, nlri, attrs = parse_route(tokens)
+            family, nlri, attrs, options = parse_route_options(tokens)
         except RouteError as exc:
             for base, part, skip in reversed(starts):
                 if exc.index >= base or base == 0:
                     self.p.error(part, exc.index - base + skip, exc.message)
                     break
             return
-        self.p.store_route(self.spec, family, nlri, attrs, self.loc)
+        self.p.store_routes(self.spec, family, nlri, attrs, options, self.loc)
 
 
 class FlowBlock(Block):
@@ -1496,12 +1499,15 @@ class Parser:
 
     def add_route(self, spec: NeighborSpec, stmt: Statement, start: int, afi: int = 0) -> None:
         try:
-            family, nlri, attrs = parse_route(stmt.words, start)
+            family, nlri, attrs, options = parse_route_options(stmt.words, start)
         except RouteError as exc:
             self.error(stmt, exc.index, exc.message)
             return
         if afi and family.afi != afi:
             self.error(stmt, start, f"{stmt.words[start]} is not an IPv{4 if afi == 1 else 6} prefix")
+            return
+        if options.split is not None or options.watchdog is not None:
+            self.store_routes(spec, family, nlri, attrs, options, self.lex.location(stmt, start))
             return
         table = spec.routes.get(family)
         if table is None:
@@ -1510,6 +1516,19 @@ class Parser:
             table[nlri] = attrs
             if exceeds(family, nlri, attrs, MAX_MESSAGE):
                 spec.big_routes.append((family, nlri, attrs, self.lex.location(stmt, start)))
+
+    def store_routes(self, spec: NeighborSpec, family: Family, nlri: bytes, attrs: Attributes,
+                     options: RouteOptions, loc: Location) -> None:
+        """A route with its options: split into its parts, kept in its watchdog group (and out of
+        the announced routes when it starts withdrawn)."""
+        nlris = [nlri] if options.split is None else split_route(family, nlri, options.split)
+        if options.watchdog is not None:
+            group = spec.watchdogs.setdefault(options.watchdog, [])
+            group.extend((family, part, attrs, options.withdrawn) for part in nlris)
+            if options.withdrawn:
+                return
+        for part in nlris:
+            self.store_route(spec, family, part, attrs, loc)
 
     def store_route(self, spec: NeighborSpec, family: Family, nlri: bytes, attrs: Attributes,
                     loc: Location) -> None:
@@ -1532,10 +1551,11 @@ class Parser:
         for nlri, attrs in table.items():
             if attrs.next_hop == "self":
                 session = "IPv6" if other == IPV4_UNICAST else "IPv4"
-                self.errors_at(route_locs[other], f"{where}: the {family_name(other)} route "
-                                                  f"{nlri_to_prefix(other, nlri)} has 'next-hop self', but the "
-                                                  f"session is {session}: there is no address of ours of the "
-                                                  "route's family to use; write the next hop")
+                prefix = nlri_to_prefix(other, nlri)
+                self.errors_at(route_locs[other], f"{where}: the {family_name(other)} route {prefix} has "
+                                                  f"'next-hop self', but the session is {session}: there is "
+                                                  "no address of ours of the route's family to use; write "
+                                                  "the next hop")
                 return False
         return True
 
@@ -1693,6 +1713,7 @@ class Parser:
         families: tuple[tuple[Family, ...], Location] | None = None
         routes: StaticRoutes = {}
         route_locs: dict[Family, Location] = {}
+        watchdogs: dict[str, list[WatchdogRoute]] = {}
         apis: list[Api] = []
         flows: dict[str, FlowRoute] = {}
         for part in chain:
@@ -1702,6 +1723,8 @@ class Parser:
             caps.update(part.capabilities)
             if part.families is not None:
                 families = part.families
+            for dog, group in part.watchdogs.items():
+                watchdogs.setdefault(dog, []).extend(group)
             for fam, table in part.routes.items():
                 mine = routes.get(fam)
                 if mine is None:
@@ -1797,6 +1820,7 @@ class Parser:
             host_name=get("host_name"), domain_name=get("domain_name"),
             source_interface=get("source_interface"), families=fams, capabilities=capabilities,
             static_routes=routes, flow_routes=tuple(flows.values()), api=tuple(apis),
+            watchdogs={dog: tuple(group) for dog, group in watchdogs.items()},
             inherit=tuple(name for name, _ in spec.inherits), source=spec.loc)
 
 

@@ -15,6 +15,7 @@ import difflib
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fleetbgp.literals import decimal, leading_zero, shown
@@ -54,10 +55,11 @@ _ORIGINS = {"igp": 0, "egp": 1, "incomplete": 2}
 
 # ExaBGP route keywords that fleetbgp does not implement: named, so the message can say so.
 _UNSUPPORTED = {
-    "split": "ExaBGP's 'split' is not supported: list the prefixes",
-    "watchdog": "ExaBGP's 'watchdog' is not supported: use the API (announce/withdraw) instead",
-    "withdraw": "ExaBGP's 'withdraw' route flag is not supported",
-    "name": "ExaBGP's route 'name' is not supported",
+    "split": "'split' makes several routes: it belongs to a route of the config or the API, not here",
+    "watchdog": "'watchdog' groups routes: it belongs to a route of the config or the API, not here",
+    "withdraw": "the 'withdraw' flag starts a watchdog route withdrawn: it belongs to a route of the "
+                "config or the API, not here",
+    "name": "a route 'name' belongs to a route of the config or the API, not here",
     "path-information": "add-path 'path-information' is not supported",
     "label": "labelled routes ('label') are not supported",
     "rd": "VPN routes ('rd') are not supported",
@@ -552,6 +554,113 @@ def parse_prefix(tokens: Sequence[str], index: int = 0) -> tuple[Family, bytes]:
         return prefix_to_nlri(text)
     except ValueError as exc:
         raise RouteError(index, str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteOptions:
+    """ExaBGP's route keywords that are not path attributes: they say which routes to make
+    (`split /N`), group them for the API (`watchdog NAME`, started withdrawn with `withdraw`), or
+    label them (`name`, which ExaBGP does not send either)."""
+
+    name: str | None = None
+    split: int | None = None
+    watchdog: str | None = None
+    withdrawn: bool = False
+
+
+NO_OPTIONS = RouteOptions()
+_OPTION_WORDS = frozenset(("name", "split", "watchdog", "withdraw"))
+# A split makes 2**(N - length) routes; more than this is a typo (/8 split /32 would be 16 million).
+MAX_SPLIT_ROUTES = 65536
+# ExaBGP's API verbs name a watchdog; they cannot be one.
+_NOT_A_WATCHDOG = ("announce", "withdraw")
+
+
+def take_options(tokens: Sequence[str], start: int) -> tuple[tuple[str, ...], RouteOptions, list[int] | None]:
+    """tokens[start:] without the route options, the options, and where each kept token was in
+    `tokens` (None when there is no option: the tokens are unchanged). Raises RouteError."""
+    rest = tuple(tokens[start:]) if start or not isinstance(tokens, tuple) else tokens
+    if _OPTION_WORDS.isdisjoint(rest):
+        return rest, NO_OPTIONS, None
+    kept: list[str] = []
+    where: list[int] = []
+    found: dict[str, Any] = {}
+    seen: set[str] = set()
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        at = start + i
+        if word not in _OPTION_WORDS:
+            kept.append(word)
+            where.append(at)
+            i += 1
+            continue
+        if word in seen:
+            raise RouteError(at, f"'{word}' is given twice in this route")
+        seen.add(word)
+        if word == "withdraw":
+            found["withdrawn"] = True
+            i += 1
+            continue
+        if i + 1 >= len(rest) or rest[i + 1] in ("[", "]", "(", ")", "{", "}"):
+            raise RouteError(at, {"name": "'name' needs a value: name NAME",
+                                  "split": "'split' needs a prefix length: split /24",
+                                  "watchdog": "'watchdog' needs a name: watchdog NAME"}[word])
+        value = rest[i + 1]
+        if word == "split":
+            length = decimal(value[1:], 128) if value.startswith("/") else None
+            if length is None:
+                raise RouteError(at + 1, f"split {value!r}: expected a prefix length like /24")
+            found["split"] = length
+        elif word == "watchdog":
+            if value.lower() in _NOT_A_WATCHDOG:
+                raise RouteError(at + 1, f"watchdog {value!r}: 'announce' and 'withdraw' cannot be "
+                                         "watchdog names (the API would misread them)")
+            found["watchdog"] = value
+        else:
+            found["name"] = value
+        i += 2
+    if found.get("withdrawn") and "watchdog" not in found:
+        raise RouteError(start + rest.index("withdraw"),
+                         "the 'withdraw' flag starts a watchdog route withdrawn: add 'watchdog NAME'")
+    return tuple(kept), RouteOptions(**found), where
+
+
+def split_route(family: Family, nlri: bytes, length: int) -> list[bytes]:
+    """The NLRIs of the /length prefixes that make up `nlri` (ExaBGP's `split /length`)."""
+    bits = 32 if family.afi == 1 else 128
+    own = nlri[0]
+    if not own <= length <= bits:
+        raise ValueError(f"split /{length}: the length must be between the prefix's own /{own} and /{bits}")
+    count = 1 << (length - own)
+    if count > MAX_SPLIT_ROUTES:
+        raise ValueError(f"split /{length} of a /{own} makes {count} routes, more than {MAX_SPLIT_ROUTES}")
+    base = int.from_bytes(nlri[1:].ljust(bits // 8, b"\0"), "big")
+    step = 1 << (bits - length)
+    size = (length + 7) // 8
+    head = bytes((length,))
+    return [head + ((base + k * step) >> (bits - 8 * size)).to_bytes(size, "big") if size else head
+            for k in range(count)]
+
+
+def parse_route_options(tokens: Sequence[str], start: int = 0
+                        ) -> tuple[Family, bytes, Attributes, RouteOptions]:
+    """parse_route, with ExaBGP's route options (name, split, watchdog, withdraw) taken out first.
+    RouteError indexes point into `tokens`."""
+    kept, options, where = take_options(tokens, start)
+    if where is None:
+        return (*parse_route(tokens, start), NO_OPTIONS)
+    try:
+        family, nlri, attrs = parse_route(kept)
+    except RouteError as exc:
+        index = where[exc.index] if 0 <= exc.index < len(where) else (where[-1] if where else start)
+        raise RouteError(index, exc.message) from None
+    if options.split is not None:
+        try:
+            split_route(family, nlri, options.split)
+        except ValueError as exc:
+            raise RouteError(start + list(tokens[start:]).index("split") + 1, str(exc)) from None
+    return family, nlri, attrs, options
 
 
 def parse_route(tokens: Sequence[str], start: int = 0) -> tuple[Family, bytes, Attributes]:
