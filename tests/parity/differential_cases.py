@@ -108,6 +108,9 @@ STATIC_EBGP = Case(
         route 10.1.28.1 next-hop self;
         route 10.1.29.0/24 next-hop self;
         route 10.1.29.0/24 next-hop self med 29;
+        route 10.1.30.0/23 next-hop self med 30 split /24;
+        route 10.1.32.0/24 next-hop self name the-web-service;
+        route 10.1.33.0/24 next-hop self watchdog dog;
         route 198.51.100.0/24 {
             next-hop 192.0.2.2;
             local-preference 200;
@@ -412,6 +415,11 @@ neighbor 127.0.0.2 {
             "neighbor * announce route 100.10.15.0/24 next-hop self med 15",
             "neighbor 127.0.0.2 announce route 100.10.16.0/24 next-hop self",
             "neighbor 127.0.0.1 peer-as 65099 announce route 100.10.17.0/24 next-hop self",
+            "announce route 100.50.0.0/23 next-hop self med 50 split /24",
+            "announce route 100.50.2.0/24 next-hop self name the-web-service",
+            "announce route 100.50.3.0/24 next-hop self watchdog dog",
+            "announce route 100.50.4.0/24 next-hop self watchdog pup withdraw",
+            "announce watchdog pup",
             "announce eor ipv4 unicast",
             # to withdraw in phase 2
             "announce route 100.30.0.0/24 next-hop self",
@@ -424,6 +432,7 @@ neighbor 127.0.0.2 {
             "announce route 100.30.7.0/24 next-hop self med 1",
         ),
         (
+            "withdraw watchdog dog",
             "withdraw route 100.30.0.0/24",
             "withdraw route 100.30.1.0/24 next-hop self med 1",
             "withdraw route 100.30.2.0/24 next-hop 127.0.0.1",

@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from encoding_expectations import DIFFERENCES, EXPECTED, FORBIDDEN, UNSTABLE
+from encoding_expectations import DIFFERENCES, EXPECTED, UNSTABLE
+from encoding_rules import FORBIDDEN
 from exabgp_encoding import ENCODING, ETC, FLEETBGP, Result, all_names, run_all, run_one
 
 NAMES = all_names()
