@@ -649,3 +649,29 @@ def test_process_env_and_working_directory(tmp_path: Path) -> None:
             assert path == os.environ.get("PATH", ""), "the agent's environment is passed on"
 
     run(go)
+
+
+def test_only_peers_whose_programs_ask_for_sent_updates_decode_them(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "rec", RECORDER)
+    text = (process_block("watcher", script, env_block(RECORD=str(tmp_path / "w.txt")), encoder="json")
+            + """
+neighbor 127.100.0.1 { router-id 192.0.2.2; local-address 127.100.0.2; connect 9; local-as 65001; peer-as 65000;
+  family { ipv4 unicast; } api { processes [ watcher ]; send { parsed; update; } } }
+neighbor 127.100.0.5 { router-id 192.0.2.6; local-address 127.100.0.6; connect 9; local-as 65001; peer-as 65002;
+  family { ipv4 unicast; } api { processes [ watcher ]; receive { parsed; update; } } }
+""")
+
+    async def go() -> None:
+        async with Harness(tmp_path, text) as h:
+            assert h.speaker.peers["127.100.0.1"].report_sent is True
+            assert h.speaker.peers["127.100.0.5"].report_sent is False
+
+    run(go)
+
+
+def test_teardown_sends_the_subcodes_name_as_exabgp_does() -> None:
+    from fleetbgp.api.manager import _teardown_notification
+
+    assert _teardown_notification(4).encode()[19:] == bytes.fromhex("0604") + b"\x14Administrative Reset"
+    assert _teardown_notification(2).shutdown_message == "Administrative Shutdown"
+    assert _teardown_notification(6).encode()[19:] == bytes.fromhex("0606")

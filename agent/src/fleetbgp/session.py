@@ -27,7 +27,7 @@ from .transport import (
     sockaddr,
     split_scope,
 )
-from .wire.attributes import Attributes, EncodeContext
+from .wire.attributes import Attributes, DecodeContext, EncodeContext
 from .wire.constants import HEADER_LEN, MAX_EXTENDED_MESSAGE, CeaseSub, MsgType, describe_error
 from .wire.errors import BGPError
 from .wire.messages import (
@@ -38,6 +38,7 @@ from .wire.messages import (
     Open,
     RouteRefresh,
     Update,
+    decode_update,
     end_of_rib,
 )
 from .wire.nlri import Family, family_name
@@ -236,12 +237,15 @@ class BGPProtocol(asyncio.Protocol):
         sent = 0
         batch = 0
         log_packets = packets_log.isEnabledFor(logging.DEBUG)
+        report = self.peer.report_sent
         for msg in messages:
             if self.transport is None or self.transport.is_closing() or self.conn.closed:
                 break
             self.transport.write(msg)
             if log_packets:
                 _log_sent(self.peer.address, msg)
+            if report:
+                self._report_sent(msg)
             sent += 1
             batch += 1
             if batch >= WRITE_BATCH or not self._can_write.is_set():
@@ -251,6 +255,20 @@ class BGPProtocol(asyncio.Protocol):
         self.peer.stats["messages_out"] += sent
         self.peer.stats["updates_out"] += sent
         return sent
+
+    def _report_sent(self, msg: bytes) -> None:
+        """An UPDATE we sent, as an event for the API programs that asked (`send { update; }`),
+        decoded from the bytes that went out, as ExaBGP reports it."""
+        neg = self.peer.negotiated
+        if neg is None:
+            return
+        ctx = DecodeContext(asn4=neg.asn4, ibgp=self.peer.neighbor.peer_as == self.peer.neighbor.local_as)
+        try:
+            update = decode_update(msg[HEADER_LEN:], ctx, neg.families)
+        except BGPError as exc:  # our own message: a bug, but not one to stop sending for
+            self.peer.log.error("cannot report a sent UPDATE to the API: %s", exc)
+            return
+        self.peer.emit(PeerEvent("update", self.peer, direction="send", update=update))
 
     def write_buffer_size(self) -> int:
         return self.transport.get_write_buffer_size() if self.transport is not None else 0
@@ -266,6 +284,9 @@ class Peer:
                  default_connect_port: int = DEFAULT_PORT) -> None:
         self.neighbor = neighbor
         self.default_connect_port = default_connect_port
+        # An API program asked for the UPDATEs we send (`api { send { update; } }`): the API
+        # manager sets it, so that nobody pays for decoding our own messages otherwise.
+        self.report_sent = False
         self.address = normalise_peer(neighbor.peer_address)
         self.log = PeerLog(logging.getLogger("fleetbgp.peer"), {"peer": neighbor.peer_address})
         self.rib_out = AdjRibOut()

@@ -20,6 +20,7 @@ from fleetbgp import __version__
 from fleetbgp.config.model import Api, Config, MessageFlags, Process
 from fleetbgp.transport import normalise_peer
 from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.constants import CeaseSub
 from fleetbgp.wire.fit import first_oversized
 from fleetbgp.wire.messages import Notification
 from fleetbgp.wire.nlri import Family, family_name, nlri_to_prefix
@@ -96,6 +97,7 @@ class ApiManager:
             runner = ProcessRunner(definition, self)
             self.runners[name] = runner
             runner.start()
+        self._mark_sent_reports()
         if self.runners:
             log.info("API: %d process(es) started: %s", len(self.runners), ", ".join(self.runners))
 
@@ -134,6 +136,7 @@ class ApiManager:
             elif old.processes.get(name) != definition:
                 log.info("API: process %s changed: restarting it", name)
                 await runner.restart(definition)
+        self._mark_sent_reports()
 
     def status(self) -> list[dict[str, Any]]:
         return [r.status() for r in self.runners.values()]
@@ -166,6 +169,11 @@ class ApiManager:
                 subs.append((runner, api))
         self._subs[peer.address] = (id(neighbor), subs)
         return subs
+
+    def _mark_sent_reports(self) -> None:
+        """Tell each peer whether a program wants the UPDATEs it sends (decoding them costs)."""
+        for peer in self.speaker.peers.values():
+            peer.report_sent = any(api.send.update for _, api in self._subscribers(peer))
 
     def _on_event(self, event: PeerEvent) -> None:
         for runner, api in self._subscribers(event.peer):
@@ -351,7 +359,7 @@ class ApiManager:
                 if proto is not None:
                     log.warning("API: process %s tears down the session with %s (Cease subcode %d)",
                                 runner.name, peer.address, cmd.code)
-                    proto.stop(Notification(6, cmd.code))
+                    proto.stop(_teardown_notification(cmd.code))
                     count += 1
             if not count:
                 raise CommandError("no selected neighbor has an established session")
@@ -439,6 +447,14 @@ class ApiManager:
                         if extensive:
                             line += attributes_text(attrs)
                     yield line
+
+
+def _teardown_notification(subcode: int) -> Notification:
+    """Cease with the subcode asked for; for administrative shutdown and reset, the subcode's name
+    as the RFC 9003 communication, as ExaBGP sends it ("Administrative Reset")."""
+    if subcode in (CeaseSub.ADMINISTRATIVE_SHUTDOWN, CeaseSub.ADMINISTRATIVE_RESET):
+        return Notification.shutdown(CeaseSub(subcode).name.replace("_", " ").title(), subcode)
+    return Notification(6, subcode)
 
 
 def _match(pattern: str, name: str) -> bool:
