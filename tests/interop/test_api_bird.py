@@ -343,3 +343,49 @@ def test_million_line_program_every_route_reaches_bird(topo, bird, make_speaker,
     assert agent.log_text().count("is not reading its input") == 1
     assert "session down" not in agent.log_text()
     assert peak < 1024 * 1024, f"agent peak RSS {peak / 1024:.0f} MiB: memory is not bounded as it should be"
+
+
+# -- ExaBGP's route options and capabilities, as BIRD sees them -------------------------------------------
+
+def test_split_watchdog_and_hostname_reach_bird(topo, bird, make_speaker, speaker_kind):
+    """`split /N` makes the /N routes, `watchdog NAME` groups (the config's and the API's) move at
+    once on `announce/withdraw watchdog NAME`, `withdraw` starts one held back, `name` is only a
+    label; host-name/domain-name reach BIRD in the hostname capability."""
+    skip_unless_fleetbgp(speaker_kind)
+    link, lab = topo.link, topo.lab
+    bird.add_peer(bird_v4_peer(link, export="none"))
+    bird.start()
+    driver = lab.path("driver.py")
+    driver.write_text(DRIVER)
+    cmds, record = lab.path("commands.txt"), lab.path("stdin.txt")
+    processes = f"process dog {{\n  run {PY} {driver} {cmds} {record};\n  encoder text;\n}}\n"
+    neighbor = v4_neighbor(link, routes=[], api_processes=["dog"], extra="""
+host-name agent-one;
+domain-name lab.example;
+capability { software-version enable; }
+static {
+  route 100.70.0.0/23 next-hop self med 70 split /24 watchdog web;
+  route 100.70.9.0/24 next-hop self watchdog spare withdraw name spare-pool;
+}""")
+    make_agent(topo, make_speaker, processes, neighbor).start()
+    bird.wait_established("agent4")
+    bird.wait_imported("agent4", 2)
+    got = bird.rib("agent4")
+    assert set(got) == {"100.70.0.0/24", "100.70.1.0/24"} and got["100.70.1.0/24"]["med"] == 70
+    shown = bird.birdc("show", "protocols", "all", "agent4")
+    assert "Hostname: agent-one" in shown, shown  # BIRD 2.0.12 shows the host name, not the domain
+
+    with cmds.open("a") as f:
+        f.write("withdraw watchdog web\nannounce watchdog spare\n")
+    wait_until(lambda: set(bird.rib("agent4")) == {"100.70.9.0/24"} or None, 15, "the watchdogs moved")
+    with cmds.open("a") as f:
+        f.write("announce route 100.71.0.0/23 next-hop self split /24 watchdog api\n")
+    wait_until(lambda: set(bird.rib("agent4")) == {"100.70.9.0/24", "100.71.0.0/24", "100.71.1.0/24"} or None,
+               15, "the API's split routes")
+    with cmds.open("a") as f:
+        f.write("withdraw watchdog api\nannounce watchdog web\n")
+    wait_until(lambda: set(bird.rib("agent4")) == {"100.70.9.0/24", "100.70.0.0/24", "100.70.1.0/24"} or None,
+               15, "the API's watchdog withdrawn, the config's back")
+    acks = [x for x in lines_of(record) if x in ("done", "error")]
+    assert acks == ["done"] * 5, acks
+    assert bird.established("agent4")
