@@ -75,9 +75,6 @@ INTENDED: tuple[tuple[str, str, str, str], ...] = (
     ("ipv6-session", "2001:db8:12::/48", "MP_NEXT_HOP",
      "a link-local next hop is sent in both fields of a 32-byte next hop (wire/messages.py: "
      "'global field :: would be rejected by some peers'); ExaBGP sends the 16-byte address alone"),
-    ("api-routes", "ipv6 unicast", EOR,
-     "api.md: `announce eor AFI SAFI` sends End-of-RIB for every negotiated family (the family is "
-     "checked, not used to narrow); ExaBGP sends it for the family named"),
     ("api-routes", "100.10.11.0/24", ROUTE,
      "configuration.md: fleetbgp also takes an AS_SET inside the brackets, `[ 65001 ( 65010 65011 ) ]` "
      "(its older form); ExaBGP refuses it ('could not parse as-path'), so only fleetbgp sends the route"),

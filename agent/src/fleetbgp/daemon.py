@@ -180,11 +180,13 @@ class Speaker:
     def owned(self, owner: str) -> dict[str, dict[Family, set[bytes]]]:
         return {a: t for a, p in self.peers.items() if (t := p.owned(owner))}
 
-    def send_eor(self, neighbors: Sequence[str] | None = None) -> int:
-        return sum(1 for p in self.select(neighbors) if p.send_eor())
+    def send_eor(self, neighbors: Sequence[str] | None = None, family: Family | None = None) -> int:
+        families = None if family is None else (family,)
+        return sum(1 for p in self.select(neighbors) if p.send_eor(families))
 
-    def route_refresh(self, neighbors: Sequence[str] | None = None) -> int:
-        return sum(1 for p in self.select(neighbors) if p.request_refresh())
+    def route_refresh(self, neighbors: Sequence[str] | None = None, family: Family | None = None) -> int:
+        families = None if family is None else (family,)
+        return sum(1 for p in self.select(neighbors) if p.request_refresh(families))
 
     async def flushed(self, neighbors: Sequence[str] | None = None, timeout: float = 10.0) -> bool:
         """True once every selected peer has handed its pending changes to the kernel."""

@@ -771,7 +771,9 @@ class Peer:
                              ", ".join(family_name(f) for f in missing))
         self.rib_out.mark_all(neg.families, fresh=True)
         self._drain_sent = False
-        self._eor_pending = set(neg.families)
+        # `manual-eor`: the API program says when the table is complete (`announce eor`), as in
+        # ExaBGP; otherwise End-of-RIB follows the first full send.
+        self._eor_pending = set() if self.neighbor.manual_eor else set(neg.families)
         self.schedule_send()
         self.emit(PeerEvent("state", self, state="up"))
 

@@ -332,12 +332,12 @@ class ApiManager:
         if action == "eor":
             if cmd.family is not None:
                 self._check_family(cmd.family, targets)
-            speaker.send_eor(targets)
+            speaker.send_eor(targets, cmd.family)
             return
         if action == "route-refresh":
             if cmd.family is not None:
                 self._check_family(cmd.family, targets)
-            speaker.route_refresh(targets)
+            speaker.route_refresh(targets, cmd.family)
             return
         if action == "flush":
             for peer in speaker.select(targets):
