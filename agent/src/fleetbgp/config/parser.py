@@ -67,6 +67,7 @@ DEFAULT_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
 MD5_MAX_KEY = 80  # TCP_MD5SIG_MAXKEYLEN
 GR_MAX = 4095  # graceful restart time is 12 bits (RFC 4724 3)
 
+_V6_NEXT_HOP_PLACES = 16
 _TRUE = frozenset(("true", "enable", "enabled", "yes", "on"))
 _FALSE = frozenset(("false", "disable", "disabled", "no", "off"))
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
@@ -96,7 +97,7 @@ class NeighborSpec:
     """A neighbor or template as written: each setting with where it was set."""
 
     __slots__ = ("name", "template", "loc", "fields", "failed", "families", "capabilities", "routes",
-                 "route_locs", "apis", "inherits", "flows", "big_routes", "nexthops", "v6_next_hop_route")
+                 "route_locs", "apis", "inherits", "flows", "big_routes", "nexthops", "v6_next_hop_routes")
 
     def __init__(self, name: str, template: bool, loc: Location) -> None:
         self.name = name
@@ -107,8 +108,9 @@ class NeighborSpec:
         self.families: tuple[tuple[Family, ...], Location] | None = None
         # The `nexthop { ipv4 unicast ipv6; }` block: (NLRI family, its place) pairs, and the block's.
         self.nexthops: tuple[tuple[tuple[Family, Location], ...], Location] | None = None
-        # The first IPv4 route written with an IPv6 next hop (RFC 8950 needs the nexthop block).
-        self.v6_next_hop_route: tuple[bytes, Location] | None = None
+        # The first IPv4 routes written with an IPv6 next hop (RFC 8950 needs the nexthop block),
+        # to name the place of one still there in the end; a few, not all of 100,000.
+        self.v6_next_hop_routes: list[tuple[bytes, Location]] = []
         self.capabilities: dict[str, tuple[Any, Location, str]] = {}
         self.routes: StaticRoutes = {}
         self.route_locs: dict[Family, Location] = {}
@@ -1583,8 +1585,9 @@ class Parser:
             table[nlri] = attrs
             if exceeds(family, nlri, attrs, MAX_MESSAGE):
                 spec.big_routes.append((family, nlri, attrs, self.lex.location(stmt, start)))
-            if spec.v6_next_hop_route is None and family == IPV4_UNICAST and ":" in (attrs.next_hop or ""):
-                spec.v6_next_hop_route = (nlri, self.lex.location(stmt, start))
+            if family == IPV4_UNICAST and ":" in (attrs.next_hop or "") and \
+                    len(spec.v6_next_hop_routes) < _V6_NEXT_HOP_PLACES:
+                spec.v6_next_hop_routes.append((nlri, self.lex.location(stmt, start)))
 
     def store_route(self, spec: NeighborSpec, family: Family, nlri: bytes, attrs: Attributes,
                     loc: Location) -> None:
@@ -1595,8 +1598,9 @@ class Parser:
         table[nlri] = attrs
         if exceeds(family, nlri, attrs, MAX_MESSAGE):
             spec.big_routes.append((family, nlri, attrs, loc))
-        if spec.v6_next_hop_route is None and family == IPV4_UNICAST and ":" in (attrs.next_hop or ""):
-            spec.v6_next_hop_route = (nlri, loc)
+        if family == IPV4_UNICAST and ":" in (attrs.next_hop or "") and \
+                len(spec.v6_next_hop_routes) < _V6_NEXT_HOP_PLACES:
+            spec.v6_next_hop_routes.append((nlri, loc))
 
     def check_next_hop_self(self, peer: str, routes: StaticRoutes, route_locs: dict[Family, Location],
                             where: str, extended: tuple[Family, ...]) -> bool:
@@ -1627,16 +1631,13 @@ class Parser:
         table = routes.get(IPV4_UNICAST)
         if not table or IPV4_UNICAST in extended:
             return True
-        for part in chain:
-            found = part.v6_next_hop_route
-            if found is not None:
-                attrs = table.get(found[0])
-                if attrs is not None and ":" in (attrs.next_hop or ""):
-                    nh = attrs.next_hop
-                    loc = found[1]
-                    break
+        places = ((attrs.next_hop, loc) for part in chain for nlri, loc in part.v6_next_hop_routes
+                  if (attrs := table.get(nlri)) is not None and ":" in (attrs.next_hop or ""))
+        found = next(places, None)
+        if found is not None:
+            nh, loc = found
         else:
-            # The first such route was replaced by a later one: look for any left.
+            # Those routes were replaced by later ones: look for any left (its place unknown).
             hit = next((a.next_hop for a in set(table.values()) if ":" in (a.next_hop or "")), None)
             if hit is None:
                 return True
