@@ -16,7 +16,7 @@ import sys
 import pytest
 from interop_env import AGENT_AS, ROUTER_AS
 
-from netlab import BirdPeer, Neighbor, Route, wait_until
+from netlab import BirdPeer, GoBgp, GoBgpPeer, Neighbor, Route, wait_until
 from netlab.fleetbgp import AGENT_SRC
 
 pytestmark = pytest.mark.interop
@@ -111,3 +111,30 @@ def test_bird_installs_ipv4_routes_with_the_agents_ipv6_next_hop(ipv6_only, bird
     assert "peer did not offer the extended next hop" not in agent.log_text()
 
     check_wire(cap, link)
+
+
+def test_gobgp_receives_and_sends_ipv4_routes_with_ipv6_next_hops(ipv6_only, make_speaker):
+    """GoBGP offers the extended next hop for ipv4-unicast on an IPv6 session by itself."""
+    topo = ipv6_only
+    link = topo.link
+    # Listening on the IPv6 address only: the link has no IPv4 one left.
+    gobgp = GoBgp(topo.lab, topo.r, asn=ROUTER_AS, router_id=link.a4, listen=[link.a6])
+    gobgp.add_peer(GoBgpPeer(link.b6, AGENT_AS, local_address=link.a6, passive=True,
+                             families=("ipv4-unicast", "ipv6-unicast")))
+    gobgp.start()
+    gobgp.cli("global", "rib", "-a", "ipv4", "add", "198.51.100.0/24", "nexthop", link.a6)
+    agent = make_speaker(topo.s, [agent_neighbor(link, [*SERVICES, WRITTEN])]).start()
+    gobgp.wait_established(link.b6)
+    # GoBGP's global RIB also holds its own route.
+    got = gobgp.wait_rib([r.prefix for r in [*SERVICES, WRITTEN]] + ["198.51.100.0/24"], "ipv4")
+    for prefix, route in got.items():
+        if prefix != "198.51.100.0/24":
+            assert route["next_hop"] == link.b6, (prefix, route)
+    assert "peer did not offer the extended next hop" not in agent.log_text()
+
+    def received_v4() -> dict[str, str]:
+        return {r["prefix"]: r.get("next_hop") for r in received(agent) if r.get("family") == "ipv4 unicast"}
+
+    wait_until(lambda: received_v4() == {"198.51.100.0/24": link.a6}, 20,
+               "the agent to hold GoBGP's IPv4 route with an IPv6 next hop",
+               describe=lambda: f"{received_v4()}\n{agent.log_tail()}")
