@@ -56,6 +56,8 @@ def test_seed_guide_lines_parse():
     "withdraw route 10.0.0.0/24",
     "withdraw route 10.0.0.0/24 next-hop self med 5",
     "withdraw route 2001:db8:1::/48",
+    # RFC 8950: an IPv6 next hop parses; the targeted neighbors are checked where it is applied.
+    "announce route 10.0.0.0/24 next-hop 2001:db8::1",
 ])
 def test_fast_path_agrees_with_the_general_parser(line):
     assert parse_command(line) == _parse_general(line)
@@ -66,7 +68,7 @@ def test_fast_path_agrees_with_the_general_parser(line):
     "announce route 10.0.0.0/24 next-hop self mde 5",
     "announce route 10.0.0.0/24",
     "announce route 10.0.0.0/33 next-hop self",
-    "announce route 10.0.0.0/24 next-hop 2001:db8::1",
+    "announce route 2001:db8::/32 next-hop 192.0.2.1",
     "withdraw route 10.0.0.0/24 colour blue",
 ])
 def test_fast_path_errors_agree_with_the_general_parser(line):
@@ -87,7 +89,7 @@ def test_typo_in_an_attribute_names_the_right_one():
 def test_route_errors_are_specific():
     assert "host bits set (did you mean 10.0.0.0/24?)" in error("announce route 10.0.0.1/24 next-hop self")
     assert "no next-hop" in error("announce route 10.0.0.0/24 med 5")
-    assert "IPv6" in error("announce route 10.0.0.0/24 next-hop 2001:db8::1")
+    assert "is IPv4, but the route is IPv6" in error("announce route 2001:db8::/32 next-hop 192.0.2.1")
     assert "needs a prefix" in error("announce route")
     assert error("announce route 10.0.0.0/24 next-hop self med 5 med 6") == \
         "'med' is given twice in this route"

@@ -306,7 +306,7 @@ def test_bad_extended_communities(text):
     ("10.0.0.0/24 med 5", 0, "no next-hop"),
     ("10.0.0.0/24 next-hop", 1, "'next-hop' needs a value"),
     ("10.0.0.0/24 next-hop banana", 2, "not an IP address"),
-    ("10.0.0.0/24 next-hop 2001:db8::1", 2, "is IPv6, but the route is IPv4"),
+    ("10.0.0.0/24 next-hop 2001:db8::1 med x", 4, "med"),  # RFC 8950: an IPv6 next hop parses
     ("2001:db8::/32 next-hop 192.0.2.1", 2, "is IPv4, but the route is IPv6"),
     ("10.0.0.0/24 next-hop 0.0.0.0", 2, "cannot be used as a next hop"),
     ("10.0.0.0/24 next-hop self med -1", 4, "expected a number 0..4294967295"),

@@ -39,7 +39,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     'api-nexthop-self': ('differs', '2.2.0.1/32 next-hop self (= 127.0.0.1) after the same route with next-hop 127.0.0.1: the agent sends it again, ExaBGP sees no change'),
     'api-no-respawn': ('identical', ''),
     'api-notification': ('identical', ''),
-    'api-open': ('refused', "api-open.conf: 17:2: the 'nexthop' block (RFC 8950 next hops) is not supported"),
+    'api-open': ('refused', "api-open.conf: 18:3: neighbor 127.0.0.1: 'nexthop { ipv4 unicast ipv6; }' needs 'family { ipv6 unicast; }' (the neighbor enables ipv4 unicast; as in ExaBGP, the extended next hop is offered only with both families)"),
     'api-reload': ('identical', ''),
     'api-rib': ('identical', ''),
     'api-rr': ('identical', ''),
@@ -82,7 +82,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     'conf-unknowncap': ('identical', ''),
     'conf-vpn': ('refused', "conf-vpn.conf: 13:21: VPN routes ('rd') are not supported"),
     'conf-watchdog': ('identical', ''),
-    'extended-nexthop': ('refused', "extended-nexthop.conf: 8:3: capability 'nexthop' is not supported"),
+    'extended-nexthop': ('refused', "extended-nexthop.conf: 14:8: family 'ipv4 mpls-vpn' is not supported (supported: ipv4 unicast, ipv6 unicast, ipv4 flow, ipv6 flow)"),
     'unknown-message': ('differs', 'NOTIFICATION for the unknown message type 255: the agent sends 1/3 with the type byte as data (RFC 4271), ExaBGP a text'),
 }
 

@@ -36,7 +36,7 @@ from .config.lexer import tokenize_line
 from .config.route import parse_attributes, parse_prefix, parse_route
 from .flows import received_flow_fields
 from .literals import decimal
-from .wire.fit import first_oversized
+from .wire.fit import first_foreign_next_hop, first_oversized
 from .wire.nlri import Family, family_from_name, family_name, nlri_to_prefix
 
 if TYPE_CHECKING:
@@ -519,7 +519,14 @@ class ControlServer:
     def _check_sizes(self, routes: list[tuple[Family, bytes, Attributes]],
                      neighbors: list[str] | None) -> None:
         """Every route must fit in one UPDATE to the neighbors it is for, or none is announced."""
-        found = first_oversized(routes, lambda: (p.neighbor for p in self.speaker.select(neighbors)))
+        def chosen() -> Any:
+            return (p.neighbor for p in self.speaker.select(neighbors))
+
+        found = first_oversized(routes, chosen)
+        if found is None:
+            # An IPv4 route with an IPv6 next hop reaches only neighbors with RFC 8950's extended
+            # next hop: refused here rather than never sent.
+            found = first_foreign_next_hop(routes, chosen)
         if found is not None:
             fam, nlri, problem = found
             raise ControlError("invalid_route", f"announce route {nlri_to_prefix(fam, nlri)}: {problem}")

@@ -11,8 +11,8 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 
 from .wire.attributes import Attributes, EncodeContext, RouteTooLarge, encode_attributes
-from .wire.messages import announce_room, end_of_rib, pack_announce, pack_withdraw
-from .wire.nlri import IPV4_UNICAST, Family, family_name, nlri_to_prefix
+from .wire.messages import announce_room, end_of_rib, next_hop_in_body, pack_announce, pack_withdraw
+from .wire.nlri import Family, family_name, nlri_to_prefix
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class AdjRibOut:
             groups = merged
         for attrs, items in groups.items():
             try:
-                head = encode_attributes(attrs, ctx, ipv4_next_hop=fam == IPV4_UNICAST)
+                head = encode_attributes(attrs, ctx, ipv4_next_hop=next_hop_in_body(fam, attrs, ctx))
                 room = announce_room(fam, attrs, ctx, head)
             except RouteTooLarge as exc:
                 yield from self._drop(fam, items, ctx, str(exc))

@@ -28,7 +28,7 @@ from .transport import (
     split_scope,
 )
 from .wire.attributes import Attributes, DecodeContext, EncodeContext
-from .wire.constants import HEADER_LEN, MAX_EXTENDED_MESSAGE, CeaseSub, MsgType, describe_error
+from .wire.constants import AFI, HEADER_LEN, MAX_EXTENDED_MESSAGE, CeaseSub, MsgType, describe_error
 from .wire.errors import BGPError
 from .wire.messages import (
     Capabilities,
@@ -372,6 +372,7 @@ class Peer:
                 gr_families={f: False for f in families} if caps.graceful_restart is not None else {},
                 fqdn=(n.host_name or "", n.domain_name or "") if n.host_name or n.domain_name else None,
                 software_version=f"fleetbgp/{__version__}" if caps.software_version else None,
+                next_hops=[(fam, AFI.IPV6) for fam in caps.extended_next_hop],
             ),
         )
 
@@ -761,7 +762,8 @@ class Peer:
                     link_local = v6
         self.encode_ctx = EncodeContext(local_as=self.neighbor.local_as, peer_as=self.neighbor.peer_as,
                                         asn4=neg.asn4, next_hop_self_v4=v4, next_hop_self_v6=v6,
-                                        link_local_v6=link_local, max_size=neg.max_size)
+                                        link_local_v6=link_local, max_size=neg.max_size,
+                                        extended_next_hop=neg.extended_next_hop)
         fams = ", ".join(family_name(f) for f in neg.families) or "none"
         self.log.info("session established (%s, peer AS %d, router-id %s, hold %d s, families: %s)",
                       proto.direction, neg.peer_as, neg.peer_router_id, neg.hold_time, fams)
@@ -769,6 +771,13 @@ class Peer:
         if missing:
             self.log.warning("peer did not accept families: %s",
                              ", ".join(family_name(f) for f in missing))
+        refused = [f for f in self.neighbor.capabilities.extended_next_hop
+                   if f in neg.families and f not in neg.extended_next_hop]
+        if refused:
+            # Its routes with an IPv6 next hop (and `next-hop self` on an IPv6 session) stay unsent.
+            self.log.warning("peer did not offer the extended next hop (RFC 8950) for %s: routes of "
+                             "that family with an IPv6 next hop are not sent",
+                             ", ".join(family_name(f) for f in refused))
         self.rib_out.mark_all(neg.families, fresh=True)
         self._drain_sent = False
         # `manual-eor`: the API program says when the table is complete (`announce eor`), as in

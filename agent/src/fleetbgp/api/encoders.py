@@ -195,6 +195,11 @@ def _capabilities_json(caps: Capabilities) -> dict[str, Any]:
         out["1"] = {"name": "multiprotocol", "families": [_fam_slash(f) for f in caps.families]}
     if caps.route_refresh:
         out["2"] = {"name": "route-refresh", "variant": "RFC"}
+    if caps.next_hops:
+        # ExaBGP's form (capability/nexthop.py): "AFI/SAFI/NEXT-HOP-AFI" strings.
+        out["5"] = {"name": "nexthop",
+                    "conversion": [f"{_fam_slash(fam)}/{family_name((nh_afi, 1)).split()[0]}"
+                                   for fam, nh_afi in caps.next_hops]}
     if caps.extended_message:
         out["6"] = {"name": "extended-message"}
     if caps.graceful_restart is not None:
@@ -215,6 +220,9 @@ def _capabilities_text(caps: Capabilities) -> str:
     parts = []
     if caps.families:
         parts.append("multiprotocol(" + ",".join(family_name(f) for f in caps.families) + ")")
+    if caps.next_hops:
+        parts.append("nexthop(" + ",".join(f"{family_name(fam)} {family_name((nh_afi, 1)).split()[0]}"
+                                           for fam, nh_afi in caps.next_hops) + ")")
     if caps.route_refresh:
         parts.append("route refresh")
     if caps.extended_message:

@@ -21,7 +21,7 @@ from fleetbgp.config.model import Api, Config, MessageFlags, Process
 from fleetbgp.transport import normalise_peer
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.constants import CeaseSub
-from fleetbgp.wire.fit import first_oversized
+from fleetbgp.wire.fit import first_foreign_next_hop, first_oversized
 from fleetbgp.wire.messages import Notification
 from fleetbgp.wire.nlri import Family, family_name, nlri_to_prefix
 
@@ -257,6 +257,10 @@ class ApiManager:
                      targets: list[str] | None) -> None:
         """Every route must fit in one UPDATE to the neighbors it is for, or none is announced."""
         found = first_oversized(routes, lambda: (p.neighbor for p in self.speaker.select(targets)))
+        if found is None:
+            # An IPv4 route with an IPv6 next hop reaches only neighbors with RFC 8950's extended
+            # next hop: refused here rather than never sent.
+            found = first_foreign_next_hop(routes, lambda: (p.neighbor for p in self.speaker.select(targets)))
         if found is not None:
             raise CommandError(found[2])
 

@@ -64,6 +64,9 @@ class Capabilities:
     asn4: bool = True
     extended_message: bool = False
     software_version: bool = False
+    # RFC 8950 (ExaBGP's `nexthop { ipv4 unicast ipv6; }`): the families whose routes may carry
+    # an IPv6 next hop, offered in the extended next hop capability. Only ipv4 unicast today.
+    extended_next_hop: tuple[Family, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

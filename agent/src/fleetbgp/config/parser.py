@@ -68,6 +68,7 @@ DEFAULT_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
 MD5_MAX_KEY = 80  # TCP_MD5SIG_MAXKEYLEN
 GR_MAX = 4095  # graceful restart time is 12 bits (RFC 4724 3)
 
+_V6_NEXT_HOP_PLACES = 16
 _TRUE = frozenset(("true", "enable", "enabled", "yes", "on"))
 _FALSE = frozenset(("false", "disable", "disabled", "no", "off"))
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
@@ -97,7 +98,8 @@ class NeighborSpec:
     """A neighbor or template as written: each setting with where it was set."""
 
     __slots__ = ("name", "template", "loc", "fields", "failed", "families", "capabilities", "routes",
-                 "route_locs", "apis", "inherits", "flows", "big_routes", "watchdogs")
+                 "route_locs", "apis", "inherits", "flows", "big_routes", "watchdogs", "nexthops",
+                 "v6_next_hop_routes")
 
     def __init__(self, name: str, template: bool, loc: Location) -> None:
         self.name = name
@@ -106,6 +108,11 @@ class NeighborSpec:
         self.fields: dict[str, tuple[Any, Location, str]] = {}
         self.failed: set[str] = set()  # settings given with a bad value (already reported)
         self.families: tuple[tuple[Family, ...], Location] | None = None
+        # The `nexthop { ipv4 unicast ipv6; }` block: (NLRI family, its place) pairs, and the block's.
+        self.nexthops: tuple[tuple[tuple[Family, Location], ...], Location] | None = None
+        # The first IPv4 routes written with an IPv6 next hop (RFC 8950 needs the nexthop block),
+        # to name the place of one still there in the end; a few, not all of 100,000.
+        self.v6_next_hop_routes: list[tuple[bytes, Location]] = []
         self.capabilities: dict[str, tuple[Any, Location, str]] = {}
         self.routes: StaticRoutes = {}
         self.route_locs: dict[Family, Location] = {}
@@ -318,12 +325,12 @@ class NeighborBlock(Block):
     STATEMENTS: ClassVar[Names] = {**{k: "s_setting" for k in _NEIGHBOR_SETTINGS},
                                    "inherit": "s_inherit", "route": "s_route"}
     BLOCKS: ClassVar[Names] = {"family": "b_family", "capability": "b_capability", "static": "b_static",
-                               "api": "b_api", "announce": "b_announce", "flow": "b_flow"}
+                               "api": "b_api", "announce": "b_announce", "flow": "b_flow",
+                               "nexthop": "b_nexthop"}
     UNSUPPORTED: ClassVar[Names] = {
         "l2vpn": "'l2vpn' is not supported",
         "operational": "'operational' messages are not supported",
         "add-path": "add-path is not supported",
-        "nexthop": "the 'nexthop' block (RFC 8950 next hops) is not supported",
         "peer-address": "the peer address is given in the block header: neighbor 192.0.2.1 { ... }",
         "multi-session": "'multi-session' is not supported",
         "neighbor": "a neighbor block cannot be nested in another",
@@ -481,6 +488,13 @@ class NeighborBlock(Block):
             raise _Skip
         return FamilyBlock(self.p, stmt, self.spec)
 
+    def b_nexthop(self, stmt: Statement) -> Block:
+        self.p.arity(stmt, 0, "nexthop takes no value: nexthop { ipv4 unicast ipv6; }")
+        if self.spec.nexthops is not None:
+            self.p.error(stmt, 0, f"'nexthop' is given twice (first at {self.spec.nexthops[1].short()})")
+            raise _Skip
+        return NextHopBlock(self.p, stmt, self.spec)
+
     def b_capability(self, stmt: Statement) -> Block:
         self.p.arity(stmt, 0, "capability takes no value: capability { route-refresh; }")
         return CapabilityBlock(self.p, stmt, self)
@@ -557,6 +571,68 @@ class FamilyBlock(Block):
         self.spec.families = (tuple(self.families), self.loc)
 
 
+class NextHopBlock(Block):
+    """ExaBGP's `nexthop { ipv4 unicast ipv6; }`: the families whose routes may have a next hop of
+    the other address family, offered in the extended next hop capability (RFC 8950)."""
+
+    kind = "nexthop"
+    USAGE = "a nexthop entry is AFI SAFI NEXT-HOP-AFI: ipv4 unicast ipv6;"
+    # What ExaBGP's grammar takes (configuration/neighbor/nexthop.py), to tell "not supported"
+    # from "no such thing".
+    EXABGP_SAFIS = ("unicast", "multicast", "nlri-mpls", "mpls-vpn")
+
+    def __init__(self, parser: Parser, stmt: Statement, spec: NeighborSpec) -> None:
+        super().__init__(parser, stmt, "nexthop")
+        self.spec = spec
+        self.entries: list[tuple[Family, Location]] = []
+
+    def statement(self, stmt: Statement) -> None:
+        words = [w.lower() for w in stmt.words]
+        if len(words) != 3:
+            self.p.error(stmt, 0 if len(words) < 3 else 3, self.USAGE)
+            return
+        afi, safi, nh_afi = words
+        if afi not in ("ipv4", "ipv6"):
+            self.p.error(stmt, 0, f"unknown address family {_show(stmt.words[0])}: {self.USAGE}")
+            return
+        if safi not in self.EXABGP_SAFIS:
+            self.p.error(stmt, 1, f"invalid afi/safi pair {afi}/{stmt.words[1]} (one of: "
+                                  f"{', '.join(self.EXABGP_SAFIS)})")
+            return
+        other = "ipv6" if afi == "ipv4" else "ipv4"
+        if nh_afi != other:
+            self.p.error(stmt, 2, f"invalid next hop family {_show(stmt.words[2])}: the next hop of "
+                                  f"{afi} {safi} routes can only be {other}")
+            return
+        if afi == "ipv6":
+            self.p.error(stmt, 0, f"'{afi} {safi} {nh_afi}' is not supported: only IPv4 routes with an "
+                                  "IPv6 next hop are (ipv4 unicast ipv6, RFC 8950); ExaBGP does not "
+                                  "offer this one in its capability either: remove the line")
+            return
+        if safi != "unicast":
+            self.p.error(stmt, 1, f"family 'ipv4 {safi}' is not supported (the extended next hop is "
+                                  "for ipv4 unicast)")
+            return
+        fam = IPV4_UNICAST
+        for seen, loc in self.entries:
+            if seen == fam:
+                self.p.error(stmt, 0, f"'ipv4 unicast ipv6' is listed twice (first at {loc.short()})")
+                return
+        self.entries.append((fam, self.p.lex.location(stmt, 0)))
+
+    def open(self, stmt: Statement) -> Block:
+        self.p.error(stmt, 0, "the nexthop block holds 'AFI SAFI NEXT-HOP-AFI;' statements, not blocks")
+        return SkipBlock(self.p, stmt, "nexthop")
+
+    def close(self, stmt: Statement | None) -> None:
+        if self.had_errors():
+            self.spec.failed.add("nexthops")
+        elif not self.entries:
+            self.p.errors_at(self.loc, "the nexthop block lists nothing: nexthop { ipv4 unicast ipv6; }")
+            self.spec.failed.add("nexthops")
+        self.spec.nexthops = (tuple(self.entries), self.loc)
+
+
 # The hostname capability shares the OPEN's 255 bytes of capabilities with the families and the rest.
 MAX_FQDN_BYTES = 160
 
@@ -565,9 +641,9 @@ class CapabilityBlock(Block):
     kind = "capability"
     STATEMENTS: ClassVar[Names] = {"graceful-restart": "s_graceful_restart", "route-refresh": "s_flag",
                                    "asn4": "s_flag", "extended-message": "s_flag",
-                                   "software-version": "s_flag"}
+                                   "software-version": "s_flag", "nexthop": "s_flag"}
     UNSUPPORTED: ClassVar[Names] = {k: f"capability '{k}' is not supported" for k in (
-        "add-path", "multi-session", "operational", "aigp", "nexthop")}
+        "add-path", "multi-session", "operational", "aigp")}
 
     def __init__(self, parser: Parser, stmt: Statement, owner: NeighborBlock) -> None:
         super().__init__(parser, stmt, "capability")
@@ -1516,6 +1592,9 @@ class Parser:
             table[nlri] = attrs
             if exceeds(family, nlri, attrs, MAX_MESSAGE):
                 spec.big_routes.append((family, nlri, attrs, self.lex.location(stmt, start)))
+            if family == IPV4_UNICAST and ":" in (attrs.next_hop or "") and \
+                    len(spec.v6_next_hop_routes) < _V6_NEXT_HOP_PLACES:
+                spec.v6_next_hop_routes.append((nlri, self.lex.location(stmt, start)))
 
     def store_routes(self, spec: NeighborSpec, family: Family, nlri: bytes, attrs: Attributes,
                      options: RouteOptions, loc: Location) -> None:
@@ -1539,25 +1618,84 @@ class Parser:
         table[nlri] = attrs
         if exceeds(family, nlri, attrs, MAX_MESSAGE):
             spec.big_routes.append((family, nlri, attrs, loc))
+        if family == IPV4_UNICAST and ":" in (attrs.next_hop or "") and \
+                len(spec.v6_next_hop_routes) < _V6_NEXT_HOP_PLACES:
+            spec.v6_next_hop_routes.append((nlri, loc))
 
     def check_next_hop_self(self, peer: str, routes: StaticRoutes, route_locs: dict[Family, Location],
-                            where: str) -> bool:
+                            where: str, extended: tuple[Family, ...]) -> bool:
         """`next-hop self` is our address on the session: an IPv6 route has none on an IPv4
-        session (and the reverse). ExaBGP refuses it too; the agent could only drop the route."""
+        session (and the reverse). ExaBGP refuses it too; the agent could only drop the route.
+        An IPv4 route on an IPv6 session may take our IPv6 address with the extended next hop
+        (RFC 8950) for ipv4 unicast."""
         other = IPV6_UNICAST if ":" not in peer else IPV4_UNICAST
         table = routes.get(other)
-        if not table:
+        if not table or other in extended:
             return True
         for nlri, attrs in table.items():
             if attrs.next_hop == "self":
                 session = "IPv6" if other == IPV4_UNICAST else "IPv4"
+                hint = " (or enable the extended next hop: nexthop { ipv4 unicast ipv6; }, RFC 8950)" \
+                    if other == IPV4_UNICAST else ""
                 prefix = nlri_to_prefix(other, nlri)
                 self.errors_at(route_locs[other], f"{where}: the {family_name(other)} route {prefix} has "
                                                   f"'next-hop self', but the session is {session}: there is "
                                                   "no address of ours of the route's family to use; write "
-                                                  "the next hop")
+                                                  f"the next hop{hint}")
                 return False
         return True
+
+    def check_v6_next_hops(self, chain: list[NeighborSpec], routes: StaticRoutes,
+                           route_locs: dict[Family, Location], where: str,
+                           extended: tuple[Family, ...]) -> bool:
+        """IPv4 routes with a written IPv6 next hop need the extended next hop (RFC 8950)."""
+        table = routes.get(IPV4_UNICAST)
+        if not table or IPV4_UNICAST in extended:
+            return True
+        places = ((attrs.next_hop, loc) for part in chain for nlri, loc in part.v6_next_hop_routes
+                  if (attrs := table.get(nlri)) is not None and ":" in (attrs.next_hop or ""))
+        found = next(places, None)
+        if found is not None:
+            nh, loc = found
+        else:
+            # Those routes were replaced by later ones: look for any left (its place unknown).
+            hit = next((a.next_hop for a in set(table.values()) if ":" in (a.next_hop or "")), None)
+            if hit is None:
+                return True
+            nh, loc = hit, route_locs[IPV4_UNICAST]
+        self.errors_at(loc, f"{where}: next-hop {nh} is IPv6: an IPv4 route with an IPv6 next hop needs "
+                            "the extended next hop (nexthop { ipv4 unicast ipv6; }, RFC 8950)")
+        return False
+
+    def extended_next_hop(self, caps: dict[str, tuple[Any, Location, str]],
+                          nexthops: tuple[tuple[tuple[Family, Location], ...], Location] | None,
+                          fams: tuple[Family, ...], where: str) -> tuple[tuple[Family, ...], bool]:
+        """The families offered in the extended next hop capability, and whether all is well.
+        As in ExaBGP, the nexthop block turns the capability on unless `capability { nexthop
+        disable; }`; an entry needs both its route family and its next hop's family enabled
+        (ExaBGP skips it silently otherwise: here it is an error, so nothing is lost unseen)."""
+        flag = caps.get("nexthop")
+        if flag is not None and not flag[0]:
+            return (), True
+        if nexthops is None:
+            if flag is not None:
+                self.errors_at(flag[1], f"{where}: 'capability {{ nexthop; }}' without a nexthop block "
+                                        "offers nothing: add nexthop { ipv4 unicast ipv6; }")
+                return (), False
+            return (), True
+        ok = True
+        out: list[Family] = []
+        for fam, loc in nexthops[0]:
+            need = [f for f in (fam, IPV6_UNICAST) if f not in fams]
+            if need:
+                self.errors_at(loc, f"{where}: 'nexthop {{ ipv4 unicast ipv6; }}' needs 'family {{ "
+                                    f"{'; '.join(family_name(f) for f in need)}; }}' (the neighbor "
+                                    f"enables {', '.join(family_name(f) for f in fams)}; as in ExaBGP, the "
+                                    "extended next hop is offered only with both families)")
+                ok = False
+                continue
+            out.append(fam)
+        return tuple(out), ok
 
     def check_route_sizes(self, chain: list[NeighborSpec], routes: StaticRoutes, where: str,
                           extended: bool) -> bool:
@@ -1711,6 +1849,7 @@ class Parser:
         fields: dict[str, tuple[Any, Location, str]] = {}
         caps: dict[str, tuple[Any, Location, str]] = {}
         families: tuple[tuple[Family, ...], Location] | None = None
+        nexthops: tuple[tuple[tuple[Family, Location], ...], Location] | None = None
         routes: StaticRoutes = {}
         route_locs: dict[Family, Location] = {}
         watchdogs: dict[str, list[WatchdogRoute]] = {}
@@ -1725,6 +1864,8 @@ class Parser:
                 families = part.families
             for dog, group in part.watchdogs.items():
                 watchdogs.setdefault(dog, []).extend(group)
+            if part.nexthops is not None:
+                nexthops = part.nexthops
             for fam, table in part.routes.items():
                 mine = routes.get(fam)
                 if mine is None:
@@ -1791,7 +1932,12 @@ class Parser:
                                     f"{family_name(fam)}; }}' (the neighbor enables "
                                     f"{', '.join(family_name(f) for f in fams)})")
                 ok = False
-        ok = self.check_next_hop_self(peer, routes, route_locs, where) and ok
+        next_hop_families, ext_ok = self.extended_next_hop(caps, nexthops, fams, where)
+        ok = ext_ok and ok
+        # A nexthop block already reported as wrong: its routes' errors would only repeat it.
+        checked = (IPV4_UNICAST,) if not ext_ok or "nexthops" in failed else next_hop_families
+        ok = self.check_next_hop_self(peer, routes, route_locs, where, checked) and ok
+        ok = self.check_v6_next_hops(chain, routes, route_locs, where, checked) and ok
         extended = caps["extended_message"][0] if "extended_message" in caps else False
         ok = self.check_route_sizes(chain, routes, where, extended) and ok
         if not ok:
@@ -1807,7 +1953,8 @@ class Parser:
             route_refresh=caps["route_refresh"][0] if "route_refresh" in caps else True,
             asn4=caps["asn4"][0] if "asn4" in caps else True,
             extended_message=caps["extended_message"][0] if "extended_message" in caps else False,
-            software_version=caps["software_version"][0] if "software_version" in caps else False)
+            software_version=caps["software_version"][0] if "software_version" in caps else False,
+            extended_next_hop=next_hop_families)
         return Neighbor(
             peer_address=peer, local_as=get("local_as"), peer_as=get("peer_as"), router_id=router_id,
             local_address=local, hold_time=hold_time, passive=get("passive", False),

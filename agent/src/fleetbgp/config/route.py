@@ -276,7 +276,9 @@ def _next_hop(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) ->
         problem = leading_zero(value) or f"{shown(value)} is not an IP address (or 'self')"
         raise RouteError(i, f"next-hop {problem}") from None
     want = 4 if family.afi == 1 else 6
-    if addr.version != want:
+    # An IPv4 unicast route may have an IPv6 next hop (RFC 8950): whether the neighbors it goes
+    # to negotiate that is checked where the route comes in (config build, API, control).
+    if addr.version != want and not (addr.version == 6 and family == IPV4_UNICAST):
         raise RouteError(i, f"next-hop {value} is IPv{addr.version}, but the route is IPv{want}")
     if addr.is_unspecified or addr.is_multicast:
         raise RouteError(i, f"next-hop {value} cannot be used as a next hop")

@@ -118,6 +118,9 @@ class EncodeContext:
     next_hop_self_v6: str | None = None
     link_local_v6: str | None = None
     max_size: int = 4096
+    # Families whose routes may carry a next hop of the other address family (RFC 8950, both
+    # sides offered it): IPv4 unicast routes with an IPv6 next hop go in MP_REACH_NLRI then.
+    extended_next_hop: frozenset[tuple[int, int]] = frozenset()
 
     @property
     def ibgp(self) -> bool:
@@ -182,7 +185,11 @@ def resolve_next_hop(attrs: Attributes, ctx: EncodeContext, v6: bool) -> str:
         resolved = ctx.next_hop_self_v6 if v6 else ctx.next_hop_self_v4
         if resolved is None:
             family = "IPv6" if v6 else "IPv4"
-            raise ValueError(f"next-hop self: this session has no local {family} address to use")
+            hint = ""
+            if not v6 and ctx.next_hop_self_v6 is not None:
+                hint = (" (our IPv6 address would do with the extended next hop, RFC 8950, which this "
+                        "peer did not negotiate for ipv4 unicast)")
+            raise ValueError(f"next-hop self: this session has no local {family} address to use{hint}")
         return resolved
     return nh
 
@@ -254,6 +261,9 @@ def encode_attributes(attrs: Attributes, ctx: EncodeContext, *, ipv4_next_hop: b
 @dataclass(slots=True)
 class DecodeContext:
     asn4: bool = True
+    # Families the peer may send with a next hop of the other address family (RFC 8950: both
+    # sides offered the extended next hop capability for them).
+    extended_next_hop: frozenset[tuple[int, int]] = frozenset()
     # Internal peer (same AS). The agent runs no confederation, so an external peer is never a
     # member of ours: its AS_CONFED_* segments are an error (RFC 5065 5).
     ibgp: bool = False

@@ -75,6 +75,7 @@ class SAFI(IntEnum):
 class Capability(IntEnum):
     MULTIPROTOCOL = 1
     ROUTE_REFRESH = 2
+    EXTENDED_NEXT_HOP = 5  # RFC 8950 (ExaBGP's 'nexthop')
     EXTENDED_MESSAGE = 6
     GRACEFUL_RESTART = 64
     ASN4 = 65

@@ -17,20 +17,23 @@ from typing import Any
 
 from .attributes import Attributes, EncodeContext, RouteTooLarge, encode_attributes
 from .constants import HEADER_LEN, MAX_EXTENDED_MESSAGE, MAX_MESSAGE
-from .messages import announce_room
+from .messages import announce_room, next_hop_in_body
 from .nlri import IPV4_UNICAST, Family
 
 
 # Sizes are measured on the sessions that make attributes longest: eBGP prepends our AS (a new
 # segment when the path starts with a full or non-sequence one), iBGP adds LOCAL_PREF, and an IPv6
 # next hop may carry a link-local address as well. A 4-octet AS keeps the prepend at its largest.
-def _probe(peer_as: int) -> EncodeContext:
-    return EncodeContext(local_as=4200000000, peer_as=peer_as, next_hop_self_v4="192.0.2.1",
+# An IPv4 unicast route may go in MP_REACH_NLRI with an IPv6 next hop (RFC 8950): written, or
+# `next-hop self` on an IPv6 session (no IPv4 address of ours), 32 bytes with the link-local one.
+def _probe(peer_as: int, v4: str | None = "192.0.2.1") -> EncodeContext:
+    return EncodeContext(local_as=4200000000, peer_as=peer_as, next_hop_self_v4=v4,
                          next_hop_self_v6="2001:db8::1", link_local_v6="fe80::1",
-                         max_size=MAX_EXTENDED_MESSAGE)
+                         max_size=MAX_EXTENDED_MESSAGE, extended_next_hop=frozenset((IPV4_UNICAST,)))
 
 
 _PROBES = (_probe(4200000001), _probe(4200000000))  # eBGP, iBGP
+_V6_SESSION_PROBES = (_probe(4200000001, None), _probe(4200000000, None))
 _MED = 7  # maintenance with `metric` adds a MED to routes without one: 3 header + 4 value bytes
 
 _OVERHEAD: weakref.WeakKeyDictionary[Attributes, dict[Family, int]] = weakref.WeakKeyDictionary()
@@ -39,9 +42,9 @@ _OVERHEAD: weakref.WeakKeyDictionary[Attributes, dict[Family, int]] = weakref.We
 def _overhead(fam: Family, attrs: Attributes) -> int:
     """Bytes of an UPDATE announcing one `fam` route with attrs, without the NLRI item."""
     worst = 0
-    for ctx in _PROBES:
+    for ctx in _PROBES + _V6_SESSION_PROBES if fam == IPV4_UNICAST else _PROBES:
         try:
-            head = encode_attributes(attrs, ctx, ipv4_next_hop=fam == IPV4_UNICAST)
+            head = encode_attributes(attrs, ctx, ipv4_next_hop=next_hop_in_body(fam, attrs, ctx))
             room = announce_room(fam, attrs, ctx, head)
         except RouteTooLarge as exc:
             return HEADER_LEN + 4 + exc.size
@@ -127,6 +130,41 @@ def first_oversized(routes: Iterable[tuple[Family, bytes, Attributes | None]],
 
     for fam, nlri, attrs in routes:
         problem = size_problem(fam, nlri, attrs, limit) if attrs is not None else None
+        if problem is not None:
+            return fam, nlri, problem
+    return None
+
+
+def extended_next_hop_problem(neighbors: Iterable[Any], fam: Family, next_hop: str) -> str | None:
+    """Why a `fam` route with this written next hop cannot go to `neighbors` (config.model.Neighbor,
+    those the route is for), or None when it can. An IPv4 route with an IPv6 next hop goes only
+    in MP_REACH_NLRI to a neighbor with the extended next hop (RFC 8950) for its family: one
+    without it would never be sent the route."""
+    if fam != IPV4_UNICAST or ":" not in next_hop:
+        return None
+    lacking = [n.peer_address for n in neighbors
+               if fam in n.families and fam not in n.capabilities.extended_next_hop]
+    if not lacking:
+        return None
+    which = f"neighbor {lacking[0]}" if len(lacking) == 1 else \
+        f"neighbors {', '.join(lacking[:3])}{' ...' if len(lacking) > 3 else ''}"
+    return (f"next-hop {next_hop} is IPv6: an IPv4 route with an IPv6 next hop needs the extended "
+            f"next hop (nexthop {{ ipv4 unicast ipv6; }}, RFC 8950), which {which} does not have")
+
+
+def first_foreign_next_hop(routes: Iterable[tuple[Family, bytes, Attributes | None]],
+                           neighbors: Callable[[], Iterable[Any]]) -> tuple[Family, bytes, str] | None:
+    """The first of `routes` whose next hop is of the other address family and cannot go to
+    `neighbors()` (asked once, only when such a route is there), with why; None when all can.
+    Like first_oversized, every way in checks a whole batch before it announces any of it."""
+    chosen: list[Any] | None = None
+    for fam, nlri, attrs in routes:
+        nh = attrs.next_hop if attrs is not None else None
+        if fam != IPV4_UNICAST or nh is None or ":" not in nh:
+            continue
+        if chosen is None:
+            chosen = list(neighbors())
+        problem = extended_next_hop_problem(chosen, fam, nh)
         if problem is not None:
             return fam, nlri, problem
     return None

@@ -18,6 +18,7 @@ from .attributes import (
     resolve_next_hop,
 )
 from .constants import (
+    AFI,
     AS_TRANS,
     BGP_VERSION,
     HEADER_LEN,
@@ -105,6 +106,8 @@ class Capabilities:
     gr_families: dict[Family, bool] = field(default_factory=dict)  # family -> forwarding preserved
     fqdn: tuple[str, str] | None = None  # (host name, domain name)
     software_version: str | None = None
+    # RFC 8950 extended next hop: (NLRI family, next hop AFI) pairs, e.g. (ipv4 unicast, 2).
+    next_hops: list[tuple[Family, int]] = field(default_factory=list)
     unknown: list[tuple[int, bytes]] = field(default_factory=list)
 
     def encode(self) -> bytes:
@@ -115,6 +118,11 @@ class Capabilities:
 
         for fam in self.families:
             cap(Capability.MULTIPROTOCOL, struct.pack("!HBB", fam.afi, 0, fam.safi))
+        if self.next_hops:
+            # One capability with every tuple (as ExaBGP and BIRD send it): NLRI AFI, NLRI SAFI
+            # (two octets), next hop AFI.
+            cap(Capability.EXTENDED_NEXT_HOP,
+                b"".join(struct.pack("!HHH", fam.afi, fam.safi, nh_afi) for fam, nh_afi in self.next_hops))
         if self.route_refresh:
             cap(Capability.ROUTE_REFRESH)
         if self.enhanced_route_refresh:
@@ -157,6 +165,13 @@ class Capabilities:
                 fam = Family(afi, safi)
                 if fam not in caps.families:
                     caps.families.append(fam)
+            elif code == Capability.EXTENDED_NEXT_HOP and length and length % 6 == 0:
+                for i in range(0, length, 6):
+                    afi, safi, nh_afi = struct.unpack("!HHH", value[i:i + 6])
+                    # A SAFI above 255 names no family we know: such a tuple is kept out.
+                    entry = (Family(afi, safi), nh_afi)
+                    if safi <= 0xFF and entry not in caps.next_hops:
+                        caps.next_hops.append(entry)
             elif code in (Capability.ROUTE_REFRESH, Capability.ROUTE_REFRESH_CISCO):
                 caps.route_refresh = True
             elif code == Capability.ENHANCED_ROUTE_REFRESH:
@@ -282,6 +297,9 @@ class Negotiated:
     peer_as: int
     peer_router_id: str
     graceful_restart: int | None  # peer's restart time when both offered GR
+    # RFC 8950: the families whose routes may carry an IPv6 next hop (IPv4 NLRI), in both
+    # directions: both sides offered (family, IPv6) in the extended next hop capability.
+    extended_next_hop: frozenset[Family] = frozenset()
 
     @property
     def max_size(self) -> int:
@@ -305,6 +323,9 @@ def negotiate(local: Open, remote: Open) -> Negotiated:
         peer_as=remote.asn,
         peer_router_id=remote.router_id,
         graceful_restart=rc.graceful_restart if lc.graceful_restart is not None else None,
+        extended_next_hop=frozenset(fam for fam, nh_afi in lc.next_hops
+                                    if nh_afi == AFI.IPV6 and fam.afi == AFI.IPV4 and fam in families
+                                    and (fam, nh_afi) in rc.next_hops),
     )
 
 
@@ -387,13 +408,13 @@ def _decode_mp_next_hop(fam: Family, raw: bytes) -> str:
     afi, safi = fam
     if afi == 1 and len(raw) == 4:
         return str(ipaddress.IPv4Address(raw))
-    if afi == 2 and len(raw) in (16, 32):
+    # IPv6 unicast, or IPv4 unicast with an IPv6 next hop (RFC 8950 3: the same 16 or 32 bytes,
+    # global and link-local). Whether the IPv4 form was negotiated is the caller's question.
+    if (afi == 2 or (afi == 1 and safi == 1)) and len(raw) in (16, 32):
         glob = ipaddress.IPv6Address(raw[:16])
         if len(raw) == 32 and (glob.is_unspecified or glob.is_link_local):
             return str(ipaddress.IPv6Address(raw[16:]))
         return str(glob)
-    if afi == 1 and len(raw) in (16, 32):  # RFC 8950 IPv4 NLRI with IPv6 next hop
-        return str(ipaddress.IPv6Address(raw[:16]))
     if safi != 1:
         return ""  # FlowSpec and others: no next hop, or one we do not interpret (RFC 8955 4)
     raise ValueError(f"next hop of {len(raw)} bytes for {family_name(fam)}")
@@ -536,6 +557,16 @@ def _decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] |
     if (mp_fam is not None and mp_items and mp_nh and mp_fam.safi != SAFI.FLOWSPEC
             and _withdrawn_for_next_hop(upd, mp_fam, mp_nh, mp_items, "MP_REACH_NLRI next hop")):
         mp_items = []
+    if (mp_fam is not None and mp_items and mp_fam.afi == AFI.IPV4 and ":" in mp_nh
+            and mp_fam not in ctx.extended_next_hop):
+        # RFC 8950 4: an IPv6 next hop for IPv4 NLRI only where we offered the capability. The
+        # NLRI could be located, so the routes go (RFC 7606 treat-as-withdraw), not the session.
+        upd.notes.append(f"MP_REACH_NLRI next hop {mp_nh} is IPv6 but the extended next hop (RFC 8950) "
+                         f"was not negotiated for {family_name(mp_fam)}: {len(mp_items)} route(s) "
+                         "treated as withdrawn")
+        upd.treat_as_withdraw = True
+        upd.withdraw.setdefault(mp_fam, []).extend(mp_items)
+        mp_items = []
     if nlri:
         upd.announce[IPV4_UNICAST] = (Attributes.make(**fields), nlri)
     if mp_fam is not None and mp_items:
@@ -545,18 +576,46 @@ def _decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] |
     return upd
 
 
+def ipv6_next_hop(attrs: Attributes, ctx: EncodeContext) -> bool:
+    """Does this IPv4 unicast route go out with an IPv6 next hop (RFC 8950), in MP_REACH_NLRI?
+    A written IPv6 next hop does, where the peer negotiated it (else ValueError: the route cannot
+    be sent on this session); `next-hop self` does on a session without an IPv4 address of ours."""
+    nh = attrs.next_hop
+    extended = IPV4_UNICAST in ctx.extended_next_hop
+    if nh is None or nh == "self":
+        return extended and ctx.next_hop_self_v4 is None and ctx.next_hop_self_v6 is not None
+    if ":" not in nh:
+        return False
+    if not extended:
+        raise ValueError(f"next hop {nh} is IPv6: this peer did not negotiate the extended next hop "
+                         "(RFC 8950) for ipv4 unicast")
+    return True
+
+
+def next_hop_in_body(fam: Family, attrs: Attributes, ctx: EncodeContext) -> bool:
+    """Does the route's next hop go in the NEXT_HOP attribute (IPv4 unicast, IPv4 next hop), with
+    the NLRI in the UPDATE's body? Otherwise both go in MP_REACH_NLRI."""
+    return fam == IPV4_UNICAST and not ipv6_next_hop(attrs, ctx)
+
+
+def _ipv6_next_hop_bytes(nh: str, ctx: EncodeContext) -> bytes:
+    glob = ipaddress.IPv6Address(nh)
+    if ctx.link_local_v6 and not glob.is_link_local:
+        return glob.packed + ipaddress.IPv6Address(ctx.link_local_v6).packed
+    if glob.is_link_local:
+        # Session over link-local only: global field '::' would be rejected by some peers,
+        # so the link-local address goes in both places.
+        return glob.packed + glob.packed
+    return glob.packed
+
+
 def _mp_next_hop_bytes(attrs: Attributes, fam: Family, ctx: EncodeContext) -> bytes:
     if fam.afi == 2 and fam.safi == 1:
-        nh = resolve_next_hop(attrs, ctx, v6=True)
-        glob = ipaddress.IPv6Address(nh)
-        if ctx.link_local_v6 and not glob.is_link_local:
-            return glob.packed + ipaddress.IPv6Address(ctx.link_local_v6).packed
-        if glob.is_link_local:
-            # Session over link-local only: global field '::' would be rejected by some peers,
-            # so the link-local address goes in both places.
-            return glob.packed + glob.packed
-        return glob.packed
+        return _ipv6_next_hop_bytes(resolve_next_hop(attrs, ctx, v6=True), ctx)
     if fam.afi == 1 and fam.safi == 1:
+        if ipv6_next_hop(attrs, ctx):
+            # RFC 8950 3: the IPv6 next hop as for IPv6 unicast, 16 bytes or 32 with link-local.
+            return _ipv6_next_hop_bytes(resolve_next_hop(attrs, ctx, v6=True), ctx)
         return ipaddress.IPv4Address(resolve_next_hop(attrs, ctx, v6=False)).packed
     if fam.safi == SAFI.FLOWSPEC and attrs.next_hop:
         # Redirect-to-IP (ExaBGP 'redirect IP', draft-simpson-idr-flowspec-redirect): the target
@@ -572,7 +631,8 @@ def pack_announce(fam: Family, attrs: Attributes, items: list[bytes], ctx: Encod
                   encoded_attrs: bytes | None = None) -> Iterator[bytes]:
     """UPDATE messages that announce items with attrs, as few as the message size allows."""
     max_body = ctx.max_size - HEADER_LEN
-    if fam == IPV4_UNICAST:
+    in_body = next_hop_in_body(fam, attrs, ctx)
+    if in_body:
         head = encoded_attrs if encoded_attrs is not None else encode_attributes(attrs, ctx,
                                                                                   ipv4_next_hop=True)
         room = max_body - 4 - len(head)
@@ -602,7 +662,7 @@ def announce_room(fam: Family, attrs: Attributes, ctx: EncodeContext, encoded_at
     """Bytes left for NLRI in one UPDATE announcing `fam` routes with these (encoded) attributes:
     pack_announce's layout. An NLRI item longer than this cannot be sent on this session."""
     room = ctx.max_size - HEADER_LEN - 4 - len(encoded_attrs)
-    if fam == IPV4_UNICAST:
+    if next_hop_in_body(fam, attrs, ctx):
         return room
     # The MP_REACH_NLRI attribute: extended-length header, AFI, SAFI, next hop length, next hop,
     # reserved byte.
