@@ -245,7 +245,8 @@ class Connection:
         self.remote_open = remote
         neg = negotiate(self.local_open, remote)
         self.negotiated = neg
-        self._decode_ctx = DecodeContext(asn4=neg.asn4, ibgp=self.expect.peer_as == self.expect.local_as)
+        self._decode_ctx = DecodeContext(asn4=neg.asn4, ibgp=self.expect.peer_as == self.expect.local_as,
+                                         addpath=neg.addpath_receive)
         if neg.extended_message:
             self.reader.max_size = neg.max_size
         actions: list[Action] = [OpenReceived(remote), Send(KEEPALIVE)]

@@ -64,6 +64,9 @@ class Capabilities:
     asn4: bool = True
     extended_message: bool = False
     software_version: bool = False
+    # ADD-PATH (RFC 7911): 0 off, 1 receive, 2 send, 3 send/receive, for add_path_families.
+    add_path: int = 0
+    add_path_families: tuple[Family, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,6 +27,7 @@ from fleetbgp.wire.constants import MAX_EXTENDED_MESSAGE, MAX_MESSAGE
 from fleetbgp.wire.fit import exceeds, message_limit, size_problem
 from fleetbgp.wire.flowspec import FlowSpecError
 from fleetbgp.wire.nlri import (
+    ADDPATH_FAMILIES,
     IPV4_FLOWSPEC,
     IPV4_UNICAST,
     IPV6_FLOWSPEC,
@@ -96,7 +97,7 @@ class NeighborSpec:
     """A neighbor or template as written: each setting with where it was set."""
 
     __slots__ = ("name", "template", "loc", "fields", "failed", "families", "capabilities", "routes",
-                 "route_locs", "apis", "inherits", "flows", "big_routes")
+                 "route_locs", "apis", "inherits", "flows", "big_routes", "add_path")
 
     def __init__(self, name: str, template: bool, loc: Location) -> None:
         self.name = name
@@ -105,6 +106,8 @@ class NeighborSpec:
         self.fields: dict[str, tuple[Any, Location, str]] = {}
         self.failed: set[str] = set()  # settings given with a bad value (already reported)
         self.families: tuple[tuple[Family, ...], Location] | None = None
+        # The `add-path { AFI SAFI; }` block: the families to offer ADD-PATH for (default: all).
+        self.add_path: tuple[tuple[Family, ...], Location] | None = None
         self.capabilities: dict[str, tuple[Any, Location, str]] = {}
         self.routes: StaticRoutes = {}
         self.route_locs: dict[Family, Location] = {}
@@ -315,11 +318,11 @@ class NeighborBlock(Block):
     STATEMENTS: ClassVar[Names] = {**{k: "s_setting" for k in _NEIGHBOR_SETTINGS},
                                    "inherit": "s_inherit", "route": "s_route"}
     BLOCKS: ClassVar[Names] = {"family": "b_family", "capability": "b_capability", "static": "b_static",
-                               "api": "b_api", "announce": "b_announce", "flow": "b_flow"}
+                               "api": "b_api", "announce": "b_announce", "flow": "b_flow",
+                               "add-path": "b_add_path"}
     UNSUPPORTED: ClassVar[Names] = {
         "l2vpn": "'l2vpn' is not supported",
         "operational": "'operational' messages are not supported",
-        "add-path": "add-path is not supported",
         "nexthop": "the 'nexthop' block (RFC 8950 next hops) is not supported",
         "peer-address": "the peer address is given in the block header: neighbor 192.0.2.1 { ... }",
         "multi-session": "'multi-session' is not supported",
@@ -478,6 +481,14 @@ class NeighborBlock(Block):
             raise _Skip
         return FamilyBlock(self.p, stmt, self.spec)
 
+    def b_add_path(self, stmt: Statement) -> Block:
+        self.p.arity(stmt, 0, "add-path takes no value here: add-path { ipv4 unicast; } (the mode is "
+                              "capability { add-path send/receive; })")
+        if self.spec.add_path is not None:
+            self.p.error(stmt, 0, f"'add-path' is given twice (first at {self.spec.add_path[1].short()})")
+            raise _Skip
+        return AddPathBlock(self.p, stmt, self.spec)
+
     def b_capability(self, stmt: Statement) -> Block:
         self.p.arity(stmt, 0, "capability takes no value: capability { route-refresh; }")
         return CapabilityBlock(self.p, stmt, self)
@@ -554,6 +565,20 @@ class FamilyBlock(Block):
         self.spec.families = (tuple(self.families), self.loc)
 
 
+class AddPathBlock(FamilyBlock):
+    """ExaBGP's `add-path { ipv4 unicast; }`: which families the ADD-PATH capability covers. As in
+    ExaBGP, an empty block means every family, a family the neighbor does not enable is skipped, and
+    FlowSpec families are accepted but get no path ids (RFC 7911 has none for them in ExaBGP)."""
+
+    kind = "add-path"
+
+    def close(self, stmt: Statement | None) -> None:
+        self.spec.add_path = (tuple(self.families), self.loc)
+
+
+# RFC 7911 4 Send/Receive field: 1 receive, 2 send, 3 both (ExaBGP's words).
+ADD_PATH_MODES = {"disable": 0, "disabled": 0, "receive": 1, "send": 2, "send/receive": 3}
+
 # The hostname capability shares the OPEN's 255 bytes of capabilities with the families and the rest.
 MAX_FQDN_BYTES = 160
 
@@ -562,9 +587,9 @@ class CapabilityBlock(Block):
     kind = "capability"
     STATEMENTS: ClassVar[Names] = {"graceful-restart": "s_graceful_restart", "route-refresh": "s_flag",
                                    "asn4": "s_flag", "extended-message": "s_flag",
-                                   "software-version": "s_flag"}
+                                   "software-version": "s_flag", "add-path": "s_add_path"}
     UNSUPPORTED: ClassVar[Names] = {k: f"capability '{k}' is not supported" for k in (
-        "add-path", "multi-session", "operational", "aigp", "nexthop")}
+        "multi-session", "operational", "aigp", "nexthop")}
 
     def __init__(self, parser: Parser, stmt: Statement, owner: NeighborBlock) -> None:
         super().__init__(parser, stmt, "capability")
@@ -584,6 +609,22 @@ class CapabilityBlock(Block):
             self.p.error(stmt, 2, f"graceful-restart takes an optional restart time: 0..{GR_MAX} seconds")
             return
         self.owner.set(self.owner.spec.capabilities, "graceful_restart", value, stmt, words[0])
+
+    def s_add_path(self, stmt: Statement) -> None:
+        """ExaBGP's `add-path send|receive|send/receive|disable;` (RFC 7911 Send/Receive values)."""
+        words = stmt.words
+        usage = "add-path takes one of: send, receive, send/receive, disable"
+        if len(words) != 2:
+            self.p.error(stmt, min(len(words) - 1, 2), usage)
+            return
+        word = words[1].lower()
+        mode = ADD_PATH_MODES.get(word)
+        if mode is None:
+            hint = (" (the option is send/receive)" if word == "receive/send"
+                    else _did_you_mean(word, ADD_PATH_MODES))
+            self.p.error(stmt, 1, f"add-path {_show(words[1])} is not a mode{hint}: {usage}")
+            return
+        self.owner.set(self.owner.spec.capabilities, "add_path", mode, stmt, words[0])
 
     def s_flag(self, stmt: Statement) -> None:
         word = stmt.words[0]
@@ -1533,9 +1574,9 @@ class Parser:
             if attrs.next_hop == "self":
                 session = "IPv6" if other == IPV4_UNICAST else "IPv4"
                 self.errors_at(route_locs[other], f"{where}: the {family_name(other)} route "
-                                                  f"{nlri_to_prefix(other, nlri)} has 'next-hop self', but the "
-                                                  f"session is {session}: there is no address of ours of the "
-                                                  "route's family to use; write the next hop")
+                                                  f"{nlri_to_prefix(other, nlri)} has 'next-hop self', "
+                                                  f"but the session is {session}: there is no address of "
+                                                  "ours of the route's family to use; write the next hop")
                 return False
         return True
 
@@ -1691,6 +1732,7 @@ class Parser:
         fields: dict[str, tuple[Any, Location, str]] = {}
         caps: dict[str, tuple[Any, Location, str]] = {}
         families: tuple[tuple[Family, ...], Location] | None = None
+        add_path_block: tuple[tuple[Family, ...], Location] | None = None
         routes: StaticRoutes = {}
         route_locs: dict[Family, Location] = {}
         apis: list[Api] = []
@@ -1702,6 +1744,8 @@ class Parser:
             caps.update(part.capabilities)
             if part.families is not None:
                 families = part.families
+            if part.add_path is not None:
+                add_path_block = part.add_path
             for fam, table in part.routes.items():
                 mine = routes.get(fam)
                 if mine is None:
@@ -1779,12 +1823,20 @@ class Parser:
             gr = min(hold_time, GR_MAX)
         elif gr is False:
             gr = None
+        add_path = caps["add_path"][0] if "add_path" in caps else 0
+        # As ExaBGP: the block's families (those the neighbor enables), or every family without
+        # one; only those that can carry path ids.
+        listed = add_path_block[0] if add_path_block is not None and add_path_block[0] else fams
+        add_path_families = tuple(f for f in ADDPATH_FAMILIES if f in listed and f in fams) \
+            if add_path else ()
         capabilities = Capabilities(
             graceful_restart=gr,
             route_refresh=caps["route_refresh"][0] if "route_refresh" in caps else True,
             asn4=caps["asn4"][0] if "asn4" in caps else True,
             extended_message=caps["extended_message"][0] if "extended_message" in caps else False,
-            software_version=caps["software_version"][0] if "software_version" in caps else False)
+            software_version=caps["software_version"][0] if "software_version" in caps else False,
+            add_path=add_path,
+            add_path_families=add_path_families)
         return Neighbor(
             peer_address=peer, local_as=get("local_as"), peer_as=get("peer_as"), router_id=router_id,
             local_address=local, hold_time=hold_time, passive=get("passive", False),

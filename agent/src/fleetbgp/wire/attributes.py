@@ -118,6 +118,8 @@ class EncodeContext:
     next_hop_self_v6: str | None = None
     link_local_v6: str | None = None
     max_size: int = 4096
+    # Families for which ADD-PATH send was negotiated: their NLRI carry a path id.
+    addpath: frozenset[tuple[int, int]] = frozenset()
 
     @property
     def ibgp(self) -> bool:
@@ -257,6 +259,8 @@ class DecodeContext:
     # Internal peer (same AS). The agent runs no confederation, so an external peer is never a
     # member of ours: its AS_CONFED_* segments are an error (RFC 5065 5).
     ibgp: bool = False
+    # Families for which ADD-PATH receive was negotiated: their NLRI carry a path id.
+    addpath: frozenset[tuple[int, int]] = frozenset()
 
 
 @dataclass(slots=True)
