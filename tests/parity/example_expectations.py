@@ -24,6 +24,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "api-announce.conf": ("accepted", ""),
     "api-announcement.conf": ("accepted", ""),
     "api-attributes.conf": ("accepted", ""),
+    "api-attributes-path.conf": ("accepted", ""),
     "api-broken-flow.conf": ("accepted", ""),
     "api-check.conf": ("accepted", ""),
     "api-eor.conf": ("accepted", ""),
@@ -56,6 +57,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "conf-largecommunity.conf": ("accepted", ""),
     "conf-new-v4.conf": ("accepted", ""),
     "conf-new-v6.conf": ("accepted", ""),
+    "conf-path-information.conf": ("accepted", ""),
     "conf-no-asn4.conf": ("accepted", ""),
     "conf-template.conf": ("accepted", ""),
     "conf-unknowncap.conf": ("accepted", ""),
@@ -70,10 +72,6 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "parse-ttl.conf": ("accepted", ""),
     "unknown-message.conf": ("accepted", ""),
     "api-api.conf": ("refused", "api-api.conf:14:9: family 'ipv4 nlri-mpls' is not supported"),
-    "api-attributes-path.conf": (
-        "refused",
-        "api-attributes-path.conf:18:3: capability 'add-path' is not supported",
-    ),
     "api-attributes-vpn.conf": (
         "refused",
         "api-attributes-vpn.conf:15:8: family 'ipv4 mpls-vpn' is not supported",
@@ -100,7 +98,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
         "refused",
         "api-watchdog.conf:22:38: ExaBGP's 'watchdog' is not supported: use the API (announce/withdraw) instead",
     ),
-    "conf-addpath.conf": ("refused", "conf-addpath.conf:9:3: capability 'add-path' is not supported"),
+    "conf-addpath.conf": ("refused", "conf-addpath.conf:14:8: family 'ipv4 mpls-vpn' is not supported"),
     "conf-attributes.conf": (
         "refused",
         "conf-attributes.conf:19:4: raw 'attribute [ ... ]' is not supported",
@@ -127,10 +125,6 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "conf-mvpn.conf": ("refused", "conf-mvpn.conf:10:14: family 'ipv4 mcast-vpn' is not supported"),
     "conf-name.conf": ("refused", "conf-name.conf:13:37: ExaBGP's route 'name' is not supported"),
     "conf-parity.conf": ("refused", "conf-parity.conf:8:8: family 'ipv6 mpls-vpn' is not supported"),
-    "conf-path-information.conf": (
-        "refused",
-        "conf-path-information.conf:12:3: capability 'add-path' is not supported",
-    ),
     "conf-prefix-sid-srv6.conf": (
         "refused",
         "conf-prefix-sid-srv6.conf:8:3: capability 'nexthop' is not supported",
@@ -155,7 +149,6 @@ EXPECTED: dict[str, tuple[str, str]] = {
 
 REASONS: dict[str, str] = {
     "api-api.conf": "out of scope: VPN/MPLS",
-    "api-attributes-path.conf": "todo: add-path",
     "api-attributes-vpn.conf": "out of scope: VPN/MPLS",
     "api-blocklist.conf": "out of scope: operational",
     "api-flow-merge.conf": "out of scope: flow interface-set (scope)",
@@ -167,7 +160,7 @@ REASONS: dict[str, str] = {
     "api-vpls.conf": "out of scope: VPLS",
     "api-vpnv4.conf": "out of scope: VPN/MPLS",
     "api-watchdog.conf": "todo: watchdog",
-    "conf-addpath.conf": "todo: add-path",
+    "conf-addpath.conf": "out of scope: VPN/MPLS",
     "conf-attributes.conf": "out of scope: generic attribute",
     "conf-bgpls.conf": "out of scope: BGP-LS",
     "conf-cap-software-version.conf": "todo: software-version",
@@ -179,7 +172,6 @@ REASONS: dict[str, str] = {
     "conf-mvpn.conf": "out of scope: multicast VPN",
     "conf-name.conf": "todo: route name",
     "conf-parity.conf": "out of scope: VPN/MPLS",
-    "conf-path-information.conf": "todo: add-path",
     "conf-prefix-sid-srv6.conf": "out of scope: VPN/MPLS",
     "conf-prefix-sid.conf": "out of scope: VPN/MPLS",
     "conf-split.conf": "todo: split",
@@ -199,5 +191,7 @@ REASONS: dict[str, str] = {
 #   6-bit DSCP of the traffic class); ExaBGP takes up to 65535, and docs/agent/flowspec.md says 0-255.
 # - conf-flow-redirect.conf: the flow action `redirect-to-nexthop-ietf` (74:17, 83:17): todo.
 # - extended-nexthop.conf: IPv4 next hops on IPv6 routes and back (26:34, 27:58): RFC 8950, todo.
-# - api-open.conf: capabilities aigp (24:3), operational, multi-session, add-path besides nexthop.
+# - api-open.conf: capabilities aigp (24:3), operational, multi-session besides nexthop.
+# - conf-addpath.conf: the mpls-vpn route (label, rd, 24:107); its add-path capability, add-path
+#   block and `path-information 1.2.3.4` / `path-information 10` routes are accepted.
 
