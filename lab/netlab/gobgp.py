@@ -25,6 +25,8 @@ class GoBgpPeer:
     password: str | None = None
     ttl_security: bool = False
     passive: bool = False
+    add_paths_receive: bool = False  # ADD-PATH (RFC 7911) receive, on every family
+    add_paths_send_max: int = 0  # ADD-PATH send: up to this many paths per prefix (0: off)
 
     def render(self) -> str:
         q = json.dumps
@@ -46,6 +48,10 @@ class GoBgpPeer:
         for fam in self.families:
             lines += ["  [[neighbors.afi-safis]]", "    [neighbors.afi-safis.config]",
                       f"      afi-safi-name = {q(fam)}"]
+            if self.add_paths_receive or self.add_paths_send_max:
+                lines += ["    [neighbors.afi-safis.add-paths.config]",
+                          f"      receive = {'true' if self.add_paths_receive else 'false'}",
+                          f"      send-max = {self.add_paths_send_max}"]
         return "\n".join(lines)
 
 

@@ -215,7 +215,7 @@ def test_a_withdraw_ignores_attribute_values_as_exabgp_does(line):
 
 @pytest.mark.parametrize("line,message", [
     ("withdraw route 1.1.0.0/25 rd 65000:1", "VPN"),
-    ("withdraw route 1.1.0.0/25 path-information 1", "path-information"),
+    ("withdraw route 1.1.0.0/25 path-information 1.2.3", "path-information '1.2.3'"),
     ("withdraw route 1.1.0.0/25 next-hop self colour blue", "unknown route attribute 'colour'"),
 ])
 def test_a_withdraw_still_refuses_another_nlri_or_a_word_that_is_no_attribute(line, message):

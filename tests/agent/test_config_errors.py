@@ -39,7 +39,14 @@ def test_diagnostic_format_and_config_error_str():
     ("family { ipv44 unicast; }", "f.conf:5:10: unknown family 'ipv44 unicast' (did you mean 'ipv4 unicast'?)"),
     ("capability { route-refesh; }", "f.conf:5:14: unknown keyword 'route-refesh' in the capability block "
                                      "(did you mean 'route-refresh'?)"),
-    ("capability { add-path send; }", "f.conf:5:14: capability 'add-path' is not supported"),
+    ("capability { add-path sned; }", "f.conf:5:23: add-path 'sned' is not a mode (did you mean 'send'?): "
+                                      "add-path takes one of: send, receive, send/receive, disable"),
+    ("capability { add-path receive/send; }", "f.conf:5:23: add-path 'receive/send' is not a mode (the "
+                                              "option is send/receive): add-path takes one of: send, "
+                                              "receive, send/receive, disable"),
+    ("capability { add-path multi-session; }", "f.conf:5:23: add-path 'multi-session' is not a mode: "
+                                               "add-path takes one of: send, receive, send/receive, disable"),
+    ("capability { multi-session; }", "f.conf:5:14: capability 'multi-session' is not supported"),
     ("statik { }", "f.conf:5:1: unknown keyword 'statik' in the neighbor block (did you mean 'static'?)"),
     ("api { procesess [ a ]; }", "f.conf:5:7: unknown keyword 'procesess' in the api block "
                                  "(did you mean 'processes'?)"),

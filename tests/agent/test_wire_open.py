@@ -96,9 +96,9 @@ def test_route_refresh_cisco_code_is_route_refresh() -> None:
 
 
 def test_unknown_capabilities_are_kept_and_re_encoded() -> None:
-    caps = Capabilities.decode(h("47 07 0001 01 80 000078  45 04 0001 01 01"))
-    assert caps.unknown == [(71, h("0001 01 80 000078")), (69, h("0001 01 01"))]
-    assert caps.encode() == h("47 07 0001 01 80 000078  45 04 0001 01 01")
+    caps = Capabilities.decode(h("47 07 0001 01 80 000078  4a 04 0001 01 01"))
+    assert caps.unknown == [(71, h("0001 01 80 000078")), (74, h("0001 01 01"))]
+    assert caps.encode() == h("47 07 0001 01 80 000078  4a 04 0001 01 01")
 
 
 def test_largest_open_that_fits_one_parameter() -> None:

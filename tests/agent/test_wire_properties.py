@@ -36,7 +36,7 @@ from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, Family
 
 FAMS = [IPV4_UNICAST, IPV6_UNICAST]
 KNOWN_ATTRS = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 32}
-KNOWN_CAPS = {1, 2, 6, 64, 65, 70, 128}
+KNOWN_CAPS = {1, 2, 6, 64, 65, 69, 70, 128}
 
 # ---- strategies --------------------------------------------------------------------------------
 
@@ -231,7 +231,11 @@ def capability_sets(draw: st.DrawFn) -> Capabilities:
     return Capabilities(families=fams, asn4=draw(st.none() | asn), route_refresh=draw(st.booleans()),
                         enhanced_route_refresh=draw(st.booleans()), extended_message=draw(st.booleans()),
                         graceful_restart=gr, gr_restarting=draw(st.booleans()) if gr is not None else False,
-                        gr_families=gr_fams, unknown=unknown)
+                        gr_families=gr_fams, unknown=unknown,
+                        # ADD-PATH: modes 1..3 (a family set to 0 is not sent, so does not come back)
+                        add_path=draw(st.dictionaries(st.sampled_from([IPV4_UNICAST, IPV6_UNICAST,
+                                                                       Family(25, 70)]),
+                                                      st.integers(1, 3))))
 
 
 @given(capability_sets())

@@ -25,6 +25,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "api-announce.conf": ("accepted", ""),
     "api-announcement.conf": ("accepted", ""),
     "api-attributes.conf": ("accepted", ""),
+    "api-attributes-path.conf": ("accepted", ""),
     "api-broken-flow.conf": ("accepted", ""),
     "api-check.conf": ("accepted", ""),
     "api-eor.conf": ("accepted", ""),
@@ -60,6 +61,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "conf-largecommunity.conf": ("accepted", ""),
     "conf-new-v4.conf": ("accepted", ""),
     "conf-new-v6.conf": ("accepted", ""),
+    "conf-path-information.conf": ("accepted", ""),
     "conf-no-asn4.conf": ("accepted", ""),
     "conf-template.conf": ("accepted", ""),
     "conf-unknowncap.conf": ("accepted", ""),
@@ -74,10 +76,6 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "parse-ttl.conf": ("accepted", ""),
     "unknown-message.conf": ("accepted", ""),
     "api-api.conf": ("refused", "api-api.conf:14:9: family 'ipv4 nlri-mpls' is not supported"),
-    "api-attributes-path.conf": (
-        "refused",
-        "api-attributes-path.conf:18:3: capability 'add-path' is not supported",
-    ),
     "api-attributes-vpn.conf": (
         "refused",
         "api-attributes-vpn.conf:15:8: family 'ipv4 mpls-vpn' is not supported",
@@ -100,7 +98,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     ),
     "api-vpls.conf": ("refused", "api-vpls.conf:17:3: family 'l2vpn vpls' is not supported"),
     "api-vpnv4.conf": ("refused", "api-vpnv4.conf:14:8: family 'ipv4 mpls-vpn' is not supported"),
-    "conf-addpath.conf": ("refused", "conf-addpath.conf:9:3: capability 'add-path' is not supported"),
+    "conf-addpath.conf": ("refused", "conf-addpath.conf:14:8: family 'ipv4 mpls-vpn' is not supported"),
     "conf-attributes.conf": (
         "refused",
         "conf-attributes.conf:19:4: raw 'attribute [ ... ]' is not supported",
@@ -122,10 +120,6 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "conf-l2vpn.conf": ("refused", "conf-l2vpn.conf:11:3: family 'l2vpn vpls' is not supported"),
     "conf-mvpn.conf": ("refused", "conf-mvpn.conf:10:14: family 'ipv4 mcast-vpn' is not supported"),
     "conf-parity.conf": ("refused", "conf-parity.conf:8:8: family 'ipv6 mpls-vpn' is not supported"),
-    "conf-path-information.conf": (
-        "refused",
-        "conf-path-information.conf:12:3: capability 'add-path' is not supported",
-    ),
     "conf-prefix-sid-srv6.conf": (
         "refused",
         "conf-prefix-sid-srv6.conf:12:8: family 'ipv4 mpls-vpn' is not supported",
@@ -150,7 +144,6 @@ EXPECTED: dict[str, tuple[str, str]] = {
 
 REASONS: dict[str, str] = {
     "api-api.conf": "out of scope: VPN/MPLS",
-    "api-attributes-path.conf": "todo: add-path",
     "api-attributes-vpn.conf": "out of scope: VPN/MPLS",
     "api-blocklist.conf": "out of scope: operational",
     "api-flow-merge.conf": "out of scope: flow interface-set (scope)",
@@ -161,7 +154,7 @@ REASONS: dict[str, str] = {
     "api-open.conf": "out of scope: operational",
     "api-vpls.conf": "out of scope: VPLS",
     "api-vpnv4.conf": "out of scope: VPN/MPLS",
-    "conf-addpath.conf": "todo: add-path",
+    "conf-addpath.conf": "out of scope: VPN/MPLS",
     "conf-attributes.conf": "out of scope: generic attribute",
     "conf-bgpls.conf": "out of scope: BGP-LS",
     "conf-extended-attributes.conf": "out of scope: VPLS",
@@ -171,7 +164,6 @@ REASONS: dict[str, str] = {
     "conf-l2vpn.conf": "out of scope: VPLS",
     "conf-mvpn.conf": "out of scope: multicast VPN",
     "conf-parity.conf": "out of scope: VPN/MPLS",
-    "conf-path-information.conf": "todo: add-path",
     "conf-prefix-sid-srv6.conf": "out of scope: VPN/MPLS",
     "conf-prefix-sid.conf": "out of scope: VPN/MPLS",
     "conf-split.conf": "stricter: a missing '}' at the end of the file is an error (ExaBGP does not notice it); split itself works",
@@ -196,4 +188,6 @@ REASONS: dict[str, str] = {
 # - api-open.conf: its `nexthop { ipv4 unicast ipv6; }` without family ipv6 unicast (18:3), which
 #   ExaBGP skips silently (no capability), is refused; then `ipv6 unicast ipv4` (19:3) and the
 #   capabilities aigp (24:3), operational, multi-session, add-path.
+# - conf-addpath.conf: the mpls-vpn route (label, rd, 24:107); its add-path capability, add-path
+#   block and `path-information 1.2.3.4` / `path-information 10` routes are accepted.
 

@@ -125,8 +125,8 @@ REFUSED_ON_PURPOSE: tuple[tuple[str, str, str], ...] = (
      "route reflection attributes are not implemented"),
     ("withdraw", "route 10.9.0.0/24 next-hop self withdraw;",
      "the flag starts a watchdog route withdrawn: without 'watchdog NAME' nothing could announce it"),
-    # ExaBGP wants add-path, an MPLS / VPN family, or the aigp capability for these:
-    ("path-information", "route 10.9.0.0/24 next-hop self path-information 1;", "add-path: not implemented"),
+    # ExaBGP wants an MPLS / VPN family, or the aigp capability for these (path-information, which
+    # wants add-path, is implemented: the encoding suite's conf-path-information is identical):
     ("label", "route 10.9.0.0/24 next-hop self label 100;", "MPLS is out of scope"),
     ("rd", "route 10.9.0.0/24 next-hop self rd 65000:1 label 100;", "VPN is out of scope"),
     ("attribute", "route 10.9.0.0/24 next-hop self attribute [ 0x20 0xc0 0x0000000100000002 ];",

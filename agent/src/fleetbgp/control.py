@@ -33,11 +33,21 @@ from typing import TYPE_CHECKING, Any
 
 from .config.errors import RouteError
 from .config.lexer import tokenize_line
-from .config.route import parse_attributes, parse_prefix, parse_route
+from .config.route import check_path_family, parse_prefix, parse_route, parse_route_attributes
 from .flows import received_flow_fields
 from .literals import decimal
+from .rib import keys_of_prefix
 from .wire.fit import first_foreign_next_hop, first_oversized
-from .wire.nlri import Family, family_from_name, family_name, nlri_to_prefix
+from .wire.nlri import (
+    PATH_MARK,
+    Family,
+    family_from_name,
+    family_name,
+    nlri_to_prefix,
+    path_id_text,
+    path_key,
+    split_key,
+)
 
 if TYPE_CHECKING:
     from .settings import AgentSettings
@@ -867,7 +877,11 @@ def _prefixes_from_args(args: dict[str, Any]) -> list[tuple[Family, bytes]]:
         try:
             fam, nlri = parse_prefix(toks)
             if len(toks) > 1:
-                parse_attributes(toks, fam, 1, require_next_hop=False)
+                # Attributes are checked; a path-information says which path of the prefix goes.
+                _, path_id = parse_route_attributes(toks, fam, 1, require_next_hop=False)
+                if path_id:
+                    check_path_family(fam, 0)
+                    nlri = path_key(nlri, path_id)
         except RouteError as exc:
             raise _invalid("withdraw", toks, exc) from None
         out.append((fam, nlri))
@@ -899,14 +913,16 @@ class _RouteQuery:
     def _keys(self, peer: Any, fam: Family, table: dict[bytes, Any],
               owned: dict[str, dict[Family, set[bytes]]] | None) -> tuple[list[bytes], int | None]:
         """(candidate keys, exact count if known without looking at every key)."""
+        rib = peer.rib_in if self.received else peer.rib_out
+        paths = fam in getattr(rib, "path_families", ())
         if owned is not None:
             keys = owned.get(peer.address, {}).get(fam, set())
             if self.prefix is not None and self.match == "exact":
-                return ([self.prefix[1]] if self.prefix[1] in keys else []), None
+                return keys_of_prefix(dict.fromkeys(keys), fam, self.prefix[1], paths), None
             return list(keys), None
         if self.prefix is not None and self.match == "exact":
-            nlri = self.prefix[1]
-            return ([nlri] if nlri in table else []), None
+            # Every path of the prefix (ADD-PATH keys carry a path id before the NLRI).
+            return keys_of_prefix(table, fam, self.prefix[1], paths), None
         if self.prefix is None and self.limit:
             return list(itertools.islice(table, self.limit)), len(table)
         return list(table), None
@@ -970,6 +986,8 @@ def _container(prefix: bytes, fam: Family) -> Callable[[bytes], bool]:
     mask = ((1 << plen) - 1) << (bits - plen) if plen else 0
 
     def contains(nlri: bytes) -> bool:
+        if nlri and nlri[0] == PATH_MARK:
+            nlri = nlri[5:]  # a route with a path id: the prefix after it
         if not nlri or nlri[0] < plen:
             return False
         return int.from_bytes(nlri[1:].ljust(size, b"\0")[:size], "big") & mask == want
@@ -1050,6 +1068,7 @@ def route_entry(peer: Any, fam: Family, nlri: bytes, attrs: Attributes) -> dict[
     entry: dict[str, Any] = {"neighbor": peer.address, "family": family_name(fam), "prefix": prefix,
                              "next_hop": attrs.next_hop,
                              "origin": _ORIGIN_NAMES.get(attrs.origin, attrs.origin)}
+    _path_fields(entry, nlri)
     if attrs.as_path:
         entry["as_path"] = [list(asns) if seg == 1 else a for seg, asns in attrs.as_path
                             for a in ((asns,) if seg == 1 else asns)]
@@ -1089,11 +1108,23 @@ def received_entry(peer: Any, fam: Family, nlri: bytes, attrs: Attributes | None
             prefix = nlri.hex()
         entry = {"neighbor": peer.address, "family": family_name(fam), "prefix": prefix,
                  "attributes": None}
+        _path_fields(entry, nlri)
     if fam.safi == 133:
         entry.update(received_flow_fields(fam, nlri, attrs))
         entry["route"] = entry["flow"].get("text", entry.get("route", ""))
     entry["received"] = True
     return entry
+
+
+def _path_fields(entry: dict[str, Any], key: bytes) -> None:
+    """A route with an ADD-PATH path id: "prefix" is the prefix alone, "path_id" the id (number),
+    "path_information" as ExaBGP writes it (0.0.0.1)."""
+    if key and key[0] == PATH_MARK and not entry["family"].endswith("flow"):
+        path_id = split_key(key)[0]
+        assert path_id is not None
+        entry["prefix"] = entry["prefix"].partition(" ")[0]
+        entry["path_id"] = path_id
+        entry["path_information"] = path_id_text(path_id)
 
 
 def _owner_of(peer: Any, fam: Family, nlri: bytes) -> str | None:

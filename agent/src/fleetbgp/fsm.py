@@ -246,7 +246,8 @@ class Connection:
         neg = negotiate(self.local_open, remote)
         self.negotiated = neg
         self._decode_ctx = DecodeContext(asn4=neg.asn4, ibgp=self.expect.peer_as == self.expect.local_as,
-                                         extended_next_hop=neg.extended_next_hop)
+                                         extended_next_hop=neg.extended_next_hop,
+                                         addpath=neg.addpath_receive)
         if neg.extended_message:
             self.reader.max_size = neg.max_size
         actions: list[Action] = [OpenReceived(remote), Send(KEEPALIVE)]

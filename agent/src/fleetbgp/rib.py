@@ -3,6 +3,9 @@ changed since we last told it, and what it sent us (adj-rib-in).
 
 Routes are stored as `dict[nlri_bytes, Attributes]` per family: the key is the NLRI wire encoding and
 the value an interned attribute set shared by every route that carries it. No object per route.
+A route with an ADD-PATH path id has the marked key of wire.nlri.path_key, so one prefix can be held
+once per path id; keys become wire NLRI (with or without the path id, as negotiated) only when
+UPDATEs are built.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 
 from .wire.attributes import Attributes, EncodeContext, RouteTooLarge, encode_attributes
+from .wire.constants import SAFI
 from .wire.messages import announce_room, end_of_rib, next_hop_in_body, pack_announce, pack_withdraw
-from .wire.nlri import Family, family_name, nlri_to_prefix
+from .wire.nlri import PATH_MARK, Family, family_name, nlri_to_prefix, split_key, wire_items
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,9 @@ class AdjRibOut:
         self.routes: RouteTable = {}
         self._dirty: dict[Family, dict[bytes, None]] = {}
         self._full: set[Family] = set()
+        # Unicast families that have held a route with a path id: only their lookups by prefix
+        # need to look past the plain key (never cleared: a hint, not a count).
+        self.path_families: set[Family] = set()
         # Routes put into UPDATEs so far (counters for metrics).
         self.sent_announced = 0
         self.sent_withdrawn = 0
@@ -44,6 +51,8 @@ class AdjRibOut:
         table = self.routes.setdefault(fam, {})
         if table.get(nlri) is attrs:
             return False
+        if nlri[0] == PATH_MARK and fam.safi == SAFI.UNICAST:
+            self.path_families.add(fam)
         table[nlri] = attrs
         if fam not in self._full:
             self._dirty.setdefault(fam, {})[nlri] = None
@@ -103,16 +112,22 @@ class AdjRibOut:
                 if dirty:
                     gone = [k for k in dirty if k not in table]
                     if gone:
+                        gone, _ = self._other_paths(fam, gone, table, ctx)
                         yield from self._withdraw(fam, gone, ctx)
                 yield from self._announce_grouped(fam, table.items(), ctx, transform)
             else:
                 dirty = self._dirty.pop(fam, None)
                 if dirty:
                     gone = [k for k in dirty if k not in table]
+                    again: list[bytes] = []
                     if gone:
+                        gone, again = self._other_paths(fam, gone, table, ctx)
                         yield from self._withdraw(fam, gone, ctx)
+                    changed = (k for k in dirty if k in table)
+                    if again:
+                        changed = (k for k in {**dict.fromkeys(changed), **dict.fromkeys(again)})
                     yield from self._announce_grouped(
-                        fam, ((k, table[k]) for k in dirty if k in table), ctx, transform)
+                        fam, ((k, table[k]) for k in changed), ctx, transform)
             if fam in eor:
                 yield end_of_rib(fam)
 
@@ -126,9 +141,44 @@ class AdjRibOut:
             if table:
                 yield from self._withdraw(fam, list(table), ctx)
 
+    @staticmethod
+    def _other_paths(fam: Family, gone: list[bytes], table: dict[bytes, Attributes],
+                     ctx: EncodeContext) -> tuple[list[bytes], list[bytes]]:
+        """Withdrawals to send, and routes to announce again instead. Without ADD-PATH send on the
+        session, the paths of one prefix share its NLRI on the wire: withdrawing one path while
+        another is still in the table would take the prefix from the peer, so the remaining path
+        is announced again instead (it replaces the withdrawn one at the peer)."""
+        if fam in ctx.addpath or fam.safi != SAFI.UNICAST or not any(k[0] == PATH_MARK for k in gone):
+            return gone, []
+        remaining: dict[bytes, bytes] = {}
+        for key in table:
+            remaining.setdefault(split_key(key)[1], key)
+        withdraw: list[bytes] = []
+        again: list[bytes] = []
+        for key in gone:
+            other = remaining.get(split_key(key)[1])
+            if other is None:
+                withdraw.append(key)
+            else:
+                again.append(other)
+        return withdraw, again
+
+    @staticmethod
+    def _wire(fam: Family, items: list[bytes], ctx: EncodeContext) -> list[bytes]:
+        """Table keys as wire NLRI: path ids added or stripped (wire.nlri.wire_items). A table
+        without path ids on a session without ADD-PATH (the usual case) is sent as it is."""
+        if fam.safi != SAFI.UNICAST:
+            return items
+        if fam in ctx.addpath:
+            return wire_items(items, True)
+        if any(k[0] == PATH_MARK for k in items):
+            # Paths of one prefix are one NLRI here: send it once.
+            return list(dict.fromkeys(wire_items(items, False)))
+        return items
+
     def _withdraw(self, fam: Family, items: list[bytes], ctx: EncodeContext) -> Iterator[bytes]:
         self.sent_withdrawn += len(items)
-        yield from pack_withdraw(fam, items, ctx)
+        yield from pack_withdraw(fam, self._wire(fam, items, ctx), ctx)
 
     def _announce_grouped(self, fam: Family, routes: Iterable[tuple[bytes, Attributes]],
                           ctx: EncodeContext,
@@ -173,7 +223,7 @@ class AdjRibOut:
                 if not items:
                     continue
             self.sent_announced += len(items)
-            yield from pack_announce(fam, attrs, items, ctx, head)
+            yield from pack_announce(fam, attrs, self._wire(fam, items, ctx), ctx, head)
 
     def _drop(self, fam: Family, items: list[bytes], ctx: EncodeContext, reason: str) -> Iterator[bytes]:
         """Routes that cannot be sent on this session: forgotten and withdrawn (the peer may hold an
@@ -205,6 +255,8 @@ class AdjRibIn:
         self.keep = keep_attributes
         self.routes: dict[Family, dict[bytes, Attributes | None]] = {}
         self.eor: set[Family] = set()
+        # Families whose routes came with path ids (ADD-PATH receive): see AdjRibOut.path_families.
+        self.path_families: set[Family] = set()
 
     def count(self, fam: Family) -> int:
         return len(self.routes.get(fam, ()))
@@ -215,6 +267,8 @@ class AdjRibIn:
     def update(self, fam: Family, attrs: Attributes, items: list[bytes]) -> None:
         table = self.routes.setdefault(fam, {})
         value = attrs if self.keep else None
+        if items and items[0][0] == PATH_MARK and fam.safi == SAFI.UNICAST:
+            self.path_families.add(fam)  # every item of an ADD-PATH family has a path id
         for nlri in items:
             table[nlri] = value
 
@@ -227,3 +281,12 @@ class AdjRibIn:
     def clear(self) -> None:
         self.routes.clear()
         self.eor.clear()
+        self.path_families.clear()
+
+
+def keys_of_prefix(table: dict[bytes, object], fam: Family, nlri: bytes, paths: bool) -> list[bytes]:
+    """The keys of `table` for one prefix: the plain NLRI, and when the family holds paths
+    (`paths`), every path of it (a scan: path ids are not indexed by prefix)."""
+    if not paths:
+        return [nlri] if nlri in table else []
+    return [key for key in table if key == nlri or (key[0] == PATH_MARK and key[5:] == nlri)]

@@ -373,6 +373,7 @@ class Peer:
                 fqdn=(n.host_name or "", n.domain_name or "") if n.host_name or n.domain_name else None,
                 software_version=f"fleetbgp/{__version__}" if caps.software_version else None,
                 next_hops=[(fam, AFI.IPV6) for fam in caps.extended_next_hop],
+                add_path=dict.fromkeys(caps.add_path_families, caps.add_path),
             ),
         )
 
@@ -763,10 +764,14 @@ class Peer:
         self.encode_ctx = EncodeContext(local_as=self.neighbor.local_as, peer_as=self.neighbor.peer_as,
                                         asn4=neg.asn4, next_hop_self_v4=v4, next_hop_self_v6=v6,
                                         link_local_v6=link_local, max_size=neg.max_size,
-                                        extended_next_hop=neg.extended_next_hop)
+                                        extended_next_hop=neg.extended_next_hop,
+                                        addpath=neg.addpath_send)
         fams = ", ".join(family_name(f) for f in neg.families) or "none"
-        self.log.info("session established (%s, peer AS %d, router-id %s, hold %d s, families: %s)",
-                      proto.direction, neg.peer_as, neg.peer_router_id, neg.hold_time, fams)
+        addpath = "".join(f"; add-path {what}: " + ", ".join(family_name(f) for f in fs)
+                          for what, fs in (("send", sorted(neg.addpath_send)),
+                                           ("receive", sorted(neg.addpath_receive))) if fs)
+        self.log.info("session established (%s, peer AS %d, router-id %s, hold %d s, families: %s%s)",
+                      proto.direction, neg.peer_as, neg.peer_router_id, neg.hold_time, fams, addpath)
         missing = [f for f in self.neighbor.families if f not in neg.families]
         if missing:
             self.log.warning("peer did not accept families: %s",

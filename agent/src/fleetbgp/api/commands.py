@@ -35,17 +35,25 @@ from fleetbgp.config.errors import RouteError
 from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.route import (
     NO_OPTIONS,
-    parse_attributes,
+    check_path_family,
     parse_prefix,
+    parse_route_attributes,
     parse_route_options,
     split_route,
-    withdraw_problem,
+    withdraw_path_id,
 )
 from fleetbgp.flows import build_rule, family_of
 from fleetbgp.literals import address_error, decimal, ip_address, leading_zero, shown
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.flowspec import MATCH_NAMES, THEN_NAMES, FlowSpecError, split_flow_tokens
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, family_from_name, family_name
+from fleetbgp.wire.nlri import (
+    IPV4_UNICAST,
+    IPV6_UNICAST,
+    Family,
+    family_from_name,
+    family_name,
+    path_key,
+)
 
 
 class CommandError(ValueError):
@@ -143,7 +151,8 @@ _VERBS = ("announce", "withdraw", "flush", "show", "teardown", "reload", "restar
 # -- the fast path ---------------------------------------------------------------------------------
 
 _Tail = tuple[Family, str]
-_ATTR_CACHE: dict[_Tail, Attributes | RouteError] = {}
+_Parsed = tuple[Attributes, int | None]  # attributes, path id
+_ATTR_CACHE: dict[_Tail, _Parsed | RouteError] = {}
 _CACHE_MAX = 4096
 # Longer attribute texts are parsed each time: 4096 cached 1 MiB lines would hold gigabytes.
 _CACHE_TEXT = 4096
@@ -151,13 +160,13 @@ _ANNOUNCE_ROUTE = "announce route "
 _WITHDRAW_ROUTE = "withdraw route "
 
 
-def _announce_tail(family: Family, tail: str) -> Attributes:
-    """The attributes written after the prefix, parsed once per distinct text."""
+def _announce_tail(family: Family, tail: str) -> _Parsed:
+    """The attributes (and path id) written after the prefix, parsed once per distinct text."""
     key = (family, tail)
     found = _ATTR_CACHE.get(key)
     if found is None:
         try:
-            found = parse_attributes(tuple(tokenize_line(tail)), family)
+            found = parse_route_attributes(tuple(tokenize_line(tail)), family)
         except RouteError as exc:
             found = exc
         if len(tail) <= _CACHE_TEXT:
@@ -169,17 +178,23 @@ def _announce_tail(family: Family, tail: str) -> Attributes:
     return found
 
 
-def _withdraw_tail(family: Family, tail: str) -> None:
+def _withdraw_tail(family: Family, tail: str) -> int | None:
     """Attribute values after a withdrawn prefix are ignored, as ExaBGP ignores them: a drain
-    script that writes `withdraw route P next-hop 0.0.0.0` must withdraw P."""
+    script that writes `withdraw route P next-hop 0.0.0.0` must withdraw P. A path-information
+    says which path of the prefix goes: its path id, or None."""
     if tail and not tail.isspace():
-        _withdraw_attributes(tuple(tokenize_line(tail)), family)
+        return _withdraw_attributes(tuple(tokenize_line(tail)), family)
+    return None
 
 
-def _withdraw_attributes(tokens: Sequence[str], family: Family) -> None:
-    problem = withdraw_problem(tokens, family)
-    if problem is not None:
-        raise CommandError(problem)
+def _withdraw_attributes(tokens: Sequence[str], family: Family) -> int | None:
+    try:
+        path_id = withdraw_path_id(tokens, family)
+        if path_id:
+            check_path_family(family, 0)
+    except RouteError as exc:
+        raise CommandError(exc.message) from None
+    return path_id
 
 
 def _route_message(err: RouteError, verb: str) -> str:
@@ -225,12 +240,17 @@ def parse_command(line: str) -> Command:
         prefix, _, tail = line[15:].partition(" ")
         if prefix and not _has_options(tail):
             family, nlri = _prefix(prefix)
-            return Command("announce", routes=[(family, nlri, _announce_tail(family, tail))])
+            attrs, path_id = _announce_tail(family, tail)
+            if path_id:
+                nlri = path_key(nlri, path_id)
+            return Command("announce", routes=[(family, nlri, attrs)])
     elif line.startswith(_WITHDRAW_ROUTE):
         prefix, _, tail = line[15:].partition(" ")
         if prefix and "split" not in tail:
             family, nlri = _prefix(prefix)
-            _withdraw_tail(family, tail)
+            path_id = _withdraw_tail(family, tail)
+            if path_id:
+                nlri = path_key(nlri, path_id)
             return Command("withdraw", routes=[(family, nlri, None)])
     return _parse_general(line)
 
@@ -409,11 +429,11 @@ def _route(verb: str, rest: Sequence[str], start: int) -> Command:
         attrs: Attributes | None = None
         options = NO_OPTIONS
         if verb == "announce":
-            family, nlri, attrs, options = parse_route_options(toks)
-        elif "split" in toks:
-            family, nlri, _, options = parse_route_options(take_split(toks))
+            family, nlri, attrs, options = parse_route_options(toks)  # the key has the path id
         else:
-            _withdraw_attributes(toks[1:], family)
+            nlri = path_key(nlri, _withdraw_attributes(toks[1:], family))
+            if "split" in toks:
+                options = parse_route_options(take_split(toks))[3]
     except RouteError as exc:
         raise CommandError(_route_message(exc, verb)) from None
     nlris = [nlri] if options.split is None else split_route(family, nlri, options.split)
@@ -440,6 +460,7 @@ def _bulk(verb: str, rest: Sequence[str]) -> Command:
     routes: list[tuple[Family, bytes, Attributes | None]] = []
     family: Family | None = None
     attrs: Attributes | None = None
+    path_id: int | None = None
     for index, text in enumerate(prefixes):
         if text in ("[", "]"):
             continue
@@ -451,15 +472,17 @@ def _bulk(verb: str, rest: Sequence[str]) -> Command:
             family = fam
             try:
                 if verb == "announce":
-                    attrs = parse_attributes(attr_toks, fam)
+                    attrs, path_id = parse_route_attributes(attr_toks, fam)
+                    if path_id:
+                        check_path_family(fam, 0)
                 else:
-                    _withdraw_attributes(attr_toks, fam)
+                    path_id = _withdraw_attributes(attr_toks, fam)
             except RouteError as exc:
                 raise CommandError(_route_message(exc, verb)) from None
         elif fam != family:
             raise CommandError(f"{verb} attributes: {text} is {family_name(fam)}, the first prefix is "
                                f"{family_name(family)}; send one command per family")
-        routes.append((fam, nlri, attrs))
+        routes.append((fam, path_key(nlri, path_id) if path_id else nlri, attrs))
     if not routes:
         raise CommandError(f"{verb} attributes: 'nlri' needs at least one prefix")
     return Command(verb, routes=routes)

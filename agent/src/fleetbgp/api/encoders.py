@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.flowspec import FlowSpecError, decode_nlri, exabgp_ext_community_string
-from fleetbgp.wire.nlri import Family, family_name, nlri_to_prefix
+from fleetbgp.wire.nlri import PATH_MARK, Family, family_name, nlri_to_prefix, path_id_text, split_key
 
 if TYPE_CHECKING:
     from fleetbgp.events import PeerEvent
@@ -178,6 +178,24 @@ def flow_ext_community_text(value: int) -> str:
     return ext_community_text(value)
 
 
+def _nlri_json(fam: Family, item: bytes) -> str:
+    """One unicast NLRI as ExaBGP writes it: {"nlri": P}, with "path-information" (dotted) when
+    the route came with a path id (ADD-PATH receive; ExaBGP prints it for every such route)."""
+    if item[0] == PATH_MARK:
+        path_id, nlri = split_key(item)
+        assert path_id is not None
+        return (f'{{"nlri": "{nlri_to_prefix(fam, nlri)}", '
+                f'"path-information": "{path_id_text(path_id)}"}}')
+    return f'{{"nlri": "{nlri_to_prefix(fam, item)}"}}'
+
+
+_ADD_PATH_MODES = {0: "disabled", 1: "receive", 2: "send", 3: "send/receive"}
+
+
+def _add_path_mode(mode: int) -> str:
+    return _ADD_PATH_MODES.get(mode, f"invalid ({mode})")  # as ExaBGP names a bad value
+
+
 def _next_hop(attrs: Attributes) -> str:
     return attrs.next_hop if attrs.next_hop else "null"
 
@@ -209,6 +227,9 @@ def _capabilities_json(caps: Capabilities) -> dict[str, Any]:
                      "restart-flags": ["restart"] if caps.gr_restarting else []}
     if caps.asn4 is not None:
         out["65"] = {"name": "asn4", "asn4": caps.asn4}
+    if caps.add_path:
+        out["69"] = {"name": "addpath", **{_fam_slash(f): _add_path_mode(m)
+                                           for f, m in caps.add_path.items()}}
     if caps.enhanced_route_refresh:
         out["70"] = {"name": "enhanced-route-refresh"}
     for code, value in caps.unknown:
@@ -234,6 +255,9 @@ def _capabilities_text(caps: Capabilities) -> str:
                      + (f" {fams}" if fams else ""))
     if caps.asn4 is not None:
         parts.append(f"asn4({caps.asn4})")
+    if caps.add_path:
+        parts.append("addpath(" + ",".join(f"{_add_path_mode(m)} {family_name(f)}"
+                                           for f, m in caps.add_path.items()) + ")")
     if caps.enhanced_route_refresh:
         parts.append("enhanced route refresh")
     for code, _value in caps.unknown:
@@ -319,7 +343,7 @@ class JsonEncoder:
                     nlris = ", ".join(_flow_json(fam, item) for item in items)
                     parts.append(f'"{family_name(fam)}": [{nlris}]')
                     continue
-                nlris = ", ".join(f'{{"nlri": "{nlri_to_prefix(fam, item)}"}}' for item in items)
+                nlris = ", ".join(_nlri_json(fam, item) for item in items)
                 parts.append(f'"{family_name(fam)}": [{nlris}]')
             body = f'"message": {{"update": {{"withdraw": {{{", ".join(parts)}}}}}}}'
             out.append(self._message("update", peer, event.direction, body))
@@ -335,11 +359,11 @@ class JsonEncoder:
                                              head + _flow_json(fam, item, attrs.next_hop) + "]}}}}"))
                 continue
             head = (f'"message": {{"update": {{{attribute}"announce": '
-                    f'{{"{family_name(fam)}": {{"{_next_hop(attrs)}": [{{"nlri": "')
-            tail = '"}]}}}}'
+                    f'{{"{family_name(fam)}": {{"{_next_hop(attrs)}": [')
+            tail = ']}}}}'
             for item in items:
                 out.append(self._message("update", peer, event.direction,
-                                         head + nlri_to_prefix(fam, item) + tail))
+                                         head + _nlri_json(fam, item) + tail))
         return out
 
     def _notification(self, event: PeerEvent) -> list[str]:

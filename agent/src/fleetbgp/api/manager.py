@@ -23,7 +23,7 @@ from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.constants import CeaseSub
 from fleetbgp.wire.fit import first_foreign_next_hop, first_oversized
 from fleetbgp.wire.messages import Notification
-from fleetbgp.wire.nlri import Family, family_name, nlri_to_prefix
+from fleetbgp.wire.nlri import Family, family_name, nlri_to_prefix, path_id_text, split_key
 
 from .commands import HELP, Command, CommandError, NeighborFilter
 from .encoders import attributes_json, attributes_text
@@ -430,8 +430,11 @@ class ApiManager:
                 chunk: list[dict[str, Any]] = []
                 for fam, table in routes.items():
                     for nlri, attrs in table.items():
-                        entry: dict[str, Any] = {"prefix": nlri_to_prefix(fam, nlri),
+                        path_id, plain = split_key(nlri) if fam.safi == 1 else (None, nlri)
+                        entry: dict[str, Any] = {"prefix": nlri_to_prefix(fam, plain),
                                                  "family": family_name(fam)}
+                        if path_id is not None:
+                            entry["path-information"] = path_id_text(path_id)  # ExaBGP's field
                         if attrs is not None:
                             entry["next-hop"] = attrs.next_hop
                             entry["attribute"] = json.loads("{" + attributes_json(attrs) + "}")

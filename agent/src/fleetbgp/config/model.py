@@ -67,6 +67,9 @@ class Capabilities:
     # RFC 8950 (ExaBGP's `nexthop { ipv4 unicast ipv6; }`): the families whose routes may carry
     # an IPv6 next hop, offered in the extended next hop capability. Only ipv4 unicast today.
     extended_next_hop: tuple[Family, ...] = ()
+    # ADD-PATH (RFC 7911): 0 off, 1 receive, 2 send, 3 send/receive, for add_path_families.
+    add_path: int = 0
+    add_path_families: tuple[Family, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

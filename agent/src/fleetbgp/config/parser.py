@@ -27,6 +27,7 @@ from fleetbgp.wire.constants import MAX_EXTENDED_MESSAGE, MAX_MESSAGE
 from fleetbgp.wire.fit import exceeds, message_limit, size_problem
 from fleetbgp.wire.flowspec import FlowSpecError
 from fleetbgp.wire.nlri import (
+    ADDPATH_FAMILIES,
     IPV4_FLOWSPEC,
     IPV4_UNICAST,
     IPV6_FLOWSPEC,
@@ -99,7 +100,7 @@ class NeighborSpec:
 
     __slots__ = ("name", "template", "loc", "fields", "failed", "families", "capabilities", "routes",
                  "route_locs", "apis", "inherits", "flows", "big_routes", "watchdogs", "nexthops",
-                 "v6_next_hop_routes")
+                 "v6_next_hop_routes", "add_path")
 
     def __init__(self, name: str, template: bool, loc: Location) -> None:
         self.name = name
@@ -113,6 +114,8 @@ class NeighborSpec:
         # The first IPv4 routes written with an IPv6 next hop (RFC 8950 needs the nexthop block),
         # to name the place of one still there in the end; a few, not all of 100,000.
         self.v6_next_hop_routes: list[tuple[bytes, Location]] = []
+        # The `add-path { AFI SAFI; }` block: the families to offer ADD-PATH for (default: all).
+        self.add_path: tuple[tuple[Family, ...], Location] | None = None
         self.capabilities: dict[str, tuple[Any, Location, str]] = {}
         self.routes: StaticRoutes = {}
         self.route_locs: dict[Family, Location] = {}
@@ -326,11 +329,10 @@ class NeighborBlock(Block):
                                    "inherit": "s_inherit", "route": "s_route"}
     BLOCKS: ClassVar[Names] = {"family": "b_family", "capability": "b_capability", "static": "b_static",
                                "api": "b_api", "announce": "b_announce", "flow": "b_flow",
-                               "nexthop": "b_nexthop"}
+                               "nexthop": "b_nexthop", "add-path": "b_add_path"}
     UNSUPPORTED: ClassVar[Names] = {
         "l2vpn": "'l2vpn' is not supported",
         "operational": "'operational' messages are not supported",
-        "add-path": "add-path is not supported",
         "peer-address": "the peer address is given in the block header: neighbor 192.0.2.1 { ... }",
         "multi-session": "'multi-session' is not supported",
         "neighbor": "a neighbor block cannot be nested in another",
@@ -495,6 +497,14 @@ class NeighborBlock(Block):
             raise _Skip
         return NextHopBlock(self.p, stmt, self.spec)
 
+    def b_add_path(self, stmt: Statement) -> Block:
+        self.p.arity(stmt, 0, "add-path takes no value here: add-path { ipv4 unicast; } (the mode is "
+                              "capability { add-path send/receive; })")
+        if self.spec.add_path is not None:
+            self.p.error(stmt, 0, f"'add-path' is given twice (first at {self.spec.add_path[1].short()})")
+            raise _Skip
+        return AddPathBlock(self.p, stmt, self.spec)
+
     def b_capability(self, stmt: Statement) -> Block:
         self.p.arity(stmt, 0, "capability takes no value: capability { route-refresh; }")
         return CapabilityBlock(self.p, stmt, self)
@@ -633,6 +643,20 @@ class NextHopBlock(Block):
         self.spec.nexthops = (tuple(self.entries), self.loc)
 
 
+class AddPathBlock(FamilyBlock):
+    """ExaBGP's `add-path { ipv4 unicast; }`: which families the ADD-PATH capability covers. As in
+    ExaBGP, an empty block means every family, a family the neighbor does not enable is skipped, and
+    FlowSpec families are accepted but get no path ids (RFC 7911 has none for them in ExaBGP)."""
+
+    kind = "add-path"
+
+    def close(self, stmt: Statement | None) -> None:
+        self.spec.add_path = (tuple(self.families), self.loc)
+
+
+# RFC 7911 4 Send/Receive field: 1 receive, 2 send, 3 both (ExaBGP's words).
+ADD_PATH_MODES = {"disable": 0, "disabled": 0, "receive": 1, "send": 2, "send/receive": 3}
+
 # The hostname capability shares the OPEN's 255 bytes of capabilities with the families and the rest.
 MAX_FQDN_BYTES = 160
 
@@ -641,9 +665,10 @@ class CapabilityBlock(Block):
     kind = "capability"
     STATEMENTS: ClassVar[Names] = {"graceful-restart": "s_graceful_restart", "route-refresh": "s_flag",
                                    "asn4": "s_flag", "extended-message": "s_flag",
-                                   "software-version": "s_flag", "nexthop": "s_flag"}
+                                   "software-version": "s_flag", "nexthop": "s_flag",
+                                   "add-path": "s_add_path"}
     UNSUPPORTED: ClassVar[Names] = {k: f"capability '{k}' is not supported" for k in (
-        "add-path", "multi-session", "operational", "aigp")}
+        "multi-session", "operational", "aigp")}
 
     def __init__(self, parser: Parser, stmt: Statement, owner: NeighborBlock) -> None:
         super().__init__(parser, stmt, "capability")
@@ -663,6 +688,22 @@ class CapabilityBlock(Block):
             self.p.error(stmt, 2, f"graceful-restart takes an optional restart time: 0..{GR_MAX} seconds")
             return
         self.owner.set(self.owner.spec.capabilities, "graceful_restart", value, stmt, words[0])
+
+    def s_add_path(self, stmt: Statement) -> None:
+        """ExaBGP's `add-path send|receive|send/receive|disable;` (RFC 7911 Send/Receive values)."""
+        words = stmt.words
+        usage = "add-path takes one of: send, receive, send/receive, disable"
+        if len(words) != 2:
+            self.p.error(stmt, min(len(words) - 1, 2), usage)
+            return
+        word = words[1].lower()
+        mode = ADD_PATH_MODES.get(word)
+        if mode is None:
+            hint = (" (the option is send/receive)" if word == "receive/send"
+                    else _did_you_mean(word, ADD_PATH_MODES))
+            self.p.error(stmt, 1, f"add-path {_show(words[1])} is not a mode{hint}: {usage}")
+            return
+        self.owner.set(self.owner.spec.capabilities, "add_path", mode, stmt, words[0])
 
     def s_flag(self, stmt: Statement) -> None:
         word = stmt.words[0]
@@ -1850,6 +1891,7 @@ class Parser:
         caps: dict[str, tuple[Any, Location, str]] = {}
         families: tuple[tuple[Family, ...], Location] | None = None
         nexthops: tuple[tuple[tuple[Family, Location], ...], Location] | None = None
+        add_path_block: tuple[tuple[Family, ...], Location] | None = None
         routes: StaticRoutes = {}
         route_locs: dict[Family, Location] = {}
         watchdogs: dict[str, list[WatchdogRoute]] = {}
@@ -1866,6 +1908,8 @@ class Parser:
                 watchdogs.setdefault(dog, []).extend(group)
             if part.nexthops is not None:
                 nexthops = part.nexthops
+            if part.add_path is not None:
+                add_path_block = part.add_path
             for fam, table in part.routes.items():
                 mine = routes.get(fam)
                 if mine is None:
@@ -1948,13 +1992,21 @@ class Parser:
             gr = min(hold_time, GR_MAX)
         elif gr is False:
             gr = None
+        add_path = caps["add_path"][0] if "add_path" in caps else 0
+        # As ExaBGP: the block's families (those the neighbor enables), or every family without
+        # one; only those that can carry path ids.
+        listed = add_path_block[0] if add_path_block is not None and add_path_block[0] else fams
+        add_path_families = tuple(f for f in ADDPATH_FAMILIES if f in listed and f in fams) \
+            if add_path else ()
         capabilities = Capabilities(
             graceful_restart=gr,
             route_refresh=caps["route_refresh"][0] if "route_refresh" in caps else True,
             asn4=caps["asn4"][0] if "asn4" in caps else True,
             extended_message=caps["extended_message"][0] if "extended_message" in caps else False,
             software_version=caps["software_version"][0] if "software_version" in caps else False,
-            extended_next_hop=next_hop_families)
+            extended_next_hop=next_hop_families,
+            add_path=add_path,
+            add_path_families=add_path_families)
         return Neighbor(
             peer_address=peer, local_as=get("local_as"), peer_as=get("peer_as"), router_id=router_id,
             local_address=local, hold_time=hold_time, passive=get("passive", False),

@@ -3,6 +3,10 @@
     PREFIX next-hop self|ADDRESS [med N] [local-preference N] [origin igp|egp|incomplete]
            [as-path [ ASN ... ( ASN ... ) ]] [community [ ... ]] [large-community [ ... ]]
            [extended-community [ ... ]] [atomic-aggregate] [aggregator ( ASN:ADDRESS )]
+           [path-information N|A.B.C.D]
+
+`path-information` is no attribute: it names one of several paths to the prefix (ADD-PATH,
+RFC 7911), so it goes into the route's key (wire.nlri.path_key), not into its Attributes.
 
 Functions take a token sequence (see lexer.tokenize_line) and raise RouteError carrying the index of
 the offending token, so each caller can point at it in its own terms (file:line:col, API reply).
@@ -22,7 +26,15 @@ from fleetbgp.literals import decimal, leading_zero, shown
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.constants import HEADER_LEN, MAX_EXTENDED_MESSAGE
 from fleetbgp.wire.fit import size_problem
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_nlri
+from fleetbgp.wire.nlri import (
+    IPV4_UNICAST,
+    IPV6_UNICAST,
+    Family,
+    parse_path_id,
+    path_key,
+    prefix_to_nlri,
+    split_key,
+)
 
 from .errors import RouteError
 
@@ -60,7 +72,6 @@ _UNSUPPORTED = {
     "withdraw": "the 'withdraw' flag starts a watchdog route withdrawn: it belongs to a route of the "
                 "config or the API, not here",
     "name": "a route 'name' belongs to a route of the config or the API, not here",
-    "path-information": "add-path 'path-information' is not supported",
     "label": "labelled routes ('label') are not supported",
     "rd": "VPN routes ('rd') are not supported",
     "route-distinguisher": "VPN routes ('route-distinguisher') are not supported",
@@ -73,23 +84,44 @@ _UNSUPPORTED = {
 }
 
 
-# Keywords that make a route another NLRI (a path id, a label, a VPN route): a withdraw that
-# carries one must not withdraw the plain prefix instead.
-NLRI_KEYWORDS = ("path-information", "label", "rd", "route-distinguisher")
+# Keywords that make a route another NLRI (a label, a VPN route): a withdraw that carries one
+# must not withdraw the plain prefix instead. (path-information does too, and is understood.)
+NLRI_KEYWORDS = ("label", "rd", "route-distinguisher")
+PATH_KEYWORD = "path-information"
 
 
 def withdraw_problem(tokens: Sequence[str], family: Family) -> str | None:
     """What stops a withdraw of the prefix before `tokens`, or None. ExaBGP ignores the values
     of a withdrawn route's attributes (`withdraw route P next-hop 0.0.0.0` withdraws P), so only
     a keyword that names another NLRI, or a word that is no attribute at all (a typo), counts."""
-    for tok in tokens:
-        if tok in NLRI_KEYWORDS:
-            return _UNSUPPORTED[tok]
     try:
-        parse_attributes(tuple(tokens), family, require_next_hop=False)
+        withdraw_path_id(tokens, family)
+    except RouteError as exc:
+        return exc.message
+    return None
+
+
+def withdraw_path_id(tokens: Sequence[str], family: Family) -> int | None:
+    """The path id of a withdrawn route's `path-information` (None without one); RouteError for
+    what stops the withdraw (see withdraw_problem), its index into `tokens`."""
+    for i, tok in enumerate(tokens):
+        if tok in NLRI_KEYWORDS:
+            raise RouteError(i, _UNSUPPORTED[tok])
+    path_id = _path_id_only(tokens)  # a bad path id would withdraw another route: an error
+    try:
+        parse_route_attributes(tuple(tokens), family, require_next_hop=False)
     except RouteError as exc:
         if exc.message.startswith(_UNKNOWN_ATTRIBUTE):
-            return exc.message
+            raise
+    return path_id
+
+
+def _path_id_only(tokens: Sequence[str]) -> int | None:
+    for i, tok in enumerate(tokens):
+        if tok == PATH_KEYWORD:
+            fields: dict[str, Any] = {}
+            _path_information(tokens, i + 1, IPV4_UNICAST, fields)
+            return fields.get("path_id")
     return None
 
 
@@ -439,6 +471,15 @@ def _aggregator(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) 
     return i
 
 
+def _path_information(toks: Sequence[str], i: int, family: Family, f: dict[str, Any]) -> int:
+    value = _one(toks, i, PATH_KEYWORD)
+    try:
+        f["path_id"] = parse_path_id(value)
+    except ValueError as exc:
+        raise RouteError(i, str(exc)) from None
+    return i + 1
+
+
 _HANDLERS: dict[str, Handler] = {
     "next-hop": _next_hop,
     "med": _u32_field("med", "med"),
@@ -451,6 +492,7 @@ _HANDLERS: dict[str, Handler] = {
                                       8),
     "atomic-aggregate": _atomic_aggregate,
     "aggregator": _aggregator,
+    PATH_KEYWORD: _path_information,
 }
 ATTRIBUTE_KEYWORDS = tuple(_HANDLERS)
 _UNKNOWN_ATTRIBUTE = "unknown route attribute"
@@ -468,8 +510,12 @@ def _unknown(word: str, index: int) -> RouteError:
                              f"{', '.join(ATTRIBUTE_KEYWORDS)})")
 
 
-def _parse(toks: tuple[str, ...], family: Family, require_next_hop: bool) -> Attributes:
-    """Attributes from tokens (indexes in errors are relative to `toks`)."""
+# (attributes, path id or None, index of the path-information keyword or -1)
+_Parsed = tuple[Attributes, int | None, int]
+
+
+def _parse(toks: tuple[str, ...], family: Family, require_next_hop: bool) -> _Parsed:
+    """Attributes and path id from tokens (indexes in errors are relative to `toks`)."""
     fields: dict[str, Any] = {}
     seen: dict[str, int] = {}
     i = 0
@@ -485,13 +531,14 @@ def _parse(toks: tuple[str, ...], family: Family, require_next_hop: bool) -> Att
         i = handler(toks, i + 1, family, fields)
     if require_next_hop and "next_hop" not in fields:
         raise RouteError(-1, "the route has no next-hop (add 'next-hop self' or 'next-hop ADDRESS')")
+    path_id = fields.pop("path_id", None)
     attrs = Attributes.make(**fields)
     # Each list fits alone, together they may not; the limit of the neighbors the route goes to
     # (4096 bytes unless they take extended messages) is checked where it is announced.
     problem = size_problem(family, b"", attrs, MAX_EXTENDED_MESSAGE)
     if problem is not None:
         raise RouteError(_largest(seen, fields), problem)
-    return attrs
+    return attrs, path_id, seen.get(PATH_KEYWORD, -1)
 
 
 def _largest(seen: dict[str, int], fields: dict[str, Any]) -> int:
@@ -504,7 +551,7 @@ def _largest(seen: dict[str, int], fields: dict[str, Any]) -> int:
     return seen[word] if word is not None else 0
 
 
-_CACHE: dict[tuple[Any, ...], Attributes | RouteError] = {}
+_CACHE: dict[tuple[Any, ...], _Parsed | RouteError] = {}
 _CACHE_MAX = 4096
 # Longer attribute texts are parsed each time: 4096 cached 1 MiB API lines would hold gigabytes.
 _CACHE_TOKENS = 256
@@ -513,7 +560,24 @@ _CACHE_TOKENS = 256
 def parse_attributes(tokens: Sequence[str], family: Family, start: int = 0, *,
                      require_next_hop: bool = True) -> Attributes:
     """The attributes in tokens[start:]. RouteError indexes are into `tokens`; a missing next-hop
-    points at tokens[start - 1] (the prefix, in a route)."""
+    points at tokens[start - 1] (the prefix, in a route). For places that take attributes but no
+    route of their own (health check options): `path-information` is an error there."""
+    attrs, _, where = _parse_cached(tokens, family, start, require_next_hop)
+    if where >= 0:
+        raise RouteError(where + start, f"'{PATH_KEYWORD}' names a path of a route, it cannot be "
+                                        "given here")
+    return attrs
+
+
+def parse_route_attributes(tokens: Sequence[str], family: Family, start: int = 0, *,
+                           require_next_hop: bool = True) -> tuple[Attributes, int | None]:
+    """(attributes, path id or None) of a route from tokens[start:]; errors as parse_attributes."""
+    attrs, path_id, _ = _parse_cached(tokens, family, start, require_next_hop)
+    return attrs, path_id
+
+
+def _parse_cached(tokens: Sequence[str], family: Family, start: int,
+                  require_next_hop: bool) -> _Parsed:
     toks = tuple(tokens[start:]) if start or not isinstance(tokens, tuple) else tokens
     key = (family, require_next_hop, toks)
     found = _CACHE.get(key)
@@ -628,8 +692,12 @@ def take_options(tokens: Sequence[str], start: int) -> tuple[tuple[str, ...], Ro
     return tuple(kept), RouteOptions(**found), where
 
 
-def split_route(family: Family, nlri: bytes, length: int) -> list[bytes]:
-    """The NLRIs of the /length prefixes that make up `nlri` (ExaBGP's `split /length`)."""
+def split_route(family: Family, key: bytes, length: int) -> list[bytes]:
+    """The route keys of the /length prefixes that make up `key`'s prefix (ExaBGP's `split
+    /length`); a path id stays on each of them."""
+    path_id, nlri = split_key(key)
+    if path_id is not None:
+        return [path_key(part, path_id) for part in split_route(family, nlri, length)]
     bits = 32 if family.afi == 1 else 128
     own = nlri[0]
     if not own <= length <= bits:
@@ -666,9 +734,21 @@ def parse_route_options(tokens: Sequence[str], start: int = 0
 
 
 def parse_route(tokens: Sequence[str], start: int = 0) -> tuple[Family, bytes, Attributes]:
-    """`PREFIX ATTRIBUTES...` from tokens[start:] -> (family, NLRI wire bytes, interned Attributes).
+    """`PREFIX ATTRIBUTES...` from tokens[start:] -> (family, route key, interned Attributes). The
+    key is the NLRI wire bytes, with the path id in front when `path-information` is given
+    (wire.nlri.path_key).
 
     Raises RouteError whose index points into `tokens`. A route needs a next-hop.
     """
     family, nlri = parse_prefix(tokens, start)
-    return family, nlri, parse_attributes(tokens, family, start + 1)
+    attrs, path_id, where = _parse_cached(tokens, family, start + 1, True)
+    if path_id:
+        check_path_family(family, where + start + 1)
+        nlri = path_key(nlri, path_id)
+    return family, nlri, attrs
+
+
+def check_path_family(family: Family, index: int) -> None:
+    """Path ids are for unicast routes (as in ExaBGP): RouteError at `index` otherwise."""
+    if family not in (IPV4_UNICAST, IPV6_UNICAST):
+        raise RouteError(index, f"'{PATH_KEYWORD}' is for unicast routes only")

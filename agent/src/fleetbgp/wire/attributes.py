@@ -121,6 +121,8 @@ class EncodeContext:
     # Families whose routes may carry a next hop of the other address family (RFC 8950, both
     # sides offered it): IPv4 unicast routes with an IPv6 next hop go in MP_REACH_NLRI then.
     extended_next_hop: frozenset[tuple[int, int]] = frozenset()
+    # Families for which ADD-PATH send was negotiated: their NLRI carry a path id.
+    addpath: frozenset[tuple[int, int]] = frozenset()
 
     @property
     def ibgp(self) -> bool:
@@ -267,6 +269,8 @@ class DecodeContext:
     # Internal peer (same AS). The agent runs no confederation, so an external peer is never a
     # member of ours: its AS_CONFED_* segments are an error (RFC 5065 5).
     ibgp: bool = False
+    # Families for which ADD-PATH receive was negotiated: their NLRI carry a path id.
+    addpath: frozenset[tuple[int, int]] = frozenset()
 
 
 @dataclass(slots=True)

@@ -108,6 +108,8 @@ class Capabilities:
     software_version: str | None = None
     # RFC 8950 extended next hop: (NLRI family, next hop AFI) pairs, e.g. (ipv4 unicast, 2).
     next_hops: list[tuple[Family, int]] = field(default_factory=list)
+    # ADD-PATH (RFC 7911): family -> 1 receive, 2 send, 3 both; in the order offered.
+    add_path: dict[Family, int] = field(default_factory=dict)
     unknown: list[tuple[int, bytes]] = field(default_factory=list)
 
     def encode(self) -> bytes:
@@ -137,6 +139,10 @@ class Capabilities:
             cap(Capability.GRACEFUL_RESTART, value)
         if self.asn4 is not None:
             cap(Capability.ASN4, struct.pack("!I", self.asn4))
+        if any(self.add_path.values()):
+            # One capability for every family, as ExaBGP sends it; a family set to 0 is left out.
+            cap(Capability.ADD_PATH, b"".join(struct.pack("!HBB", fam.afi, fam.safi, mode)
+                                              for fam, mode in self.add_path.items() if mode))
         if self.fqdn is not None:
             host, domain = (part.encode() for part in self.fqdn)
             cap(Capability.FQDN, bytes((len(host),)) + host + bytes((len(domain),)) + domain)
@@ -187,6 +193,12 @@ class Capabilities:
                 for i in range(2, length, 4):
                     afi, safi, flags = struct.unpack("!HBB", value[i:i + 4])
                     caps.gr_families[Family(afi, safi)] = bool(flags & 0x80)
+            elif code == Capability.ADD_PATH and length % 4 == 0:
+                # Several capabilities are merged, the last word on a family winning (RFC 7911 4
+                # has one capability; some speakers send one per family).
+                for i in range(0, length, 4):
+                    afi, safi, mode = struct.unpack("!HBB", value[i:i + 4])
+                    caps.add_path[Family(afi, safi)] = mode
             elif code == Capability.FQDN and _fqdn(value) is not None:
                 caps.fqdn = _fqdn(value)
             elif code == Capability.SOFTWARE_VERSION and length >= 1 and value[0] == length - 1:
@@ -300,6 +312,9 @@ class Negotiated:
     # RFC 8950: the families whose routes may carry an IPv6 next hop (IPv4 NLRI), in both
     # directions: both sides offered (family, IPv6) in the extended next hop capability.
     extended_next_hop: frozenset[Family] = frozenset()
+    # ADD-PATH (RFC 7911 4): families whose NLRI we send, and receive, with path identifiers.
+    addpath_send: frozenset[Family] = frozenset()
+    addpath_receive: frozenset[Family] = frozenset()
 
     @property
     def max_size(self) -> int:
@@ -313,6 +328,12 @@ def negotiate(local: Open, remote: Open) -> Negotiated:
     remote_fams = rc.families or [IPV4_UNICAST]
     local_fams = lc.families or [IPV4_UNICAST]
     families = tuple(f for f in local_fams if f in remote_fams)
+    # RFC 7911 4: we send path ids for a family if we offered to send and the peer to receive
+    # (bit 2 and bit 1 of the Send/Receive field), and receive them the other way round.
+    send = frozenset(f for f in families
+                     if lc.add_path.get(f, 0) & 2 and rc.add_path.get(f, 0) & 1)
+    receive = frozenset(f for f in families
+                        if lc.add_path.get(f, 0) & 1 and rc.add_path.get(f, 0) & 2)
     return Negotiated(
         hold_time=hold,
         keepalive=hold // 3,
@@ -326,6 +347,8 @@ def negotiate(local: Open, remote: Open) -> Negotiated:
         extended_next_hop=frozenset(fam for fam, nh_afi in lc.next_hops
                                     if nh_afi == AFI.IPV6 and fam.afi == AFI.IPV4 and fam in families
                                     and (fam, nh_afi) in rc.next_hops),
+        addpath_send=send,
+        addpath_receive=receive,
     )
 
 
@@ -462,20 +485,22 @@ def decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] | 
 
 def _decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] | None) -> Update:
     allowed = set(families) if families is not None else None
+    addpath = ctx.addpath
+    v4_addpath = IPV4_UNICAST in addpath
     upd = Update()
     n = len(body)
     wlen = (body[0] << 8) | body[1]
     if 2 + wlen + 2 > n:
         raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.MALFORMED_ATTRIBUTE_LIST,
                        reason=f"withdrawn routes length {wlen} overruns the message")
-    withdrawn = split_nlri(IPV4_UNICAST, memoryview(body)[2:2 + wlen])
+    withdrawn = split_nlri(IPV4_UNICAST, memoryview(body)[2:2 + wlen], None, v4_addpath)
     pos = 2 + wlen
     alen = (body[pos] << 8) | body[pos + 1]
     pos += 2
     if pos + alen > n:
         raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.MALFORMED_ATTRIBUTE_LIST,
                        reason=f"path attribute length {alen} overruns the message")
-    nlri = split_nlri(IPV4_UNICAST, memoryview(body)[pos + alen:])
+    nlri = split_nlri(IPV4_UNICAST, memoryview(body)[pos + alen:], None, v4_addpath)
     decoded = decode_attributes(memoryview(body)[pos:pos + alen], ctx)
     upd.notes = decoded.notes
     if withdrawn:
@@ -494,7 +519,7 @@ def _decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] |
         elif (allowed is not None and fam not in allowed) or not supported_family(fam):
             upd.notes.append(f"withdrawals for family {family_name(fam)} not negotiated: ignored")
         else:
-            items = split_nlri(fam, raw[3:], upd.notes)
+            items = split_nlri(fam, raw[3:], upd.notes, fam in addpath)
             if items:
                 upd.withdraw.setdefault(fam, []).extend(items)
 
@@ -522,7 +547,7 @@ def _decode_update(body: bytes, ctx: DecodeContext, families: Iterable[Family] |
                 raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR,
                                reason=f"MP_REACH_NLRI: {exc}") from None
             # 1 reserved byte (RFC 4760) sits between next hop and NLRI.
-            mp_items = split_nlri(mp_fam, raw[5 + nh_len:], upd.notes)
+            mp_items = split_nlri(mp_fam, raw[5 + nh_len:], upd.notes, mp_fam in addpath)
 
     if not withdrawn and not nlri and alen == 0:
         upd.eor = IPV4_UNICAST
