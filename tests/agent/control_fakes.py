@@ -34,6 +34,20 @@ from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 
 
+def replaying_program(tmp_path: Path, commands: Path, record: Path) -> Path:
+    """An API program that writes the lines of `commands`, then copies what the agent answers
+    into `record`."""
+    script = tmp_path / "prog.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.stdout.write(open({str(commands)!r}).read())\n"
+        "sys.stdout.flush()\n"
+        f"out = open({str(record)!r}, 'a', buffering=1)\n"
+        "for line in sys.stdin:\n"
+        "    out.write(line)\n")
+    return script
+
+
 def route(text: str) -> tuple[Family, bytes, Any]:
     return parse_route(tokenize_line(text))
 

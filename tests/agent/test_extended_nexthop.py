@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from control_fakes import Raw, sample_speaker, served
+from control_fakes import Raw, replaying_program, sample_speaker, served
 from test_api_process import recorded, settings, wait_for
 
 from fleetbgp.api.encoders import JsonEncoder, TextEncoder, _capabilities_json, _capabilities_text
@@ -373,14 +373,7 @@ def test_api_program_ipv6_next_hop_only_to_neighbors_with_it(tmp_path: Path) -> 
         "neighbor 127.100.0.1 announce route 10.0.4.0/24 next-hop 192.0.2.1",
     ]) + "\n")
     record = tmp_path / "stdin.txt"
-    script = tmp_path / "prog.py"
-    script.write_text(
-        "import sys\n"
-        f"sys.stdout.write(open({str(commands)!r}).read())\n"
-        "sys.stdout.flush()\n"
-        f"out = open({str(record)!r}, 'a', buffering=1)\n"
-        "for line in sys.stdin:\n"
-        "    out.write(line)\n")
+    script = replaying_program(tmp_path, commands, record)
     text = f"""
 process prog {{ run {PY} {script}; encoder text; }}
 neighbor 127.100.0.1 {{ router-id 192.0.2.2; local-address 127.100.0.2; connect 9; local-as 65001;

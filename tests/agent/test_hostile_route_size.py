@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from control_fakes import Raw, sample_speaker, served
+from control_fakes import Raw, replaying_program, sample_speaker, served
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -183,14 +183,7 @@ def test_api_program_gets_an_error_and_keeps_working(tmp_path: Path, caplog: pyt
         "announce route 10.0.3.0/24 next-hop self med 7",
     ]) + "\n")
     record = tmp_path / "stdin.txt"
-    script = tmp_path / "prog.py"
-    script.write_text(
-        "import sys\n"
-        f"sys.stdout.write(open({str(commands)!r}).read())\n"
-        "sys.stdout.flush()\n"
-        f"out = open({str(record)!r}, 'a', buffering=1)\n"
-        "for line in sys.stdin:\n"
-        "    out.write(line)\n")
+    script = replaying_program(tmp_path, commands, record)
     text = f"""
 process prog {{ run {PY} {script}; encoder text; }}
 neighbor 127.100.0.1 {{ router-id 192.0.2.2; local-address 127.100.0.2; connect 9; local-as 65001;
