@@ -27,6 +27,7 @@ from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_FLOWSPEC, IPV6_
 from .base import loop, require, settle, target, watched_logs
 
 FAMILIES = (IPV4_UNICAST, IPV6_UNICAST, IPV4_FLOWSPEC, IPV6_FLOWSPEC)
+UNICAST = frozenset((IPV4_UNICAST, IPV6_UNICAST))
 
 WIRE_WORDS = (
     b"\xff" * 16, b"\x40\x01\x01\x00", b"\x40\x02\x00", b"\x40\x03\x04\xc0\x00\x02\x01",
@@ -37,7 +38,9 @@ WIRE_WORDS = (
 
 
 def _decoders(selector: int, body: bytes) -> None:
-    ctx = DecodeContext(asn4=bool(selector & 0x10), ibgp=bool(selector & 0x20))
+    ctx = DecodeContext(asn4=bool(selector & 0x10), ibgp=bool(selector & 0x20),
+                        addpath=UNICAST if selector & 0x40 else frozenset(),
+                        extended_next_hop=frozenset((IPV4_UNICAST,)) if selector & 0x80 else frozenset())
     which = selector % 7
     if which == 0:
         for msg_type, payload in MessageReader().feed(body):
@@ -63,7 +66,8 @@ def _decoders(selector: int, body: bytes) -> None:
 
 @target("bgp_decoders", max_len=4200, dictionary=WIRE_WORDS, contract="""
     Byte 0 picks a decoder (framing, OPEN, UPDATE, NOTIFICATION, ROUTE-REFRESH, capabilities,
-    FlowSpec NLRI) and the decode context; the rest is its input. A decoder returns or raises
+    FlowSpec NLRI) and the decode context (4-octet AS, iBGP, ADD-PATH receive, RFC 8950 extended
+    next hop); the rest is its input. A decoder returns or raises
     BGPError (the FSM's NOTIFICATION); the FlowSpec NLRI decoder may raise FlowSpecError, and its
     formatter never raises. Problems are reported in the UPDATE's notes: one log line at most.""")
 def bgp_decoders(data: bytes) -> None:
