@@ -24,6 +24,7 @@ import pytest
 
 from fleetbgp.config import load
 from fleetbgp.config.lexer import tokenize_line
+from fleetbgp.config.model import Capabilities
 from fleetbgp.config.route import parse_route
 from fleetbgp.control import ControlServer
 from fleetbgp.control_client import ControlClient
@@ -65,7 +66,8 @@ class FakePeer:
         self.address = address
         self.neighbor = SimpleNamespace(peer_address=address, local_as=local_as, peer_as=peer_as,
                                         router_id="192.0.2.2", local_address="192.0.2.2", hold_time=90,
-                                        passive=False, description="edge", families=families)
+                                        passive=False, description="edge", families=families,
+                                        capabilities=Capabilities())
         self.rib_out = AdjRibOut()
         self.rib_in = AdjRibIn(False)
         self.static: dict[Family, dict[bytes, Any]] = {}
