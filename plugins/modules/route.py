@@ -284,7 +284,8 @@ WELL_KNOWN_COMMUNITIES = {
 EXT_ALIASES = {"rt": "target", "soo": "origin"}
 NOT_A_WORD = re.compile(r"[\s\[\](){};]")
 INVALID_ROUTE = re.compile(
-    r"^(?:announce|withdraw) route (?:'[^']*'|\S+): (?P<core>.*?)(?: \(at '(?P<near>.*)', word (?P<index>\d+)\))?$",
+    r"^(?:announce|withdraw) route (?:'[^']*'|\S+): (?P<core>.*?)"
+    r"(?: \(at '(?P<near>.*)', word (?P<index>\d+)\))?$",
     re.S)
 
 
