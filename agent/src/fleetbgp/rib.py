@@ -123,9 +123,9 @@ class AdjRibOut:
                     if gone:
                         gone, again = self._other_paths(fam, gone, table, ctx)
                         yield from self._withdraw(fam, gone, ctx)
-                    changed = (k for k in dirty if k in table)
+                    changed: Iterable[bytes] = (k for k in dirty if k in table)
                     if again:
-                        changed = (k for k in {**dict.fromkeys(changed), **dict.fromkeys(again)})
+                        changed = dict.fromkeys([*changed, *again])
                     yield from self._announce_grouped(
                         fam, ((k, table[k]) for k in changed), ctx, transform)
             if fam in eor:

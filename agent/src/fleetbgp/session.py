@@ -237,15 +237,15 @@ class BGPProtocol(asyncio.Protocol):
         sent = 0
         batch = 0
         log_packets = packets_log.isEnabledFor(logging.DEBUG)
-        report = self.peer.report_sent
+        report = self._sent_context() if self.peer.report_sent else None
         for msg in messages:
             if self.transport is None or self.transport.is_closing() or self.conn.closed:
                 break
             self.transport.write(msg)
             if log_packets:
                 _log_sent(self.peer.address, msg)
-            if report:
-                self._report_sent(msg)
+            if report is not None:
+                self._report_sent(msg, report)
             sent += 1
             batch += 1
             if batch >= WRITE_BATCH or not self._can_write.is_set():
@@ -256,15 +256,22 @@ class BGPProtocol(asyncio.Protocol):
         self.peer.stats["updates_out"] += sent
         return sent
 
-    def _report_sent(self, msg: bytes) -> None:
-        """An UPDATE we sent, as an event for the API programs that asked (`send { update; }`),
-        decoded from the bytes that went out, as ExaBGP reports it."""
+    def _sent_context(self) -> tuple[DecodeContext, tuple[Family, ...]] | None:
+        """How to read back what this session sends: our own send-side choices (path ids, IPv6
+        next hops for IPv4 routes)."""
         neg = self.peer.negotiated
         if neg is None:
-            return
-        ctx = DecodeContext(asn4=neg.asn4, ibgp=self.peer.neighbor.peer_as == self.peer.neighbor.local_as)
+            return None
+        ctx = DecodeContext(asn4=neg.asn4, ibgp=self.peer.neighbor.peer_as == self.peer.neighbor.local_as,
+                            addpath=neg.addpath_send, extended_next_hop=neg.extended_next_hop)
+        return ctx, neg.families
+
+    def _report_sent(self, msg: bytes, context: tuple[DecodeContext, tuple[Family, ...]]) -> None:
+        """An UPDATE we sent, as an event for the API programs that asked (`send { update; }`),
+        decoded from the bytes that went out, as ExaBGP reports it."""
+        ctx, families = context
         try:
-            update = decode_update(msg[HEADER_LEN:], ctx, neg.families)
+            update = decode_update(msg[HEADER_LEN:], ctx, families)
         except BGPError as exc:  # our own message: a bug, but not one to stop sending for
             self.peer.log.error("cannot report a sent UPDATE to the API: %s", exc)
             return

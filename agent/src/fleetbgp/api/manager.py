@@ -256,11 +256,14 @@ class ApiManager:
     def _check_sizes(self, routes: Sequence[tuple[Family, bytes, Attributes | None]],
                      targets: list[str] | None) -> None:
         """Every route must fit in one UPDATE to the neighbors it is for, or none is announced."""
-        found = first_oversized(routes, lambda: (p.neighbor for p in self.speaker.select(targets)))
+        def chosen() -> Any:
+            return (p.neighbor for p in self.speaker.select(targets))
+
+        found = first_oversized(routes, chosen)
         if found is None:
             # An IPv4 route with an IPv6 next hop reaches only neighbors with RFC 8950's extended
             # next hop: refused here rather than never sent.
-            found = first_foreign_next_hop(routes, lambda: (p.neighbor for p in self.speaker.select(targets)))
+            found = first_foreign_next_hop(routes, chosen)
         if found is not None:
             raise CommandError(found[2])
 
@@ -295,8 +298,8 @@ class ApiManager:
 
     def _join_watchdog(self, runner: ProcessRunner, cmd: Command, targets: list[str] | None) -> None:
         assert cmd.watchdog is not None
-        for family, _, _ in cmd.routes[:1]:
-            self._check_family(family, targets)
+        if cmd.routes:
+            self._check_family(cmd.routes[0][0], targets)
         for peer in self.speaker.select(targets):
             for family, nlri, attrs in cmd.routes:
                 if attrs is not None:

@@ -130,10 +130,6 @@ def split_key(key: bytes) -> tuple[int | None, bytes]:
     return None, key
 
 
-def has_path(key: bytes) -> bool:
-    return bool(key) and key[0] == PATH_MARK
-
-
 def path_id_text(path_id: int) -> str:
     """ExaBGP's spelling of a path id: dotted like an IPv4 address (0.0.0.1)."""
     return f"{path_id >> 24 & 255}.{path_id >> 16 & 255}.{path_id >> 8 & 255}.{path_id & 255}"
@@ -184,51 +180,39 @@ def split_unicast(family: tuple[int, int], data: bytes | memoryview,
                   notes: list[str] | None = None) -> list[bytes]:
     """Split a unicast NLRI field into items. A malformed field cannot be skipped safely
     (RFC 7606 section 5.3), so it raises BGPError and the session is reset."""
-    maxlen = 32 if family[0] == AFI.IPV4 else 128
-    out: list[bytes] = []
-    pos = 0
-    end = len(data)
-    while pos < end:
-        plen = data[pos]
-        if plen > maxlen:
-            raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.INVALID_NETWORK_FIELD,
-                           reason=f"{family_name(family)} prefix length {plen} > {maxlen}")
-        nxt = pos + 1 + (plen + 7) // 8
-        if nxt > end:
-            raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.INVALID_NETWORK_FIELD,
-                           reason=f"{family_name(family)} prefix runs past the end of the NLRI field")
-        item = bytes(data[pos:nxt])
-        if plen % 8 and item[-1] & (0xFF >> (plen % 8)):
-            # Trailing bits set past the prefix length: normalise so the same route has one key.
-            item = item[:-1] + bytes((item[-1] & (0xFF << (8 - plen % 8)) & 0xFF,))
-        out.append(item)
-        pos = nxt
-    return out
+    return _split_prefixes(family, data, 0, b"")
 
 
 def split_unicast_addpath(family: tuple[int, int], data: bytes | memoryview,
                           notes: list[str] | None = None) -> list[bytes]:
     """Split an ADD-PATH unicast NLRI field (RFC 7911 3: a 4-byte path id before each prefix) into
     table keys, each marked with its path id (path id 0 included: the peer sent it)."""
+    return _split_prefixes(family, data, 4, _PATH_MARK_BYTE)
+
+
+def _split_prefixes(family: tuple[int, int], data: bytes | memoryview, id_len: int,
+                    mark: bytes) -> list[bytes]:
+    """Items of `id_len` path-id bytes and a prefix each, `mark` put in front of every one."""
     maxlen = 32 if family[0] == AFI.IPV4 else 128
     out: list[bytes] = []
     pos = 0
     end = len(data)
     while pos < end:
-        if pos + 5 > end:
+        if pos + id_len >= end:
             raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.INVALID_NETWORK_FIELD,
                            reason=f"{family_name(family)} ADD-PATH path identifier runs past the end "
                                   "of the NLRI field")
-        plen = data[pos + 4]
+        plen = data[pos + id_len]
         if plen > maxlen:
             raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.INVALID_NETWORK_FIELD,
                            reason=f"{family_name(family)} prefix length {plen} > {maxlen}")
-        nxt = pos + 5 + (plen + 7) // 8
+        nxt = pos + id_len + 1 + (plen + 7) // 8
         if nxt > end:
             raise BGPError(ErrCode.UPDATE_MESSAGE, UpdateSub.INVALID_NETWORK_FIELD,
                            reason=f"{family_name(family)} prefix runs past the end of the NLRI field")
-        item = _PATH_MARK_BYTE + bytes(data[pos:nxt])
+        item = mark + bytes(data[pos:nxt])
         if plen % 8 and item[-1] & (0xFF >> (plen % 8)):
+            # Trailing bits set past the prefix length: normalise so the same route has one key.
             item = item[:-1] + bytes((item[-1] & (0xFF << (8 - plen % 8)) & 0xFF,))
         out.append(item)
         pos = nxt
