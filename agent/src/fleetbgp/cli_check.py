@@ -28,7 +28,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from fleetbgp.control_client import DEFAULT_SOCKET, ControlClient, ControlError
 
@@ -46,7 +46,7 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting 2 (2 is CRITICAL for Nagios; usage is UNKNOWN)."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 

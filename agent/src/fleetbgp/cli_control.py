@@ -50,7 +50,7 @@ def _common(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
         p.add_argument("--json", action="store_true", help="print the agent's answer as JSON")
 
 
-def add_parsers(sub: Any) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the subcommands to cli.py's subparsers."""
     p = sub.add_parser("show", help="show the running agent's state: status, neighbors, routes, health, "
                                     "processes, flows")

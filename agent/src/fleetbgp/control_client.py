@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any
+from typing import Any, BinaryIO
 
 DEFAULT_SOCKET = "/run/fleetbgp/control.sock"
 DEFAULT_TIMEOUT = 30.0
@@ -51,13 +51,13 @@ class ControlClient:
         self.path = path
         self.timeout = timeout
         self._sock: socket.socket | None = None
-        self._file: Any = None
+        self._file: BinaryIO | None = None
         self._next_id = 0
 
     def __enter__(self) -> ControlClient:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def connect(self) -> None:
@@ -116,7 +116,8 @@ class ControlClient:
     def request(self, cmd: str, args: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         """Send one request and return the whole reply object."""
         self.connect()
-        if self._sock is None:  # not `assert`: ansible-test's no-assert rule applies to module_utils
+        # Not `assert`: ansible-test's no-assert rule applies to module_utils.
+        if self._sock is None or self._file is None:
             raise ControlError("connection", f"not connected to {self.path}")
         self._next_id += 1
         request_id = self._next_id

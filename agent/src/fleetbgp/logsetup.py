@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from .config.model import Config
@@ -216,7 +216,7 @@ def syslog_handler(settings: AgentSettings) -> logging.Handler:
     return handler
 
 
-def setup_logging(settings: AgentSettings, *, stream: Any = None,
+def setup_logging(settings: AgentSettings, *, stream: TextIO | None = None,
                   environ: Mapping[str, str] | None = None) -> list[logging.Handler]:
     """Replace the root logger's handlers as the settings say. Returns the handlers installed.
 

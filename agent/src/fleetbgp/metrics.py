@@ -33,6 +33,8 @@ from . import __version__
 from .wire.nlri import family_name
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     from .settings import AgentSettings
 
 log = logging.getLogger("fleetbgp.metrics")
@@ -216,7 +218,7 @@ def build_metrics(snap: Snapshot, now: float) -> Iterable[Metric]:
     for p in snap.peers:
         established = p.state == "Established"
         up.add_metric([p.peer, str(p.local_as), str(p.peer_as)], 1.0 if established else 0.0)
-        states = SESSION_STATES if p.state in SESSION_STATES else (*SESSION_STATES, p.state)
+        states: tuple[str, ...] = SESSION_STATES if p.state in SESSION_STATES else (*SESSION_STATES, p.state)
         for s in states:
             state.add_metric([p.peer, s], 1.0 if s == p.state else 0.0)
         flaps.add_metric([p.peer], p.stats.get("flaps", 0))
@@ -312,12 +314,12 @@ class Metrics:
         self.settings = settings
         self.registry = CollectorRegistry(auto_describe=False)
         self.collector = SpeakerCollector(speaker)
-        self.registry.register(self.collector)  # type: ignore[arg-type]
+        self.registry.register(self.collector)
         try:
             ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, ... (Linux)
         except Exception:  # pragma: no cover - no /proc
             pass
-        self._server: Any = None
+        self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.address: tuple[str, int] | None = None
 

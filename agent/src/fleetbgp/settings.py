@@ -15,9 +15,17 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+# Setting name -> value, as the parsers below return them and AgentSettings takes them by keyword:
+# Any because each setting has its own type, which a dict cannot say.
+_Values = dict[str, Any]
+# parser(raw, where): raw is a string from the environment or what argparse made of a flag.
+_Parser = Callable[[object, str], _Values]
+# ExaBGP's names come from the environment only: always a string.
+_ExaParser = Callable[[str, str], _Values]
 
 DEFAULT_CONTROL_SOCKET = "/run/fleetbgp/control.sock"
 DEFAULT_CONTROL_MODE = 0o660
@@ -113,7 +121,7 @@ class AgentSettings:
 
     @classmethod
     def from_env_and_args(cls, environ: Mapping[str, str] | None = None,
-                          args: argparse.Namespace | Any = None) -> AgentSettings:
+                          args: argparse.Namespace | None = None) -> AgentSettings:
         """Defaults, then ExaBGP's environment names, then FLEETBGP_*, then the `run` flags.
 
         `args` is the argparse namespace of `fleetbgp run` (any object: missing attributes and
@@ -161,11 +169,11 @@ class AgentSettings:
         # 3. flags
         if args is not None:
             for dest, parse in _FLAGS.items():
-                raw = getattr(args, dest, None)
-                if raw is None:
+                flag: object = getattr(args, dest, None)
+                if flag is None:
                     continue
                 where = "--" + dest.replace("_", "-")
-                for key, value in parse(raw, where).items():
+                for key, value in parse(flag, where).items():
                     values[key] = value
                     sources[key] = f"flag {where}"
 
@@ -179,8 +187,8 @@ def _host_port(host: str, port: int | None) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _choice(options: tuple[str, ...]) -> Any:
-    def parse(raw: Any, where: str) -> str:
+def _choice(options: tuple[str, ...]) -> Callable[[object, str], str]:
+    def parse(raw: object, where: str) -> str:
         value = str(raw).strip().lower()
         if value not in options:
             raise SettingsError(f"{where}: {raw!r} is not one of {', '.join(options)}")
@@ -188,7 +196,7 @@ def _choice(options: tuple[str, ...]) -> Any:
     return parse
 
 
-def parse_bool(raw: Any, where: str) -> bool:
+def parse_bool(raw: object, where: str) -> bool:
     if isinstance(raw, bool):
         return raw
     value = str(raw).strip().strip("'\"").lower()
@@ -199,7 +207,7 @@ def parse_bool(raw: Any, where: str) -> bool:
     raise SettingsError(f"{where}: {raw!r} is not a boolean (true/false)")
 
 
-def parse_int(raw: Any, where: str, low: int, high: int) -> int:
+def parse_int(raw: object, where: str, low: int, high: int) -> int:
     try:
         value = int(str(raw).strip(), 10)
     except ValueError:
@@ -209,7 +217,7 @@ def parse_int(raw: Any, where: str, low: int, high: int) -> int:
     return value
 
 
-def parse_mode(raw: Any, where: str) -> int:
+def parse_mode(raw: object, where: str) -> int:
     """A file mode, octal, as chmod writes it: 660, 0660, 0o660."""
     if isinstance(raw, int):
         value = raw
@@ -260,7 +268,7 @@ def split_host_port(text: str, where: str, default_port: int | None) -> tuple[st
     return host, parse_int(port_text, where, 1, 65535)
 
 
-def _metrics(raw: Any, where: str) -> dict[str, Any]:
+def _metrics(raw: object, where: str) -> _Values:
     text = str(raw).strip()
     if text.lower() in _OFF:
         return {"metrics_port": None}
@@ -271,7 +279,7 @@ def _metrics(raw: Any, where: str) -> dict[str, Any]:
     return out
 
 
-def _listen(raw: Any, where: str) -> dict[str, Any]:
+def _listen(raw: object, where: str) -> _Values:
     """'ADDR[:PORT] ...' (spaces or commas), as FLEETBGP_LISTEN / --listen take it."""
     items = raw if isinstance(raw, list | tuple) else [raw]
     out: list[tuple[str, int]] = []
@@ -287,7 +295,7 @@ def _listen(raw: Any, where: str) -> dict[str, Any]:
     return {"listen": tuple(out)}
 
 
-def _control_socket(raw: Any, where: str) -> dict[str, Any]:
+def _control_socket(raw: object, where: str) -> _Values:
     text = str(raw).strip()
     if text.lower() in _OFF:
         return {"control_socket": None}
@@ -298,25 +306,25 @@ def _control_socket(raw: Any, where: str) -> dict[str, Any]:
     return {"control_socket": text}
 
 
-def _control_group(raw: Any, where: str) -> dict[str, Any]:
+def _control_group(raw: object, where: str) -> _Values:
     text = str(raw).strip()
     return {"control_group": None if text == "" or text.lower() in _OFF else text}
 
 
-def _syslog_address(raw: Any, where: str) -> dict[str, Any]:
+def _syslog_address(raw: object, where: str) -> _Values:
     text = str(raw).strip()
     if not text:
         raise SettingsError(f"{where}: empty syslog address")
     return {"syslog_address": text}
 
 
-def _one(attr: str, parse: Any) -> Any:
-    def wrapped(raw: Any, where: str) -> dict[str, Any]:
+def _one(attr: str, parse: Callable[[object, str], object]) -> _Parser:
+    def wrapped(raw: object, where: str) -> _Values:
         return {attr: parse(raw, where)}
     return wrapped
 
 
-def _level(raw: Any, where: str) -> str:
+def _level(raw: object, where: str) -> str:
     """fleetbgp's levels, plus the syslog names ExaBGP's exabgp.log.level takes."""
     value = str(raw).strip().strip("'\"").lower()
     mapped = {"debug": "debug", "info": "info", "notice": "info", "warning": "warning",
@@ -327,16 +335,16 @@ def _level(raw: Any, where: str) -> str:
     return mapped
 
 
-def _metric(raw: Any, where: str) -> int:
+def _metric(raw: object, where: str) -> int:
     return parse_int(raw, where, 0, 0xFFFFFFFF)
 
 
-def _max_clients(raw: Any, where: str) -> int:
+def _max_clients(raw: object, where: str) -> int:
     return parse_int(raw, where, 1, 1024)
 
 
 # FLEETBGP_* variables: name -> parser(raw, where) returning {setting: value, ...}
-_FLEETBGP_ENV: dict[str, Any] = {
+_FLEETBGP_ENV: dict[str, _Parser] = {
     "FLEETBGP_CONTROL_SOCKET": _control_socket,
     "FLEETBGP_CONTROL_MODE": _one("control_mode", parse_mode),
     "FLEETBGP_CONTROL_GROUP": _control_group,
@@ -355,7 +363,7 @@ _FLEETBGP_ENV: dict[str, Any] = {
 }
 
 # `fleetbgp run` flags: argparse dest -> parser(raw, where)
-_FLAGS: dict[str, Any] = {
+_FLAGS: dict[str, _Parser] = {
     "control_socket": _control_socket,
     "control_mode": _one("control_mode", parse_mode),
     "control_group": _control_group,
@@ -393,7 +401,7 @@ def _unquote(raw: str) -> str:
     return text.strip()
 
 
-def _exa_destination(raw: str, where: str) -> dict[str, Any]:
+def _exa_destination(raw: str, where: str) -> _Values:
     """ExaBGP: stdout, stderr, syslog, host:ADDRESS (remote syslog), or a file name."""
     text = _unquote(raw)
     lowered = text.lower()
@@ -407,21 +415,21 @@ def _exa_destination(raw: str, where: str) -> dict[str, Any]:
                         "(rsyslog can write the file) or stderr (the journal)")
 
 
-def _exa_bool(attr: str) -> Any:
-    def parse(raw: str, where: str) -> dict[str, Any]:
+def _exa_bool(attr: str) -> _ExaParser:
+    def parse(raw: str, where: str) -> _Values:
         return {attr: parse_bool(_unquote(raw), where)}
     return parse
 
 
-def _exa_level(raw: str, where: str) -> dict[str, Any]:
+def _exa_level(raw: str, where: str) -> _Values:
     return {"log_level": _level(_unquote(raw), where)}
 
 
-def _exa_bind(raw: str, where: str) -> dict[str, Any]:
+def _exa_bind(raw: str, where: str) -> _Values:
     return {"_tcp_bind": _unquote(raw)}
 
 
-def _exa_port(raw: str, where: str) -> dict[str, Any]:
+def _exa_port(raw: str, where: str) -> _Values:
     return {"_tcp_port": parse_int(_unquote(raw), where, 1, 65535)}
 
 
@@ -442,7 +450,7 @@ def _exabgp_listen(bind: str | None, port: int | None) -> tuple[tuple[str, int],
     return listen
 
 
-_EXABGP_ENV: dict[str, Any] = {
+_EXABGP_ENV: dict[str, _ExaParser] = {
     "log.destination": _exa_destination,
     "log.level": _exa_level,
     "log.packets": _exa_bool("log_packets"),

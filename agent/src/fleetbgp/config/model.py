@@ -50,7 +50,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash((Secret, self._value))
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
         # Pickling keeps the value (the daemon may hand the config to a worker); printing never does.
         return (Secret, (self._value,))
 

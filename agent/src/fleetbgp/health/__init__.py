@@ -7,7 +7,7 @@ Two front ends share one state machine (engine.py) and the checks (checks.py):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .runner import HealthManager
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["HealthManager"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[HealthManager]:
     # Lazy: `fleetbgp healthcheck` (the program) does not need the agent's side.
     if name == "HealthManager":
         from .runner import HealthManager

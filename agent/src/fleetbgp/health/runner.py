@@ -13,10 +13,10 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fleetbgp.config.model import Config, HealthCheck
-from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.attributes import ASPath, Attributes
 from fleetbgp.wire.nlri import Family, prefix_to_nlri
 
 from .checks import Result, describe, run_check, run_command
@@ -52,7 +52,9 @@ def settings_for(hc: HealthCheck) -> Settings:
 
 
 def attributes_for(hc: HealthCheck, state: State, metric: int) -> Attributes:
-    communities, as_path = settings_for(hc).extra(state) or (hc.communities, hc.as_path)
+    # The engine keeps the extras opaque; settings_for() put (communities, as_path) pairs there.
+    extra = cast("tuple[tuple[int, ...], ASPath] | None", settings_for(hc).extra(state))
+    communities, as_path = extra or (hc.communities, hc.as_path)
     return Attributes.make(next_hop=hc.next_hop, med=metric, local_pref=hc.local_pref,
                            communities=communities, large_communities=hc.large_communities,
                            ext_communities=hc.ext_communities, as_path=as_path)
@@ -163,7 +165,12 @@ class CheckRunner:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         self._waiter = waiter
-        handle = loop.call_later(seconds, lambda: waiter.done() or waiter.set_result(False))
+
+        def expire() -> None:
+            if not waiter.done():
+                waiter.set_result(False)
+
+        handle = loop.call_later(seconds, expire)
         try:
             return await waiter
         finally:
@@ -322,9 +329,9 @@ class HealthManager:
         self.config = config
         wanted = config.healthchecks
         for name in [n for n in self.runners if n not in wanted]:
-            runner = self.runners.pop(name)
-            await runner.stop()
-            count = self.speaker.withdraw_owner(runner.owner)
+            gone = self.runners.pop(name)
+            await gone.stop()
+            count = self.speaker.withdraw_owner(gone.owner)
             log.info("healthcheck %s: removed from the configuration (%d route(s) withdrawn)", name, count)
         for name, hc in wanted.items():
             runner = self.runners.get(name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +22,12 @@ PARTIAL = AttrFlag.PARTIAL
 EXTLEN = AttrFlag.EXTENDED_LENGTH
 
 ASPath = tuple[tuple[int, tuple[int, ...]], ...]
+# Every field of an `Attributes`, in `_FIELDS` order: the intern key, equality and pickling.
+_Key = tuple[int, ASPath, str | None, int | None, int | None, bool, tuple[int, str] | None,
+             tuple[int, ...], tuple[int, ...], tuple[tuple[int, int, int], ...],
+             tuple[tuple[int, int, bytes], ...]]
 
-_INTERN: weakref.WeakValueDictionary[tuple[Any, ...], Attributes] = weakref.WeakValueDictionary()
+_INTERN: weakref.WeakValueDictionary[_Key, Attributes] = weakref.WeakValueDictionary()
 
 
 class Attributes:
@@ -48,6 +53,8 @@ class Attributes:
     ext_communities: tuple[int, ...]
     large_communities: tuple[tuple[int, int, int], ...]
     other: tuple[tuple[int, int, bytes], ...]
+    _key: _Key
+    _hash: int
 
     @classmethod
     def make(cls, *, origin: int = 0, as_path: ASPath = (), next_hop: str | None = None,
@@ -56,7 +63,7 @@ class Attributes:
              ext_communities: tuple[int, ...] = (),
              large_communities: tuple[tuple[int, int, int], ...] = (),
              other: tuple[tuple[int, int, bytes], ...] = ()) -> Attributes:
-        key = (origin, as_path, next_hop, med, local_pref, atomic_aggregate, aggregator,
+        key: _Key = (origin, as_path, next_hop, med, local_pref, atomic_aggregate, aggregator,
                communities, ext_communities, large_communities, other)
         found = _INTERN.get(key)
         if found is not None:
@@ -71,7 +78,8 @@ class Attributes:
         return self
 
     def replace(self, **changes: Any) -> Attributes:
-        fields = dict(zip(_FIELDS, self._key, strict=True))
+        # Any: one value type per field, which a dict cannot say (make() checks by keyword).
+        fields: dict[str, Any] = dict(zip(_FIELDS, self._key, strict=True))
         fields.update(changes)
         return Attributes.make(**fields)
 
@@ -81,7 +89,7 @@ class Attributes:
     def __eq__(self, other: object) -> bool:
         return self is other or (isinstance(other, Attributes) and self._key == other._key)
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[Callable[[_Key], Attributes], tuple[_Key]]:
         return (_rebuild, (self._key,))
 
     def __repr__(self) -> str:
@@ -96,8 +104,9 @@ _FIELDS = ("origin", "as_path", "next_hop", "med", "local_pref", "atomic_aggrega
            "communities", "ext_communities", "large_communities", "other")
 
 
-def _rebuild(key: tuple[Any, ...]) -> Attributes:
-    return Attributes.make(**dict(zip(_FIELDS, key, strict=True)))
+def _rebuild(key: _Key) -> Attributes:
+    fields: dict[str, Any] = dict(zip(_FIELDS, key, strict=True))
+    return Attributes.make(**fields)
 
 
 EMPTY = Attributes.make()
@@ -296,7 +305,8 @@ class DecodedAttributes:
 
 
 # (optional, transitive) bits each known attribute must carry; a mismatch is a flags error.
-_EXPECTED_FLAGS = {
+# Keyed by plain int: the codes read off the wire are ints, most of them not an AttrCode.
+_EXPECTED_FLAGS: dict[int, int] = {
     AttrCode.ORIGIN: TRANSITIVE, AttrCode.AS_PATH: TRANSITIVE, AttrCode.NEXT_HOP: TRANSITIVE,
     AttrCode.MED: OPTIONAL, AttrCode.LOCAL_PREF: TRANSITIVE, AttrCode.ATOMIC_AGGREGATE: TRANSITIVE,
     AttrCode.AGGREGATOR: OPTIONAL | TRANSITIVE, AttrCode.COMMUNITIES: OPTIONAL | TRANSITIVE,

@@ -12,13 +12,32 @@ needs AS4_PATH.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Collection, Iterable
+from typing import Protocol
 
 from .attributes import Attributes, EncodeContext, RouteTooLarge, encode_attributes
 from .constants import HEADER_LEN, MAX_EXTENDED_MESSAGE, MAX_MESSAGE
 from .messages import announce_room, next_hop_in_body
 from .nlri import IPV4_UNICAST, Family
+
+
+class _Offered(Protocol):
+    @property
+    def extended_message(self) -> bool: ...
+    @property
+    def extended_next_hop(self) -> Collection[Family]: ...
+
+
+class RouteTarget(Protocol):
+    """What these checks read of a neighbor a route is for (config.model.Neighbor has it), named
+    here because wire/ imports nothing above it."""
+
+    @property
+    def peer_address(self) -> str: ...
+    @property
+    def families(self) -> Collection[Family]: ...
+    @property
+    def capabilities(self) -> _Offered: ...
 
 
 # Sizes are measured on the sessions that make attributes longest: eBGP prepends our AS (a new
@@ -111,7 +130,7 @@ def size_problem(fam: Family, nlri: bytes, attrs: Attributes, limit: Limit) -> s
             f"{MAX_EXTENDED_MESSAGE} of an extended message (RFC 8654)")
 
 
-def message_limit(neighbors: Iterable[Any], fam: Family) -> int:
+def message_limit(neighbors: Iterable[RouteTarget], fam: Family) -> int:
     """The largest UPDATE that may go to every one of `neighbors` (config.model.Neighbor) that has
     `fam`: 65535 bytes where extended messages are configured, else 4096. The peer must offer
     extended messages too; where it does not, the send path drops what does not fit."""
@@ -121,7 +140,7 @@ def message_limit(neighbors: Iterable[Any], fam: Family) -> int:
 
 
 def first_oversized(routes: Iterable[tuple[Family, bytes, Attributes | None]],
-                    neighbors: Callable[[], Iterable[Any]]) -> tuple[Family, bytes, str] | None:
+                    neighbors: Callable[[], Iterable[RouteTarget]]) -> tuple[Family, bytes, str] | None:
     """The first of `routes` that does not fit in one UPDATE to `neighbors()` (config.model.Neighbor,
     asked only for a route larger than a standard message), with why; None when all fit. Every way
     in checks a whole batch with this before it announces any of it."""
@@ -135,7 +154,7 @@ def first_oversized(routes: Iterable[tuple[Family, bytes, Attributes | None]],
     return None
 
 
-def extended_next_hop_problem(neighbors: Iterable[Any], fam: Family, next_hop: str) -> str | None:
+def extended_next_hop_problem(neighbors: Iterable[RouteTarget], fam: Family, next_hop: str) -> str | None:
     """Why a `fam` route with this written next hop cannot go to `neighbors` (config.model.Neighbor,
     those the route is for), or None when it can. An IPv4 route with an IPv6 next hop goes only
     in MP_REACH_NLRI to a neighbor with the extended next hop (RFC 8950) for its family: one
@@ -153,11 +172,12 @@ def extended_next_hop_problem(neighbors: Iterable[Any], fam: Family, next_hop: s
 
 
 def first_foreign_next_hop(routes: Iterable[tuple[Family, bytes, Attributes | None]],
-                           neighbors: Callable[[], Iterable[Any]]) -> tuple[Family, bytes, str] | None:
+                           neighbors: Callable[[], Iterable[RouteTarget]],
+                           ) -> tuple[Family, bytes, str] | None:
     """The first of `routes` whose next hop is of the other address family and cannot go to
     `neighbors()` (asked once, only when such a route is there), with why; None when all can.
     Like first_oversized, every way in checks a whole batch before it announces any of it."""
-    chosen: list[Any] | None = None
+    chosen: list[RouteTarget] | None = None
     for fam, nlri, attrs in routes:
         nh = attrs.next_hop if attrs is not None else None
         if fam != IPV4_UNICAST or nh is None or ":" not in nh:

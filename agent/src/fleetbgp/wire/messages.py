@@ -42,8 +42,9 @@ from .nlri import IPV4_UNICAST, Family, family_name, split_nlri, supported_famil
 
 KEEPALIVE = MARKER + struct.pack("!HB", HEADER_LEN, MsgType.KEEPALIVE)
 
-_MIN_LEN = {MsgType.OPEN: 29, MsgType.UPDATE: 23, MsgType.NOTIFICATION: 21, MsgType.KEEPALIVE: 19,
-            MsgType.ROUTE_REFRESH: 23}
+# Keyed by plain int: the type byte off the wire may be no MsgType at all.
+_MIN_LEN: dict[int, int] = {MsgType.OPEN: 29, MsgType.UPDATE: 23, MsgType.NOTIFICATION: 21,
+                            MsgType.KEEPALIVE: 19, MsgType.ROUTE_REFRESH: 23}
 
 
 def frame(msg_type: int, body: bytes) -> bytes:

@@ -36,9 +36,10 @@ IPV6_UNICAST = Family(2, 1)
 IPV4_FLOWSPEC = Family(1, 133)
 IPV6_FLOWSPEC = Family(2, 133)
 
-_AFI_NAMES = {AFI.IPV4: "ipv4", AFI.IPV6: "ipv6"}
-_SAFI_NAMES = {SAFI.UNICAST: "unicast", SAFI.MULTICAST: "multicast", SAFI.FLOWSPEC: "flow",
-               SAFI.FLOWSPEC_VPN: "flow-vpn"}
+# Keyed by plain int: family_name() is given the numbers as read off the wire.
+_AFI_NAMES: dict[int, str] = {AFI.IPV4: "ipv4", AFI.IPV6: "ipv6"}
+_SAFI_NAMES: dict[int, str] = {SAFI.UNICAST: "unicast", SAFI.MULTICAST: "multicast",
+                               SAFI.FLOWSPEC: "flow", SAFI.FLOWSPEC_VPN: "flow-vpn"}
 _SAFI_BY_NAME = {v: k for k, v in _SAFI_NAMES.items()} | {"flowspec": SAFI.FLOWSPEC}
 _AFI_BY_NAME = {v: k for k, v in _AFI_NAMES.items()}
 
