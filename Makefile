@@ -13,6 +13,10 @@ BENCH       ?= bench/static_routes.py
 BENCH_ARGS  ?=
 
 RUFF        := $(VENV)/bin/ruff check $(LINT_PATHS)
+# The agent's structure checks (agent/pyproject.toml): types, then import layering.
+MYPY        := $(VENV)/bin/mypy --config-file agent/pyproject.toml
+IMPORTS     := PYTHONPATH=agent/src $(VENV)/bin/lint-imports --no-cache --no-logo agent/pyproject.toml
+LINT        := $(RUFF) && $(MYPY) && $(IMPORTS)
 UNIT        := scripts/run-pytest.sh tests/agent $(PYTEST_ARGS)
 LAB_UNIT    := scripts/run-pytest.sh tests/lab $(PYTEST_ARGS)
 FUZZ_BOUNDED := scripts/run-pytest.sh tests/fuzz $(PYTEST_ARGS)
@@ -40,8 +44,10 @@ setup-system: ## apt: bird2 gobgpd tshark iproute2 nftables; keep the packaged d
 setup-venv: ## .venv with dev dependencies and the agent (editable); reinstalls only on change
 	@scripts/setup-venv.sh
 
-lint: setup-venv ## ruff over agent/ tests/ bench/ lab/
+lint: setup-venv ## ruff over agent/ tests/ bench/ lab/, mypy --strict over the agent, import layering
 	$(RUFF)
+	$(MYPY)
+	$(IMPORTS)
 
 lint-fix: setup-venv ## let ruff fix what it can (imports, pyupgrade, ...), then show the rest
 	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
@@ -75,7 +81,7 @@ e2e: setup ## end-to-end tests on a second lab fleet: rollout, restore, drain (t
 
 test: setup ## everything CI runs: lint, unit, parity, interop, collection, rules, molecule, e2e (all run; fails if any failed)
 	@failed=(); \
-	echo "== lint";       $(RUFF)       || failed+=(lint); \
+	echo "== lint";       { $(LINT); }  || failed+=(lint); \
 	echo "== unit";       { $(UNIT) && $(LAB_UNIT) && $(FUZZ_BOUNDED); } || failed+=(unit); \
 	echo "== parity";     $(PARITY)     || failed+=(parity); \
 	echo "== interop";    $(INTEROP)    || failed+=(interop); \
@@ -107,7 +113,7 @@ bench: setup ## performance harness (bench/static_routes.py; BENCH=, BENCH_ARGS=
 	else echo "bench: $(BENCH) does not exist yet"; fi
 
 clean: ## remove caches and build artefacts (keeps .venv)
-	rm -rf .pytest_cache .ruff_cache .hypothesis .ansible agent/build agent/dist bench/results/tmp
+	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis .ansible agent/build agent/dist bench/results/tmp
 	find . -path ./.venv -prune -o -path ./.git -prune -o \
 	    \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
 
