@@ -8,11 +8,12 @@ from typing import Any
 from fleetbgp.api.encoders import JsonEncoder, TextEncoder
 from fleetbgp.config import parse_text
 from fleetbgp.events import PeerEvent
+from fleetbgp.grammar.flowspec import format_nlri
 from fleetbgp.session import BGPProtocol, Peer
 from fleetbgp.wire.attributes import DecodeContext
 from fleetbgp.wire.constants import MsgType
 from fleetbgp.wire.errors import BGPError
-from fleetbgp.wire.flowspec import FlowSpecError, decode_nlri, format_nlri
+from fleetbgp.wire.flowspec import FlowSpecError, decode_nlri
 from fleetbgp.wire.messages import (
     KEEPALIVE,
     Capabilities,
