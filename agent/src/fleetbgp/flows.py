@@ -1,7 +1,7 @@
 """FlowSpec rules by name: what the control socket's `flow_announce` / `flow_withdraw` / `flows`
 work on, plus the expiry timers (`expires_after`: the agent withdraws a rule itself).
 
-A rule is one FlowSpec NLRI (wire/flowspec.py builds it from ExaBGP's `match` names) with its
+A rule is one FlowSpec NLRI (grammar/flowspec.py builds it from ExaBGP's `match` names) with its
 actions as extended communities (`then`). Rules go into the peers' adj-rib-out like any route, owned
 by `control:WHO` (control socket), `config` (the config file's `flow { route NAME { ... } }`) or
 `process:NAME` (API programs' `announce flow route ...`). Only control rules are kept here by name;

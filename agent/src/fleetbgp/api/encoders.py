@@ -95,7 +95,7 @@ _FLOWSPEC = 133
 
 
 def _flow_json(fam: Family, item: bytes, next_hop: str | None = None) -> str:
-    """A FlowSpec NLRI as ExaBGP 5's JSON encoder writes it (wire/flowspec.py builds the object)."""
+    """A FlowSpec NLRI as ExaBGP 5's JSON encoder writes it (grammar/flowspec.py builds the object)."""
     try:
         return _dumps(flow_json(decode_nlri(fam[0], item), next_hop))
     except FlowSpecError as exc:
