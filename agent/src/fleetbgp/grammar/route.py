@@ -122,6 +122,7 @@ def _uint(text: str, limit: int) -> int | None:
 
 def parse_asn(text: str) -> int | None:
     """An AS number 1..4294967295, plain (65001) or asdot (1.10 = 65546, RFC 5396); None if invalid."""
+    value: int | None
     if "." in text:
         hi, _, lo = text.partition(".")
         h, low = _uint(hi, U16), _uint(lo, U16)
