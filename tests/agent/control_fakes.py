@@ -25,10 +25,10 @@ import pytest
 from fleetbgp.config import load
 from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.model import Capabilities
-from fleetbgp.config.route import parse_route
 from fleetbgp.control import ControlServer
 from fleetbgp.control_client import ControlClient
 from fleetbgp.daemon import Speaker
+from fleetbgp.grammar.route import parse_route
 from fleetbgp.rib import AdjRibIn, AdjRibOut
 from fleetbgp.session import Peer
 from fleetbgp.settings import AgentSettings

@@ -281,8 +281,8 @@ def test_config_add_path_block_errors() -> None:
 
 
 def test_health_check_attributes_refuse_path_information() -> None:
-    from fleetbgp.config.errors import RouteError
-    from fleetbgp.config.route import parse_attributes
+    from fleetbgp.grammar.errors import RouteError
+    from fleetbgp.grammar.route import parse_attributes
     with pytest.raises(RouteError, match="cannot be given here"):
         parse_attributes(["med", "1", "path-information", "1"], IPV4_UNICAST, require_next_hop=False)
 

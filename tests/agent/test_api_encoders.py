@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from fleetbgp.api.encoders import JsonEncoder, TextEncoder, ext_community_text
+from fleetbgp.api.encoders import JsonEncoder, TextEncoder
 from fleetbgp.events import PeerEvent
+from fleetbgp.grammar.communities import extended_community_text
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext, encode_attributes
 from fleetbgp.wire.messages import (
     Capabilities,
@@ -316,4 +317,4 @@ def test_text_keeps_peer_supplied_text_on_one_line():
     (0x0000000000000001, "0x0000000000000001"),
 ])
 def test_extended_community_spelling(value, text):
-    assert ext_community_text(value) == text
+    assert extended_community_text(value, exabgp=True) == text

@@ -9,14 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleetbgp.config.errors import RouteError
 from fleetbgp.config.lexer import tokenize_line
-from fleetbgp.config.route import (
+from fleetbgp.grammar.communities import parse_community, parse_extended_community, parse_large_community
+from fleetbgp.grammar.errors import RouteError
+from fleetbgp.grammar.route import (
     RouteOptions,
     parse_attributes,
-    parse_community,
-    parse_extended_community,
-    parse_large_community,
     parse_prefix,
     parse_route,
     parse_route_options,

@@ -24,6 +24,7 @@ from control_fakes import (  # noqa: F401 (the conn and speaker fixtures)
 
 from fleetbgp import control
 from fleetbgp.control import ControlServer
+from fleetbgp.grammar.route import route_text
 from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.nlri import IPV4_UNICAST
 
@@ -493,7 +494,7 @@ def test_disabled_control_socket():
 ])
 def test_route_text_round_trips(text):
     fam, nlri, attrs = control.parse_route(control.tokenize_line(text))
-    again = control.route_text(control.nlri_to_prefix(fam, nlri), attrs)
+    again = route_text(control.nlri_to_prefix(fam, nlri), attrs)
     assert control.parse_route(control.tokenize_line(again)) == (fam, nlri, attrs)
 
 

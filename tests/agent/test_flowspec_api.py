@@ -16,9 +16,8 @@ from fleetbgp.api.commands import CommandError, parse_command, parse_flow_rule
 from fleetbgp.api.encoders import JsonEncoder, TextEncoder
 from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.events import PeerEvent
-from fleetbgp.flows import build_rule
+from fleetbgp.grammar.flowspec import build_rule, parse_actions, parse_match, split_flow_tokens
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext, encode_attributes
-from fleetbgp.wire.flowspec import parse_actions, parse_match, split_flow_tokens
 from fleetbgp.wire.messages import MessageReader, decode_update, pack_announce, pack_withdraw
 from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_FLOWSPEC, IPV6_UNICAST
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from fleetbgp.config import ConfigError, parse_text
-from fleetbgp.wire.flowspec import parse_actions, parse_match
+from fleetbgp.grammar.flowspec import actions_text, parse_actions, parse_match
 from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_FLOWSPEC
 
 HEAD = """\
@@ -201,13 +201,13 @@ def test_the_config_examples_of_the_docs_parse():
 
 def test_the_text_of_a_rule_is_valid_config():
     """What `flows` shows (`text`) can be pasted into the config file."""
-    from fleetbgp.flows import build_rule, rule_text
+    from fleetbgp.grammar.flowspec import build_rule, rule_text
 
     fam = IPV4_FLOWSPEC
     rule, actions, nlri, attrs = build_rule(fam, {"destination": "192.0.2.0/24", "tcp-flags": ["syn", "!=ack"],
                                                   "packet-length": ">=64&<=1500"},
                                             {"rate-limit-packets": 100, "mark": 10, "action": "sample"})
-    text = rule_text("pasted", rule, actions.text())
+    text = rule_text("pasted", rule, actions_text(actions))
     n = parse_text(conf(f"    flow {{ {text.removeprefix('flow ')} }}\n"), "f.conf").neighbors[0]
     [got] = n.flow_routes
     assert got.name == "pasted" and got.nlri == nlri and got.attrs is attrs

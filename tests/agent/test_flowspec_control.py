@@ -16,10 +16,9 @@ from control_fakes import real_agent
 from fleetbgp import cli_control
 from fleetbgp.api.commands import parse_command
 from fleetbgp.control_client import ControlError
-from fleetbgp.flows import nlri_name
+from fleetbgp.grammar.flowspec import nlri_name, parse_match
 from fleetbgp.session import Peer
 from fleetbgp.wire.attributes import Attributes
-from fleetbgp.wire.flowspec import parse_match
 from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_FLOWSPEC
 
 CONF = """\

@@ -9,9 +9,8 @@ import ipaddress
 
 import pytest
 
-from fleetbgp.config import ConfigError, parse_text
+from fleetbgp.config import ConfigError, limits, parse_text
 from fleetbgp.health import cli as hcli
-from fleetbgp.health import engine
 
 IP = ["--ip", "100.10.0.1/32"]
 TWO_IPS = ["--ip", "100.10.0.1/32", "--ip", "100.10.0.2/32"]
@@ -68,26 +67,26 @@ def test_the_down_metrics_do_not_matter_with_withdraw_on_down():
 @pytest.mark.parametrize("net", ["10.0.0.0/8", "2001:db8::/64", "100.10.0.0/19"])
 def test_deaggregating_into_too_many_routes_is_refused(net, capsys):
     err = refused(["--ip", net, "--deaggregate-networks", "--increase", "0"], capsys)
-    assert "--deaggregate-networks" in err and str(engine.MAX_ROUTES) in err and net in err, err
+    assert "--deaggregate-networks" in err and str(limits.MAX_ROUTES) in err and net in err, err
 
 
 def test_deaggregating_up_to_the_limit_works():
     o = hcli.parse_args(["--ip", "100.10.0.0/20", "--deaggregate-networks", "--increase", "0"])
     assert hcli.prepare_ips(o)
-    assert len(o.ips) == engine.MAX_ROUTES == 4096
+    assert len(o.ips) == limits.MAX_ROUTES == 4096
 
 
 def test_too_many_ips_are_refused(capsys):
-    argv = [a for i in range(engine.MAX_ROUTES + 1) for a in ("--ip", f"100.{64 + i // 256}.{i % 256}.1/32")]
+    argv = [a for i in range(limits.MAX_ROUTES + 1) for a in ("--ip", f"100.{64 + i // 256}.{i % 256}.1/32")]
     err = refused([*argv, "--increase", "0"], capsys)
-    assert "--ip" in err and str(engine.MAX_ROUTES) in err, err
+    assert "--ip" in err and str(limits.MAX_ROUTES) in err, err
 
 
 def test_too_many_loopback_addresses_are_refused_before_starting(monkeypatch):
     """Without --ip the addresses come from the loopback, known only when the program starts."""
-    nets = [ipaddress.ip_network(f"100.{64 + i // 256}.{i % 256}.1/32") for i in range(engine.MAX_ROUTES + 1)]
+    nets = [ipaddress.ip_network(f"100.{64 + i // 256}.{i % 256}.1/32") for i in range(limits.MAX_ROUTES + 1)]
     monkeypatch.setattr(hcli, "loopback_ips", lambda label, exact: nets)
-    with pytest.raises(ValueError, match=str(engine.MAX_ROUTES)):
+    with pytest.raises(ValueError, match=str(limits.MAX_ROUTES)):
         hcli.prepare_ips(hcli.parse_args(["--increase", "0"]))
     assert hcli.main(["--increase", "0", "--silent"]) == hcli.EXIT_USAGE
 
@@ -121,7 +120,7 @@ def test_config_file_options_are_checked_the_same(tmp_path, capsys):
     conf.write_text("ip = 100.10.0.1/32\ninterval = nan\n")
     assert "--interval" in refused(["--config", str(conf)], capsys)
     conf.write_text("ip = 10.0.0.0/8\ndeaggregate-networks\n")
-    assert str(engine.MAX_ROUTES) in refused(["--config", str(conf)], capsys)
+    assert str(limits.MAX_ROUTES) in refused(["--config", str(conf)], capsys)
     conf.write_text("ip = 100.10.0.1/32\nip = 100.10.0.2/32\nup-metric = 4294967295\n")
     assert "--increase" in refused(["--config", str(conf)], capsys)
 
@@ -156,10 +155,10 @@ def test_block_down_metric_does_not_matter_with_withdraw_on_down():
 
 
 def test_block_with_too_many_ips_is_an_error():
-    ips = " ".join(f"100.{64 + i // 256}.{i % 256}.1" for i in range(engine.MAX_ROUTES + 1))
+    ips = " ".join(f"100.{64 + i // 256}.{i % 256}.1" for i in range(limits.MAX_ROUTES + 1))
     got = block_errors(f"ip [ {ips} ];\ncheck tcp 127.0.0.1:80;\nincrease 0;")
-    assert len(got) == 1 and got[0].startswith("h.conf:3:") and str(engine.MAX_ROUTES) in got[0], got
-    assert f"100.80.0.1/32 is ip number {engine.MAX_ROUTES + 1}" in got[0], got
+    assert len(got) == 1 and got[0].startswith("h.conf:3:") and str(limits.MAX_ROUTES) in got[0], got
+    assert f"100.80.0.1/32 is ip number {limits.MAX_ROUTES + 1}" in got[0], got
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-1", "1e400"])

@@ -25,11 +25,11 @@ from test_api_process import recorded, settings, wait_for
 
 from fleetbgp.api.commands import CommandError, parse_command
 from fleetbgp.config import ConfigError, parse_text
-from fleetbgp.config import route as route_mod
-from fleetbgp.config.errors import RouteError
 from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.model import Capabilities
-from fleetbgp.config.route import parse_attributes, parse_route
+from fleetbgp.grammar import route as route_mod
+from fleetbgp.grammar.errors import RouteError
+from fleetbgp.grammar.route import parse_attributes, parse_route
 from fleetbgp.rib import AdjRibOut
 from fleetbgp.wire import fit
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext

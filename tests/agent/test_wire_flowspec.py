@@ -18,6 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fleetbgp.grammar import flowspec as fg
+from fleetbgp.grammar.communities import flow_action_string
 from fleetbgp.wire import flowspec as fs
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext
 from fleetbgp.wire.errors import BGPError
@@ -44,7 +46,7 @@ def h(text: str) -> bytes:
 
 def body(afi: int, match: dict[str, Any]) -> str:
     """The NLRI of a rule as hex, without its length octet (the rules here are all short)."""
-    wire = fs.parse_match(afi, match).nlri()
+    wire = fg.parse_match(afi, match).nlri()
     assert wire[0] == len(wire) - 1
     return wire[1:].hex()
 
@@ -145,10 +147,10 @@ OWN_VECTORS: list[tuple[int, str, Any, str]] = [
                          ids=[f"{a}-{n}-{v}" for a, n, v, _ in VECTORS + OWN_VECTORS])
 def test_component_vector(afi: int, name: str, value: Any, wire: str) -> None:
     assert body(afi, {name: value}) == h(wire).hex()
-    rule = fs.decode_nlri(afi, fs.parse_match(afi, {name: value}).nlri())
-    assert rule == fs.parse_match(afi, {name: value})
+    rule = fs.decode_nlri(afi, fg.parse_match(afi, {name: value}).nlri())
+    assert rule == fg.parse_match(afi, {name: value})
     # what is shown parses back to the same rule
-    assert fs.parse_match(afi, rule.match_dict()) == rule
+    assert fg.parse_match(afi, fg.match_dict(rule)) == rule
 
 
 # ---- RFC examples ---------------------------------------------------------------------------------
@@ -156,42 +158,42 @@ def test_component_vector(afi: int, name: str, value: Any, wire: str) -> None:
 
 def test_rfc8955_example_1_destination_protocol_port() -> None:
     # RFC 8955 4.3: packets to 192.0.2.0/24 and TCP port 25
-    rule = fs.parse_match(V4, {"destination": "192.0.2.0/24", "protocol": "=tcp", "port": "=25"})
+    rule = fg.parse_match(V4, {"destination": "192.0.2.0/24", "protocol": "=tcp", "port": "=25"})
     assert rule.nlri() == h("0b 0118c00002 038106 048119")
 
 
 def test_rfc8955_example_2_port_range_or_8080() -> None:
     # RFC 8955 4.3: to 192.0.2.0/24 from 203.0.113.0/24, port {range [137, 139] or 8080}
-    rule = fs.parse_match(V4, {"destination": "192.0.2.0/24", "source": "203.0.113.0/24",
+    rule = fg.parse_match(V4, {"destination": "192.0.2.0/24", "source": "203.0.113.0/24",
                                "port": "[ >=137&<=139 =8080 ]"})
     assert rule.nlri() == h("12 0118c00002 0218cb0071 04 0389 458b 911f90")
-    assert fs.decode_nlri(V4, rule.nlri()).match_dict()["port"] == [">=137&<=139", "=8080"]
+    assert fg.match_dict(fs.decode_nlri(V4, rule.nlri()))["port"] == [">=137&<=139", "=8080"]
 
 
 def test_rfc8955_example_3_fragment() -> None:
     # RFC 8955 4.3: to 192.0.2.1/32, fragment {DF or FF} written as one bitmask
-    rule = fs.parse_match(V4, {"destination": "192.0.2.1/32", "fragment": "dont-fragment+first-fragment"})
+    rule = fg.parse_match(V4, {"destination": "192.0.2.1/32", "fragment": "dont-fragment+first-fragment"})
     assert rule.nlri() == h("09 0120c0000201 0c8005")
 
 
 def test_rfc8956_example_1_offset_prefix() -> None:
     # RFC 8956 3.8.1: ::1234:5678:9a00:0/64-104, TCP, port 25; the pattern is the 40 matched bits
-    rule = fs.parse_match(V6, {"destination": "::1234:5678:9a00:0/104/64", "next-header": "tcp",
+    rule = fg.parse_match(V6, {"destination": "::1234:5678:9a00:0/104/64", "next-header": "tcp",
                                "port": 25})
     assert rule.nlri() == h("0e 016840123456789a 038106 048119")
-    assert rule.match_dict()["destination"] == ["::1234:5678:9a00:0/104/64"]
+    assert fg.match_dict(rule)["destination"] == ["::1234:5678:9a00:0/104/64"]
 
 
 def test_ipv6_prefixes_without_offset_and_next_header() -> None:
     # offset 0: the pattern is the whole prefix, as for IPv4 (RFC 8956 3.1)
-    rule = fs.parse_match(V6, {"destination": "2001:db8::/32", "source": "2001:db8:1::/48",
+    rule = fg.parse_match(V6, {"destination": "2001:db8::/32", "source": "2001:db8:1::/48",
                                "next-header": "=udp"})
     assert rule.nlri() == h("13 01200020010db8 02300020010db80001 038111")
 
 
 def test_offset_bits_before_the_offset_are_not_sent() -> None:
-    a = fs.parse_match(V6, {"destination": "2001:db8::1234:5678:9a00:0/104/64"})
-    b = fs.parse_match(V6, {"destination": "::1234:5678:9a00:0/104/64"})
+    a = fg.parse_match(V6, {"destination": "2001:db8::1234:5678:9a00:0/104/64"})
+    b = fg.parse_match(V6, {"destination": "::1234:5678:9a00:0/104/64"})
     assert a == b and a.nlri() == b.nlri()
 
 
@@ -199,23 +201,23 @@ def test_offset_bits_before_the_offset_are_not_sent() -> None:
 
 
 def test_match_dict_text_and_exabgp_string() -> None:
-    rule = fs.parse_match(V4, {"source": "10.0.0.0/24", "destination-port": ["=80", ">8080&<8088"],
+    rule = fg.parse_match(V4, {"source": "10.0.0.0/24", "destination-port": ["=80", ">8080&<8088"],
                                "protocol": "=tcp", "tcp-flags": "[ syn ack&!fin ]"})
-    assert rule.match_dict() == {"source": ["10.0.0.0/24"], "protocol": ["=tcp"],
+    assert fg.match_dict(rule) == {"source": ["10.0.0.0/24"], "protocol": ["=tcp"],
                                  "destination-port": ["=80", ">8080&<8088"],
                                  "tcp-flags": ["syn", "ack&!fin"]}
-    assert rule.text() == ("match { source 10.0.0.0/24; protocol =tcp; destination-port [ =80 >8080&<8088 ]; "
+    assert fg.match_text(rule) == ("match { source 10.0.0.0/24; protocol =tcp; destination-port [ =80 >8080&<8088 ]; "
                            "tcp-flags [ syn ack&!fin ]; }")
-    assert rule.string() == ("flow source-ipv4 10.0.0.0/24 protocol =tcp destination-port "
+    assert fg.flow_string(rule) == ("flow source-ipv4 10.0.0.0/24 protocol =tcp destination-port "
                              "[ =80 >8080&<8088 ] tcp-flags [ syn ack&!fin ]")
-    assert rule.json() == {"source-ipv4": ["10.0.0.0/24"], "protocol": ["=tcp"],
+    assert fg.flow_json(rule) == {"source-ipv4": ["10.0.0.0/24"], "protocol": ["=tcp"],
                            "destination-port": ["=80", ">8080&<8088"], "tcp-flags": ["syn", "ack&!fin"],
-                           "string": rule.string()}
-    assert rule.json("192.0.2.1")["next-hop"] == "192.0.2.1"
-    assert rule.string("192.0.2.1").endswith(" next-hop 192.0.2.1")
-    v6 = fs.parse_match(V6, {"destination": "2001:db8::/32", "traffic-class": 3})
-    assert v6.match_dict() == {"destination": ["2001:db8::/32"], "traffic-class": ["=3"]}
-    assert v6.json()["destination-ipv6"] == ["2001:db8::/32/0"]  # ExaBGP always shows the offset
+                           "string": fg.flow_string(rule)}
+    assert fg.flow_json(rule, "192.0.2.1")["next-hop"] == "192.0.2.1"
+    assert fg.flow_string(rule, "192.0.2.1").endswith(" next-hop 192.0.2.1")
+    v6 = fg.parse_match(V6, {"destination": "2001:db8::/32", "traffic-class": 3})
+    assert fg.match_dict(v6) == {"destination": ["2001:db8::/32"], "traffic-class": ["=3"]}
+    assert fg.flow_json(v6)["destination-ipv6"] == ["2001:db8::/32/0"]  # ExaBGP always shows the offset
 
 
 def test_formatter_is_registered_for_safi_133() -> None:
@@ -223,9 +225,9 @@ def test_formatter_is_registered_for_safi_133() -> None:
     assert family_name(IPV4_FLOWSPEC) == "ipv4 flow" and family_name(IPV6_FLOWSPEC) == "ipv6 flow"
     assert family_from_name("ipv6", "flow") == IPV6_FLOWSPEC
     assert family_from_name("ipv4", "flowspec") == IPV4_FLOWSPEC
-    item = fs.parse_match(V4, {"destination": "10.0.0.0/8", "protocol": "udp"}).nlri()
+    item = fg.parse_match(V4, {"destination": "10.0.0.0/8", "protocol": "udp"}).nlri()
     assert nlri_to_prefix(IPV4_FLOWSPEC, item) == "flow destination-ipv4 10.0.0.0/8 protocol =udp"
-    assert "malformed" in fs.format_nlri(IPV4_FLOWSPEC, h("03 0e 81 06"))
+    assert "malformed" in fg.format_nlri(IPV4_FLOWSPEC, h("03 0e 81 06"))
 
 
 # ---- errors name the component --------------------------------------------------------------------
@@ -272,7 +274,7 @@ ERRORS: list[tuple[int, dict[str, Any], str, str]] = [
                          ids=[f"{c}-{r[:20]}" for _, _, c, r in ERRORS])
 def test_errors_name_the_component(afi: int, match: dict[str, Any], component: str, reason: str) -> None:
     with pytest.raises(fs.FlowSpecError) as info:
-        fs.parse_match(afi, match)
+        fg.parse_match(afi, match)
     assert info.value.component == component
     assert reason in info.value.reason
     assert str(info.value).startswith(f"{component}: ")
@@ -280,7 +282,7 @@ def test_errors_name_the_component(afi: int, match: dict[str, Any], component: s
 
 def test_error_message_reads_as_in_the_contract() -> None:
     with pytest.raises(fs.FlowSpecError, match=r"^destination-port: '=99999' is out of range 0-65535$"):
-        fs.parse_match(V4, {"destination-port": "=99999"})
+        fg.parse_match(V4, {"destination-port": "=99999"})
 
 
 # ---- NLRI length: one octet below 240, 0xfnnn up to 4095 (RFC 8955 4.1) ----------------------------
@@ -291,7 +293,7 @@ def rule_of_body_length(n: int) -> fs.FlowRule:
     rest = n - 1
     threes = rest % 2
     twos = (rest - 3 * threes) // 2
-    return fs.parse_match(V4, {"packet-length": ["=1"] * twos + ["=256"] * threes})
+    return fg.parse_match(V4, {"packet-length": ["=1"] * twos + ["=256"] * threes})
 
 
 @pytest.mark.parametrize(("n", "head"), [(3, "03"), (239, "ef"), (240, "f0f0"), (241, "f0f1"),
@@ -312,7 +314,7 @@ def test_length_4096_is_refused() -> None:
 
 def test_long_length_form_for_a_short_nlri_is_read() -> None:
     # a sender may use 0xfnnn below 240: accepted, and normalised to the short form
-    assert fs.decode_nlri(V4, h("f003 01080a")) == fs.parse_match(V4, {"destination": "10.0.0.0/8"})
+    assert fs.decode_nlri(V4, h("f003 01080a")) == fg.parse_match(V4, {"destination": "10.0.0.0/8"})
     assert split_nlri(IPV4_FLOWSPEC, h("f003 01080a")) == [h("03 01080a")]
 
 
@@ -347,28 +349,28 @@ def test_malformed_nlri(afi: int, wire: str, component: str, reason: str) -> Non
 
 
 def test_operator_reserved_and_first_and_bits_are_ignored_and_widths_normalised() -> None:
-    want = fs.parse_match(V4, {"protocol": "=tcp"})
+    want = fg.parse_match(V4, {"protocol": "=tcp"})
     assert fs.decode_nlri(V4, h("03 03 c1 06")) == want  # AND set in the first operator
     assert fs.decode_nlri(V4, h("03 03 89 06")) == want  # numeric reserved bit 0x08
     assert fs.decode_nlri(V4, h("04 03 91 0006")) == want  # a 2-octet value
     assert fs.decode_nlri(V4, h("06 03 a1 00000006")) == want  # 4 octets
     assert fs.decode_nlri(V4, h("0a 03 b1 0000000000000006")) == want  # 8 octets
-    assert fs.decode_nlri(V4, h("03 09 8e 02")) == fs.parse_match(V4, {"tcp-flags": "!syn"})  # 0x0c
+    assert fs.decode_nlri(V4, h("03 09 8e 02")) == fg.parse_match(V4, {"tcp-flags": "!syn"})  # 0x0c
     # true/false ignore the value; a non-zero one still reads back the same
     odd = fs.decode_nlri(V4, h("05 0a 07 05 c0 00"))
-    assert odd.match_dict() == {"packet-length": ["true5&false"]}
-    assert fs.parse_match(V4, odd.match_dict()) == odd
-    assert odd.json()["packet-length"] == ["true&false0"]  # ExaBGP's own rendering
+    assert fg.match_dict(odd) == {"packet-length": ["true5&false"]}
+    assert fg.parse_match(V4, fg.match_dict(odd)) == odd
+    assert fg.flow_json(odd)["packet-length"] == ["true&false0"]  # ExaBGP's own rendering
     # fragment reserved bits are dropped; IPv6 has no DF bit (RFC 8956 3.6)
-    assert fs.decode_nlri(V4, h("03 0c 80 f2")) == fs.parse_match(V4, {"fragment": "is-fragment"})
-    assert fs.decode_nlri(V6, h("03 0c 80 03")) == fs.parse_match(V6, {"fragment": "is-fragment"})
+    assert fs.decode_nlri(V4, h("03 0c 80 f2")) == fg.parse_match(V4, {"fragment": "is-fragment"})
+    assert fs.decode_nlri(V6, h("03 0c 80 03")) == fg.parse_match(V6, {"fragment": "is-fragment"})
     # prefix bits past the length are cleared
-    assert fs.decode_nlri(V4, h("05 01 17 0a00ff")) == fs.parse_match(V4, {"destination": "10.0.254.0/23"})
-    assert fs.decode_nlri(V6, h("04 01 0c 04 ff")).match_dict() == {"destination": ["ff0::/12/4"]}
+    assert fs.decode_nlri(V4, h("05 01 17 0a00ff")) == fg.parse_match(V4, {"destination": "10.0.254.0/23"})
+    assert fg.match_dict(fs.decode_nlri(V6, h("04 01 0c 04 ff"))) == {"destination": ["ff0::/12/4"]}
 
 
 def test_split_drops_a_malformed_nlri_and_keeps_the_others(caplog: pytest.LogCaptureFixture) -> None:
-    good = fs.parse_match(V4, {"destination": "10.0.0.0/8"}).nlri()
+    good = fg.parse_match(V4, {"destination": "10.0.0.0/8"}).nlri()
     bad = h("06 038106 0108 0a")  # out of order: treat-as-withdraw, that NLRI only
     assert split_nlri(IPV4_FLOWSPEC, good + bad + good) == [good, good]
     assert "treated as withdrawn" in caplog.text
@@ -386,7 +388,7 @@ def test_split_overrun_resets_the_session(wire: str) -> None:
 def test_decoding_is_linear() -> None:
     # one 4095-byte NLRI of 2047 operators, and a field of 2000 small NLRIs: both quick
     wire = rule_of_body_length(4095).nlri()
-    field = b"".join(fs.parse_match(V4, {"destination-port": f"={i}"}).nlri() for i in range(2000))
+    field = b"".join(fg.parse_match(V4, {"destination-port": f"={i}"}).nlri() for i in range(2000))
     start = time.perf_counter()
     for _ in range(10):
         fs.decode_nlri(V4, wire)
@@ -430,30 +432,30 @@ ACTIONS: list[tuple[dict[str, Any], list[str], str | None]] = [
 
 @pytest.mark.parametrize(("then", "communities", "redirect_ip"), ACTIONS, ids=[str(a[0]) for a in ACTIONS])
 def test_action_vectors(then: dict[str, Any], communities: list[str], redirect_ip: str | None) -> None:
-    actions = fs.parse_actions(then)
+    actions = fg.parse_actions(then)
     assert actions.extended_communities == tuple(sorted(h(c) for c in communities))
     assert actions.redirect_ip == redirect_ip
-    assert fs.parse_actions(actions.then_dict()) == actions
-    assert actions.text().startswith("then { ") and actions.text().endswith("}")
+    assert fg.parse_actions(fg.then_dict(actions)) == actions
+    assert fg.actions_text(actions).startswith("then { ") and fg.actions_text(actions).endswith("}")
 
 
 def test_then_dict_and_text() -> None:
-    a = fs.parse_actions({"rate-limit": 9600, "redirect": "65000:100"})
-    assert a.then_dict() == {"rate-limit": 9600, "redirect": "65000:100"}
-    assert a.text() == "then { rate-limit 9600; redirect 65000:100; }"
-    assert fs.parse_actions({"discard": True}).text() == "then { discard; }"
-    assert fs.parse_actions({"redirect": "10.0.0.1"}).then_dict() == {"redirect": "10.0.0.1"}
-    assert fs.parse_actions({"rate-limit": "500 packets"}).text() == "then { rate-limit 500 packets; }"
-    assert fs.parse_actions({}).then_dict() == {"accept": True}
-    both = fs.parse_actions({"redirect": ["65000:100", "10.0.0.1"]})
-    assert fs.parse_actions(both.then_dict()) == both
-    assert both.text() == "then { redirect 65000:100; redirect 10.0.0.1; }"
-    extra = fs.parse_actions({"discard": True, "community": ["65000:1", "no-export"],
+    a = fg.parse_actions({"rate-limit": 9600, "redirect": "65000:100"})
+    assert fg.then_dict(a) == {"rate-limit": 9600, "redirect": "65000:100"}
+    assert fg.actions_text(a) == "then { rate-limit 9600; redirect 65000:100; }"
+    assert fg.actions_text(fg.parse_actions({"discard": True})) == "then { discard; }"
+    assert fg.then_dict(fg.parse_actions({"redirect": "10.0.0.1"})) == {"redirect": "10.0.0.1"}
+    assert fg.actions_text(fg.parse_actions({"rate-limit": "500 packets"})) == "then { rate-limit 500 packets; }"
+    assert fg.then_dict(fg.parse_actions({})) == {"accept": True}
+    both = fg.parse_actions({"redirect": ["65000:100", "10.0.0.1"]})
+    assert fg.parse_actions(fg.then_dict(both)) == both
+    assert fg.actions_text(both) == "then { redirect 65000:100; redirect 10.0.0.1; }"
+    extra = fg.parse_actions({"discard": True, "community": ["65000:1", "no-export"],
                               "large-community": "[ 65000:1:2 ]"})
     assert extra.communities == (65000 << 16 | 1, 0xFFFFFF01)
     assert extra.large_communities == ((65000, 1, 2),)
-    assert fs.parse_actions(extra.then_dict()) == extra
-    attrs = fs.parse_actions({"redirect": "10.0.0.1", "discard": True}).attributes(med=5)
+    assert fg.parse_actions(fg.then_dict(extra)) == extra
+    attrs = fg.parse_actions({"redirect": "10.0.0.1", "discard": True}).attributes(med=5)
     assert attrs.next_hop == "10.0.0.1" and attrs.med == 5
     assert attrs.ext_communities == (0x0800000000000000, 0x8006000000000000)
 
@@ -486,22 +488,22 @@ def test_then_dict_and_text() -> None:
 ])
 def test_action_errors_name_the_action(then: dict[str, Any], component: str, reason: str) -> None:
     with pytest.raises(fs.FlowSpecError) as info:
-        fs.parse_actions(then)
+        fg.parse_actions(then)
     assert info.value.component == component
     assert reason in info.value.reason
 
 
 def test_decode_actions() -> None:
-    assert fs.decode_actions([h("8006 0000 00000000")]) == {"discard": True}
-    assert fs.decode_actions([h("8006 0000 c2c80000")]) == {"discard": True}  # -100: RFC 8955 7.1
-    assert fs.decode_actions([h("8006 fde8 461c4000")]) == {"rate-limit": 10000}
-    assert fs.decode_actions([h("8006 0000 3fc00000")]) == {"rate-limit": 1.5}
-    assert fs.decode_actions([0x800C0000447A0000]) == {"rate-limit-packets": 1000}
-    assert fs.decode_actions([h("8009 0000 000000ee")]) == {"mark": 46}  # 2 high bits reserved
-    assert fs.decode_actions([h("8208 0000fde8 0009")]) == {"redirect": "65000L:9"}
-    assert fs.decode_actions([h("0800 00000000 0001")]) == {"copy-to-nexthop": True}
+    assert fg.decode_actions([h("8006 0000 00000000")]) == {"discard": True}
+    assert fg.decode_actions([h("8006 0000 c2c80000")]) == {"discard": True}  # -100: RFC 8955 7.1
+    assert fg.decode_actions([h("8006 fde8 461c4000")]) == {"rate-limit": 10000}
+    assert fg.decode_actions([h("8006 0000 3fc00000")]) == {"rate-limit": 1.5}
+    assert fg.decode_actions([0x800C0000447A0000]) == {"rate-limit-packets": 1000}
+    assert fg.decode_actions([h("8009 0000 000000ee")]) == {"mark": 46}  # 2 high bits reserved
+    assert fg.decode_actions([h("8208 0000fde8 0009")]) == {"redirect": "65000L:9"}
+    assert fg.decode_actions([h("0800 00000000 0001")]) == {"copy-to-nexthop": True}
     nan = h("8006 0000 7fc00000")
-    assert fs.decode_actions([nan, h("8007 0000 00000000")]) == {
+    assert fg.decode_actions([nan, h("8007 0000 00000000")]) == {
         "extended-community": ["0x80060000" + "7fc00000", "0x8007000000000000"]}
 
 
@@ -515,14 +517,14 @@ def roundtrip(fam: Family, attrs: Attributes, items: list[bytes]) -> Any:
 
 
 def test_update_announce_and_withdraw_v4() -> None:
-    rule = fs.parse_match(V4, {"destination": "192.0.2.0/24", "protocol": "=tcp"})
-    actions = fs.parse_actions({"discard": True})
+    rule = fg.parse_match(V4, {"destination": "192.0.2.0/24", "protocol": "=tcp"})
+    actions = fg.parse_actions({"discard": True})
     msg, upd = roundtrip(IPV4_FLOWSPEC, actions.attributes(), [rule.nlri()])
     # MP_REACH: AFI 1, SAFI 133, next hop length 0, reserved, NLRI (RFC 8955 4)
     assert h("0001 85 00 00") + rule.nlri() in msg
     attrs, items = upd.announce[IPV4_FLOWSPEC]
     assert items == [rule.nlri()] and attrs.next_hop is None
-    assert fs.decode_actions(attrs.ext_communities) == {"discard": True}
+    assert fg.decode_actions(attrs.ext_communities) == {"discard": True}
     assert fs.decode_nlri(V4, items[0]) == rule
     [wd] = list(pack_withdraw(IPV4_FLOWSPEC, [rule.nlri()], EBGP))
     [(_, wd_body)] = list(MessageReader(65535).feed(wd))
@@ -535,19 +537,19 @@ def test_update_announce_and_withdraw_v4() -> None:
 ])
 def test_update_redirect_to_ip_puts_the_target_in_the_next_hop(fam: Family, afi: int, target: str,
                                                                nh: str) -> None:
-    rule = fs.parse_match(afi, {"destination": "10.0.0.0/8" if afi == V4 else "2001:db8::/32"})
-    msg, upd = roundtrip(fam, fs.parse_actions({"redirect": target}).attributes(), [rule.nlri()])
+    rule = fg.parse_match(afi, {"destination": "10.0.0.0/8" if afi == V4 else "2001:db8::/32"})
+    msg, upd = roundtrip(fam, fg.parse_actions({"redirect": target}).attributes(), [rule.nlri()])
     assert h(f"{fam.afi:04x} 85") + h(nh) + b"\x00" + rule.nlri() in msg
     attrs, _ = upd.announce[fam]
     assert attrs.next_hop == target
-    assert fs.parse_actions({**fs.decode_actions(attrs.ext_communities), "next-hop": attrs.next_hop}) == \
-        fs.parse_actions({"redirect": target})
+    assert fg.parse_actions({**fg.decode_actions(attrs.ext_communities), "next-hop": attrs.next_hop}) == \
+        fg.parse_actions({"redirect": target})
 
 
 def test_update_many_rules_split_over_messages() -> None:
-    rules = [fs.parse_match(V6, {"destination": f"2001:db8:{i:x}::/48", "destination-port": f"={i}"}).nlri()
+    rules = [fg.parse_match(V6, {"destination": f"2001:db8:{i:x}::/48", "destination-port": f"={i}"}).nlri()
              for i in range(600)]
-    msgs = list(pack_announce(IPV6_FLOWSPEC, fs.parse_actions({"discard": True}).attributes(), rules, EBGP))
+    msgs = list(pack_announce(IPV6_FLOWSPEC, fg.parse_actions({"discard": True}).attributes(), rules, EBGP))
     assert len(msgs) > 1 and all(len(m) <= 4096 for m in msgs)
     got: list[bytes] = []
     for msg in msgs:
@@ -615,7 +617,7 @@ def matches(draw: Any) -> tuple[int, dict[str, str]]:
     pool: dict[str, Any] = {
         "destination": v4_prefix() if afi == V4 else v6_prefix(),
         "source": v4_prefix() if afi == V4 else v6_prefix(),
-        "tcp-flags": bitmask_value(list(fs.TCP_FLAGS_BITS)),
+        "tcp-flags": bitmask_value(list(fg.TCP_FLAGS_BITS)),
         "fragment": bitmask_value(frag),
         **{name: numeric_value(limit) for name, limit in limits.items()},
     }
@@ -627,13 +629,13 @@ def matches(draw: Any) -> tuple[int, dict[str, str]]:
 @given(case=matches())
 def test_match_roundtrip(case: tuple[int, dict[str, str]]) -> None:
     afi, match = case
-    rule = fs.parse_match(afi, match)
+    rule = fg.parse_match(afi, match)
     wire = rule.nlri()
     back = fs.decode_nlri(afi, wire)
     assert back == rule
-    assert fs.parse_match(afi, back.match_dict()) == rule
+    assert fg.parse_match(afi, fg.match_dict(back)) == rule
     assert split_nlri((afi, 133), wire) == [wire]
-    assert back.json()["string"] == back.string()
+    assert fg.flow_json(back)["string"] == fg.flow_string(back)
 
 
 @st.composite
@@ -660,12 +662,12 @@ def thens(draw: Any) -> dict[str, Any]:
 @settings(max_examples=60, deadline=None)
 @given(then=thens())
 def test_actions_roundtrip(then: dict[str, Any]) -> None:
-    actions = fs.parse_actions(then)
-    assert fs.parse_actions(actions.then_dict()) == actions
-    decoded = fs.decode_actions(actions.extended_communities)
+    actions = fg.parse_actions(then)
+    assert fg.parse_actions(fg.then_dict(actions)) == actions
+    decoded = fg.decode_actions(actions.extended_communities)
     if actions.redirect_ip:
         decoded["next-hop"] = actions.redirect_ip
-    assert fs.parse_actions(decoded) == actions
+    assert fg.parse_actions(decoded) == actions
 
 
 @settings(max_examples=200, deadline=None)
@@ -776,7 +778,7 @@ def random_rules(count: int, seed: int = 8955) -> list[tuple[int, dict[str, str]
                 ands = []
                 for _ in range(rnd.randint(1, 2)):
                     if name in ("tcp-flags", "fragment"):
-                        names = list(fs.TCP_FLAGS_BITS) if name == "tcp-flags" else frag
+                        names = list(fg.TCP_FLAGS_BITS) if name == "tcp-flags" else frag
                         bits_text = "+".join(rnd.sample(names, rnd.randint(1, min(3, len(names)))))
                         ands.append(rnd.choice(BITMASK_OPS) + bits_text)
                     else:
@@ -810,14 +812,14 @@ def exabgp() -> dict[str, Any]:
     decode = []
     for afi, match, then in EXABGP_RULES:
         fam = IPV4_FLOWSPEC if afi == V4 else IPV6_FLOWSPEC
-        rule = fs.parse_match(afi, match)
-        [msg] = list(pack_announce(fam, fs.parse_actions(then).attributes(), [rule.nlri()], EBGP))
+        rule = fg.parse_match(afi, match)
+        [msg] = list(pack_announce(fam, fg.parse_actions(then).attributes(), [rule.nlri()], EBGP))
         [wd] = list(pack_withdraw(fam, [rule.nlri()], EBGP))
         decode += [msg.hex(), wd.hex()]
     # withdrawals render every NLRI with nothing else around it
     for afi, match in [(a, {n: v}) for a, n, v, _ in VECTORS] + RANDOM_RULES:
         fam = IPV4_FLOWSPEC if afi == V4 else IPV6_FLOWSPEC
-        [wd] = list(pack_withdraw(fam, [fs.parse_match(afi, match).nlri()], EBGP))
+        [wd] = list(pack_withdraw(fam, [fg.parse_match(afi, match).nlri()], EBGP))
         decode.append(wd.hex())
     for afi, wire in RAW_NLRIS:
         fam = IPV4_FLOWSPEC if afi == V4 else IPV6_FLOWSPEC
@@ -833,16 +835,16 @@ def test_vectors_match_exabgp(exabgp: dict[str, Any]) -> None:
     """ExaBGP's parser and encoder, given the same strings, write the same bytes as ours."""
     theirs = exabgp["encode"]
     for (afi, name, value, _), wire in zip(VECTORS, theirs, strict=False):
-        assert fs.parse_match(afi, {name: value}).nlri().hex() == wire, (afi, name, value)
+        assert fg.parse_match(afi, {name: value}).nlri().hex() == wire, (afi, name, value)
     n = len(VECTORS) + len(EXABGP_RULES)
     for (afi, match, _), wire in zip(EXABGP_RULES, theirs[len(VECTORS):n], strict=True):
-        assert fs.parse_match(afi, match).nlri().hex() == wire, match
+        assert fg.parse_match(afi, match).nlri().hex() == wire, match
     for (afi, match), wire in zip(RANDOM_RULES, theirs[n:], strict=True):
-        assert fs.parse_match(afi, match).nlri().hex() == wire, match
+        assert fg.parse_match(afi, match).nlri().hex() == wire, match
 
 
 def test_every_component_renders_as_exabgp(exabgp: dict[str, Any]) -> None:
-    """ExaBGP's JSON for a withdrawal of each vector and random rule is rule.json()."""
+    """ExaBGP's JSON for a withdrawal of each vector and random rule is fg.flow_json(rule)."""
     cases = [(a, {n: v}) for a, n, v, _ in VECTORS] + RANDOM_RULES
     theirs = exabgp["decode"][2 * len(EXABGP_RULES):]
     raw = theirs[len(cases):]
@@ -851,34 +853,34 @@ def test_every_component_renders_as_exabgp(exabgp: dict[str, Any]) -> None:
     for (afi, wire), msg in zip(RAW_NLRIS, raw, strict=True):
         family = "ipv4 flow" if afi == V4 else "ipv6 flow"
         rule = fs.decode_nlri(afi, h(wire))
-        assert msg["neighbor"]["message"]["update"] == {"withdraw": {family: [rule.json()]}}, wire
+        assert msg["neighbor"]["message"]["update"] == {"withdraw": {family: [fg.flow_json(rule)]}}, wire
     for (afi, match), msg in zip(cases, theirs, strict=True):
         family = "ipv4 flow" if afi == V4 else "ipv6 flow"
-        rule = fs.parse_match(afi, match)
-        assert msg["neighbor"]["message"]["update"] == {"withdraw": {family: [rule.json()]}}, match
+        rule = fg.parse_match(afi, match)
+        assert msg["neighbor"]["message"]["update"] == {"withdraw": {family: [fg.flow_json(rule)]}}, match
 
 
 FLOWSPEC_TYPES = {0x8006, 0x800C, 0x8007, 0x8008, 0x8108, 0x8208, 0x8009, 0x0800}
 
 
 def test_json_matches_exabgp(exabgp: dict[str, Any]) -> None:
-    """ExaBGP's JSON for a received UPDATE carries rule.json(next_hop) for each rule, and the
+    """ExaBGP's JSON for a received UPDATE carries fg.flow_json(rule, next_hop) for each rule, and the
     FlowSpec extended communities with exabgp_ext_community_string() as their text."""
     decoded = exabgp["decode"]
     for i, (afi, match, then) in enumerate(EXABGP_RULES):
         family = "ipv4 flow" if afi == V4 else "ipv6 flow"
-        rule = fs.parse_match(afi, match)
-        actions = fs.parse_actions(then)
+        rule = fg.parse_match(afi, match)
+        actions = fg.parse_actions(then)
         update = decoded[2 * i]["neighbor"]["message"]["update"]
         next_hop = actions.redirect_ip
-        assert update["announce"] == {family: {next_hop or "no-nexthop": [rule.json(next_hop)]}}
+        assert update["announce"] == {family: {next_hop or "no-nexthop": [fg.flow_json(rule, next_hop)]}}
         theirs = {c["value"]: c["string"] for c in update["attribute"]["extended-community"]}
         assert sorted(theirs) == list(actions.ext_community_values())
         for value, text in theirs.items():
-            known = fs.exabgp_ext_community_string(value)
+            known = flow_action_string(value)
             assert known == text or (known is None and value >> 48 not in FLOWSPEC_TYPES), hex(value)
         withdrawn = decoded[2 * i + 1]["neighbor"]["message"]["update"]
-        assert withdrawn == {"withdraw": {family: [rule.json()]}}
+        assert withdrawn == {"withdraw": {family: [fg.flow_json(rule)]}}
 
 
 def test_rfc8955_packet_rate_and_redirect_encodings_are_exabgps() -> None:
@@ -886,19 +888,19 @@ def test_rfc8955_packet_rate_and_redirect_encodings_are_exabgps() -> None:
     exabgp_traffic = pytest.importorskip("exabgp.bgp.message.update.attribute.community.extended.traffic")
     from exabgp.bgp.message.open.asn import ASN
 
-    assert exabgp_traffic.TrafficRate(ASN(0), 9600).pack() == fs.parse_actions({"rate-limit": 9600}).extended_communities[0]
+    assert exabgp_traffic.TrafficRate(ASN(0), 9600).pack() == fg.parse_actions({"rate-limit": 9600}).extended_communities[0]
     assert exabgp_traffic.TrafficRatePackets(ASN(0), 1000).pack() == \
-        fs.parse_actions({"rate-limit-packets": 1000}).extended_communities[0]
+        fg.parse_actions({"rate-limit-packets": 1000}).extended_communities[0]
     assert exabgp_traffic.TrafficAction(True, True).pack() == \
-        fs.parse_actions({"action": "sample-terminal"}).extended_communities[0]
+        fg.parse_actions({"action": "sample-terminal"}).extended_communities[0]
     assert exabgp_traffic.TrafficRedirect(ASN(65000), 100).pack() == \
-        fs.parse_actions({"redirect": "65000:100"}).extended_communities[0]
+        fg.parse_actions({"redirect": "65000:100"}).extended_communities[0]
     assert exabgp_traffic.TrafficRedirectASN4(4200000000, 9).pack() == \
-        fs.parse_actions({"redirect": "4200000000:9"}).extended_communities[0]
-    assert exabgp_traffic.TrafficMark(46).pack() == fs.parse_actions({"mark": 46}).extended_communities[0]
+        fg.parse_actions({"redirect": "4200000000:9"}).extended_communities[0]
+    assert exabgp_traffic.TrafficMark(46).pack() == fg.parse_actions({"mark": 46}).extended_communities[0]
     assert exabgp_traffic.TrafficNextHopSimpson(False).pack() == \
-        fs.parse_actions({"redirect-to-nexthop": True}).extended_communities[0]
-    assert struct.unpack("!f", fs.parse_actions({"rate-limit": 9600}).extended_communities[0][4:])[0] == 9600.0
+        fg.parse_actions({"redirect-to-nexthop": True}).extended_communities[0]
+    assert struct.unpack("!f", fg.parse_actions({"rate-limit": 9600}).extended_communities[0][4:])[0] == 9600.0
 
 
 # ---- token streams (configuration blocks and the API's one-line form) -----------------------------
@@ -917,10 +919,10 @@ def test_rfc8955_packet_rate_and_redirect_encodings_are_exabgps() -> None:
      {"destination-port": ["=80", "=443"]}, {"redirect": ["65000:1", "10.0.0.1"]}),
 ])
 def test_split_flow_tokens(text: str, match: dict[str, Any], then: dict[str, Any]) -> None:
-    got_match, got_then = fs.split_flow_tokens(text.split())
+    got_match, got_then = fg.split_flow_tokens(text.split())
     assert (got_match, got_then) == (match, then)
-    fs.parse_match(fs.afi_for_match(got_match), got_match)
-    fs.parse_actions(got_then)
+    fg.parse_match(fg.afi_for_match(got_match), got_match)
+    fg.parse_actions(got_then)
 
 
 @pytest.mark.parametrize(("text", "component", "reason"), [
@@ -932,13 +934,13 @@ def test_split_flow_tokens(text: str, match: dict[str, Any], then: dict[str, Any
 ])
 def test_split_flow_tokens_errors(text: str, component: str, reason: str) -> None:
     with pytest.raises(fs.FlowSpecError) as info:
-        fs.split_flow_tokens(text.split())
+        fg.split_flow_tokens(text.split())
     assert info.value.component == component and reason in info.value.reason
 
 
 def test_afi_for_match() -> None:
-    assert fs.afi_for_match({"destination": "2001:db8::/32"}) == V6
-    assert fs.afi_for_match({"source": ["10.0.0.0/8"]}) == V4
-    assert fs.afi_for_match({"next-header": "tcp"}) == V6
-    assert fs.afi_for_match({"destination-port": "=80"}) == V4
-    assert fs.afi_for_match({"destination-port": "=80"}, default=V6) == V6
+    assert fg.afi_for_match({"destination": "2001:db8::/32"}) == V6
+    assert fg.afi_for_match({"source": ["10.0.0.0/8"]}) == V4
+    assert fg.afi_for_match({"next-header": "tcp"}) == V6
+    assert fg.afi_for_match({"destination-port": "=80"}) == V4
+    assert fg.afi_for_match({"destination-port": "=80"}, default=V6) == V6

@@ -31,10 +31,18 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .config.errors import RouteError
 from .config.lexer import tokenize_line
-from .config.route import check_path_family, parse_prefix, parse_route, parse_route_attributes
 from .flows import received_flow_fields
+from .grammar.communities import community_text, extended_community_text, large_community_text
+from .grammar.errors import RouteError
+from .grammar.route import (
+    check_path_family,
+    origin_text,
+    parse_prefix,
+    parse_route,
+    parse_route_attributes,
+    route_text,
+)
 from .literals import decimal
 from .rib import keys_of_prefix
 from .wire.fit import first_foreign_next_hop, first_oversized
@@ -995,71 +1003,6 @@ def _container(prefix: bytes, fam: Family) -> Callable[[bytes], bool]:
     return contains
 
 
-_ORIGIN_NAMES = {0: "igp", 1: "egp", 2: "incomplete"}
-_WELL_KNOWN = {0xFFFF0000: "graceful-shutdown", 0xFFFF029A: "blackhole", 0xFFFFFF01: "no-export",
-               0xFFFFFF02: "no-advertise", 0xFFFFFF03: "no-export-subconfed", 0xFFFFFF04: "nopeer"}
-_EXT_KINDS = {0x02: "target", 0x03: "origin", 0x08: "redirect"}
-
-
-def format_community(value: int) -> str:
-    return _WELL_KNOWN.get(value) or f"{value >> 16}:{value & 0xFFFF}"
-
-
-def format_extended_community(value: int) -> str:
-    """The config syntax back (target:65000:100, origin:192.0.2.1:5, ...), or 0x and 16 hex digits."""
-    high, sub = value >> 56, (value >> 48) & 0xFF
-    kind = _EXT_KINDS.get(sub)
-    redirect = kind == "redirect" and high in (0x80, 0x81, 0x82)
-    if kind is not None and (high in (0x00, 0x01, 0x02) or redirect):
-        form = high & 0x0F
-        if form == 0x00:
-            return f"{kind}:{(value >> 32) & 0xFFFF}:{value & 0xFFFFFFFF}"
-        if form == 0x01:
-            ip = (value >> 16) & 0xFFFFFFFF
-            return f"{kind}:{ip >> 24}.{(ip >> 16) & 255}.{(ip >> 8) & 255}.{ip & 255}:{value & 0xFFFF}"
-        if form == 0x02:
-            return f"{kind}:{(value >> 16) & 0xFFFFFFFF}L:{value & 0xFFFF}"
-    return f"0x{value:016x}"
-
-
-def format_as_path(path: Sequence[tuple[int, Sequence[int]]]) -> str:
-    parts: list[str] = []
-    for seg_type, asns in path:
-        if seg_type == 1:  # AS_SET
-            parts.append("( " + " ".join(map(str, asns)) + " )")
-        else:
-            parts.extend(map(str, asns))
-    return "[ " + " ".join(parts) + " ]"
-
-
-def route_text(prefix: str, attrs: Attributes) -> str:
-    """The route in ExaBGP's syntax: what `announce route ...` and the config take."""
-    words = [prefix]
-    if attrs.next_hop is not None:
-        words += ["next-hop", attrs.next_hop]
-    if attrs.origin:
-        words += ["origin", _ORIGIN_NAMES.get(attrs.origin, str(attrs.origin))]
-    if attrs.as_path:
-        words += ["as-path", format_as_path(attrs.as_path)]
-    if attrs.med is not None:
-        words += ["med", str(attrs.med)]
-    if attrs.local_pref is not None:
-        words += ["local-preference", str(attrs.local_pref)]
-    if attrs.communities:
-        words += ["community", "[ " + " ".join(map(format_community, attrs.communities)) + " ]"]
-    if attrs.large_communities:
-        words += ["large-community", "[ " + " ".join(":".join(map(str, c)) for c in attrs.large_communities)
-                  + " ]"]
-    if attrs.ext_communities:
-        words += ["extended-community",
-                  "[ " + " ".join(map(format_extended_community, attrs.ext_communities)) + " ]"]
-    if attrs.atomic_aggregate:
-        words.append("atomic-aggregate")
-    if attrs.aggregator is not None:
-        words += ["aggregator", f"( {attrs.aggregator[0]}:{attrs.aggregator[1]} )"]
-    return " ".join(words)
-
-
 def route_entry(peer: Any, fam: Family, nlri: bytes, attrs: Attributes) -> dict[str, Any]:
     try:
         prefix = nlri_to_prefix(fam, nlri)
@@ -1067,7 +1010,7 @@ def route_entry(peer: Any, fam: Family, nlri: bytes, attrs: Attributes) -> dict[
         prefix = nlri.hex()
     entry: dict[str, Any] = {"neighbor": peer.address, "family": family_name(fam), "prefix": prefix,
                              "next_hop": attrs.next_hop,
-                             "origin": _ORIGIN_NAMES.get(attrs.origin, attrs.origin)}
+                             "origin": origin_text(attrs.origin) if attrs.origin < 3 else attrs.origin}
     _path_fields(entry, nlri)
     if attrs.as_path:
         entry["as_path"] = [list(asns) if seg == 1 else a for seg, asns in attrs.as_path
@@ -1077,11 +1020,11 @@ def route_entry(peer: Any, fam: Family, nlri: bytes, attrs: Attributes) -> dict[
     if attrs.local_pref is not None:
         entry["local_preference"] = attrs.local_pref
     if attrs.communities:
-        entry["communities"] = [format_community(c) for c in attrs.communities]
+        entry["communities"] = [community_text(c) for c in attrs.communities]
     if attrs.large_communities:
-        entry["large_communities"] = [":".join(map(str, c)) for c in attrs.large_communities]
+        entry["large_communities"] = [large_community_text(c) for c in attrs.large_communities]
     if attrs.ext_communities:
-        entry["extended_communities"] = [format_extended_community(c) for c in attrs.ext_communities]
+        entry["extended_communities"] = [extended_community_text(c) for c in attrs.ext_communities]
     if attrs.atomic_aggregate:
         entry["atomic_aggregate"] = True
     if attrs.aggregator is not None:

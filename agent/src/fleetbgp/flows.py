@@ -1,7 +1,7 @@
 """FlowSpec rules by name: what the control socket's `flow_announce` / `flow_withdraw` / `flows`
 work on, plus the expiry timers (`expires_after`: the agent withdraws a rule itself).
 
-A rule is one FlowSpec NLRI (wire/flowspec.py builds it from ExaBGP's `match` names) with its
+A rule is one FlowSpec NLRI (grammar/flowspec.py builds it from ExaBGP's `match` names) with its
 actions as extended communities (`then`). Rules go into the peers' adj-rib-out like any route, owned
 by `control:WHO` (control socket), `config` (the config file's `flow { route NAME { ... } }`) or
 `process:NAME` (API programs' `announce flow route ...`). Only control rules are kept here by name;
@@ -18,7 +18,6 @@ Everything runs on the event loop thread, like every other caller of the Speaker
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
 import logging
 import re
@@ -27,87 +26,33 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .grammar.flowspec import (
+    actions_text,
+    build_rule,
+    decode_actions,
+    family_of,
+    match_dict,
+    match_text,
+    nlri_name,
+    rule_text,
+    size_error,
+    then_dict,
+    then_text,
+)
 from .literals import address_error, shown
 from .transport import normalise_peer
 from .wire.attributes import Attributes
-from .wire.constants import MAX_EXTENDED_MESSAGE
-from .wire.fit import Limit, message_limit, size_problem, update_size
-from .wire.flowspec import (
-    FlowActions,
-    FlowRule,
-    FlowSpecError,
-    afi_for_match,
-    decode_actions,
-    decode_nlri,
-    parse_actions,
-    parse_match,
-)
+from .wire.fit import message_limit
+from .wire.flowspec import FlowActions, FlowRule, FlowSpecError, decode_nlri
 from .wire.nlri import IPV4_FLOWSPEC, IPV6_FLOWSPEC, Family
 
 log = logging.getLogger("fleetbgp.flows")
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
 FLOW_FAMILIES = (IPV4_FLOWSPEC, IPV6_FLOWSPEC)
-FAMILY_BY_NAME = {"ipv4": IPV4_FLOWSPEC, "ipv6": IPV6_FLOWSPEC}
 # The longest a timer may run: a year (asyncio's call_later takes floats, but a typo like 1e12
 # deserves an error, not a rule that never expires).
 MAX_EXPIRY = 366 * 86400.0
-
-
-def ext_community_ints(actions: FlowActions) -> tuple[int, ...]:
-    return tuple(int.from_bytes(bytes(c), "big") for c in actions.extended_communities)
-
-
-def ext_community_bytes(values: Iterable[int]) -> list[bytes]:
-    return [int(v).to_bytes(8, "big") for v in values]
-
-
-def flow_attributes(actions: FlowActions, extra: Attributes | None = None) -> Attributes:
-    """The path attributes of a FlowSpec route: the actions as extended communities, the
-    redirect-to-IP address (if any) as the next hop, and whatever else `then` gave (communities)."""
-    ecs = ext_community_ints(actions)
-    communities = actions.communities
-    large = actions.large_communities
-    if extra is not None:
-        ecs = ecs + tuple(c for c in extra.ext_communities if c not in ecs)
-        communities = communities + tuple(c for c in extra.communities if c not in communities)
-        large = large + tuple(c for c in extra.large_communities if c not in large)
-    return Attributes.make(next_hop=actions.redirect_ip, ext_communities=ecs, communities=communities,
-                           large_communities=large)
-
-
-def family_of(match: Mapping[str, Any], family: str | None = None) -> Family:
-    """'ipv4'/'ipv6', or guessed from the destination/source prefix, else IPv4."""
-    if family is not None:
-        fam = FAMILY_BY_NAME.get(str(family).lower().replace(" flow", "").replace(" flowspec", "").strip())
-        if fam is None:
-            raise FlowSpecError("family", f"{family!r} is not a FlowSpec family: 'ipv4' or 'ipv6'")
-        return fam
-    return IPV6_FLOWSPEC if afi_for_match(match) == 2 else IPV4_FLOWSPEC
-
-
-def build_rule(family: Family, match: Mapping[str, Any], then: Mapping[str, Any]) \
-        -> tuple[FlowRule, FlowActions, bytes, Attributes]:
-    """(rule, actions, NLRI bytes, attributes). Raises FlowSpecError naming the component."""
-    if not match:
-        raise FlowSpecError("match", "a rule needs at least one match component")
-    rule = parse_match(family.afi, match)
-    actions = parse_actions(then or {})
-    nlri = rule.nlri()
-    attrs = flow_attributes(actions)
-    # The limit of the neighbors the rule goes to is checked where it is announced.
-    too_large = _size_error(family, nlri, attrs, MAX_EXTENDED_MESSAGE)
-    if too_large is not None:
-        raise too_large
-    return rule, actions, nlri, attrs
-
-
-def _size_error(family: Family, nlri: bytes, attrs: Attributes, limit: Limit) -> FlowSpecError | None:
-    """The rule does not fit in one UPDATE: named after what takes most of it (match or then)."""
-    problem = size_problem(family, nlri, attrs, limit)
-    if problem is None:
-        return None
-    return FlowSpecError("match" if 2 * len(nlri) > update_size(family, nlri, attrs) else "then", problem)
 
 
 def actions_of(attrs: Attributes | None) -> dict[str, Any]:
@@ -115,27 +60,10 @@ def actions_of(attrs: Attributes | None) -> dict[str, Any]:
     if attrs is None:
         return {}
     try:
-        out = dict(decode_actions(ext_community_bytes(attrs.ext_communities)))
+        out = dict(decode_actions(v.to_bytes(8, "big") for v in attrs.ext_communities))
     except (FlowSpecError, ValueError) as exc:
         return {"undecodable": str(exc)}
     return out
-
-
-def then_text(then: Mapping[str, Any]) -> str:
-    try:
-        return parse_actions(then).text()
-    except (FlowSpecError, ValueError, TypeError):
-        parts = [f"{k};" if v is True or v is None else f"{k} {v};" for k, v in then.items()]
-        return "then { " + " ".join(parts) + " }"
-
-
-def rule_text(name: str, rule: FlowRule, then: str) -> str:
-    return f"flow route {name} {{ {rule.text()} {then} }}"
-
-
-def nlri_name(nlri: bytes) -> str:
-    """A stable name for a rule that has none (an API program's): the hash of its NLRI."""
-    return "rule-" + hashlib.sha256(nlri).hexdigest()[:10]
 
 
 def normalise_neighbors(neighbors: Iterable[str] | None) -> tuple[str, ...] | None:
@@ -212,15 +140,15 @@ class FlowManager:
         if targets is None and not any(fam in p.neighbor.families for p in peers):
             raise ValueError(f"no neighbor has 'family {{ {'ipv4' if fam.afi == 1 else 'ipv6'} flow; }}' "
                              "configured")
-        too_large = _size_error(fam, nlri, attrs, lambda f: message_limit((p.neighbor for p in peers), f))
+        too_large = size_error(fam, nlri, attrs, lambda f: message_limit((p.neighbor for p in peers), f))
         if too_large is not None:
             raise too_large
         for other in self.rules.values():
             if other.name != name and other.family == fam and other.nlri == nlri:
                 raise FlowSpecError("match", f"rule {other.name!r} already matches exactly this "
                                              "traffic: change that rule, or withdraw it first")
-        entry = FlowEntry(name=name, family=fam, rule=rule, actions=actions, match=rule.match_dict(),
-                          then=actions.then_dict(), nlri=nlri, attrs=attrs, owner=owner,
+        entry = FlowEntry(name=name, family=fam, rule=rule, actions=actions, match=match_dict(rule),
+                          then=then_dict(actions), nlri=nlri, attrs=attrs, owner=owner,
                           neighbors=targets, created_at=time.time())
         old = self.rules.get(name)
         changed = True
@@ -353,7 +281,7 @@ class FlowManager:
 
     @staticmethod
     def text(entry: FlowEntry) -> str:
-        return rule_text(entry.name, entry.rule, entry.actions.text())
+        return rule_text(entry.name, entry.rule, actions_text(entry.actions))
 
     def announced_to(self, fam: Family, nlri: bytes, peers: Iterable[Any] | None = None) -> list[str]:
         out = []
@@ -439,7 +367,7 @@ class FlowManager:
                     "owner": owner, "created_at": loaded if owner == "config" else None,
                     "expires_at": None, "neighbors": []}
         then = actions_of(attrs)
-        return {"name": name, "family": "ipv4" if fam.afi == 1 else "ipv6", "match": rule.match_dict(),
+        return {"name": name, "family": "ipv4" if fam.afi == 1 else "ipv6", "match": match_dict(rule),
                 "then": then, "text": rule_text(name, rule, then_text(then)), "owner": owner,
                 "created_at": loaded if owner == "config" else None, "expires_at": None,
                 "neighbors": []}
@@ -463,5 +391,5 @@ def received_flow_fields(fam: Family, nlri: bytes, attrs: Attributes | None) -> 
     except FlowSpecError as exc:
         return {"flow": {"error": str(exc), "nlri": nlri.hex()}}
     then = actions_of(attrs)
-    return {"flow": {"match": rule.match_dict(), "then": then,
-                     "text": f"flow route {{ {rule.text()} {then_text(then)} }}"}}
+    return {"flow": {"match": match_dict(rule), "then": then,
+                     "text": f"flow route {{ {match_text(rule)} {then_text(then)} }}"}}

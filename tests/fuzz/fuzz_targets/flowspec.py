@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from fleetbgp.api.commands import CommandError, parse_flow_rule
-from fleetbgp.config.errors import RouteError
 from fleetbgp.config.lexer import tokenize_line
-from fleetbgp.flows import build_rule, family_of, then_text
+from fleetbgp.grammar.errors import RouteError
+from fleetbgp.grammar.flowspec import actions_text, build_rule, family_of, flow_string, match_text, then_text
 from fleetbgp.wire.flowspec import FlowSpecError, decode_nlri
 
 from .base import require, target
@@ -29,9 +29,9 @@ def _roundtrip(family: Any, match: Any, then: Any) -> None:
     rule, actions, nlri, _attrs = build_rule(family, match, then)
     again = decode_nlri(family.afi, nlri)
     require(again.nlri() == nlri, f"NLRI does not survive decode/encode: {nlri.hex()}")
-    again.string()
-    rule.text()
-    actions.text()
+    flow_string(again)
+    match_text(rule)
+    actions_text(actions)
     then_text(then)
 
 

@@ -8,11 +8,12 @@ from typing import Any
 from fleetbgp.api.encoders import JsonEncoder, TextEncoder
 from fleetbgp.config import parse_text
 from fleetbgp.events import PeerEvent
+from fleetbgp.grammar.flowspec import flow_string, format_nlri
 from fleetbgp.session import BGPProtocol, Peer
 from fleetbgp.wire.attributes import DecodeContext
 from fleetbgp.wire.constants import MsgType
 from fleetbgp.wire.errors import BGPError
-from fleetbgp.wire.flowspec import FlowSpecError, decode_nlri, format_nlri
+from fleetbgp.wire.flowspec import FlowSpecError, decode_nlri
 from fleetbgp.wire.messages import (
     KEEPALIVE,
     Capabilities,
@@ -58,7 +59,7 @@ def _decoders(selector: int, body: bytes) -> None:
     else:
         afi = 2 if selector & 0x80 else 1
         try:
-            decode_nlri(afi, body).string()
+            flow_string(decode_nlri(afi, body))
         except FlowSpecError:
             pass
         format_nlri((afi, 133), body)

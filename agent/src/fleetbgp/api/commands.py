@@ -31,9 +31,10 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fleetbgp.config.errors import RouteError
 from fleetbgp.config.lexer import tokenize_line
-from fleetbgp.config.route import (
+from fleetbgp.grammar.errors import RouteError
+from fleetbgp.grammar.flowspec import MATCH_NAMES, THEN_NAMES, build_rule, family_of, split_flow_tokens
+from fleetbgp.grammar.route import (
     NO_OPTIONS,
     check_path_family,
     parse_prefix,
@@ -42,10 +43,9 @@ from fleetbgp.config.route import (
     split_route,
     withdraw_path_id,
 )
-from fleetbgp.flows import build_rule, family_of
 from fleetbgp.literals import address_error, decimal, ip_address, leading_zero, shown
 from fleetbgp.wire.attributes import Attributes
-from fleetbgp.wire.flowspec import MATCH_NAMES, THEN_NAMES, FlowSpecError, split_flow_tokens
+from fleetbgp.wire.flowspec import FlowSpecError
 from fleetbgp.wire.nlri import (
     IPV4_UNICAST,
     IPV6_UNICAST,

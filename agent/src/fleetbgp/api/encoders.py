@@ -26,8 +26,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from fleetbgp.grammar.communities import extended_community_text, flow_extended_community_text
+from fleetbgp.grammar.flowspec import flow_json
+from fleetbgp.grammar.route import exabgp_attributes_text, origin_text
 from fleetbgp.wire.attributes import Attributes
-from fleetbgp.wire.flowspec import FlowSpecError, decode_nlri, exabgp_ext_community_string
+from fleetbgp.wire.flowspec import FlowSpecError, decode_nlri
 from fleetbgp.wire.nlri import PATH_MARK, Family, family_name, nlri_to_prefix, path_id_text, split_key
 
 if TYPE_CHECKING:
@@ -43,11 +46,7 @@ ACK_SHUTDOWN = "shutdown"
 
 _dumps = json.dumps
 
-_WELL_KNOWN = {0xFFFFFF01: "no-export", 0xFFFFFF02: "no-advertise", 0xFFFFFF03: "no-export-subconfed",
-               0xFFFFFF04: "no-peer", 0xFFFF029A: "blackhole"}
 _SEGMENT_NAMES = {1: "as-set", 2: "as-sequence", 3: "as-sequence", 4: "as-sequence"}  # as ExaBGP
-_SEGMENT_TEXT = {1: ("[", "]"), 2: ("(", ")"), 3: ("{(", ")}"), 4: ("{[", "]}")}
-_ORIGINS = ("igp", "egp", "incomplete")
 
 
 def _neighbor_fields(peer: Peer) -> tuple[str, str, int, int, str]:
@@ -59,70 +58,14 @@ def _neighbor_fields(peer: Peer) -> tuple[str, str, int, int, str]:
 # -- attribute renderings (shared by both encoders) -----------------------------------------------
 
 
-def community_text(value: int) -> str:
-    name = _WELL_KNOWN.get(value)
-    return name if name is not None else f"{value >> 16}:{value & 0xFFFF}"
-
-
-def _ipv4(value: int) -> str:
-    return f"{value >> 24 & 255}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
-
-
-def ext_community_text(value: int) -> str:
-    """target:65000:1, origin:192.0.2.1:5, redirect:65000:100, ...; anything else as 0x + 16 hex."""
-    high = value >> 56
-    sub = value >> 48 & 0xFF
-    kind = {0x02: "target", 0x03: "origin"}.get(sub) if high in (0x00, 0x01, 0x02) else None
-    if high in (0x80, 0x81, 0x82) and sub == 0x08:
-        kind = "redirect"
-    if kind is not None:
-        if high & 0x0F == 0x00:
-            return f"{kind}:{value >> 32 & 0xFFFF}:{value & 0xFFFFFFFF}"
-        if high & 0x0F == 0x01:
-            return f"{kind}:{_ipv4(value >> 16 & 0xFFFFFFFF)}:{value & 0xFFFF}"
-        return f"{kind}:{value >> 16 & 0xFFFFFFFF}:{value & 0xFFFF}"
-    return f"0x{value:016x}"
-
-
-def _text_list(name: str, items: list[str]) -> str:
-    if len(items) == 1:
-        return f" {name} {items[0]}"
-    return f" {name} [ {' '.join(items)} ]"
-
-
 def attributes_text(attrs: Attributes, flow: bool = False) -> str:
     """ExaBGP's text rendering of the attributes after `next-hop X` (leading space included)."""
-    out = [f" origin {_ORIGINS[attrs.origin] if attrs.origin < 3 else attrs.origin}"]
-    if attrs.as_path:
-        parts = []
-        for seg_type, asns in attrs.as_path:
-            head, tail = _SEGMENT_TEXT.get(seg_type, ("(", ")"))
-            parts.append(f"{head} {' '.join(str(a) for a in asns)} {tail}")
-        out.append(" as-path " + " ".join(parts))
-    if attrs.med is not None:
-        out.append(f" med {attrs.med}")
-    if attrs.local_pref is not None:
-        out.append(f" local-preference {attrs.local_pref}")
-    if attrs.atomic_aggregate:
-        out.append(" atomic-aggregate")
-    if attrs.aggregator is not None:
-        out.append(f" aggregator ( {attrs.aggregator[0]}:{attrs.aggregator[1]} )")
-    if attrs.communities:
-        out.append(_text_list("community", [community_text(c) for c in sorted(attrs.communities)]))
-    if attrs.ext_communities:
-        text = flow_ext_community_text if flow else ext_community_text
-        out.append(_text_list("extended-community", [text(c) for c in sorted(attrs.ext_communities)]))
-    if attrs.large_communities:
-        out.append(_text_list("large-community",
-                              [f"{a}:{b}:{c}" for a, b, c in sorted(attrs.large_communities)]))
-    for flags, code, value in attrs.other:
-        out.append(f" attribute [ 0x{code:02X} 0x{flags:02X} 0x{value.hex().upper()} ]")
-    return "".join(out)
+    return exabgp_attributes_text(attrs, flow_extended_community_text if flow else None)
 
 
 def attributes_json(attrs: Attributes, flow: bool = False) -> str:
     """The members of ExaBGP's "attribute" object (no braces), next hop excluded."""
-    out = [f'"origin": "{_ORIGINS[attrs.origin] if attrs.origin < 3 else attrs.origin}"']
+    out = [f'"origin": "{origin_text(attrs.origin)}"']
     if attrs.as_path:
         segments = {str(i): {"element": _SEGMENT_NAMES.get(t, "as-sequence"), "value": list(asns)}
                     for i, (t, asns) in enumerate(attrs.as_path)}
@@ -138,9 +81,9 @@ def attributes_json(attrs: Attributes, flow: bool = False) -> str:
     if attrs.communities:
         out.append('"community": ' + _dumps([[c >> 16, c & 0xFFFF] for c in sorted(attrs.communities)]))
     if attrs.ext_communities:
-        text = flow_ext_community_json if flow else ext_community_text
         out.append('"extended-community": ' + _dumps(
-            [{"value": c, "string": text(c)} for c in sorted(attrs.ext_communities)]))
+            [{"value": c, "string": flow_extended_community_text(c, json=True) if flow
+              else extended_community_text(c, exabgp=True)} for c in sorted(attrs.ext_communities)]))
     if attrs.large_communities:
         out.append('"large-community": ' + _dumps([list(c) for c in sorted(attrs.large_communities)]))
     for flags, code, value in attrs.other:
@@ -152,30 +95,11 @@ _FLOWSPEC = 133
 
 
 def _flow_json(fam: Family, item: bytes, next_hop: str | None = None) -> str:
-    """A FlowSpec NLRI as ExaBGP 5's JSON encoder writes it (wire/flowspec.py builds the object)."""
+    """A FlowSpec NLRI as ExaBGP 5's JSON encoder writes it (grammar/flowspec.py builds the object)."""
     try:
-        return _dumps(decode_nlri(fam[0], item).json(next_hop=next_hop))
+        return _dumps(flow_json(decode_nlri(fam[0], item), next_hop))
     except FlowSpecError as exc:
         return _dumps({"string": f"undecodable flow NLRI 0x{item.hex().upper()}: {exc}"})
-
-
-def flow_ext_community_json(value: int) -> str:
-    """As ExaBGP 5.0.15's JSON encoder: like the text, but an IPv4-address redirect (0x8108), which
-    it has no name for, gets an empty string (the number is in "value")."""
-    if value >> 48 == 0x8108:
-        return ""
-    return flow_ext_community_text(value)
-
-
-def flow_ext_community_text(value: int) -> str:
-    """ExaBGP's rendering of an extended community on a FlowSpec route: its action names
-    (rate-limit:0, redirect:65001:999, mark 10, ...), hex for the FlowSpec types it has no name for."""
-    known = exabgp_ext_community_string(value)
-    if known:
-        return known
-    if value >> 56 in (0x80, 0x81, 0x82):
-        return f"0x{value:016X}"
-    return ext_community_text(value)
 
 
 def _nlri_json(fam: Family, item: bytes) -> str:

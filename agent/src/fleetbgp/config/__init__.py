@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import os
 
-from .errors import ConfigError, Diagnostic, Location, RouteError
+from fleetbgp.grammar.errors import RouteError
+from fleetbgp.grammar.route import parse_attributes, parse_prefix, parse_route
+
+from .errors import ConfigError, Diagnostic, Location
 from .model import Api, Capabilities, Config, MessageFlags, Neighbor, Process, Secret
 from .parser import parse_text
-from .route import parse_attributes, parse_prefix, parse_route
 
 __all__ = [
     "Api",

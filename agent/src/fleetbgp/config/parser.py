@@ -19,8 +19,16 @@ import os
 import re
 from typing import Any, ClassVar
 
-from fleetbgp.flows import build_rule, family_of, nlri_name
-from fleetbgp.health.engine import MAX_METRIC, MAX_ROUTES, metric_overflow
+from fleetbgp.grammar.errors import RouteError
+from fleetbgp.grammar.flowspec import build_rule, family_of, nlri_name
+from fleetbgp.grammar.route import (
+    RouteOptions,
+    parse_asn,
+    parse_attributes,
+    parse_prefix,
+    parse_route_options,
+    split_route,
+)
 from fleetbgp.literals import address_error, decimal, ip_address, leading_zero, shown
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.constants import MAX_EXTENDED_MESSAGE, MAX_MESSAGE
@@ -38,8 +46,9 @@ from fleetbgp.wire.nlri import (
     prefix_to_nlri,
 )
 
-from .errors import ConfigError, Diagnostic, Location, RouteError
+from .errors import ConfigError, Diagnostic, Location
 from .lexer import Lexer, Statement, is_quoted, unquote
+from .limits import MAX_METRIC, MAX_ROUTES, metric_overflow
 from .model import (
     ANY_V4,
     ANY_V6,
@@ -62,7 +71,6 @@ from .model import (
     TcpCheckSpec,
     WatchdogRoute,
 )
-from .route import RouteOptions, parse_asn, parse_attributes, parse_prefix, parse_route_options, split_route
 
 SUPPORTED_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST, IPV4_FLOWSPEC, IPV6_FLOWSPEC)
 DEFAULT_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)

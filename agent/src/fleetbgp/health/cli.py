@@ -37,23 +37,15 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from fleetbgp import __version__
-from fleetbgp.config.errors import RouteError
 from fleetbgp.config.lexer import tokenize_line
-from fleetbgp.config.route import parse_attributes
+from fleetbgp.config.limits import MAX_METRIC, MAX_ROUTES, metric_overflow
+from fleetbgp.grammar.errors import RouteError
+from fleetbgp.grammar.route import parse_attributes
 from fleetbgp.literals import ip_address, leading_zero, shown
 from fleetbgp.wire.nlri import IPV4_UNICAST
 
 from .checks import run_command
-from .engine import (
-    MAX_METRIC,
-    MAX_ROUTES,
-    Engine,
-    Settings,
-    State,
-    Transition,
-    advert_routes,
-    metric_overflow,
-)
+from .engine import Engine, Settings, State, Transition, advert_routes
 
 log = logging.getLogger("healthcheck")
 

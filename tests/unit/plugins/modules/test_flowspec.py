@@ -14,7 +14,7 @@ from control_fakes import FakePeer, FakeSpeaker, served, short_tmpdir
 
 from fleetbgp.control_client import ControlClient
 from fleetbgp.flows import FlowManager
-from fleetbgp.wire.flowspec import parse_match
+from fleetbgp.grammar.flowspec import parse_match
 from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_FLOWSPEC, IPV6_UNICAST
 
 DNS = {"destination": "203.0.113.10/32", "protocol": "udp", "source-port": 53}
@@ -335,7 +335,7 @@ def test_rules_of_the_config_are_not_removed_by_name(agent, run_module):
     """A rule the agent lists with another owner (here: the config) cannot be withdrawn by the module."""
     peer = agent.speaker.peers["192.0.2.1"]
     nlri = parse_match(1, {"destination": "10.9.0.0/24"}).nlri()
-    from fleetbgp.flows import build_rule
+    from fleetbgp.grammar.flowspec import build_rule
 
     attrs = build_rule(IPV4_FLOWSPEC, {"destination": "10.9.0.0/24"}, {"discard": True})[3]
 
@@ -352,7 +352,7 @@ def test_rules_of_the_config_are_not_removed_by_name(agent, run_module):
 def test_an_api_programs_rule_is_removed_by_its_listed_name(agent, run_module):
     """An API program's rule (owner process:NAME, listed as rule-HASH) can be withdrawn by name."""
     peer = agent.speaker.peers["192.0.2.1"]
-    from fleetbgp.flows import build_rule
+    from fleetbgp.grammar.flowspec import build_rule
 
     _rule, _actions, nlri, attrs = build_rule(IPV4_FLOWSPEC, {"destination": "10.9.1.0/24"}, {"discard": True})
     agent.loop.call(lambda: agent.speaker.announce(IPV4_FLOWSPEC, nlri, attrs, owner="process:ddos"))

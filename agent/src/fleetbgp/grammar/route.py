@@ -1,4 +1,5 @@
-"""Route syntax shared by the config file (`route ...;`) and the API (`announce route ...`).
+"""Route syntax shared by the config file (`route ...;`), the API (`announce route ...`), the control
+socket and health checks: read (parse_route, parse_attributes, ...) and written (route_text).
 
     PREFIX next-hop self|ADDRESS [med N] [local-preference N] [origin igp|egp|incomplete]
            [as-path [ ASN ... ( ASN ... ) ]] [community [ ... ]] [large-community [ ... ]]
@@ -18,7 +19,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,32 +37,21 @@ from fleetbgp.wire.nlri import (
     split_key,
 )
 
+from .communities import (
+    U16,
+    U32,
+    community_text,
+    extended_community_text,
+    large_community_text,
+    parse_community,
+    parse_extended_community,
+    parse_large_community,
+)
 from .errors import RouteError
 
 _inet_pton = socket.inet_pton
 _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
-
-U32 = 0xFFFFFFFF
-_HEX = frozenset("0123456789abcdefABCDEF")
-U16 = 0xFFFF
-
-WELL_KNOWN_COMMUNITIES = {
-    "graceful-shutdown": 0xFFFF0000,   # RFC 8326
-    "blackhole": 0xFFFF029A,           # RFC 7999
-    "no-export": 0xFFFFFF01,           # RFC 1997
-    "no-advertise": 0xFFFFFF02,
-    "no-export-subconfed": 0xFFFFFF03,
-    "nopeer": 0xFFFFFF04,              # RFC 3765
-    "no-peer": 0xFFFFFF04,
-}
-
-# Extended community sub-types (RFC 4360 section 5, RFC 5575/8955 section 7 for redirect).
-_EXT_SUBTYPE = {"target": 0x02, "rt": 0x02, "target4": 0x02, "origin": 0x03, "soo": 0x03,
-                "origin4": 0x03, "redirect": 0x08}
-# High-order type octet: (2-octet AS specific, IPv4 address specific, 4-octet AS specific).
-_EXT_TYPE_TRANSITIVE = (0x00, 0x01, 0x02)   # RFC 4360 3.1, 3.2; RFC 5668 2
-_EXT_TYPE_REDIRECT = (0x80, 0x81, 0x82)     # RFC 8955 7.4 (AS-2), RFC 7674 (IPv4, AS-4)
 
 _ORIGINS = {"igp": 0, "egp": 1, "incomplete": 2}
 
@@ -132,6 +122,7 @@ def _uint(text: str, limit: int) -> int | None:
 
 def parse_asn(text: str) -> int | None:
     """An AS number 1..4294967295, plain (65001) or asdot (1.10 = 65546, RFC 5396); None if invalid."""
+    value: int | None
     if "." in text:
         hi, _, lo = text.partition(".")
         h, low = _uint(hi, U16), _uint(lo, U16)
@@ -181,107 +172,11 @@ def _values(toks: Sequence[str], i: int, what: str) -> tuple[list[tuple[int, str
     raise RouteError(i, f"the '{what}' list opened here is not closed with ']'")
 
 
-def parse_community(text: str) -> int:
-    """'65000:100', a well-known name (no-export, ...), or a 32-bit integer -> 32-bit value."""
-    named = WELL_KNOWN_COMMUNITIES.get(text.lower().replace("_", "-"))  # ExaBGP: no_export too
-    if named is not None:
-        return named
-    if ":" in text:
-        hi, _, lo = text.partition(":")
-        h, low = _uint(hi, U16), _uint(lo, U16)
-        if h is None or low is None:
-            raise ValueError(f"community {text!r}: expected ASN:VALUE, both 0..65535")
-        return (h << 16) | low
-    if text[:2].lower() == "0x":
-        digits = text[2:]
-        if 0 < len(digits) <= 8 and _HEX.issuperset(digits):
-            return int(digits, 16)
-        raise ValueError(f"community {text!r}: not a 32-bit hex value")
-    value = _uint(text, U32)
-    if value is None:
-        names = ", ".join(k for k in WELL_KNOWN_COMMUNITIES if k != "no-peer")
-        raise ValueError(f"community {text!r}: expected ASN:VALUE, a 32-bit number or one of {names}")
-    return value
-
-
-def parse_large_community(text: str) -> tuple[int, int, int]:
-    """'65000:1:2' -> (65000, 1, 2), each 0..4294967295 (RFC 8092)."""
-    parts = text.split(":")
-    if len(parts) == 3:
-        a, b, c = (_uint(p, U32) for p in parts)
-        if a is not None and b is not None and c is not None:
-            return (a, b, c)
-    raise ValueError(f"large-community {text!r}: expected GLOBAL:LOCAL1:LOCAL2, each 0..4294967295")
-
-
 def _v4_int(text: str) -> int | None:
     try:
         return int(ipaddress.IPv4Address(text))
     except ValueError:
         return None
-
-
-def parse_extended_community(text: str) -> int:
-    """An extended community as its 64-bit value.
-
-    TYPE:ADMIN:LOCAL with TYPE target (rt), origin (soo) or redirect; ADMIN:LOCAL alone means target.
-    ADMIN picks the encoding: a 2-octet AS (LOCAL 32 bits, RFC 4360 3.1), an IPv4 address (LOCAL 16
-    bits, RFC 4360 3.2) or a 4-octet AS (> 65535 or written with an L suffix, LOCAL 16 bits,
-    RFC 5668). target4/origin4 force the 4-octet form. With a 2-octet AS, LOCAL may be written as
-    an IPv4 address (its 32 bits, as ExaBGP reads it). 0x followed by 16 hex digits is taken raw.
-    """
-    if text[:2].lower() == "0x":
-        digits = text[2:]
-        if len(digits) == 16 and _HEX.issuperset(digits):
-            return int(digits, 16)
-        raise ValueError(f"extended-community {text!r}: raw form is 0x and 16 hex digits")
-    parts = text.split(":")
-    if len(parts) == 2:
-        kind = "target"
-    elif len(parts) == 3:
-        kind = parts.pop(0).lower()
-    else:
-        raise ValueError(f"extended-community {text!r}: expected TYPE:ADMIN:LOCAL "
-                         "(target:65000:100, origin:192.0.2.1:5) or 0x and 16 hex digits")
-    subtype = _EXT_SUBTYPE.get(kind)
-    if subtype is None:
-        raise ValueError(f"extended-community {text!r}: type {kind!r} unknown "
-                         "(known: target, rt, origin, soo, target4, origin4, redirect)")
-    types = _EXT_TYPE_REDIRECT if kind == "redirect" else _EXT_TYPE_TRANSITIVE
-    admin, local = parts
-    if "." in admin:
-        ip = _v4_int(admin)
-        low = _uint(local, U16)
-        if ip is None or low is None or kind.endswith("4"):
-            problem = leading_zero(admin)
-            if problem is not None:
-                raise ValueError(f"extended-community {problem}")
-            raise ValueError(f"extended-community {text!r}: IPv4:LOCAL needs an IPv4 address and "
-                             "LOCAL 0..65535")
-        return (types[1] << 56) | (subtype << 48) | (ip << 16) | low
-    four = kind.endswith("4")
-    if admin[-1:] in ("L", "l"):
-        admin = admin[:-1]
-        four = True
-    asn = _uint(admin, U32)
-    if asn is None:
-        raise ValueError(f"extended-community {text!r}: {admin!r} is neither an AS number nor an "
-                         "IPv4 address")
-    if asn > U16:
-        four = True
-    if four:
-        low = _uint(local, U16)
-        if low is None:
-            raise ValueError(f"extended-community {text!r}: with a 4-octet AS the local part must be "
-                             "0..65535")
-        return (types[2] << 56) | (subtype << 48) | (asn << 16) | low
-    # ExaBGP takes an IPv4 address as the 32-bit local part (origin:9000:9.9.9.9, 72:0.0.0.1)
-    low = _uint(local, U32) if "." not in local else _v4_int(local)
-    if low is None:
-        problem = leading_zero(local) if "." in local else None
-        raise ValueError(f"extended-community {problem}" if problem else
-                         f"extended-community {text!r}: local part must be 0..4294967295 or an IPv4 address")
-    return (types[0] << 56) | (subtype << 48) | (asn << 32) | low
 
 
 # -- attribute keyword handlers: (tokens, index of the first value, family, fields) -> next index --
@@ -752,3 +647,102 @@ def check_path_family(family: Family, index: int) -> None:
     """Path ids are for unicast routes (as in ExaBGP): RouteError at `index` otherwise."""
     if family not in (IPV4_UNICAST, IPV6_UNICAST):
         raise RouteError(index, f"'{PATH_KEYWORD}' is for unicast routes only")
+
+
+# -- Attributes -> text ----------------------------------------------------------------------------
+
+ORIGIN_NAMES = ("igp", "egp", "incomplete")
+# ExaBGP 5.0.15's text for AS_PATH segment types (AS_SET, AS_SEQUENCE, AS_CONFED_SEQUENCE, SET).
+_EXABGP_SEGMENTS = {1: ("[", "]"), 2: ("(", ")"), 3: ("{(", ")}"), 4: ("{[", "]}")}
+
+
+def origin_text(origin: int) -> str:
+    return ORIGIN_NAMES[origin] if origin < 3 else str(origin)
+
+
+def as_path_text(path: Sequence[tuple[int, Sequence[int]]], exabgp: bool = False) -> str:
+    """The agent's form, which parse_route reads back: `[ 65001 65002 ( 65010 65011 ) ]` (an
+    AS_SET in parentheses inside the sequence). `exabgp`: ExaBGP's, each segment in its own
+    brackets, what API programs read."""
+    parts: list[str] = []
+    if exabgp:
+        for seg_type, asns in path:
+            head, tail = _EXABGP_SEGMENTS.get(seg_type, ("(", ")"))
+            parts.append(f"{head} {' '.join(map(str, asns))} {tail}")
+        return " ".join(parts)
+    for seg_type, asns in path:
+        if seg_type == 1:  # AS_SET
+            parts.append("( " + " ".join(map(str, asns)) + " )")
+        else:
+            parts.extend(map(str, asns))
+    return "[ " + " ".join(parts) + " ]"
+
+
+def route_text(prefix: str, attrs: Attributes) -> str:
+    """The route in the agent's syntax, what `announce route ...` and the config take back (the
+    control socket shows it)."""
+    words = [prefix]
+    if attrs.next_hop is not None:
+        words += ["next-hop", attrs.next_hop]
+    if attrs.origin:
+        words += ["origin", origin_text(attrs.origin)]
+    if attrs.as_path:
+        words += ["as-path", as_path_text(attrs.as_path)]
+    if attrs.med is not None:
+        words += ["med", str(attrs.med)]
+    if attrs.local_pref is not None:
+        words += ["local-preference", str(attrs.local_pref)]
+    if attrs.communities:
+        words += ["community", _bracketed(map(community_text, attrs.communities))]
+    if attrs.large_communities:
+        words += ["large-community", _bracketed(map(large_community_text, attrs.large_communities))]
+    if attrs.ext_communities:
+        words += ["extended-community", _bracketed(map(extended_community_text, attrs.ext_communities))]
+    if attrs.atomic_aggregate:
+        words.append("atomic-aggregate")
+    if attrs.aggregator is not None:
+        words += ["aggregator", f"( {attrs.aggregator[0]}:{attrs.aggregator[1]} )"]
+    return " ".join(words)
+
+
+def _bracketed(items: Iterable[str]) -> str:
+    return "[ " + " ".join(items) + " ]"
+
+
+def _exabgp_list(name: str, items: list[str]) -> str:
+    if len(items) == 1:
+        return f" {name} {items[0]}"
+    return f" {name} [ {' '.join(items)} ]"
+
+
+def exabgp_attributes_text(attrs: Attributes, ext_text: Callable[[int], str] | None = None) -> str:
+    """ExaBGP 5.0.15's text of the attributes after `next-hop X` (leading space included), as API
+    programs read it. `ext_text`: how to write each extended community (FlowSpec routes name their
+    actions); ExaBGP's plain form otherwise."""
+    out = [f" origin {origin_text(attrs.origin)}"]
+    if attrs.as_path:
+        out.append(" as-path " + as_path_text(attrs.as_path, exabgp=True))
+    if attrs.med is not None:
+        out.append(f" med {attrs.med}")
+    if attrs.local_pref is not None:
+        out.append(f" local-preference {attrs.local_pref}")
+    if attrs.atomic_aggregate:
+        out.append(" atomic-aggregate")
+    if attrs.aggregator is not None:
+        out.append(f" aggregator ( {attrs.aggregator[0]}:{attrs.aggregator[1]} )")
+    if attrs.communities:
+        out.append(_exabgp_list("community", [community_text(c, exabgp=True)
+                                              for c in sorted(attrs.communities)]))
+    if attrs.ext_communities:
+        text = ext_text or _exabgp_extended
+        out.append(_exabgp_list("extended-community", [text(c) for c in sorted(attrs.ext_communities)]))
+    if attrs.large_communities:
+        out.append(_exabgp_list("large-community",
+                                [large_community_text(c) for c in sorted(attrs.large_communities)]))
+    for flags, code, value in attrs.other:
+        out.append(f" attribute [ 0x{code:02X} 0x{flags:02X} 0x{value.hex().upper()} ]")
+    return "".join(out)
+
+
+def _exabgp_extended(value: int) -> str:
+    return extended_community_text(value, exabgp=True)
