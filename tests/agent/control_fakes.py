@@ -15,7 +15,6 @@ import socket
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,7 +26,7 @@ from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.model import Capabilities
 from fleetbgp.control import ControlServer
 from fleetbgp.control_client import ControlClient
-from fleetbgp.daemon import Speaker
+from fleetbgp.daemon import ReloadResult, Speaker
 from fleetbgp.grammar.route import parse_route
 from fleetbgp.rib import AdjRibIn, AdjRibOut
 from fleetbgp.session import Peer
@@ -51,13 +50,6 @@ def replaying_program(tmp_path: Path, commands: Path, record: Path) -> Path:
 
 def route(text: str) -> tuple[Family, bytes, Any]:
     return parse_route(tokenize_line(text))
-
-
-@dataclass
-class ReloadResult:
-    ok: bool
-    errors: list[str] = field(default_factory=list)
-    summary: str = ""
 
 
 class FakePeer:
@@ -168,8 +160,8 @@ class FakeSpeaker:
         for p in self.peers.values():
             p.drain_mode = self.settings.maintenance_mode if on else None
 
-    async def reload(self) -> ReloadResult:
-        self.calls.append(("reload",))
+    async def reload(self, *, dry_run: bool = False) -> ReloadResult:
+        self.calls.append(("reload", dry_run) if dry_run else ("reload",))
         await asyncio.sleep(0)
         result = self.reload_result
         self.reload_counts["success" if result.ok else "failure"] += 1

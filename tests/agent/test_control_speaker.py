@@ -89,3 +89,21 @@ def test_reload_through_the_socket_with_a_broken_file(real, tmp_path):
     assert client.call("status")["last_reload"]["result"] == "failure"
     assert len(speaker.peers) == 2, "a broken file changes nothing"
 
+
+
+def test_reload_dry_run_through_the_socket_shows_the_plan_and_changes_nothing(real):
+    speaker, client = real
+    Path(speaker.config_path).write_text(CONF.replace("med 100;", "med 200;").replace(
+        "peer-as 65000;\n    router-id 192.0.2.2;\n    family { ipv4 unicast; ipv6", "peer-as 65009;\n"
+        "    router-id 192.0.2.2;\n    family { ipv4 unicast; ipv6"))
+    reply = client.call_args("reload", {"dry_run": True})
+    assert reply["applied"] is False
+    assert reply["plan"]["neighbors"] == [
+        {"neighbor": "192.0.2.1", "action": "update", "announce": 1, "withdraw": 0},
+        {"neighbor": "2001:db8::1", "action": "restart", "settings": ["peer-as"]}]
+    assert client.call("status")["reloads"] == {"success": 0, "failure": 0}
+    with pytest.raises(ControlError) as exc:
+        client.call_args("reload", {"dry_run": "yes"})
+    assert exc.value.code == "bad_request" and "dry_run" in exc.value.message
+    applied = client.call("reload")
+    assert applied["plan"] == reply["plan"] and "applied" not in applied

@@ -110,6 +110,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _common(p)
 
     p = sub.add_parser("reload", help="re-read the config file (as SIGHUP does) and report the outcome")
+    p.add_argument("--dry-run", action="store_true",
+                   help="only check the file and print what a reload would do (sessions restarted, "
+                        "routes announced and withdrawn, processes and checks changed)")
     _common(p)
 
 
@@ -201,6 +204,8 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any], Callable[[A
     if args.command == "maintenance":
         return "maintenance", ({"state": args.state} if args.state else {}), _render_maintenance
     if args.command == "reload":
+        if args.dry_run:
+            return "reload", {"dry_run": True}, _render_plan
         return "reload", {}, _render_reload
     raise ValueError(f"unknown command {args.command!r}")
 
@@ -466,6 +471,41 @@ def _render_maintenance(r: dict[str, Any]) -> str:
 
 def _render_reload(r: dict[str, Any]) -> str:
     return f"reloaded: {r.get('summary') or 'ok'}\n"
+
+
+def _render_plan(r: dict[str, Any]) -> str:
+    """`reload --dry-run`: one line per thing a reload would do, then that nothing was done."""
+    plan = r.get("plan") or {}
+    lines = []
+    for step in plan.get("neighbors", []):
+        where, action = f"neighbor {step.get('neighbor')}", step.get("action")
+        if action == "restart":
+            lines.append(f"{where}: restart the session (changed: {', '.join(step.get('settings', []))})")
+        elif action == "update":
+            lines.append(f"{where}: announce or change {step.get('announce')} route(s), "
+                         f"withdraw {step.get('withdraw')}")
+        elif action == "add":
+            lines.append(f"{where}: add (new session)")
+        elif action == "remove":
+            lines.append(f"{where}: remove (session shut down, its routes withdrawn)")
+    listen = plan.get("listen") or {}
+    if listen.get("before") != listen.get("after"):
+        lines.append(f"listen: {_addresses(listen.get('before'))} -> {_addresses(listen.get('after'))}")
+    for kind, what in (("processes", "process"), ("healthchecks", "healthcheck")):
+        changes = plan.get(kind) or {}
+        for verb, names in (("add", changes.get("added")), ("remove", changes.get("removed")),
+                            ("change", changes.get("changed"))):
+            lines.extend(f"{what} {name}: {verb}" for name in names or ())
+    if not lines:
+        lines.append("no change to sessions, routes, processes or health checks")
+    unchanged = plan.get("unchanged_neighbors", 0)
+    if unchanged:
+        lines.append(f"{unchanged} neighbor(s) unchanged")
+    return "".join(f"{line}\n" for line in lines) + "dry run: nothing was applied\n"
+
+
+def _addresses(value: Any) -> str:
+    return ", ".join(f"{a}:{p}" for a, p in value or ()) or "none"
 
 
 def _dash(value: Any) -> Any:

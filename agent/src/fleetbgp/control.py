@@ -410,13 +410,21 @@ class ControlServer:
                 "metric": getattr(settings, "maintenance_metric", None)}
 
     async def _reload(self, args: dict[str, Any]) -> Any:
-        _no_args(args, "reload")
+        _only(args, "reload", {"dry_run"})
+        dry_run = args.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise ControlError("bad_request", f"reload: dry_run must be true or false, not {_short(dry_run)}")
         async with self._reload_lock:
-            result = await self.speaker.reload()
+            result = await self.speaker.reload(dry_run=dry_run)
         if not result.ok:
             raise ControlError("reload_failed", result.summary or "reload refused",
                                details=list(result.errors))
-        return {"ok": True, "summary": result.summary, "errors": list(result.errors)}
+        reply = {"ok": True, "summary": result.summary, "errors": list(result.errors)}
+        if result.plan is not None:
+            reply["plan"] = result.plan.as_dict()
+        if dry_run:
+            reply["applied"] = False
+        return reply
 
     async def _announce(self, args: dict[str, Any]) -> Any:
         _only(args, "announce", {"route", "routes", "owner", "neighbor", "neighbors"} | _FIELD_NAMES)

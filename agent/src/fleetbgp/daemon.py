@@ -23,6 +23,7 @@ from .events import PeerEvent
 from .flows import FlowManager
 from .literals import address_error
 from .logsetup import config_secrets, set_secrets, setup_logging
+from .reload_plan import NeighborAction, NeighborStep, ReloadPlan, RunningPeer, reconcile
 from .session import Peer
 from .systemd import notifier
 from .transport import TransportError, listening_socket, md5_key, normalise_peer, set_md5
@@ -45,6 +46,8 @@ class ReloadResult:
     ok: bool
     errors: list[str] = field(default_factory=list)
     summary: str = ""
+    plan: ReloadPlan | None = None  # None: the new file was refused
+    sha256: str = ""
 
 
 def file_sha256(path: str) -> str:
@@ -282,64 +285,54 @@ class Speaker:
 
     # -- reload -----------------------------------------------------------------------------------
 
-    async def reload(self) -> ReloadResult:
-        """Re-read the config. A bad file changes nothing. Unchanged neighbors keep their session
-        and only get the route differences; changed ones restart; removed ones are shut down."""
+    async def reload(self, *, dry_run: bool = False) -> ReloadResult:
+        """Re-read the config and apply the plan `reconcile` makes of it. A bad file changes
+        nothing. Unchanged neighbors keep their session and only get the route differences;
+        changed ones restart; removed ones are shut down. dry_run: plan only, apply nothing."""
         async with self._reload_lock:
+            if dry_run:
+                return self._plan_reload(dry_run=True)
             notifier().reloading("reloading the configuration")
             try:
-                return await self._reload()
+                result = self._plan_reload(dry_run=False)
+                if result.plan is not None:
+                    await self._apply(result.plan, result.sha256)
+                return result
             finally:
                 notifier().ready(self.status_line())
 
-    def _reload_failed(self, errors: list[str]) -> ReloadResult:
-        self.reload_counts["failure"] += 1
-        self.last_reload = {"result": "failure", "time": time.time(), "errors": errors}
-        log.error("reload refused, keeping the running configuration:\n%s", "\n".join(errors))
-        return ReloadResult(False, errors, "reload refused: the running configuration is unchanged")
-
-    async def _reload(self) -> ReloadResult:
+    def _plan_reload(self, *, dry_run: bool) -> ReloadResult:
         path = self.config_path
         try:
             sha = file_sha256(path)
             new = load(path)
         except ConfigError as exc:
-            return self._reload_failed(str(exc).splitlines())
+            return self._reload_failed(str(exc).splitlines(), dry_run)
         except OSError as exc:
-            return self._reload_failed([f"{path}: {exc.strerror}"])
-        changes: list[str] = []
-        wanted = {normalise_peer(n.peer_address): n for n in new.neighbors}
-        for address in [a for a in self.peers if a not in wanted]:
-            peer = self.peers.pop(address)
-            changes.append(f"neighbor {address} removed")
-            await peer.stop(Notification(6, CeaseSub.PEER_DECONFIGURED))
-        for address, neighbor in wanted.items():
-            peer = self.peers.get(address)
-            if peer is None:
-                changes.append(f"neighbor {address} added")
-                self._add_peer(neighbor)
-            elif peer.neighbor.settings_key() != neighbor.settings_key():
-                changes.append(f"neighbor {address} restarted (session settings changed)")
-                self.peers.pop(address)
-                await peer.stop(Notification.shutdown("configuration changed",
-                                                      CeaseSub.OTHER_CONFIGURATION_CHANGE))
-                new_peer = self._add_peer(neighbor)
-                self._carry_runtime_routes(peer, new_peer)
-            else:
-                peer.neighbor = neighbor
-                peer.rib_in.keep = neighbor.adj_rib_in
-                changed, withdrawn = peer.set_static(neighbor.static_routes)
-                peer.set_watchdogs(neighbor.watchdogs)
-                if changed or withdrawn:
-                    changes.append(f"neighbor {address}: {changed} route(s) announced or changed, "
-                                   f"{withdrawn} withdrawn")
-        old_listen = self._listen_addresses(self.config)
+            return self._reload_failed([f"{path}: {exc.strerror}"], dry_run)
+        running = {address: RunningPeer(p.neighbor, p.static, p.rib_out.routes)
+                   for address, p in self.peers.items()}
+        plan = reconcile(self.config, new, running, listen_override=self.settings.listen)
+        return ReloadResult(True, [], plan.summary(), plan=plan, sha256=sha)
+
+    def _reload_failed(self, errors: list[str], dry_run: bool) -> ReloadResult:
+        if dry_run:
+            return ReloadResult(False, errors, "the new configuration is invalid: a reload would be refused")
+        self.reload_counts["failure"] += 1
+        self.last_reload = {"result": "failure", "time": time.time(), "errors": errors}
+        log.error("reload refused, keeping the running configuration:\n%s", "\n".join(errors))
+        return ReloadResult(False, errors, "reload refused: the running configuration is unchanged")
+
+    async def _apply(self, plan: ReloadPlan, sha256: str) -> None:
+        new = plan.config
+        for step in plan.neighbors:
+            await self._apply_neighbor(step)
         set_secrets(config_secrets(new))
         set_secret_values(config_secrets(new))
         self.config = new
-        self.config_sha256 = sha
+        self.config_sha256 = sha256
         self.config_loaded_at = time.time()
-        if self._listen_addresses(new) != old_listen:
+        if plan.listeners_change:
             self._close_listeners()
             self._open_listeners()
         else:
@@ -350,10 +343,30 @@ class Speaker:
                 await subsystem.reload(new)
         self.flows.reapply()  # runtime FlowSpec rules reach neighbors added by this reload
         self.reload_counts["success"] += 1
-        summary = "; ".join(changes) or "no change to sessions or routes"
         self.last_reload = {"result": "success", "time": time.time(), "errors": []}
-        log.info("configuration reloaded from %s: %s", path, summary)
-        return ReloadResult(True, [], summary)
+        log.info("configuration reloaded from %s: %s", self.config_path, plan.summary())
+
+    async def _apply_neighbor(self, step: NeighborStep) -> None:
+        match step.action:
+            case NeighborAction.REMOVE:
+                peer = self.peers.pop(step.address)
+                await peer.stop(Notification(6, CeaseSub.PEER_DECONFIGURED))
+            case NeighborAction.ADD:
+                assert step.neighbor is not None
+                self._add_peer(step.neighbor)
+            case NeighborAction.RESTART:
+                assert step.neighbor is not None
+                peer = self.peers.pop(step.address)
+                await peer.stop(Notification.shutdown("configuration changed",
+                                                      CeaseSub.OTHER_CONFIGURATION_CHANGE))
+                self._carry_runtime_routes(peer, self._add_peer(step.neighbor))
+            case NeighborAction.UPDATE | NeighborAction.KEEP:
+                assert step.neighbor is not None
+                peer = self.peers[step.address]
+                peer.neighbor = step.neighbor
+                peer.rib_in.keep = step.neighbor.adj_rib_in
+                peer.set_static(step.neighbor.static_routes)
+                peer.set_watchdogs(step.neighbor.watchdogs)
 
     @staticmethod
     def _carry_runtime_routes(old: Peer, new: Peer) -> None:

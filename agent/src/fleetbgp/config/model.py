@@ -241,6 +241,19 @@ class FlowRoute:
     source: Location = field(default=NOWHERE, compare=False)
 
 
+# Neighbor fields whose change needs a new BGP session, with the config keyword that sets each
+# (what `fleetbgp reload --dry-run` names when it plans a restart).
+SESSION_SETTINGS: dict[str, str] = {
+    "peer_address": "peer-address", "local_as": "local-as", "peer_as": "peer-as",
+    "router_id": "router-id", "local_address": "local-address", "hold_time": "hold-time",
+    "passive": "passive", "listen_port": "listen", "connect_port": "connect",
+    "md5_password": "md5-password", "md5_base64": "md5-base64", "md5_ip": "md5-ip",
+    "outgoing_ttl": "outgoing-ttl", "incoming_ttl": "incoming-ttl", "families": "family",
+    "capabilities": "capability", "host_name": "host-name", "domain_name": "domain-name",
+    "source_interface": "source-interface",
+}
+
+
 @dataclass(slots=True, kw_only=True)
 class Neighbor:
     """One BGP peer. Every field has its final value: defaults applied, templates merged."""
@@ -286,10 +299,13 @@ class Neighbor:
         routes, api, description, group-updates, adj-rib-in, ...) is applied to the running session.
         The md5 password is part of the key (Secret compares by value and never prints it).
         """
-        return (self.peer_address, self.local_as, self.peer_as, self.router_id, self.local_address,
-                self.hold_time, self.passive, self.listen_port, self.connect_port, self.md5_password,
-                self.md5_base64, self.md5_ip, self.outgoing_ttl, self.incoming_ttl, self.families,
-                self.capabilities, self.host_name, self.domain_name, self.source_interface)
+        return tuple(getattr(self, name) for name in SESSION_SETTINGS)
+
+    def changed_settings(self, other: Neighbor) -> list[str]:
+        """The config keywords of the session settings that differ in `other` (never values: one
+        of them is the md5 password)."""
+        return [keyword for name, keyword in SESSION_SETTINGS.items()
+                if getattr(self, name) != getattr(other, name)]
 
     def route_count(self) -> int:
         return sum(len(routes) for routes in self.static_routes.values())
