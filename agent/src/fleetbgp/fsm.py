@@ -295,7 +295,7 @@ class Backoff:
         self._rng = rng or random.Random()
 
     def next_delay(self) -> float:
-        delay = min(self.cap, self.base * (2 ** self.attempt))
+        delay: float = min(self.cap, self.base * (2 ** self.attempt))
         if delay < self.cap:
             # Stop counting once at the cap: 2 ** attempt as a float overflows after ~1000 tries.
             self.attempt += 1

@@ -14,6 +14,7 @@ routes four times slower) and stores one reference per tracked route, never an o
 from __future__ import annotations
 
 import enum
+import threading
 import weakref
 from typing import Any, ClassVar
 
@@ -41,6 +42,7 @@ class Owner:
     # Weak: a control client may pick any name; an owner nobody refers to any more is forgotten.
     _interned: ClassVar[weakref.WeakValueDictionary[tuple[OwnerKind, str], Owner]] = \
         weakref.WeakValueDictionary()
+    _interning: ClassVar[threading.Lock] = threading.Lock()  # two threads must not make two of one owner
 
     def __new__(cls, kind: OwnerKind, name: str = "") -> Owner:
         key = (kind, name)
@@ -49,11 +51,14 @@ class Owner:
             return owner
         if name and kind not in NAMED_KINDS:
             raise ValueError(f"owner {kind.value} has no name (got {name!r})")
-        owner = super().__new__(cls)
-        text = f"{kind.value}:{name}" if kind in NAMED_KINDS else kind.value
-        for attr, value in (("kind", kind), ("name", name), ("_text", text)):
-            object.__setattr__(owner, attr, value)
-        cls._interned[key] = owner
+        with cls._interning:
+            owner = cls._interned.get(key)
+            if owner is None:
+                owner = super().__new__(cls)
+                text = f"{kind.value}:{name}" if kind in NAMED_KINDS else kind.value
+                for attr, value in (("kind", kind), ("name", name), ("_text", text)):
+                    object.__setattr__(owner, attr, value)
+                cls._interned[key] = owner
         return owner
 
     def __setattr__(self, attr: str, value: Any) -> None:

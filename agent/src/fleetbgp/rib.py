@@ -290,7 +290,16 @@ class OwnedRibOut(AdjRibOut):
             origins[nlri] = owner
         elif origins:
             origins.pop(nlri, None)
-        return self.announce(fam, nlri, attrs)
+        # AdjRibOut.announce, inlined: this is one call per route line of an API program.
+        table = self.routes.setdefault(fam, {})
+        if table.get(nlri) is attrs:
+            return False
+        if nlri[0] == PATH_MARK and fam.safi == SAFI.UNICAST:
+            self.path_families.add(fam)
+        table[nlri] = attrs
+        if fam not in self._full:
+            self._dirty.setdefault(fam, {})[nlri] = None
+        return True
 
     def withdraw(self, fam: Family, nlri: bytes) -> bool:
         """Withdraw a route, whoever owns it: it no longer has an owner."""
@@ -300,7 +309,12 @@ class OwnedRibOut(AdjRibOut):
         origins = self.origins.get(fam)
         if origins:
             origins.pop(nlri, None)
-        return AdjRibOut.withdraw(self, fam, nlri)
+        # AdjRibOut.withdraw, inlined (one call per route, as announce_owned).
+        table = self.routes.get(fam)
+        if table is None or table.pop(nlri, None) is None:
+            return False
+        self._dirty.setdefault(fam, {})[nlri] = None
+        return True
 
     def withdraw_owned_by(self, owner: Owner) -> int:
         count = 0

@@ -616,7 +616,11 @@ class Peer:
         self._changed.set()
         loop = asyncio.get_running_loop()
         task = loop.create_task(loop.connect_accepted_socket(lambda: proto, sock))
-        task.add_done_callback(lambda t: t.exception() and self.forget(proto))
+        task.add_done_callback(lambda t: self._accept_done(t, proto))
+
+    def _accept_done(self, task: asyncio.Task[Any], proto: BGPProtocol) -> None:
+        if task.exception() is not None:
+            self.forget(proto)
 
     def forget(self, proto: BGPProtocol) -> None:
         self.core.forget(proto.conn)
