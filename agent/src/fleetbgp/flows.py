@@ -450,7 +450,7 @@ class FlowManager:
         listed = self.list()
         by_owner: dict[str, int] = {"control": 0, "config": 0, "process": 0, "other": 0}
         for item in listed:
-            kind = item["owner"].partition(":")[0]
+            kind = Owner.parse(item["owner"]).kind.value
             by_owner[kind if kind in by_owner else "other"] += 1
         return {"rules": len(listed), **{f"rules_{k}": v for k, v in by_owner.items()},
                 "expired": self.expired,
