@@ -28,7 +28,8 @@ from fleetbgp.control import ControlServer
 from fleetbgp.control_client import ControlClient
 from fleetbgp.daemon import ReloadResult, Speaker
 from fleetbgp.grammar.route import parse_route
-from fleetbgp.rib import AdjRibIn, AdjRibOut
+from fleetbgp.owner import CONFIG, Owner
+from fleetbgp.rib import AdjRibIn, OwnedRibOut
 from fleetbgp.session import Peer
 from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
@@ -60,10 +61,8 @@ class FakePeer:
                                         router_id="192.0.2.2", local_address="192.0.2.2", hold_time=90,
                                         passive=False, description="edge", families=families,
                                         capabilities=Capabilities())
-        self.rib_out = AdjRibOut()
+        self.rib_out = OwnedRibOut()
         self.rib_in = AdjRibIn(False)
-        self.static: dict[Family, dict[bytes, Any]] = {}
-        self.origins: dict[Family, dict[bytes, str]] = {}
         self.state = state
         self.established_since: float | None = time.time() - 3725 if state == "Established" else None
         self.negotiated = SimpleNamespace(hold_time=90, keepalive=30, families=families,
@@ -80,11 +79,10 @@ class FakePeer:
 
     def add(self, text: str, owner: str = "config") -> None:
         fam, nlri, attrs = route(text)
-        self.rib_out.announce(fam, nlri, attrs)
-        if owner == "config":
-            self.static.setdefault(fam, {})[nlri] = attrs
-        else:
-            self.origins.setdefault(fam, {})[nlri] = owner
+        who = Owner.parse(owner)
+        self.rib_out.announce_owned(fam, nlri, attrs, who, track=who is not CONFIG)
+        if who is CONFIG:
+            self.rib_out.static.setdefault(fam, {})[nlri] = attrs
 
 
 class FakeSpeaker:
@@ -115,44 +113,26 @@ class FakeSpeaker:
             out.append(self.peers[n])
         return out
 
-    def announce(self, fam: Family, nlri: bytes, attrs: Any, *, owner: str,
+    def announce(self, fam: Family, nlri: bytes, attrs: Any, *, owner: Owner,
                  neighbors: list[str] | None = None) -> int:
-        self.calls.append(("announce", fam, nlri, attrs, owner, neighbors))
+        self.calls.append(("announce", fam, nlri, attrs, str(owner), neighbors))
         changed = 0
         for p in self.select(neighbors):
-            if fam in p.neighbor.families and p.rib_out.announce(fam, nlri, attrs):
-                p.origins.setdefault(fam, {})[nlri] = owner
+            if fam in p.neighbor.families and p.rib_out.announce_owned(fam, nlri, attrs, owner):
                 changed += 1
         return changed
 
-    def withdraw(self, fam: Family, nlri: bytes, *, owner: str = "", neighbors: list[str] | None = None) -> int:
-        self.calls.append(("withdraw", fam, nlri, owner, neighbors))
-        changed = 0
-        for p in self.select(neighbors):
-            p.origins.get(fam, {}).pop(nlri, None)
-            changed += p.rib_out.withdraw(fam, nlri)
-        return changed
+    def withdraw(self, fam: Family, nlri: bytes, *, owner: Owner | None = None,
+                 neighbors: list[str] | None = None) -> int:
+        self.calls.append(("withdraw", fam, nlri, str(owner) if owner is not None else "", neighbors))
+        return sum(p.rib_out.withdraw(fam, nlri) for p in self.select(neighbors))
 
-    def owned(self, owner: str) -> dict[str, dict[Family, set[bytes]]]:
-        out: dict[str, dict[Family, set[bytes]]] = {}
-        for a, p in self.peers.items():
-            source = p.static if owner == "config" else {
-                f: {k: None for k, w in o.items() if w == owner} for f, o in p.origins.items()}
-            table = {f: set(keys) for f, keys in source.items() if keys}
-            if table:
-                out[a] = table
-        return out
+    def owned(self, owner: Owner) -> dict[str, dict[Family, set[bytes]]]:
+        return {a: t for a, p in self.peers.items() if (t := p.rib_out.owned_by(owner))}
 
-    def withdraw_owner(self, owner: str, neighbors: list[str] | None = None) -> int:
-        self.calls.append(("withdraw_owner", owner, neighbors))
-        count = 0
-        owned = self.owned(owner)
-        for p in self.select(neighbors):
-            for fam, keys in owned.get(p.address, {}).items():
-                for nlri in keys:
-                    p.origins[fam].pop(nlri, None)
-                    count += p.rib_out.withdraw(fam, nlri)
-        return count
+    def withdraw_owner(self, owner: Owner, neighbors: list[str] | None = None) -> int:
+        self.calls.append(("withdraw_owner", str(owner), neighbors))
+        return sum(p.rib_out.withdraw_owned_by(owner) for p in self.select(neighbors))
 
     def set_maintenance(self, on: bool) -> None:
         self.calls.append(("maintenance", on))

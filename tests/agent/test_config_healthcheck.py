@@ -12,6 +12,7 @@ from fleetbgp.config.model import (
     HttpCheckSpec,
     TcpCheckSpec,
 )
+from fleetbgp.owner import Owner
 
 NEIGHBORS = ("neighbor 192.0.2.1 { local-as 65001; peer-as 65000; router-id 192.0.2.2; }\n"
              "neighbor 2001:db8::1 { local-as 65001; peer-as 65000; router-id 192.0.2.2; }\n")
@@ -43,7 +44,7 @@ def test_defaults_are_exabgps():
     assert (hc.interval, hc.fast_interval, hc.timeout, hc.rise, hc.fall) == (5.0, 1.0, 5.0, 3, 3)
     assert (hc.up_metric, hc.down_metric, hc.disabled_metric, hc.increase) == (100, 1000, 500, 1)
     assert hc.next_hop == "self" and hc.neighbors is None and not hc.withdraw_on_down
-    assert hc.owner == "health:web" and hc.source.line == 3
+    assert hc.owner == Owner.health("web") and str(hc.owner) == "health:web" and hc.source.line == 3
 
 
 def test_everything():

@@ -17,6 +17,7 @@ from fleetbgp import cli_control
 from fleetbgp.api.commands import parse_command
 from fleetbgp.control_client import ControlError
 from fleetbgp.grammar.flowspec import nlri_name, parse_match
+from fleetbgp.owner import Owner
 from fleetbgp.session import Peer
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_FLOWSPEC
@@ -94,7 +95,7 @@ def test_announce_lists_and_withdraws_a_rule(agent):
     assert abs(rule["created_at"] - time.time()) < 30
     nlri = parse_match(1, WEB).nlri()
     assert nlri in peer.rib_out.routes[IPV4_FLOWSPEC]
-    assert peer.origins[IPV4_FLOWSPEC][nlri] == "control:cli"
+    assert peer.rib_out.owner_of(IPV4_FLOWSPEC, nlri) is Owner.control("cli")
     assert IPV4_FLOWSPEC not in speaker.peers["192.0.2.5"].rib_out.routes
 
     # the same rule again: nothing changes
@@ -335,7 +336,7 @@ def test_the_same_neighbors_in_another_order_are_the_same_rule(agent, caplog):
 async def _api_announce(speaker, line: str, process: str) -> bytes:
     """What the API manager does with an `announce flow route` line of a program."""
     [(fam, nlri, attrs)] = parse_command(line).routes
-    speaker.announce(fam, nlri, attrs, owner=f"process:{process}")
+    speaker.announce(fam, nlri, attrs, owner=Owner.process(process))
     return nlri
 
 

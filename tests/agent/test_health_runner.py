@@ -162,7 +162,7 @@ def test_up_down_up_with_metrics(service):
             assert speaker.held(PEERS[1]) == speaker.held(PEERS[0])
             fam, nlri = prefix_to_nlri("100.10.0.100/32")
             attrs, owner = speaker.rib[PEERS[0]][(fam, nlri)]
-            assert owner == "health:web" and attrs.local_pref == 200
+            assert str(owner) == "health:web" and attrs.local_pref == 200
             assert attrs.communities == (65000 << 16 | 100,) and attrs.next_hop == "self"
             st = hm.status()[0]
             assert st["state"] == "UP" and st["metric"] == 100 and st["consecutive_ok"] >= 2

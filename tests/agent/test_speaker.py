@@ -12,6 +12,7 @@ import pytest
 
 from fleetbgp.config import parse_text
 from fleetbgp.daemon import Speaker, file_sha256
+from fleetbgp.owner import Owner
 from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri
@@ -52,16 +53,16 @@ def test_announce_selects_neighbors_and_families(tmp_path: Path) -> None:
         await sp.start()
         try:
             attrs = Attributes.make(next_hop="self", med=5)
-            assert sp.announce(IPV4_UNICAST, nlri("198.51.100.0/24"), attrs, owner="control:t") == 2
-            only = sp.announce(IPV4_UNICAST, nlri("198.51.101.0/24"), attrs, owner="control:t",
+            assert sp.announce(IPV4_UNICAST, nlri("198.51.100.0/24"), attrs, owner=Owner.control("t")) == 2
+            only = sp.announce(IPV4_UNICAST, nlri("198.51.101.0/24"), attrs, owner=Owner.control("t"),
                                neighbors=["127.100.0.5"])
             assert only == 1
             # The first neighbor does not do IPv6: the route only lands where the family is configured.
-            assert sp.announce(IPV6_UNICAST, nlri("2001:db8::/32"), attrs, owner="control:t") == 1
+            assert sp.announce(IPV6_UNICAST, nlri("2001:db8::/32"), attrs, owner=Owner.control("t")) == 1
             # Announcing the same thing twice changes nothing.
-            assert sp.announce(IPV4_UNICAST, nlri("198.51.100.0/24"), attrs, owner="control:t") == 0
+            assert sp.announce(IPV4_UNICAST, nlri("198.51.100.0/24"), attrs, owner=Owner.control("t")) == 0
             with pytest.raises(ValueError, match=r"unknown neighbor 203\.0\.113\.9"):
-                sp.announce(IPV4_UNICAST, nlri("198.51.100.0/24"), attrs, owner="x",
+                sp.announce(IPV4_UNICAST, nlri("198.51.100.0/24"), attrs, owner=Owner.control("x"),
                             neighbors=["203.0.113.9"])
         finally:
             await sp.stop()
@@ -76,21 +77,21 @@ def test_owners_withdraw_only_their_own_routes(tmp_path: Path) -> None:
         try:
             a = Attributes.make(next_hop="self", med=1)
             b = Attributes.make(next_hop="self", med=2)
-            sp.announce(IPV4_UNICAST, nlri("198.51.100.0/24"), a, owner="process:a")
-            sp.announce(IPV4_UNICAST, nlri("198.51.101.0/24"), a, owner="process:a")
+            sp.announce(IPV4_UNICAST, nlri("198.51.100.0/24"), a, owner=Owner.process("a"))
+            sp.announce(IPV4_UNICAST, nlri("198.51.101.0/24"), a, owner=Owner.process("a"))
             # b takes over one of a's routes: the last announcement wins and b now owns it.
-            sp.announce(IPV4_UNICAST, nlri("198.51.101.0/24"), b, owner="process:b")
-            assert sp.owned("process:a") == {a_: {IPV4_UNICAST: {nlri("198.51.100.0/24")}}
+            sp.announce(IPV4_UNICAST, nlri("198.51.101.0/24"), b, owner=Owner.process("b"))
+            assert sp.owned(Owner.process("a")) == {a_: {IPV4_UNICAST: {nlri("198.51.100.0/24")}}
                                             for a_ in ("127.100.0.1", "127.100.0.5")}
-            assert sp.withdraw_owner("process:a") == 2
+            assert sp.withdraw_owner(Owner.process("a")) == 2
             peer = sp.peers["127.100.0.1"]
             assert nlri("198.51.100.0/24") not in peer.rib_out.routes[IPV4_UNICAST]
             assert peer.rib_out.routes[IPV4_UNICAST][nlri("198.51.101.0/24")] is b
             # The static route is owned by the config and untouched.
             assert nlri("100.10.0.100/32") in peer.rib_out.routes[IPV4_UNICAST]
             # An untracked owner cannot be withdrawn by owner, only route by route.
-            sp.announce(IPV4_UNICAST, nlri("198.51.102.0/24"), a, owner="process:c", track=False)
-            assert sp.withdraw_owner("process:c") == 0
+            sp.announce(IPV4_UNICAST, nlri("198.51.102.0/24"), a, owner=Owner.process("c"), track=False)
+            assert sp.withdraw_owner(Owner.process("c")) == 0
             assert sp.withdraw(IPV4_UNICAST, nlri("198.51.102.0/24")) == 2
         finally:
             await sp.stop()
@@ -105,7 +106,7 @@ def test_reload_keeps_unchanged_peers_and_applies_route_delta(tmp_path: Path) ->
         try:
             first, second = sp.peers["127.100.0.1"], sp.peers["127.100.0.5"]
             runtime = Attributes.make(next_hop="self", med=7)
-            sp.announce(IPV4_UNICAST, nlri("198.51.100.0/24"), runtime, owner="control:t")
+            sp.announce(IPV4_UNICAST, nlri("198.51.100.0/24"), runtime, owner=Owner.control("t"))
             (tmp_path / "fleetbgp.conf").write_text(conf(
                 "route 100.10.0.101/32 next-hop self med 200;", peer_as=65002))
             result = await sp.reload()
@@ -175,14 +176,14 @@ def test_reload_gives_a_route_back_to_the_config(tmp_path: Path) -> None:
         await sp.start()
         try:
             taken = Attributes.make(next_hop="self", med=9)
-            sp.announce(IPV4_UNICAST, nlri("100.10.0.100/32"), taken, owner="control:t")
-            assert sp.owned("control:t")
+            sp.announce(IPV4_UNICAST, nlri("100.10.0.100/32"), taken, owner=Owner.control("t"))
+            assert sp.owned(Owner.control("t"))
             (tmp_path / "fleetbgp.conf").write_text(conf("route 100.10.0.100/32 next-hop self med 101;"))
             assert (await sp.reload()).ok
             peer = sp.peers["127.100.0.1"]
             assert peer.rib_out.routes[IPV4_UNICAST][nlri("100.10.0.100/32")].med == 101
-            assert "127.100.0.1" not in sp.owned("control:t")  # the other neighbor has no static route
-            assert nlri("100.10.0.100/32") in peer.owned("config")[IPV4_UNICAST]
+            assert "127.100.0.1" not in sp.owned(Owner.control("t"))  # the other neighbor has no static route
+            assert nlri("100.10.0.100/32") in peer.owned(Owner.parse("config"))[IPV4_UNICAST]
         finally:
             await sp.stop()
 

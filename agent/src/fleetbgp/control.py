@@ -44,6 +44,7 @@ from .grammar.route import (
     route_text,
 )
 from .literals import decimal
+from .owner import RUNTIME, Owner
 from .rib import keys_of_prefix
 from .wire.fit import first_foreign_next_hop, first_oversized
 from .wire.nlri import (
@@ -72,7 +73,7 @@ MAX_DEPTH = 32                # nesting of objects/arrays in a request (real one
 DEFAULT_ROUTE_LIMIT = 1000    # `routes` returns at most this many unless asked (limit 0: all)
 MAX_ROUTE_LIMIT = 100_000_000  # a larger `limit` is a mistake (0 asks for everything)
 STREAM_CHUNK = 500            # routes serialised between two yields to the event loop
-DEFAULT_OWNER = "control:cli"
+DEFAULT_OWNER = Owner.control("cli")
 COMMANDS = ("status", "neighbors", "routes", "health", "processes", "announce", "withdraw",
             "maintenance", "reload", "flow_announce", "flow_withdraw", "flows")
 
@@ -435,7 +436,7 @@ class ControlServer:
         changed = 0
         for fam, nlri, attrs in routes:
             changed += self.speaker.announce(fam, nlri, attrs, owner=owner, neighbors=neighbors)
-        return {"routes": len(routes), "changed": changed, "owner": owner,
+        return {"routes": len(routes), "changed": changed, "owner": str(owner),
                 "maintenance": bool(getattr(self.speaker, "maintenance", False))}
 
     async def _withdraw(self, args: dict[str, Any]) -> Any:
@@ -448,12 +449,12 @@ class ControlServer:
             if any(k in args for k in ("route", "routes", "prefix")):
                 raise ControlError("bad_request", "withdraw: give either 'all' or routes, not both")
             changed = self.speaker.withdraw_owner(owner, neighbors)
-            return {"routes": None, "changed": changed, "owner": owner}
+            return {"routes": None, "changed": changed, "owner": str(owner)}
         prefixes = _prefixes_from_args(args)
         changed = 0
         for fam, nlri in prefixes:
             changed += self.speaker.withdraw(fam, nlri, owner=owner, neighbors=neighbors)
-        return {"routes": len(prefixes), "changed": changed, "owner": owner}
+        return {"routes": len(prefixes), "changed": changed, "owner": str(owner)}
 
     async def _routes(self, args: dict[str, Any]) -> Any:
         _only(args, "routes", {"neighbor", "family", "prefix", "match", "owner", "limit", "received"})
@@ -473,11 +474,15 @@ class ControlServer:
                 families = set()
             else:
                 families = {prefix[0]}
-        owner = args.get("owner")
-        if owner is not None:  # any owner may be looked at; a bare NAME means control:NAME
-            owner = _string(owner, "owner")
-            if owner != "config" and not owner.startswith(("process:", "health:", "control:")):
-                owner = f"control:{owner}"
+        owner: Owner | None = None
+        if args.get("owner") is not None:  # any owner may be looked at; a bare NAME means control:NAME
+            text = _string(args["owner"], "owner")
+            try:
+                owner = Owner.parse(text)
+            except ValueError:
+                owner = None
+            if owner is None or owner is RUNTIME:  # nobody is tracked as `runtime`: a client's name
+                owner = Owner.control(text)
         limit = args.get("limit", DEFAULT_ROUTE_LIMIT)
         if limit is None:
             limit = 0
@@ -753,7 +758,7 @@ def _names(value: Any, what: str) -> list[str] | None:
     return items
 
 
-def _owner(args: dict[str, Any]) -> str:
+def _owner(args: dict[str, Any]) -> Owner:
     """Runtime routes from the control socket are always owned by `control:SOMETHING`, so a client
     cannot touch routes of the config, an API program or a health check by naming their owner."""
     raw = args.get("owner")
@@ -762,7 +767,7 @@ def _owner(args: dict[str, Any]) -> str:
     text = _string(raw, "owner")
     if any(c.isspace() for c in text):
         raise ControlError("bad_request", "'owner' must not contain spaces")
-    return text if text.startswith("control:") else f"control:{text}"
+    return Owner.control(text.removeprefix("control:"))
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -915,7 +920,7 @@ class _RouteQuery:
     they are when each route's turn comes (a route withdrawn meanwhile is skipped)."""
 
     def __init__(self, speaker: Any, peers: list[Any], families: set[Family] | None,
-                 prefix: tuple[Family, bytes] | None, match: str, owner: str | None, limit: int,
+                 prefix: tuple[Family, bytes] | None, match: str, owner: Owner | None, limit: int,
                  received: bool = False) -> None:
         self.received = received
         self.speaker = speaker
@@ -1037,9 +1042,9 @@ def route_entry(peer: Any, fam: Family, nlri: bytes, attrs: Attributes) -> dict[
         entry["atomic_aggregate"] = True
     if attrs.aggregator is not None:
         entry["aggregator"] = f"{attrs.aggregator[0]}:{attrs.aggregator[1]}"
-    owner = _owner_of(peer, fam, nlri)
+    owner = peer.rib_out.owner_of(fam, nlri)
     if owner is not None:
-        entry["owner"] = owner
+        entry["owner"] = str(owner)
     entry["route"] = route_text(prefix, attrs)
     if fam.safi == 133:
         entry.update(received_flow_fields(fam, nlri, attrs))
@@ -1076,18 +1081,6 @@ def _path_fields(entry: dict[str, Any], key: bytes) -> None:
         entry["prefix"] = entry["prefix"].partition(" ")[0]
         entry["path_id"] = path_id
         entry["path_information"] = path_id_text(path_id)
-
-
-def _owner_of(peer: Any, fam: Family, nlri: bytes) -> str | None:
-    origins = getattr(peer, "origins", None)
-    if origins:
-        owner = origins.get(fam, {}).get(nlri)
-        if owner is not None:
-            return str(owner)
-    static = getattr(peer, "static", None)
-    if static and nlri in static.get(fam, ()):
-        return "config"
-    return None
 
 
 # -- neighbors ------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from .events import PeerEvent
 from .flows import FlowManager
 from .literals import address_error
 from .logsetup import config_secrets, set_secrets, setup_logging
+from .owner import RUNTIME, Owner
 from .reload_plan import NeighborAction, NeighborStep, ReloadPlan, RunningPeer, reconcile
 from .session import Peer
 from .systemd import notifier
@@ -166,21 +167,21 @@ class Speaker:
             out.append(peer)
         return out
 
-    def announce(self, fam: Family, nlri: bytes, attrs: Attributes, *, owner: str,
+    def announce(self, fam: Family, nlri: bytes, attrs: Attributes, *, owner: Owner,
                  neighbors: Sequence[str] | None = None, track: bool = True) -> int:
         return sum(1 for p in self.select(neighbors) if p.announce(fam, nlri, attrs, owner, track))
 
-    def withdraw(self, fam: Family, nlri: bytes, *, owner: str = "",
+    def withdraw(self, fam: Family, nlri: bytes, *, owner: Owner | None = None,
                  neighbors: Sequence[str] | None = None) -> int:
         return sum(1 for p in self.select(neighbors) if p.withdraw(fam, nlri))
 
     def move_watchdog(self, name: str, announce: bool, neighbors: Sequence[str] | None = None) -> int:
         return sum(p.move_watchdog(name, announce) for p in self.select(neighbors))
 
-    def withdraw_owner(self, owner: str, neighbors: Sequence[str] | None = None) -> int:
+    def withdraw_owner(self, owner: Owner, neighbors: Sequence[str] | None = None) -> int:
         return sum(p.withdraw_owner(owner) for p in self.select(neighbors))
 
-    def owned(self, owner: str) -> dict[str, dict[Family, set[bytes]]]:
+    def owned(self, owner: Owner) -> dict[str, dict[Family, set[bytes]]]:
         return {a: t for a, p in self.peers.items() if (t := p.owned(owner))}
 
     def send_eor(self, neighbors: Sequence[str] | None = None, family: Family | None = None) -> int:
@@ -310,7 +311,7 @@ class Speaker:
             return self._reload_failed(str(exc).splitlines(), dry_run)
         except OSError as exc:
             return self._reload_failed([f"{path}: {exc.strerror}"], dry_run)
-        running = {address: RunningPeer(p.neighbor, p.static, p.rib_out.routes)
+        running = {address: RunningPeer(p.neighbor, p.rib_out.static, p.rib_out.routes)
                    for address, p in self.peers.items()}
         plan = reconcile(self.config, new, running, listen_override=self.settings.listen)
         return ReloadResult(True, [], plan.summary(), plan=plan, sha256=sha)
@@ -372,14 +373,8 @@ class Speaker:
     def _carry_runtime_routes(old: Peer, new: Peer) -> None:
         """Routes from API programs, health checks and the control socket survive a session
         restart caused by a reload: only the static routes come from the new file."""
-        static = old.static
-        for fam, table in old.rib_out.routes.items():
-            origins = old.origins.get(fam, {})
-            for nlri, attrs in table.items():
-                if nlri in static.get(fam, ()):
-                    continue
-                owner = origins.get(nlri)
-                new.announce(fam, nlri, attrs, owner or "runtime", track=owner is not None)
+        for fam, nlri, attrs, owner in list(old.rib_out.runtime_routes()):
+            new.announce(fam, nlri, attrs, owner or RUNTIME, track=owner is not None)
 
 
 _background: set[asyncio.Task[Any]] = set()

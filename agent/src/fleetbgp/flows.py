@@ -40,6 +40,7 @@ from .grammar.flowspec import (
     then_text,
 )
 from .literals import address_error, shown
+from .owner import CONFIG, RUNTIME, Owner
 from .transport import normalise_peer
 from .wire.attributes import Attributes
 from .wire.fit import message_limit
@@ -53,6 +54,8 @@ FLOW_FAMILIES = (IPV4_FLOWSPEC, IPV6_FLOWSPEC)
 # The longest a timer may run: a year (asyncio's call_later takes floats, but a typo like 1e12
 # deserves an error, not a rule that never expires).
 MAX_EXPIRY = 366 * 86400.0
+# Rules from the control socket without an `owner` (what control.DEFAULT_OWNER is too).
+DEFAULT_OWNER = Owner.control("cli")
 
 
 def actions_of(attrs: Attributes | None) -> dict[str, Any]:
@@ -94,7 +97,7 @@ class FlowEntry:
     then: dict[str, Any]
     nlri: bytes
     attrs: Attributes
-    owner: str
+    owner: Owner
     neighbors: tuple[str, ...] | None
     created_at: float
     expires_at: float | None = None
@@ -117,7 +120,7 @@ class FlowManager:
 
     def announce(self, name: str, match: Mapping[str, Any], then: Mapping[str, Any], *,
                  family: str | None = None, neighbors: Sequence[str] | None = None,
-                 expires_after: float | None = None, owner: str = "control:cli") -> dict[str, Any]:
+                 expires_after: float | None = None, owner: Owner = DEFAULT_OWNER) -> dict[str, Any]:
         """Add or replace the rule `name`. Raises FlowSpecError (bad rule) or ValueError (bad name,
         unknown neighbor, bad expiry) before anything is announced."""
         if not isinstance(name, str) or not NAME_RE.match(name):
@@ -193,7 +196,7 @@ class FlowManager:
         for (fam, nlri), (other, owner, holders) in self._others().items():
             if other != name:
                 continue
-            if owner == "config":
+            if owner is CONFIG:
                 raise ValueError(f"rule {name} comes from the config file: remove its 'flow {{ route "
                                  f"{name} {{ ... }} }}' from the config and reload (a withdrawal here would "
                                  "be undone by the next reload)")
@@ -302,7 +305,7 @@ class FlowManager:
             "match": entry.match,
             "then": entry.then,
             "text": self.text(entry),
-            "owner": entry.owner,
+            "owner": str(entry.owner),
             "created_at": entry.created_at,
             "expires_at": entry.expires_at,
             "neighbors": list(entry.neighbors) if entry.neighbors is not None else None,
@@ -321,7 +324,7 @@ class FlowManager:
             out.append(item)
         return out
 
-    def _others(self) -> dict[tuple[Family, bytes], tuple[str, str, list[str]]]:
+    def _others(self) -> dict[tuple[Family, bytes], tuple[str, Owner, list[str]]]:
         """The FlowSpec routes in the adj-rib-outs that are no control rule: (family, NLRI) ->
         (name, owner, addresses of the peers holding it). Config rules keep their config name."""
         runtime = {(e.family, e.nlri) for e in self.rules.values()}
@@ -329,22 +332,20 @@ class FlowManager:
         for neighbor in getattr(self.speaker.config, "neighbors", ()):
             for fr in getattr(neighbor, "flow_routes", ()):
                 config_names.setdefault((fr.family, fr.nlri), fr.name)
-        others: dict[tuple[Family, bytes], tuple[str, str, list[str]]] = {}
+        others: dict[tuple[Family, bytes], tuple[str, Owner, list[str]]] = {}
         for peer in self.speaker.peers.values():
             for fam in FLOW_FAMILIES:
                 table = peer.rib_out.routes.get(fam)
                 if not table:
                     continue
-                origins = peer.origins.get(fam, {})
-                static = peer.static.get(fam, {})
                 for nlri in table:
                     key = (fam, nlri)
                     if key in runtime:
                         continue
                     item = others.get(key)
                     if item is None:
-                        owner = origins.get(nlri) or ("config" if nlri in static else "runtime")
-                        name = config_names.get(key) if owner == "config" else None
+                        owner = peer.rib_out.owner_of(fam, nlri) or RUNTIME
+                        name = config_names.get(key) if owner is CONFIG else None
                         item = others[key] = (name or nlri_name(nlri), owner, [])
                     item[2].append(peer.address)
         return others
@@ -357,19 +358,19 @@ class FlowManager:
         return None
 
     def _other_dict(self, name: str, fam: Family, nlri: bytes, attrs: Attributes | None,
-                    owner: str) -> dict[str, Any]:
+                    owner: Owner) -> dict[str, Any]:
         loaded = getattr(self.speaker, "config_loaded_at", None)
         try:
             rule = decode_nlri(fam.afi, nlri)
         except FlowSpecError as exc:
             return {"name": name, "family": "ipv4" if fam.afi == 1 else "ipv6", "match": {},
                     "then": actions_of(attrs), "text": f"undecodable FlowSpec NLRI {nlri.hex()}: {exc}",
-                    "owner": owner, "created_at": loaded if owner == "config" else None,
+                    "owner": str(owner), "created_at": loaded if owner is CONFIG else None,
                     "expires_at": None, "neighbors": []}
         then = actions_of(attrs)
         return {"name": name, "family": "ipv4" if fam.afi == 1 else "ipv6", "match": match_dict(rule),
-                "then": then, "text": rule_text(name, rule, then_text(then)), "owner": owner,
-                "created_at": loaded if owner == "config" else None, "expires_at": None,
+                "then": then, "text": rule_text(name, rule, then_text(then)), "owner": str(owner),
+                "created_at": loaded if owner is CONFIG else None, "expires_at": None,
                 "neighbors": []}
 
     def counts(self) -> dict[str, int]:
@@ -377,7 +378,7 @@ class FlowManager:
         listed = self.list()
         by_owner: dict[str, int] = {"control": 0, "config": 0, "process": 0, "other": 0}
         for item in listed:
-            kind = item["owner"].partition(":")[0]
+            kind = Owner.parse(item["owner"]).kind.value
             by_owner[kind if kind in by_owner else "other"] += 1
         return {"rules": len(listed), **{f"rules_{k}": v for k, v in by_owner.items()},
                 "expired": self.expired,

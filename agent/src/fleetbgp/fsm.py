@@ -1,9 +1,11 @@
-"""The RFC 4271 finite state machine, sans-IO: events in, actions out.
+"""The RFC 4271 finite state machine of one connection, sans-IO: events in, actions out.
 
-`Connection` runs one TCP connection's conversation from OpenSent to Established. `PeerFSM` is the
-peer-level part (Idle, Connect, Active, connect-retry with backoff) that decides when to dial.
-Neither touches a socket or a clock: the asyncio shell in session.py feeds them bytes and timer
-expiries and carries out the actions they return.
+`Connection` runs one TCP connection's conversation from OpenSent to Established and refuses to
+send what its state does not allow (`LocalProtocolError`, as h11's). The peer-level part (which of
+two connections survives a collision, what the session sends) is peer_state.PeerState; when to
+dial (Idle, Connect, Active, connect-retry with `Backoff`) is the asyncio shell's, in session.py.
+Nothing here touches a socket or a clock: the shell feeds bytes and timer expiries in and carries
+out the actions that come back.
 """
 
 from __future__ import annotations
@@ -110,6 +112,12 @@ Action = Send | SetTimer | StopTimer | Close | StateChange | OpenReceived | Sess
     | RefreshRequested | KeepaliveReceived
 
 
+class LocalProtocolError(Exception):
+    """We asked to send a message the connection's state does not allow (an UPDATE or a
+    ROUTE-REFRESH before Established, anything after the close): a bug of the caller, as h11's
+    LocalProtocolError, never something the peer did."""
+
+
 @dataclass(frozen=True, slots=True)
 class Expectations:
     """What we require of the peer's OPEN."""
@@ -122,8 +130,9 @@ class Expectations:
 class Connection:
     """One connection's BGP conversation. Call start() once the TCP connection is up."""
 
-    def __init__(self, local_open: Open, expect: Expectations) -> None:
+    def __init__(self, local_open: Open, expect: Expectations, direction: str = "out") -> None:
         self.local_open = local_open
+        self.direction = direction  # "out": we dialed; "in": the peer dialed (collisions need it)
         self.expect = expect
         self.state = State.CONNECT
         self.reader = MessageReader()
@@ -175,6 +184,13 @@ class Connection:
         if self.closed:
             return []
         return self._notify_and_close(notification, "stopped")
+
+    def check_send(self, msg_type: MsgType) -> None:
+        """Raise LocalProtocolError unless a message of this type may be sent now: UPDATE and
+        ROUTE-REFRESH only once Established (RFC 4271 9, RFC 2918 3)."""
+        if self.closed or self.state is not State.ESTABLISHED:
+            raise LocalProtocolError(f"cannot send {msg_type.name} in state {self.state}"
+                                     + (" (connection closed)" if self.closed else ""))
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -279,7 +295,7 @@ class Backoff:
         self._rng = rng or random.Random()
 
     def next_delay(self) -> float:
-        delay = min(self.cap, self.base * (2 ** self.attempt))
+        delay: float = min(self.cap, self.base * (2 ** self.attempt))
         if delay < self.cap:
             # Stop counting once at the cap: 2 ** attempt as a float overflows after ~1000 tries.
             self.attempt += 1

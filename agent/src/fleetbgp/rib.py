@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 
+from .owner import CONFIG, Owner
 from .wire.attributes import Attributes, EncodeContext, RouteTooLarge, encode_attributes
 from .wire.constants import SAFI
 from .wire.messages import announce_room, end_of_rib, next_hop_in_body, pack_announce, pack_withdraw
@@ -236,6 +237,130 @@ class AdjRibOut:
         more = f" and {len(items) - 1} more" if len(items) > 1 else ""
         log.error("%s route %s%s dropped: %s", family_name(fam), _shown(fam, items[0]), more, reason)
         yield from self._withdraw(fam, items, ctx)
+
+
+class OwnedRibOut(AdjRibOut):
+    """The adj-rib-out of a neighbor with who owns each route: the config's routes (`static`, the
+    table a reload makes equal to the file) and the runtime owners that asked to be tracked
+    (`origins`: withdraw-on-exit, health checks, the control socket). A route announced untracked
+    (an API program without withdraw-on-exit) has no entry at all: a million of them cost nothing
+    here. The last announcement of a route wins its ownership."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.static: RouteTable = {}
+        self.origins: dict[Family, dict[bytes, Owner]] = {}
+
+    def owner_of(self, fam: Family, key: bytes) -> Owner | None:
+        """The owner of one route; None when it is not tracked (or not in the table)."""
+        origins = self.origins.get(fam)
+        if origins:
+            owner = origins.get(key)
+            if owner is not None:
+                return owner
+        static = self.static.get(fam)
+        if static and key in static:
+            return CONFIG
+        return None
+
+    def owned_by(self, owner: Owner) -> dict[Family, set[bytes]]:
+        """The keys of the routes `owner` owns, by family (families it owns nothing of left out)."""
+        if owner is CONFIG:
+            return {fam: set(table) for fam, table in self.static.items() if table}
+        out: dict[Family, set[bytes]] = {}
+        for fam, origins in self.origins.items():
+            # Identity: owners are interned (fleetbgp.owner), and `is` keeps this a plain scan.
+            keys = {nlri for nlri, who in origins.items() if who is owner}
+            if keys:
+                out[fam] = keys
+        return out
+
+    def announce_owned(self, fam: Family, nlri: bytes, attrs: Attributes, owner: Owner,
+                       track: bool = True) -> bool:
+        """Put a route in the table on behalf of `owner`. `track=False` forgets any owner the
+        route had (the route is then owned by nobody we can name, `runtime`)."""
+        if owner is not CONFIG:
+            static = self.static.get(fam)
+            if static:
+                static.pop(nlri, None)
+        origins = self.origins.get(fam)
+        if track:
+            if origins is None:
+                origins = self.origins[fam] = {}
+            origins[nlri] = owner
+        elif origins:
+            origins.pop(nlri, None)
+        # AdjRibOut.announce, inlined: this is one call per route line of an API program.
+        table = self.routes.setdefault(fam, {})
+        if table.get(nlri) is attrs:
+            return False
+        if nlri[0] == PATH_MARK and fam.safi == SAFI.UNICAST:
+            self.path_families.add(fam)
+        table[nlri] = attrs
+        if fam not in self._full:
+            self._dirty.setdefault(fam, {})[nlri] = None
+        return True
+
+    def withdraw(self, fam: Family, nlri: bytes) -> bool:
+        """Withdraw a route, whoever owns it: it no longer has an owner."""
+        static = self.static.get(fam)
+        if static:
+            static.pop(nlri, None)
+        origins = self.origins.get(fam)
+        if origins:
+            origins.pop(nlri, None)
+        # AdjRibOut.withdraw, inlined (one call per route, as announce_owned).
+        table = self.routes.get(fam)
+        if table is None or table.pop(nlri, None) is None:
+            return False
+        self._dirty.setdefault(fam, {})[nlri] = None
+        return True
+
+    def withdraw_owned_by(self, owner: Owner) -> int:
+        count = 0
+        for fam, keys in self.owned_by(owner).items():
+            for nlri in keys:
+                if self.withdraw(fam, nlri):
+                    count += 1
+        return count
+
+    def withdraw_all(self) -> int:
+        """Every route withdrawn, whoever announced it (ExaBGP's `clear adj-rib out`)."""
+        count = 0
+        for fam, table in list(self.routes.items()):
+            for nlri in list(table):
+                if self.withdraw(fam, nlri):
+                    count += 1
+        return count
+
+    def set_static(self, routes: RouteTable) -> tuple[int, int]:
+        """Make the config's routes equal `routes`; only the differences are recorded. A route the
+        config announces again is the config's from now on; runtime routes stay as they are.
+        Returns (announced or changed, withdrawn)."""
+        changed = withdrawn = 0
+        for fam in set(self.static) | set(routes):
+            old = self.static.get(fam, {})
+            new = routes.get(fam, {})
+            for nlri in old:
+                if nlri not in new and AdjRibOut.withdraw(self, fam, nlri):
+                    withdrawn += 1
+            origins = self.origins.get(fam)
+            for nlri, attrs in new.items():
+                if origins:
+                    origins.pop(nlri, None)  # the config announces it again: it owns it now
+                if self.announce(fam, nlri, attrs):
+                    changed += 1
+        self.static = {fam: dict(table) for fam, table in routes.items()}
+        return changed, withdrawn
+
+    def runtime_routes(self) -> Iterator[tuple[Family, bytes, Attributes, Owner | None]]:
+        """The routes the config does not own, with their tracked owner (None: untracked)."""
+        for fam, table in self.routes.items():
+            static = self.static.get(fam, {})
+            origins = self.origins.get(fam, {})
+            for nlri, attrs in table.items():
+                if nlri not in static:
+                    yield fam, nlri, attrs, origins.get(nlri)
 
 
 def _shown(fam: Family, nlri: bytes, limit: int = 200) -> str:

@@ -1,22 +1,25 @@
-"""The asyncio shell around the sans-IO FSM: sockets, timers, dialing, collisions, sending the RIB."""
+"""The asyncio shell around a neighbor's sans-IO state (peer_state.PeerState, fsm.Connection):
+sockets, timers, dialing, the send task with its flow control, logs, statistics and events. What to
+send and which connection is the session is decided there; here it is carried out."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, fsm
+from . import fsm
 from .config.model import DEFAULT_PORT
 from .events import PeerEvent
-from .fsm import Backoff, Connection, Expectations, State, collision_winner
+from .fsm import Backoff, Expectations, LocalProtocolError, State
 from .logutil import RateLimiter
-from .rib import AdjRibIn, AdjRibOut, RouteTable
+from .owner import Owner
+from .peer_state import PeerState
+from .rib import AdjRibIn, OwnedRibOut, RouteTable
 from .transport import (
     TransportError,
     md5_key,
@@ -25,21 +28,17 @@ from .transport import (
     set_min_ttl,
     set_ttl,
     sockaddr,
-    split_scope,
 )
 from .wire.attributes import Attributes, DecodeContext, EncodeContext
-from .wire.constants import AFI, HEADER_LEN, MAX_EXTENDED_MESSAGE, CeaseSub, MsgType, describe_error
+from .wire.constants import HEADER_LEN, MAX_EXTENDED_MESSAGE, CeaseSub, MsgType, describe_error
 from .wire.errors import BGPError
 from .wire.messages import (
-    Capabilities,
     MessageReader,
     Negotiated,
     Notification,
     Open,
-    RouteRefresh,
     Update,
     decode_update,
-    end_of_rib,
 )
 from .wire.nlri import Family, family_name
 
@@ -83,7 +82,7 @@ class BGPProtocol(asyncio.Protocol):
     def __init__(self, peer: Peer, direction: str) -> None:
         self.peer = peer
         self.direction = direction  # "out": we dialed; "in": the peer dialed
-        self.conn = Connection(peer.local_open(), peer.expectations())
+        self.conn = peer.core.new_connection(direction)
         self.transport: asyncio.Transport | None = None
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -232,7 +231,7 @@ class BGPProtocol(asyncio.Protocol):
 
     # -- sending the RIB -----------------------------------------------------------------------
 
-    async def write_messages(self, messages: Any) -> int:
+    async def write_messages(self, messages: Iterable[bytes]) -> int:
         """Write an iterable of messages with flow control; stop early if the connection closes."""
         sent = 0
         batch = 0
@@ -285,30 +284,25 @@ class BGPProtocol(asyncio.Protocol):
 
 
 class Peer:
-    """A configured neighbor: dials (unless passive), accepts, resolves collisions, sends its RIB."""
+    """A configured neighbor's asyncio shell: dials (unless passive), accepts, runs the send task,
+    logs and counts. What the session is and sends is its sans-IO core, `core` (a PeerState)."""
 
     def __init__(self, neighbor: Neighbor, *, on_event: Callable[[PeerEvent], None] | None = None,
                  default_connect_port: int = DEFAULT_PORT) -> None:
         self.neighbor = neighbor
+        self.core = PeerState(neighbor)
         self.default_connect_port = default_connect_port
         # An API program asked for the UPDATEs we send (`api { send { update; } }`): the API
         # manager sets it, so that nobody pays for decoding our own messages otherwise.
         self.report_sent = False
         self.address = normalise_peer(neighbor.peer_address)
         self.log = PeerLog(logging.getLogger("fleetbgp.peer"), {"peer": neighbor.peer_address})
-        self.rib_out = AdjRibOut()
-        self.rib_in = AdjRibIn(neighbor.adj_rib_in)
-        self.static: RouteTable = {}
-        # nlri -> owner, for owners that asked to be tracked (withdraw-on-exit, health, control).
-        self.origins: dict[Family, dict[bytes, str]] = {}
-        self.drain_mode: str | None = None  # None, "withdraw" or "metric"
-        self.drain_metric = 1000
-        self._drain_sent = False
+        # The core's tables, never replaced: read directly by control, metrics, flows and the API.
+        self.rib_out: OwnedRibOut = self.core.rib_out
+        self.rib_in: AdjRibIn = self.core.rib_in
         self._idle = asyncio.Event()
         self.protocols: set[BGPProtocol] = set()
         self.established: BGPProtocol | None = None
-        self.negotiated: Negotiated | None = None
-        self.encode_ctx: EncodeContext | None = None
         self.idle_state = State.IDLE
         self.backoff = Backoff()
         self.running = False
@@ -316,7 +310,6 @@ class Peer:
         self._dialer: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._send_wanted = asyncio.Event()
-        self._eor_pending: set[Family] = set()
         self.on_event = on_event
         self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
         self.notifications: dict[tuple[str, int, int], int] = {}
@@ -325,10 +318,29 @@ class Peer:
         self.last_error: str = ""
         self.update_problem_limit = RateLimiter(UPDATE_PROBLEMS_BURST, UPDATE_PROBLEMS_WINDOW)
         self._problem_flush: asyncio.TimerHandle | None = None
-        # ExaBGP's watchdogs: name -> {(family, nlri): [attributes, owner, announced]}
-        self.watchdogs: dict[str, dict[tuple[Family, bytes], list[Any]]] = {}
-        self.set_static(neighbor.static_routes)
-        self.set_watchdogs(neighbor.watchdogs)
+        self.schedule_send()
+
+    # -- the core's state, as the rest of the agent reads it -----------------------------------------
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        return self.core.negotiated
+
+    @negotiated.setter
+    def negotiated(self, value: Negotiated | None) -> None:  # tests pretend a session is up
+        self.core.negotiated = value
+
+    @property
+    def encode_ctx(self) -> EncodeContext | None:
+        return self.core.encode_ctx
+
+    @property
+    def drain_mode(self) -> str | None:
+        return self.core.drain_mode
+
+    @property
+    def drain_metric(self) -> int:
+        return self.core.drain_metric
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -363,39 +375,13 @@ class Peer:
     # -- what we send and expect ------------------------------------------------------------------
 
     def local_open(self) -> Open:
-        n = self.neighbor
-        caps = n.capabilities
-        families = list(n.families)
-        return Open(
-            asn=n.local_as,
-            hold_time=n.hold_time,
-            router_id=self.router_id(),
-            capabilities=Capabilities(
-                families=families,
-                asn4=n.local_as if caps.asn4 else None,
-                route_refresh=caps.route_refresh,
-                extended_message=caps.extended_message,
-                graceful_restart=caps.graceful_restart,
-                gr_families={f: False for f in families} if caps.graceful_restart is not None else {},
-                fqdn=(n.host_name or "", n.domain_name or "") if n.host_name or n.domain_name else None,
-                software_version=f"fleetbgp/{__version__}" if caps.software_version else None,
-                next_hops=[(fam, AFI.IPV6) for fam in caps.extended_next_hop],
-                add_path=dict.fromkeys(caps.add_path_families, caps.add_path),
-            ),
-        )
+        return self.core.local_open()
 
     def router_id(self) -> str:
-        n = self.neighbor
-        if n.router_id:
-            return n.router_id
-        local = n.local_address
-        if local and ipaddress.ip_address(split_scope(local)[0]).version == 4:
-            return local
-        raise ValueError(f"neighbor {n.peer_address}: no router-id")
+        return self.core.router_id()
 
     def expectations(self) -> Expectations:
-        n = self.neighbor
-        return Expectations(peer_as=n.peer_as, local_as=n.local_as, local_router_id=self.router_id())
+        return self.core.expectations()
 
     def outgoing_ttl(self) -> int | None:
         """GTSM (RFC 5082) only works if both directions use it: a neighbor that checks incoming
@@ -411,181 +397,104 @@ class Peer:
             return None
         return md5_key(secret.reveal(), self.neighbor.md5_base64)
 
-    # -- routes -----------------------------------------------------------------------------------
+    # -- routes: the core decides, the send task is woken when something is to be sent ---------------
 
     def set_static(self, routes: RouteTable) -> tuple[int, int]:
         """Make the static routes equal `routes`; only the differences are sent."""
-        changed = withdrawn = 0
-        for fam in set(self.static) | set(routes):
-            old = self.static.get(fam, {})
-            new = routes.get(fam, {})
-            for nlri in old:
-                if nlri not in new and self.rib_out.withdraw(fam, nlri):
-                    withdrawn += 1
-            origins = self.origins.get(fam)
-            for nlri, attrs in new.items():
-                if origins:
-                    origins.pop(nlri, None)  # the config announces it again: it owns it now
-                if self.rib_out.announce(fam, nlri, attrs):
-                    changed += 1
-        self.static = {fam: dict(table) for fam, table in routes.items()}
+        counts = self.core.set_static(routes)
         self.schedule_send()
-        return changed, withdrawn
+        return counts
 
     def set_watchdogs(self, groups: Mapping[str, Sequence[WatchdogRoute]]) -> None:
-        """The config's watchdog routes, as the config says (a reload puts them back so): those
-        that start withdrawn are not in the static routes, the others are."""
-        for name in list(self.watchdogs):
-            members = self.watchdogs[name]
-            for key in [k for k, m in members.items() if m[1] == "config"]:
-                del members[key]
-            if not members:
-                del self.watchdogs[name]
-        for name, group in groups.items():
-            members = self.watchdogs.setdefault(name, {})
-            for fam, nlri, attrs, withdrawn in group:
-                if fam in self.neighbor.families:
-                    members[(fam, nlri)] = [attrs, "config", not withdrawn]
+        self.core.set_watchdogs(groups)
 
-    def join_watchdog(self, name: str, fam: Family, nlri: bytes, attrs: Attributes, owner: str,
+    def join_watchdog(self, name: str, fam: Family, nlri: bytes, attrs: Attributes, owner: Owner,
                       announced: bool) -> None:
-        """An API route of a watchdog group: `announce/withdraw watchdog NAME` moves it later."""
-        if fam in self.neighbor.families:
-            self.watchdogs.setdefault(name, {})[(fam, nlri)] = [attrs, owner, announced]
+        self.core.join_watchdog(name, fam, nlri, attrs, owner, announced)
 
     def move_watchdog(self, name: str, announce: bool) -> int:
-        """ExaBGP's `announce watchdog NAME` (the group's withdrawn routes go out) or `withdraw
-        watchdog NAME` (its announced routes are withdrawn). Returns the routes moved."""
-        moved = 0
-        for (fam, nlri), member in self.watchdogs.get(name, {}).items():
-            attrs, owner, announced = member
-            if announced == announce:
-                continue
-            if announce:
-                self.announce(fam, nlri, attrs, owner, track=owner != "config")
-                if owner == "config":
-                    self.static.setdefault(fam, {})[nlri] = attrs
-            else:
-                self.withdraw(fam, nlri)
-            member[2] = announce
-            moved += 1
+        moved = self.core.move_watchdog(name, announce)
+        if moved:
+            self.schedule_send()
         return moved
 
-    def announce(self, fam: Family, nlri: bytes, attrs: Attributes, owner: str, track: bool = True) -> bool:
+    def announce(self, fam: Family, nlri: bytes, attrs: Attributes, owner: Owner, track: bool = True) -> bool:
         """Put a route in the adj-rib-out on behalf of owner; the last announcement wins."""
-        if fam not in self.neighbor.families:
-            return False
-        if owner != "config":
-            static = self.static.get(fam)
-            if static:
-                static.pop(nlri, None)
-        origins = self.origins.get(fam)
-        if track:
-            if origins is None:
-                origins = self.origins[fam] = {}
-            origins[nlri] = owner
-        elif origins:
-            origins.pop(nlri, None)
-        changed = self.rib_out.announce(fam, nlri, attrs)
+        changed = self.core.announce(fam, nlri, attrs, owner, track)
         if changed:
             self.schedule_send()
         return changed
 
     def withdraw(self, fam: Family, nlri: bytes) -> bool:
-        static = self.static.get(fam)
-        if static:
-            static.pop(nlri, None)
-        origins = self.origins.get(fam)
-        if origins:
-            origins.pop(nlri, None)
-        changed = self.rib_out.withdraw(fam, nlri)
+        changed = self.core.withdraw(fam, nlri)
         if changed:
             self.schedule_send()
         return changed
 
-    def owned(self, owner: str) -> dict[Family, set[bytes]]:
-        if owner == "config":
-            return {fam: set(table) for fam, table in self.static.items() if table}
-        out: dict[Family, set[bytes]] = {}
-        for fam, origins in self.origins.items():
-            keys = {nlri for nlri, who in origins.items() if who == owner}
-            if keys:
-                out[fam] = keys
-        return out
+    def owned(self, owner: Owner) -> dict[Family, set[bytes]]:
+        return self.core.owned(owner)
 
     def withdraw_all(self) -> int:
         """Every route withdrawn, whoever announced it (ExaBGP's `clear adj-rib out`)."""
-        count = 0
-        for fam, table in list(self.rib_out.routes.items()):
-            for nlri in list(table):
-                if self.withdraw(fam, nlri):
-                    count += 1
+        count = self.core.withdraw_all()
+        if count:
+            self.schedule_send()
         return count
 
-    def withdraw_owner(self, owner: str) -> int:
-        count = 0
-        for fam, keys in self.owned(owner).items():
-            for nlri in keys:
-                if self.withdraw(fam, nlri):
-                    count += 1
+    def withdraw_owner(self, owner: Owner) -> int:
+        count = self.core.withdraw_owner(owner)
+        if count:
+            self.schedule_send()
         return count
 
     def set_drain(self, mode: str | None, metric: int = 1000) -> None:
-        """Maintenance: 'withdraw' takes every route away from the peer (kept here, sent again
-        when the drain ends); 'metric' re-sends everything with MED = metric; None ends it."""
-        if mode == self.drain_mode and metric == self.drain_metric:
-            return
-        previous = self.drain_mode
-        self.drain_mode = mode
-        self.drain_metric = metric
-        self._drain_sent = False
-        families = self.negotiated.families if self.negotiated else self.neighbor.families
-        if mode is None or mode == "metric":
-            # Leaving a withdraw drain the peer holds nothing; otherwise its routes are replaced.
-            self.rib_out.mark_all(families, fresh=previous == "withdraw")
-        self.schedule_send()
-
-    def _negotiated_families(self, families: Iterable[Family] | None) -> list[Family]:
-        if self.negotiated is None:
-            return []
-        if families is None:
-            return list(self.negotiated.families)
-        return [f for f in families if f in self.negotiated.families]
+        """Maintenance: see PeerState.set_drain."""
+        if self.core.set_drain(mode, metric):
+            self.schedule_send()
 
     def send_eor(self, families: Iterable[Family] | None = None) -> bool:
         """End-of-RIB after what is pending (API `announce eor [AFI SAFI]`)."""
-        chosen = self._negotiated_families(families)
-        if not chosen:
+        if not self.core.send_eor(families):
             return False
-        self._eor_pending.update(chosen)
         self.schedule_send()
         return True
 
     def request_refresh(self, families: Iterable[Family] | None = None) -> bool:
-        """Ask the peer to send its routes again (ROUTE-REFRESH, RFC 2918)."""
-        proto = self.established
-        chosen = self._negotiated_families(families)
-        if proto is None or not chosen or not self.negotiated or not self.negotiated.route_refresh:
+        """Ask the peer to send its routes again (ROUTE-REFRESH, RFC 2918). False without a
+        session that offers it, or when no family of the session is asked for."""
+        try:
+            conn, actions = self.core.route_refresh(families)
+        except LocalProtocolError:
             return False
-        proto.execute([fsm.Send(RouteRefresh(f).encode()) for f in chosen])
+        if not actions:
+            return False
+        self._carry_out(conn, actions)
         return True
 
     def resend(self, families: Iterable[Family] | None = None) -> bool:
         """Send the whole adj-rib-out again (API `flush adj-rib out`)."""
-        chosen = self._negotiated_families(families)
-        if not chosen:
+        if not self.core.resend(families):
             return False
-        self.rib_out.mark_all(chosen)
         self.schedule_send()
         return True
 
     def teardown(self, subcode: int = CeaseSub.ADMINISTRATIVE_RESET, message: str = "") -> bool:
         """Close the session with a Cease (API `neighbor X teardown N`); the peer dials again."""
-        proto = self.established
-        if proto is None:
+        try:
+            conn, actions = self.core.teardown(subcode, message)
+        except LocalProtocolError:
             return False
-        proto.stop(Notification.shutdown(message, subcode) if message else Notification(6, subcode))
+        self._carry_out(conn, actions)
         return True
+
+    def _carry_out(self, conn: fsm.Connection, actions: list[fsm.Action]) -> None:
+        """Actions the core addressed to one connection, on that connection's transport."""
+        for proto in list(self.protocols):
+            if proto.conn is conn:
+                proto.execute(actions)
+                return
+        if self.established is not None and self.established.conn is conn:
+            self.established.execute(actions)
 
     def schedule_send(self) -> None:
         self._idle.clear()
@@ -618,23 +527,12 @@ class Peer:
             await self._send_wanted.wait()
             self._send_wanted.clear()
             proto = self.established
-            if proto is None or self.encode_ctx is None or self.negotiated is None:
+            if proto is None:
                 continue
-            eor = self._eor_pending
-            self._eor_pending = set()
-            families = self.negotiated.families
-            if self.drain_mode == "withdraw":
-                # Changes wait in the table until the drain ends; only End-of-RIB goes out.
-                messages: Any = () if self._drain_sent else self.rib_out.withdraw_everything(
-                    self.encode_ctx, families)
-                self._drain_sent = True
-                messages = _chain(messages, (end_of_rib(f) for f in families if f in eor))
-            else:
-                metric = self.drain_metric
-                transform = ((lambda a, m=metric: a.replace(med=m)) if self.drain_mode == "metric"
-                             else None)
-                messages = self.rib_out.flush(self.encode_ctx, families, end_of_rib_for=eor,
-                                              transform=transform)
+            try:
+                messages = self.core.updates()
+            except LocalProtocolError:
+                continue  # the session went down meanwhile: the next one sends everything
             started = time.monotonic()
             sent = await proto.write_messages(messages)
             self.stats["routes_announced"] = self.rib_out.sent_announced
@@ -718,9 +616,14 @@ class Peer:
         self._changed.set()
         loop = asyncio.get_running_loop()
         task = loop.create_task(loop.connect_accepted_socket(lambda: proto, sock))
-        task.add_done_callback(lambda t: t.exception() and self.forget(proto))
+        task.add_done_callback(lambda t: self._accept_done(t, proto))
+
+    def _accept_done(self, task: asyncio.Task[Any], proto: BGPProtocol) -> None:
+        if task.exception() is not None:
+            self.forget(proto)
 
     def forget(self, proto: BGPProtocol) -> None:
+        self.core.forget(proto.conn)
         if proto in self.protocols:
             self.protocols.discard(proto)
             self._changed.set()
@@ -732,47 +635,17 @@ class Peer:
 
     def on_open(self, proto: BGPProtocol, remote: Open) -> None:
         """Collision detection (RFC 4271 6.8) once this connection knows the peer's identifier."""
-        for other in list(self.protocols):
-            if other is proto or other.conn.closed:
-                continue
-            if other.state is State.ESTABLISHED:
-                loser = proto
-            elif other.state is State.OPENCONFIRM:
-                winner = collision_winner(self.router_id(), remote.router_id,
-                                          local_as=self.neighbor.local_as, remote_as=remote.asn)
-                keep_direction = "out" if winner == "local" else "in"
-                loser = other if proto.direction == keep_direction else proto
-            else:
-                continue
+        for loser, actions in self.core.open_received(proto.conn, remote):
             self.log.info("connection collision: closing the %s connection", loser.direction)
-            loser.stop(Notification(6, CeaseSub.CONNECTION_COLLISION_RESOLUTION))
-            if loser is proto:
-                return
+            self._carry_out(loser, actions)
 
     def on_established(self, proto: BGPProtocol, neg: Negotiated) -> None:
         self.established = proto
-        self.negotiated = neg
+        self.core.session_up(proto.conn, neg, proto.local_address)
         self.backoff.reset()
         self.stats["established_count"] += 1
         self.established_since = time.time()
         self.last_error = ""
-        local = proto.local_address or ""
-        local_ip = ipaddress.ip_address(split_scope(local)[0]) if local else None
-        v4 = v6 = link_local = None
-        if local_ip is not None and local_ip.version == 4:
-            v4 = str(local_ip)
-        elif local_ip is not None:
-            if local_ip.ipv4_mapped is not None:
-                v4 = str(local_ip.ipv4_mapped)
-            else:
-                v6 = str(local_ip)
-                if local_ip.is_link_local:
-                    link_local = v6
-        self.encode_ctx = EncodeContext(local_as=self.neighbor.local_as, peer_as=self.neighbor.peer_as,
-                                        asn4=neg.asn4, next_hop_self_v4=v4, next_hop_self_v6=v6,
-                                        link_local_v6=link_local, max_size=neg.max_size,
-                                        extended_next_hop=neg.extended_next_hop,
-                                        addpath=neg.addpath_send)
         fams = ", ".join(family_name(f) for f in neg.families) or "none"
         addpath = "".join(f"; add-path {what}: " + ", ".join(family_name(f) for f in fs)
                           for what, fs in (("send", sorted(neg.addpath_send)),
@@ -790,16 +663,11 @@ class Peer:
             self.log.warning("peer did not offer the extended next hop (RFC 8950) for %s: routes of "
                              "that family with an IPv6 next hop are not sent",
                              ", ".join(family_name(f) for f in refused))
-        self.rib_out.mark_all(neg.families, fresh=True)
-        self._drain_sent = False
-        # `manual-eor`: the API program says when the table is complete (`announce eor`), as in
-        # ExaBGP; otherwise End-of-RIB follows the first full send.
-        self._eor_pending = set() if self.neighbor.manual_eor else set(neg.families)
         self.schedule_send()
         self.emit(PeerEvent("state", self, state="up"))
 
     def on_close(self, proto: BGPProtocol, close: fsm.Close) -> None:
-        was_established = proto is self.established
+        was_established = self.core.session_down(proto.conn) or proto is self.established
         detail = close.reason
         if close.notification_sent is not None:
             n = close.notification_sent
@@ -814,11 +682,8 @@ class Peer:
         self.last_error = detail
         if was_established:
             self.established = None
-            self.negotiated = None
-            self.encode_ctx = None
             self.established_since = None
             self.stats["flaps"] += 1
-            self.rib_in.clear()
             self.log.warning("session down: %s", detail)
             self.emit(PeerEvent("state", self, state="down", reason=detail))
         else:
@@ -828,12 +693,8 @@ class Peer:
     def on_update(self, update: Update) -> None:
         if update.notes:
             self._log_update_problems(update.notes)
-        for fam, items in update.withdraw.items():
-            self.rib_in.withdraw(fam, items)
-        for fam, (attrs, items) in update.announce.items():
-            self.rib_in.update(fam, attrs, items)
+        self.core.update_received(update)
         if update.eor is not None:
-            self.rib_in.eor.add(update.eor)
             self.log.info("received End-of-RIB for %s; adj-rib-in: %s", family_name(update.eor),
                           self.rib_in.counts())
         elif self.log.isEnabledFor(logging.DEBUG):
@@ -866,13 +727,11 @@ class Peer:
         self.log.warning("%d more UPDATE(s) with attribute problems not logged", count)
 
     def on_refresh(self, proto: BGPProtocol, fam: Family) -> None:
-        if self.negotiated is None or fam not in self.negotiated.families:
+        if not self.core.refresh_received(fam):
             self.log.warning("ROUTE-REFRESH for %s, which was not negotiated: ignored", fam)
             return
         self.log.info("ROUTE-REFRESH for %s: sending %d route(s) again", family_name(fam),
                       self.rib_out.count(fam))
-        self.rib_out.mark_all([fam])
-        self._eor_pending.add(fam)
         self.schedule_send()
 
     def _count_notification(self, direction: str, n: Notification, text: str) -> None:
@@ -922,7 +781,3 @@ def _log_sent(peer: str, msg: bytes) -> None:
     packets_log.debug("peer %s: sent %s (%d bytes) %s", peer, _msg_name(msg[18]), len(msg),
                       msg[HEADER_LEN:].hex())
 
-
-def _chain(*parts: Any) -> Any:
-    for part in parts:
-        yield from part

@@ -34,6 +34,7 @@ from fleetbgp.wire.nlri import Family
 
 from ..childenv import child_environment
 from ..logutil import RateLimiter, printable
+from ..owner import Owner
 from .commands import Command, CommandError, parse_command
 from .encoders import Encoder, make_encoder
 
@@ -166,7 +167,7 @@ class ProcessRunner:
     def __init__(self, definition: Process, manager: ApiManager) -> None:
         self.definition = definition
         self.name = definition.name
-        self.owner = f"process:{definition.name}"
+        self.owner = Owner.process(definition.name)
         self.manager = manager
         self.encoder: Encoder = make_encoder(definition.encoder)
         self.queue = OutputQueue(definition.name)

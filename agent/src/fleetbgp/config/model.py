@@ -10,6 +10,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleetbgp.owner import Owner
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 
@@ -224,8 +225,8 @@ class HealthCheck:
     source: Location = field(default=NOWHERE, compare=False)
 
     @property
-    def owner(self) -> str:
-        return f"health:{self.name}"
+    def owner(self) -> Owner:
+        return Owner.health(self.name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from fleetbgp.config.model import Config, HealthCheck
+from fleetbgp.owner import Owner
 from fleetbgp.wire.attributes import ASPath, Attributes
 from fleetbgp.wire.nlri import Family, prefix_to_nlri
 
@@ -79,7 +80,7 @@ class CheckRunner:
         return self.hc.name
 
     @property
-    def owner(self) -> str:
+    def owner(self) -> Owner:
         return self.hc.owner
 
     def start(self) -> None:
@@ -290,7 +291,7 @@ class CheckRunner:
             "announced": {ip: m for ip, m in zip(self.hc.ips, metrics, strict=False) if m is not None},
             "neighbors": self._neighbors(),
             "next_hop": self.hc.next_hop,
-            "owner": self.owner,
+            "owner": str(self.owner),
             # The timers bound how long a failing service keeps its traffic: from UP, the first
             # failed check within `interval`, then `fall` - 1 more `fast_interval` apart.
             "timers": {"interval": self.hc.interval, "fast_interval": self.hc.fast_interval,
