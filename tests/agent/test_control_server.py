@@ -22,11 +22,12 @@ from control_fakes import (  # noqa: F401 (the conn and speaker fixtures)
     speaker_fixture,
 )
 
-from fleetbgp import control
-from fleetbgp.control import ControlServer
-from fleetbgp.grammar.route import route_text
+from fleetbgp.config.lexer import tokenize_line
+from fleetbgp.control import ControlServer, commands
+from fleetbgp.control import server as control_server
+from fleetbgp.grammar.route import parse_route, route_text
 from fleetbgp.settings import AgentSettings
-from fleetbgp.wire.nlri import IPV4_UNICAST
+from fleetbgp.wire.nlri import IPV4_UNICAST, nlri_to_prefix
 
 
 def ok(reply: dict) -> object:
@@ -143,7 +144,7 @@ def test_routes_errors(conn):
 
 def test_routes_limit_counts_everything_but_returns_at_most_limit():
     peer = FakePeer("192.0.2.1")
-    _fam, _nlri, attrs = control.parse_route(["10.0.0.0/32", "next-hop", "self"])
+    _fam, _nlri, attrs = parse_route(["10.0.0.0/32", "next-hop", "self"])
     for i in range(5000):
         peer.rib_out.announce(IPV4_UNICAST, bytes((32, 10, i >> 8 & 255, i & 255, 0)), attrs)
     speaker = FakeSpeaker([peer])
@@ -151,7 +152,7 @@ def test_routes_limit_counts_everything_but_returns_at_most_limit():
         c = Raw(path)
         result = ok(c.ask("routes"))
         assert result["count"] == 5000
-        assert result["returned"] == control.DEFAULT_ROUTE_LIMIT == len(result["routes"])
+        assert result["returned"] == commands.DEFAULT_ROUTE_LIMIT == len(result["routes"])
         assert result["truncated"] is True
         result = ok(c.ask("routes", {"limit": 10}))
         assert (result["count"], result["returned"], len(result["routes"])) == (5000, 10, 10)
@@ -337,7 +338,7 @@ def test_blank_lines_are_ignored_and_pipelined_requests_answered_in_order(conn):
 
 
 def test_over_long_line_is_refused_and_the_connection_carries_on(conn, monkeypatch):
-    conn.send(b'{"v":1,"id":1,"cmd":"status","pad":"' + b"x" * (control.MAX_LINE + 10) + b'"}\n')
+    conn.send(b'{"v":1,"id":1,"cmd":"status","pad":"' + b"x" * (control_server.MAX_LINE + 10) + b'"}\n')
     err(conn.reply(), "too_large")
     assert ok(conn.ask("status"))["pid"] == 4242
 
@@ -377,7 +378,7 @@ def test_client_limit(speaker):
 
 
 def test_idle_clients_are_disconnected(speaker, monkeypatch):
-    monkeypatch.setattr(control, "IDLE_TIMEOUT", 0.2)
+    monkeypatch.setattr(control_server, "IDLE_TIMEOUT", 0.2)
     with served(speaker) as (_s, path, _lt):
         c = Raw(path)
         assert c.file.readline() == b""
@@ -493,9 +494,9 @@ def test_disabled_control_socket():
     "2001:db8::/32 next-hop self origin incomplete extended-community [ 0x0123456789abcdef ]",
 ])
 def test_route_text_round_trips(text):
-    fam, nlri, attrs = control.parse_route(control.tokenize_line(text))
-    again = route_text(control.nlri_to_prefix(fam, nlri), attrs)
-    assert control.parse_route(control.tokenize_line(again)) == (fam, nlri, attrs)
+    fam, nlri, attrs = parse_route(tokenize_line(text))
+    again = route_text(nlri_to_prefix(fam, nlri), attrs)
+    assert parse_route(tokenize_line(again)) == (fam, nlri, attrs)
 
 
 def test_routes_filtered_by_prefix_and_owner_returns_only_that_prefix(conn, speaker):

@@ -1,14 +1,16 @@
 """The control socket against the real Speaker and real Peers (not connected to anyone): proves
-that control.py uses the Speaker/Peer API of docs/dev/agent-internals.md as it is implemented."""
+that fleetbgp.control uses the Speaker/Peer API of docs/dev/agent-internals.md as it is implemented."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
-from control_fakes import real_agent
+from control_fakes import Raw, real_agent
 
 from fleetbgp.control_client import ControlError
+from fleetbgp.reload_plan import ReloadPlan
 
 CONF = """\
 neighbor 192.0.2.1 {
@@ -107,3 +109,32 @@ def test_reload_dry_run_through_the_socket_shows_the_plan_and_changes_nothing(re
     assert exc.value.code == "bad_request" and "dry_run" in exc.value.message
     applied = client.call("reload")
     assert applied["plan"] == reply["plan"] and "applied" not in applied
+
+
+def test_concurrent_reload_requests_are_serialised_by_the_speaker_and_both_answered(tmp_path):
+    """Two clients ask for a reload at once: the Speaker's own lock (the only one) runs them one
+    after the other, and each client gets its reply."""
+    with real_agent(CONF, tmp_path) as a:
+        running, most, done = 0, 0, []
+
+        async def slow_apply(plan: ReloadPlan, sha256: str) -> None:
+            nonlocal running, most
+            running += 1
+            most = max(most, running)
+            await asyncio.sleep(0.2)
+            running -= 1
+            done.append(plan)
+
+        a.speaker._apply = slow_apply
+        first, second = Raw(a.sock), Raw(a.sock)
+        try:
+            first.send(b'{"v":1,"id":1,"cmd":"reload"}\n')
+            second.send(b'{"v":1,"id":2,"cmd":"reload"}\n')
+            replies = [first.reply(), second.reply()]
+        finally:
+            first.close()
+            second.close()
+    assert [r["id"] for r in replies] == [1, 2]
+    assert all(r["ok"] for r in replies), replies
+    assert len(done) == 2
+    assert most == 1, "the two reloads overlapped"

@@ -13,14 +13,15 @@ import pytest
 from control_fakes import Raw, conn_fixture, served, speaker_fixture  # noqa: F401 (fixtures)
 from test_control_server import err, ok
 
-from fleetbgp import control
+from fleetbgp.control import commands
+from fleetbgp.control import server as control_server
 
 
 @contextlib.contextmanager
 def raw_client(speaker, monkeypatch, **limits):
-    """Set control's module limits (LINE_TIMEOUT=...), serve `speaker`, yield (server, raw client)."""
+    """Set the control server's limits (LINE_TIMEOUT=...), serve `speaker`, yield (server, raw client)."""
     for name, value in limits.items():
-        monkeypatch.setattr(control, name, value)
+        monkeypatch.setattr(control_server, name, value)
     with served(speaker) as (server, path, _lt):
         c = Raw(path)
         yield server, c
@@ -42,12 +43,12 @@ def test_huge_routes_limit_is_a_bad_request_and_the_connection_carries_on(conn):
     conn.send(b'{"v":1,"id":9,"cmd":"routes","args":{"limit":9223372036854775808}}\n')
     e = err(conn.reply(), "bad_request")
     assert "limit" in e["message"]
-    assert ok(conn.ask("routes", {"limit": control.MAX_ROUTE_LIMIT}))["count"] == 6
+    assert ok(conn.ask("routes", {"limit": commands.MAX_ROUTE_LIMIT}))["count"] == 6
     assert ok(conn.ask("status", id=10))["pid"] == 4242
 
 
 @pytest.mark.parametrize(("cmd", "args", "needle"), [
-    ("routes", {"limit": control.MAX_ROUTE_LIMIT + 1}, "limit"),
+    ("routes", {"limit": commands.MAX_ROUTE_LIMIT + 1}, "limit"),
     ("routes", {"limit": 2 ** 64}, "limit"),
     ("routes", {"limit": True}, "limit"),
     ("routes", {"limit": 1.5}, "limit"),
@@ -165,7 +166,7 @@ def test_refused_connections_are_logged_rate_limited(speaker, caplog):
 
 
 def test_refusal_log_summarises_the_refusals_it_did_not_log(speaker, caplog, monkeypatch):
-    monkeypatch.setattr(control, "REFUSED_LOG_INTERVAL", 0.3)
+    monkeypatch.setattr(control_server, "REFUSED_LOG_INTERVAL", 0.3)
     with served(speaker, control_max_clients=1) as (_s, path, _lt):
         holder = Raw(path)
         assert ok(holder.ask("status"))["pid"] == 4242

@@ -11,7 +11,7 @@ UPDATEs are built.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from .owner import CONFIG, Owner
 from .wire.attributes import Attributes, EncodeContext, RouteTooLarge, encode_attributes
@@ -409,7 +409,7 @@ class AdjRibIn:
         self.path_families.clear()
 
 
-def keys_of_prefix(table: dict[bytes, object], fam: Family, nlri: bytes, paths: bool) -> list[bytes]:
+def keys_of_prefix(table: Mapping[bytes, object], fam: Family, nlri: bytes, paths: bool) -> list[bytes]:
     """The keys of `table` for one prefix: the plain NLRI, and when the family holds paths
     (`paths`), every path of it (a scan: path ids are not indexed by prefix)."""
     if not paths:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from fleetbgp.config import parse_text
-from fleetbgp.control import ControlServer
+from fleetbgp.control import COMMANDS, ControlServer
 from fleetbgp.daemon import Speaker
 from fleetbgp.session import Peer
 from fleetbgp.settings import AgentSettings
@@ -51,8 +51,9 @@ def _server() -> tuple[Speaker, ControlServer]:
     for neighbor in _config.neighbors:
         peer = Peer(neighbor, on_event=speaker._dispatch)
         speaker.peers[peer.address] = peer  # not started: no dialing
-    server = ControlServer(speaker, _settings)
-    server._handlers.pop("reload", None)  # it reads files and may start peers; tested with real ones
+    # Not reload: it reads files and may start peers; tested with real ones.
+    server = ControlServer(speaker, _settings,
+                           commands={name: c for name, c in COMMANDS.items() if name != "reload"})
     return speaker, server
 
 
