@@ -2,6 +2,9 @@
 
 The daemon creates one `ApiManager(speaker, config)` and calls `start()`, `reload(config)`,
 `stop()` and `status()`. Routes a program announces are owned by `process:NAME` in the speaker.
+
+Each runner is built with `dispatch` as its process.Dispatch: one `match` over the command kinds,
+scoped to the neighbors whose `api` lists the program.
 """
 
 from __future__ import annotations
