@@ -292,15 +292,15 @@ def test_health_check_attributes_refuse_path_information() -> None:
 
 def test_api_announce_and_withdraw_with_path_information() -> None:
     cmd = parse_command("announce route 10.0.0.0/24 next-hop 10.0.0.1 path-information 1")
-    assert cmd.routes == [(IPV4_UNICAST, k("10.0.0.0/24", 1), Attributes.make(next_hop="10.0.0.1"))]
+    assert cmd.routes == ((IPV4_UNICAST, k("10.0.0.0/24", 1), Attributes.make(next_hop="10.0.0.1")),)
     cmd = parse_command("neighbor 127.0.0.1 announce route 10.0.0.0/24 path-information 2 next-hop 10.0.0.2")
     assert cmd.routes[0][1] == k("10.0.0.0/24", 2)
     cmd = parse_command("withdraw route 10.0.0.0/24 path-information 0.0.0.1")
-    assert cmd.routes == [(IPV4_UNICAST, k("10.0.0.0/24", 1), None)]
+    assert cmd.routes == ((IPV4_UNICAST, k("10.0.0.0/24", 1)),)
     cmd = parse_command("neighbor 127.0.0.1 withdraw route 10.0.0.0/24 next-hop 0.0.0.0 path-information 1")
-    assert cmd.routes == [(IPV4_UNICAST, k("10.0.0.0/24", 1), None)]
+    assert cmd.routes == ((IPV4_UNICAST, k("10.0.0.0/24", 1)),)
     cmd = parse_command("withdraw route 10.0.0.0/24")
-    assert cmd.routes == [(IPV4_UNICAST, n("10.0.0.0/24"), None)]
+    assert cmd.routes == ((IPV4_UNICAST, n("10.0.0.0/24")),)
 
 
 def test_api_announce_attributes_path_information_as_exabgp_example() -> None:
@@ -309,7 +309,7 @@ def test_api_announce_attributes_path_information_as_exabgp_example() -> None:
     assert [key for _, key, _ in cmd.routes] == [k("16.17.18.19/32", 0x01020304),
                                                  k("20.21.22.23/32", 0x01020304)]
     cmd = parse_command("withdraw attributes path-information 4.3.2.1 nlri 16.17.18.19/32")
-    assert cmd.routes == [(IPV4_UNICAST, k("16.17.18.19/32", 0x04030201), None)]
+    assert cmd.routes == ((IPV4_UNICAST, k("16.17.18.19/32", 0x04030201)),)
 
 
 @pytest.mark.parametrize(("line", "message"), [

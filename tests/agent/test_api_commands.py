@@ -1,10 +1,36 @@
-"""The API command parser: ExaBGP's text commands -> Command objects, errors an operator can act on."""
+"""The API command parser: ExaBGP's text commands -> Command objects (one frozen class per kind),
+errors an operator can act on."""
 
 from __future__ import annotations
 
 import pytest
 
-from fleetbgp.api.commands import Command, CommandError, NeighborFilter, _parse_general, parse_command
+from fleetbgp.api.commands import (
+    Announce,
+    AnnounceInWatchdog,
+    ClearAdjRib,
+    CommandError,
+    Comment,
+    DisableAck,
+    EnableAck,
+    FlushAdjRibOut,
+    Help,
+    MoveWatchdog,
+    NeighborFilter,
+    Reload,
+    RequestRouteRefresh,
+    Restart,
+    SendEndOfRib,
+    ShowAdjRib,
+    ShowNeighbor,
+    Shutdown,
+    SilenceAck,
+    Teardown,
+    Version,
+    Withdraw,
+    _parse_general,
+    parse_command,
+)
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri
 
@@ -25,7 +51,7 @@ def test_announce_route_with_every_attribute():
     cmd = parse_command("announce route 100.10.0.0/24 next-hop self med 100 local-preference 200 origin egp "
                         "as-path [ 65010 65020 ] community [ 65000:1 no-export ] large-community [ 65000:1:2 ] "
                         "extended-community [ target:65000:7 ]")
-    assert cmd.action == "announce"
+    assert isinstance(cmd, Announce)
     assert cmd.selector == ()
     [(fam, nlri, attrs)] = cmd.routes
     assert fam == IPV4_UNICAST and nlri == n("100.10.0.0/24")
@@ -40,11 +66,11 @@ def test_seed_guide_lines_parse():
     assert parse_command("announce route 100.10.0.100/32 next-hop self").routes[0][2] is \
         Attributes.make(next_hop="self")
     assert parse_command("announce route 100.10.0.100/32 next-hop self med 100").routes[0][2].med == 100
-    assert parse_command("withdraw route 100.10.0.100/32").action == "withdraw"
+    assert isinstance(parse_command("withdraw route 100.10.0.100/32"), Withdraw)
     assert parse_command("announce route 100.0.39.0/24 next-hop self").routes[0][1] == n("100.0.39.0/24")
     flow = ("announce flow route { match { source 192.0.2.0/24; destination-port =80; protocol =tcp; } "
             "then { redirect 65001:999; } }")
-    assert parse_command(flow).action == "announce"
+    assert isinstance(parse_command(flow), Announce)
 
 
 @pytest.mark.parametrize("line", [
@@ -97,7 +123,7 @@ def test_route_errors_are_specific():
 
 def test_withdraw_ignores_attributes_but_checks_them():
     cmd = parse_command("withdraw route 10.0.0.0/24 next-hop self med 100")
-    assert cmd.routes == [(IPV4_UNICAST, n("10.0.0.0/24"), None)]
+    assert cmd == Withdraw(((IPV4_UNICAST, n("10.0.0.0/24")),))
     assert "did you mean 'med'" in error("withdraw route 10.0.0.0/24 next-hop self mde 100")
 
 
@@ -111,11 +137,10 @@ def test_announce_ipv4_unicast_alias():
 
 def test_bulk_attributes_nlri():
     cmd = parse_command("announce attributes next-hop self med 10 nlri 10.0.0.0/24 10.0.1.0/24 10.0.2.0/24")
-    assert cmd.action == "announce"
     attrs = Attributes.make(next_hop="self", med=10)
-    assert cmd.routes == [(IPV4_UNICAST, n(p), attrs) for p in ("10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24")]
+    assert cmd == Announce(tuple((IPV4_UNICAST, n(p), attrs) for p in ("10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24")))
     cmd = parse_command("withdraw attributes nlri 10.0.0.0/24 10.0.1.0/24")
-    assert [r[1] for r in cmd.routes] == [n("10.0.0.0/24"), n("10.0.1.0/24")]
+    assert cmd == Withdraw(((IPV4_UNICAST, n("10.0.0.0/24")), (IPV4_UNICAST, n("10.0.1.0/24"))))
     assert parse_command("announce attribute next-hop self nlri 10.0.0.0/24").routes[0][2] is \
         Attributes.make(next_hop="self")
     assert "one command per family" in error("announce attributes next-hop self nlri 10.0.0.0/24 2001:db8::/32")
@@ -152,33 +177,49 @@ def test_selector_filters_and_star():
 # -- the other commands --------------------------------------------------------------------------------
 
 def test_eor_and_route_refresh():
-    assert parse_command("announce eor") == Command("eor")
-    assert parse_command("announce eor ipv6 unicast") == Command("eor", family=IPV6_UNICAST)
-    assert parse_command("announce route-refresh ipv4 unicast") == Command("route-refresh", family=IPV4_UNICAST)
+    assert parse_command("announce eor") == SendEndOfRib()
+    assert parse_command("announce eor ipv6 unicast") == SendEndOfRib(IPV6_UNICAST)
+    assert parse_command("announce route-refresh ipv4 unicast") == RequestRouteRefresh(IPV4_UNICAST)
+    assert parse_command("announce route-refresh") == RequestRouteRefresh()
     assert "not supported" in error("announce eor ipv4 flow")
     assert parse_command("neighbor 192.0.2.1 announce eor").selector == (NeighborFilter("192.0.2.1"),)
 
 
 def test_show_commands():
-    assert parse_command("show neighbor summary") == Command("show-neighbor", options=frozenset({"summary"}))
+    assert parse_command("show neighbor summary") == ShowNeighbor(frozenset({"summary"}))
     assert parse_command("show neighbor 192.0.2.1 extensive") == \
-        Command("show-neighbor", options=frozenset({"extensive"}), target="192.0.2.1")
+        ShowNeighbor(frozenset({"extensive"}), target="192.0.2.1")
     assert parse_command("show neighbor json").options == frozenset({"json"})
-    assert parse_command("show adj-rib out") == Command("show-adj-rib", options=frozenset({"out"}))
+    assert parse_command("show adj-rib out") == ShowAdjRib(frozenset({"out"}))
     assert parse_command("show adj-rib out extensive json").options == frozenset({"out", "extensive", "json"})
     assert parse_command("show adj-rib in").options == frozenset({"in"})
     assert "did you mean 'neighbor'" in error("show neighbour")
 
 
 def test_simple_commands_and_acks():
-    for word in ("reload", "shutdown", "version", "help", "enable-ack", "disable-ack", "silence-ack", "restart"):
-        assert parse_command(word) == Command(word)
-    assert parse_command("flush adj-rib out") == Command("flush")
-    assert parse_command("neighbor 192.0.2.1 teardown 2") == \
-        Command("teardown", selector=(NeighborFilter("192.0.2.1"),), code=2)
-    assert parse_command("# a comment") == Command("comment")
+    for word, kind in (("reload", Reload), ("shutdown", Shutdown), ("version", Version), ("help", Help),
+                       ("enable-ack", EnableAck), ("disable-ack", DisableAck), ("silence-ack", SilenceAck),
+                       ("restart", Restart)):
+        assert parse_command(word) == kind()
+    assert parse_command("flush adj-rib out") == FlushAdjRibOut()
+    assert parse_command("neighbor 192.0.2.1 flush adj-rib out") == FlushAdjRibOut((NeighborFilter("192.0.2.1"),))
+    assert parse_command("clear adj-rib in") == ClearAdjRib("in")
+    assert parse_command("neighbor 192.0.2.1 teardown 2") == Teardown(2, (NeighborFilter("192.0.2.1"),))
+    assert parse_command("# a comment") == Comment()
+    assert Reload() != Help()  # the kind is part of a command's value
     assert "takes no arguments" in error("reload now")
     assert "Cease subcode" in error("teardown")
+
+
+def test_watchdog_commands():
+    self_hop = Attributes.make(next_hop="self")
+    assert parse_command("announce route 10.0.0.0/24 next-hop self watchdog dns withdraw") == \
+        AnnounceInWatchdog(((IPV4_UNICAST, n("10.0.0.0/24"), self_hop),), "dns", kept_back=True)
+    assert parse_command("announce route 10.0.0.0/23 next-hop self split /24 watchdog dns") == \
+        AnnounceInWatchdog(tuple((IPV4_UNICAST, n(p), self_hop) for p in ("10.0.0.0/24", "10.0.1.0/24")), "dns")
+    assert parse_command("neighbor 192.0.2.1 announce watchdog dns") == \
+        MoveWatchdog("dns", announce=True, selector=(NeighborFilter("192.0.2.1"),))
+    assert parse_command("withdraw watchdog dns") == MoveWatchdog("dns", announce=False)
 
 
 def test_unknown_commands_suggest():
@@ -208,9 +249,8 @@ def test_attribute_cache_does_not_leak_between_families():
 def test_a_withdraw_ignores_attribute_values_as_exabgp_does(line):
     """Before: 'cannot be used as a next hop', and the route stayed announced."""
     cmd = parse_command(line)
-    assert cmd.action == "withdraw"
-    assert [(fam, nlri, attrs) for fam, nlri, attrs in cmd.routes] == \
-        [(IPV4_UNICAST, prefix_to_nlri("1.1.0.0/25")[1], None)]
+    assert isinstance(cmd, Withdraw)
+    assert cmd.routes == ((IPV4_UNICAST, prefix_to_nlri("1.1.0.0/25")[1]),)
 
 
 @pytest.mark.parametrize("line,message", [

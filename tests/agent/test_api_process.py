@@ -669,9 +669,29 @@ neighbor 127.100.0.5 { router-id 192.0.2.6; local-address 127.100.0.6; connect 9
     run(go)
 
 
-def test_teardown_sends_the_subcodes_name_as_exabgp_does() -> None:
-    from fleetbgp.api.manager import _teardown_notification
+def test_teardown_sends_the_subcodes_name_as_exabgp_does(tmp_path: Path) -> None:
+    from test_peer_state import establish, remote_open
 
-    assert _teardown_notification(4).encode()[19:] == bytes.fromhex("0604") + b"\x14Administrative Reset"
-    assert _teardown_notification(2).shutdown_message == "Administrative Shutdown"
-    assert _teardown_notification(6).encode()[19:] == bytes.fromhex("0606")
+    from fleetbgp import fsm
+    from fleetbgp.api.commands import CommandError, parse_command
+    from fleetbgp.session import Peer
+
+    text = process_block("p", tmp_path / "unused.py") + neighbors("api { processes [ p ]; }")
+    speaker = Speaker(parse_text(text, str(tmp_path / "f.conf")), settings())  # type: ignore[arg-type]
+    api = ApiManager(speaker, speaker.config)
+    for neighbor in speaker.config.neighbors:  # not started: no session, no dialing
+        peer = Peer(neighbor)
+        speaker.peers[peer.address] = peer
+    sent: list[bytes] = []
+    first = speaker.peers["127.100.0.1"]
+    first._carry_out = lambda conn, actions: sent.extend(  # type: ignore[method-assign]
+        a.data for a in actions if isinstance(a, fsm.Send))
+    runner = api.runners["p"] = api.new_runner(speaker.config.processes["p"])  # not started
+    for code in (4, 2, 6):
+        establish(first.core, remote_open(router_id="192.0.2.9"))  # each Cease ends the session
+        assert api.dispatch(runner, parse_command(f"neighbor 127.100.0.1 teardown {code}")) is None
+    assert sent[0][19:] == bytes.fromhex("0604") + b"\x14Administrative Reset"
+    assert sent[1][19:] == bytes.fromhex("0602") + b"\x17Administrative Shutdown"
+    assert sent[2][19:] == bytes.fromhex("0606")
+    with pytest.raises(CommandError, match="no selected neighbor has an established session"):
+        api.dispatch(runner, parse_command("neighbor 127.100.0.5 teardown 2"))

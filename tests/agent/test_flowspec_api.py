@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from test_api_encoders import ORACLE, envelope, fake_peer, merge
 
-from fleetbgp.api.commands import CommandError, parse_command, parse_flow_rule
+from fleetbgp.api.commands import Announce, CommandError, Withdraw, parse_command, parse_flow_rule
 from fleetbgp.api.encoders import JsonEncoder, TextEncoder
 from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.events import PeerEvent
@@ -27,7 +27,7 @@ SEED = ("announce flow route { match { source 192.0.2.0/24; destination-port =80
 
 def test_the_seed_guides_flow_program_line():
     cmd = parse_command(SEED)
-    assert cmd.action == "announce"
+    assert isinstance(cmd, Announce)
     [(fam, nlri, attrs)] = cmd.routes
     want = parse_match(1, {"source": "192.0.2.0/24", "destination-port": "=80", "protocol": "=tcp"})
     assert fam == IPV4_FLOWSPEC and nlri == want.nlri()
@@ -66,17 +66,18 @@ def test_block_and_one_line_forms(line, match, then):
 def test_withdraw_needs_only_the_match_and_takes_a_selector():
     cmd = parse_command("neighbor 192.0.2.1 withdraw flow route { match { source 192.0.2.0/24; "
                         "destination-port =80; protocol =tcp; } }")
-    assert cmd.action == "withdraw" and cmd.selector[0].address == "192.0.2.1"
-    [(fam, nlri, attrs)] = cmd.routes
+    assert isinstance(cmd, Withdraw) and cmd.selector[0].address == "192.0.2.1"
+    [(fam, nlri)] = cmd.routes  # no attributes: a withdrawal has none
     announced = parse_command(SEED).routes[0]
-    assert (fam, nlri, attrs) == (announced[0], announced[1], None)
+    assert (fam, nlri) == (announced[0], announced[1])
     one_line = parse_command("withdraw flow route source 192.0.2.0/24 destination-port =80 protocol =tcp")
     assert one_line.routes == cmd.routes
 
 
 def test_a_withdrawals_actions_are_ignored_as_exabgp_ignores_them():
     cmd = parse_command("withdraw flow route { match { destination 10.0.0.0/8; } then { redirect nowhere; } }")
-    assert cmd.action == "withdraw" and cmd.routes[0][2] is None
+    assert isinstance(cmd, Withdraw)  # a withdrawal carries no attributes: only the match's NLRI
+    assert cmd.routes == ((IPV4_FLOWSPEC, parse_match(1, {"destination": "10.0.0.0/8"}).nlri()),)
 
 
 @pytest.mark.parametrize("line, message", [
@@ -98,7 +99,7 @@ def test_a_withdrawals_actions_are_ignored_as_exabgp_ignores_them():
 ])
 def test_bad_rules_give_an_error_naming_the_component(line, message):
     if message is None:  # a missing ';' before '}' is fine, as in ExaBGP
-        assert parse_command(line).action == "announce"
+        assert isinstance(parse_command(line), Announce)
         return
     with pytest.raises(CommandError) as err:
         parse_command(line)

@@ -402,5 +402,5 @@ def test_a_control_rule_withdrawn_by_a_plain_withdraw_leaves_flows(agent, caplog
 
 
 async def _api_withdraw(speaker, line: str) -> None:
-    [(fam, nlri, _)] = parse_command(line).routes
+    [(fam, nlri)] = parse_command(line).routes
     speaker.withdraw(fam, nlri)

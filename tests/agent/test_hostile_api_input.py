@@ -115,14 +115,14 @@ def test_read_loop_survives_any_exception_from_one_command(tmp_path: Path, monke
 
     async def go() -> None:
         async with Harness(tmp_path, text) as h:
-            real_apply = h.api.apply_routes
+            real_announce = h.speaker.announce
 
-            def apply(runner: Any, cmd: Any) -> None:
-                if cmd.routes and cmd.routes[0][1] == nlri("100.10.1.0/24"):
+            def announce(fam: Any, key: bytes, *args: Any, **kw: Any) -> int:
+                if key == nlri("100.10.1.0/24"):
                     raise KeyError("apply bug")
-                real_apply(runner, cmd)
+                return real_announce(fam, key, *args, **kw)
 
-            h.api.apply_routes = apply  # type: ignore[method-assign]
+            h.speaker.announce = announce  # type: ignore[method-assign]
             got = await wait_for(lambda: len(recorded(record)) >= 7 and recorded(record), timeout=8,
                                  what="answers")
             version = "fleetbgp " + __import__("fleetbgp").__version__

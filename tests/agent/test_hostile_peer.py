@@ -223,7 +223,10 @@ def test_mp_reach_next_hop_of_a_negotiated_family_is_still_checked() -> None:
 
 def test_unknown_command_log_line_escapes_control_characters(caplog: pytest.LogCaptureFixture) -> None:
     definition = types.SimpleNamespace(name="prog", encoder="text", withdraw_on_exit=None)
-    runner = ProcessRunner(definition, types.SimpleNamespace(default_ack=True))  # type: ignore[arg-type]
+    def dispatch(runner: ProcessRunner, cmd: object) -> None:
+        raise AssertionError(f"{cmd!r} is not a command")
+
+    runner = ProcessRunner(definition, dispatch, routes=types.SimpleNamespace())  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING, logger="fleetbgp.api"):
         runner._handle_line("fo\x00o\ufffd\x1b[31m\x7f route")
     [message] = [r.getMessage() for r in caplog.records]

@@ -89,7 +89,7 @@ def api_commands(data: bytes) -> None:
     expected = _answers_expected(body)
     with watched_logs(max_records=40):
         speaker, manager = _speaker()
-        runner = ProcessRunner(proc, manager)
+        runner = manager.new_runner(proc)
         runner.state = "running"
         manager.runners[runner.name] = runner
         out: list[str] = []

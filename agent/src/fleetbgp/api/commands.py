@@ -16,8 +16,9 @@
 SELECTOR is `neighbor ADDR [local-ip A] [local-as N] [peer-as N] [router-id I]`, repeated (`neighbor A
 neighbor B`), comma separated (`neighbor A, neighbor B` or `neighbor A, B`), or `neighbor *`.
 
-`parse_command(line)` turns a line into a Command, or raises CommandError with a message meant for
-the operator. It never touches the speaker: the manager executes Commands.
+`parse_command(line)` turns a line into a Command, one frozen class per kind (Announce, Withdraw,
+Teardown, ...), or raises CommandError with a message meant for the operator. It never touches the
+speaker: the manager carries Commands out.
 
 The usual line, `announce route PREFIX ATTRIBUTES` with no selector, takes a fast path: the prefix
 is converted directly and the attribute text after it is looked up in a cache (programs repeat the
@@ -30,6 +31,7 @@ import difflib
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.grammar.errors import RouteError
@@ -86,53 +88,162 @@ class NeighborFilter:
         return out
 
 
-class Command:
-    """A parsed line. `action` names what to do; the other fields are filled as the action needs.
+Selector = tuple[NeighborFilter, ...]
+# An announced route: (family, NLRI key, attributes); the key carries an ADD-PATH path id, if any.
+Route = tuple[Family, bytes, Attributes]
+# A withdrawn one needs no attributes: (family, NLRI key).
+RouteKey = tuple[Family, bytes]
 
-    announce / withdraw: `routes` holds (family, nlri, attributes); withdraw's attributes are None.
-    announce-watchdog / withdraw-watchdog: `watchdog` names the group (ExaBGP's watchdog).
-    family: eor / route-refresh restricted to it. options: show's words (summary, extensive, json,
-    in, out, ...). target: show's neighbor address. code: teardown's Cease subcode.
-    """
-
-    __slots__ = ("action", "selector", "routes", "family", "options", "target", "code", "watchdog",
-                 "withdrawn")
-
-    def __init__(self, action: str, selector: tuple[NeighborFilter, ...] = (),
-                 routes: list[tuple[Family, bytes, Attributes | None]] | None = None,
-                 family: Family | None = None, options: frozenset[str] = frozenset(),
-                 target: str | None = None, code: int = 0, watchdog: str | None = None,
-                 withdrawn: bool = False) -> None:
-        self.action = action
-        self.selector = selector
-        self.routes = routes if routes is not None else []
-        self.family = family
-        self.options = options
-        self.target = target
-        self.code = code
-        # announce: the routes join this watchdog group (and are kept back when `withdrawn`);
-        # announce-watchdog / withdraw-watchdog: the group to move
-        self.watchdog = watchdog
-        self.withdrawn = withdrawn
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__
-                          if getattr(self, k) not in ((), [], None, frozenset(), 0) or k == "action")
-        return f"Command({shown})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Command):
-            return NotImplemented
-        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]
+# One frozen class per command kind; the manager tells them apart with one `match`. The route
+# commands are built once per line on the hot path: frozen dataclasses pay for every field in
+# __init__ (object.__setattr__), so they carry only what the line says, and the rare options
+# (watchdog groups) get a class of their own instead of fields every announce would fill.
 
 
-# Actions a program may send; the manager has one handler for each.
-ACTIONS = ("announce", "withdraw", "announce-watchdog", "withdraw-watchdog", "eor", "route-refresh",
-           "flush", "clear", "teardown", "show-neighbor",
-           "show-adj-rib", "reload", "restart", "shutdown", "version", "help", "enable-ack",
-           "disable-ack", "silence-ack", "comment")
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """`announce route|attributes|flow ...`: routes to announce (replacing what the program sent)."""
+
+    routes: tuple[Route, ...]
+    selector: Selector = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceInWatchdog:
+    """`announce route ... watchdog GROUP [withdraw]`: the routes join GROUP and are announced,
+    or kept back until `announce watchdog GROUP` when the line ends with `withdraw`."""
+
+    routes: tuple[Route, ...]
+    group: str
+    kept_back: bool = False
+    selector: Selector = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """`withdraw route|attributes|flow ...` (attribute values on the line are ignored, as in ExaBGP)."""
+
+    routes: tuple[RouteKey, ...]
+    selector: Selector = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MoveWatchdog:
+    """`announce watchdog GROUP` (announce its kept-back routes) / `withdraw watchdog GROUP`."""
+
+    group: str
+    announce: bool
+    selector: Selector = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SendEndOfRib:
+    """`announce eor [AFI SAFI]`: None = every negotiated family."""
+
+    family: Family | None = None
+    selector: Selector = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRouteRefresh:
+    """`announce route-refresh [AFI SAFI]`: None = every negotiated family."""
+
+    family: Family | None = None
+    selector: Selector = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FlushAdjRibOut:
+    """`flush adj-rib out`: send the whole adj-rib-out again."""
+
+    selector: Selector = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClearAdjRib:
+    """`clear adj-rib out` (withdraw every route sent) / `clear adj-rib in` (forget what was received)."""
+
+    direction: Literal["in", "out"]
+    selector: Selector = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Teardown:
+    """`neighbor ADDR teardown SUBCODE`: close the session with a Cease of this subcode."""
+
+    code: int
+    selector: Selector = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ShowNeighbor:
+    """`show neighbor [summary|extensive|configuration|json] [ADDR]`."""
+
+    options: frozenset[str] = frozenset()
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShowAdjRib:
+    """`show adj-rib in|out [extensive] [json] [ADDR]`: `options` holds the direction too."""
+
+    options: frozenset[str] = frozenset()
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """`reload`: the configuration file, as SIGHUP."""
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """`restart`: ExaBGP's; refused (reload keeps the sessions whose settings did not change)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """`shutdown`: stop the agent, as SIGTERM."""
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """`version`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    """`help`."""
+
+
+@dataclass(frozen=True, slots=True)
+class EnableAck:
+    """`enable-ack`: answer every command (done/error) from now on, this one included."""
+
+
+@dataclass(frozen=True, slots=True)
+class DisableAck:
+    """`disable-ack`: answered `done`, then no more answers."""
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceAck:
+    """`silence-ack`: no more answers, not even to this line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """`# text`: nothing to do (answered like any command)."""
+
+
+# The commands that act on neighbors: they take a selector.
+Scoped = (Announce | AnnounceInWatchdog | Withdraw | MoveWatchdog | SendEndOfRib | RequestRouteRefresh
+          | FlushAdjRibOut | ClearAdjRib | Teardown)
+# The others are the agent's or the program's own.
+Unscoped = (ShowNeighbor | ShowAdjRib | Reload | Restart | Shutdown | Version | Help | EnableAck
+            | DisableAck | SilenceAck | Comment)
+Command = Scoped | Unscoped
+
 
 _FILTER_WORDS = {"local-ip", "local-as", "peer-as", "router-id", "family-allowed"}
 
@@ -243,7 +354,7 @@ def parse_command(line: str) -> Command:
             attrs, path_id = _announce_tail(family, tail)
             if path_id:
                 nlri = path_key(nlri, path_id)
-            return Command("announce", routes=[(family, nlri, attrs)])
+            return Announce(((family, nlri, attrs),))
     elif line.startswith(_WITHDRAW_ROUTE):
         prefix, _, tail = line[15:].partition(" ")
         if prefix and "split" not in tail:
@@ -251,13 +362,15 @@ def parse_command(line: str) -> Command:
             path_id = _withdraw_tail(family, tail)
             if path_id:
                 nlri = path_key(nlri, path_id)
-            return Command("withdraw", routes=[(family, nlri, None)])
+            return Withdraw(((family, nlri),))
     return _parse_general(line)
 
 
 # -- everything else -------------------------------------------------------------------------------
 
-_Handler = Callable[[Sequence[str], str], Command]
+# Verbs that act on neighbors get the selector; the others refuse one.
+_ScopedHandler = Callable[[Sequence[str], Selector], Scoped]
+_UnscopedHandler = Callable[[Sequence[str]], Unscoped]
 
 
 def _parse_general(line: str) -> Command:
@@ -265,7 +378,7 @@ def _parse_general(line: str) -> Command:
     if not text:
         raise CommandError("empty command")
     if text.startswith("#"):
-        return Command("comment")
+        return Comment()
     toks = tokenize_line(text)
     if not toks:
         raise CommandError("empty command")
@@ -275,24 +388,21 @@ def _parse_general(line: str) -> Command:
                            "'neighbor 192.0.2.1 announce route ...'")
     verb = toks[i]
     rest = toks[i + 1:]
-    handler = _VERB_HANDLERS.get(verb)
-    if handler is None:
+    scoped = _SCOPED_VERBS.get(verb)
+    if scoped is not None:
+        return scoped(rest, selector)
+    unscoped = _UNSCOPED_VERBS.get(verb)
+    if unscoped is None:
         close = difflib.get_close_matches(verb, _VERBS, n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise CommandError(f"unknown command '{verb}'{hint}")
-    cmd = handler(rest, text)
+    cmd = unscoped(rest)  # its own errors first, as they say more than the selector's
     if selector:
-        if cmd.action in _GLOBAL_ACTIONS:
-            raise CommandError(f"'{verb}' does not take a neighbor selector")
-        cmd.selector = selector
+        raise CommandError(f"'{verb}' does not take a neighbor selector")
     return cmd
 
 
-_GLOBAL_ACTIONS = frozenset(("reload", "restart", "shutdown", "version", "help", "enable-ack",
-                             "disable-ack", "silence-ack", "comment", "show-neighbor", "show-adj-rib"))
-
-
-def _parse_selector(toks: Sequence[str]) -> tuple[tuple[NeighborFilter, ...], int]:
+def _parse_selector(toks: Sequence[str]) -> tuple[Selector, int]:
     """`neighbor A [filters] [, neighbor B | , B | neighbor C]...` at the start of toks."""
     out: list[NeighborFilter] = []
     i = 0
@@ -381,31 +491,31 @@ def _family_args(rest: Sequence[str], what: str) -> Family | None:
     return fam
 
 
-def _announce_or_withdraw(verb: str) -> _Handler:
-    def handler(rest: Sequence[str], text: str) -> Command:
+def _announce_or_withdraw(verb: str) -> _ScopedHandler:
+    def handler(rest: Sequence[str], selector: Selector) -> Scoped:
         if not rest:
             raise CommandError(f"'{verb}' needs what: {verb} route|attributes|eor|route-refresh ...")
         what = rest[0]
         if what == "route":
-            return _route(verb, rest, 1)
+            return _route(verb, rest, 1, selector)
         if what in ("ipv4", "ipv6") and len(rest) > 1 and rest[1] == "unicast":
-            cmd = _route(verb, rest, 2)
+            cmd = _route(verb, rest, 2, selector)
             want = IPV4_UNICAST if what == "ipv4" else IPV6_UNICAST
             if cmd.routes and cmd.routes[0][0] != want:
                 raise CommandError(f"{verb} {what} unicast: the prefix is not an {what} prefix")
             return cmd
         if what in ("attributes", "attribute"):
-            return _bulk(verb, rest)
+            return _bulk(verb, rest, selector)
         if what == "flow":
-            return _flow(verb, rest[1:])
+            return _flow(verb, rest[1:], selector)
         if what == "watchdog":
             if len(rest) != 2:
                 raise CommandError(f"{verb} watchdog NAME: one name, the 'watchdog NAME' of the routes")
-            return Command(f"{verb}-watchdog", watchdog=rest[1])
+            return MoveWatchdog(rest[1], verb == "announce", selector)
         if what == "eor" and verb == "announce":
-            return Command("eor", family=_family_args(rest[1:], "announce eor"))
+            return SendEndOfRib(_family_args(rest[1:], "announce eor"), selector)
         if what == "route-refresh" and verb == "announce":
-            return Command("route-refresh", family=_family_args(rest[1:], "announce route-refresh"))
+            return RequestRouteRefresh(_family_args(rest[1:], "announce route-refresh"), selector)
         reason = _UNSUPPORTED.get(what)
         if reason:
             raise CommandError(reason)
@@ -420,25 +530,28 @@ def _announce_or_withdraw(verb: str) -> _Handler:
     return handler
 
 
-def _route(verb: str, rest: Sequence[str], start: int) -> Command:
+def _route(verb: str, rest: Sequence[str], start: int,
+           selector: Selector) -> Announce | AnnounceInWatchdog | Withdraw:
     if start >= len(rest):
         raise CommandError(f"{verb} route needs a prefix, like 192.0.2.0/24")
     toks = tuple(rest[start:])
     try:
         family, nlri = parse_prefix(toks, 0)
-        attrs: Attributes | None = None
-        options = NO_OPTIONS
         if verb == "announce":
             family, nlri, attrs, options = parse_route_options(toks)  # the key has the path id
         else:
             nlri = path_key(nlri, _withdraw_attributes(toks[1:], family))
-            if "split" in toks:
-                options = parse_route_options(take_split(toks))[3]
+            options = parse_route_options(take_split(toks))[3] if "split" in toks else NO_OPTIONS
     except RouteError as exc:
         raise CommandError(_route_message(exc, verb)) from None
-    nlris = [nlri] if options.split is None else split_route(family, nlri, options.split)
-    return Command(verb, routes=[(family, part, attrs) for part in nlris], watchdog=options.watchdog,
-                   withdrawn=options.withdrawn)
+    # split /N was checked by parse_route_options
+    keys = (nlri,) if options.split is None else split_route(family, nlri, options.split)
+    if verb != "announce":
+        return Withdraw(tuple([(family, key) for key in keys]), selector)
+    routes = tuple([(family, key, attrs) for key in keys])
+    if options.watchdog is None:
+        return Announce(routes, selector)
+    return AnnounceInWatchdog(routes, options.watchdog, options.withdrawn, selector)
 
 
 def take_split(toks: tuple[str, ...]) -> tuple[str, ...]:
@@ -447,7 +560,7 @@ def take_split(toks: tuple[str, ...]) -> tuple[str, ...]:
     return (toks[0], "next-hop", "self", *toks[at:at + 2])
 
 
-def _bulk(verb: str, rest: Sequence[str]) -> Command:
+def _bulk(verb: str, rest: Sequence[str], selector: Selector) -> Announce | Withdraw:
     """`announce attributes ATTRS nlri P1 P2 ...` (ExaBGP's bulk form; every prefix one family)."""
     try:
         split = list(rest).index("nlri")
@@ -457,7 +570,8 @@ def _bulk(verb: str, rest: Sequence[str]) -> Command:
     prefixes = rest[split + 1:]
     if not prefixes:
         raise CommandError(f"{verb} attributes: 'nlri' needs at least one prefix")
-    routes: list[tuple[Family, bytes, Attributes | None]] = []
+    announced: list[Route] = []
+    withdrawn: list[RouteKey] = []
     family: Family | None = None
     attrs: Attributes | None = None
     path_id: int | None = None
@@ -482,10 +596,14 @@ def _bulk(verb: str, rest: Sequence[str]) -> Command:
         elif fam != family:
             raise CommandError(f"{verb} attributes: {text} is {family_name(fam)}, the first prefix is "
                                f"{family_name(family)}; send one command per family")
-        routes.append((fam, path_key(nlri, path_id) if path_id else nlri, attrs))
-    if not routes:
+        key = path_key(nlri, path_id) if path_id else nlri
+        if attrs is None:  # a withdrawal's attributes are not kept
+            withdrawn.append((fam, key))
+        else:
+            announced.append((fam, key, attrs))
+    if family is None:
         raise CommandError(f"{verb} attributes: 'nlri' needs at least one prefix")
-    return Command(verb, routes=routes)
+    return Announce(tuple(announced), selector) if announced else Withdraw(tuple(withdrawn), selector)
 
 
 # -- FlowSpec ---------------------------------------------------------------------------------------
@@ -561,7 +679,7 @@ def parse_flow_rule(toks: Sequence[str]) -> tuple[dict[str, object], dict[str, o
     return ({k: _listed(v) for k, v in match.items()}, {k: _listed(v) for k, v in then.items()})
 
 
-def _flow(verb: str, rest: Sequence[str]) -> Command:
+def _flow(verb: str, rest: Sequence[str], selector: Selector) -> Announce | Withdraw:
     if not rest or rest[0] != "route":
         raise CommandError(f"{verb} flow route {{ match {{ ... }} then {{ ... }} }}: 'route' is missing")
     match, then = parse_flow_rule(rest[1:])
@@ -569,42 +687,42 @@ def _flow(verb: str, rest: Sequence[str]) -> Command:
         fam = family_of(match)
         if verb == "announce":
             _rule, _actions, nlri, attrs = build_rule(fam, match, then)
-            return Command("announce", routes=[(fam, nlri, attrs)])
+            return Announce(((fam, nlri, attrs),), selector)
         # a withdrawal's actions are ignored, as a withdrawn route's attributes are
         _rule, _actions, nlri, _attrs = build_rule(fam, match, {})
     except FlowSpecError as exc:
         raise CommandError(f"flow: {exc}") from None
-    return Command("withdraw", routes=[(fam, nlri, None)])
+    return Withdraw(((fam, nlri),), selector)
 
 
-def _flush(rest: Sequence[str], text: str) -> Command:
+def _flush(rest: Sequence[str], selector: Selector) -> FlushAdjRibOut:
     if list(rest) != ["adj-rib", "out"]:
         raise CommandError("only 'flush adj-rib out' is supported")
-    return Command("flush")
+    return FlushAdjRibOut(selector)
 
 
-def _clear(rest: Sequence[str], text: str) -> Command:
+def _clear(rest: Sequence[str], selector: Selector) -> ClearAdjRib:
     """ExaBGP's `clear adj-rib out` (withdraw every route sent to the neighbors) and `clear
     adj-rib in` (forget what they sent)."""
     if len(rest) != 2 or rest[0] != "adj-rib" or rest[1] not in ("in", "out"):
         raise CommandError("clear adj-rib in|out")
-    return Command("clear", options=frozenset((rest[1],)))
+    return ClearAdjRib("in" if rest[1] == "in" else "out", selector)
 
 
-def _teardown(rest: Sequence[str], text: str) -> Command:
+def _teardown(rest: Sequence[str], selector: Selector) -> Teardown:
     code = decimal(rest[0], 255) if len(rest) == 1 else None
     if code is None:
         got = f" (got {shown(' '.join(rest))})" if rest else ""
         raise CommandError(f"teardown takes a Cease subcode 0..255: neighbor ADDR teardown 2 "
                            f"(2 = administrative shutdown){got}")
-    return Command("teardown", code=code)
+    return Teardown(code, selector)
 
 
 _SHOW_NEIGHBOR_OPTIONS = frozenset(("summary", "extensive", "configuration", "json", "text"))
 _SHOW_RIB_OPTIONS = frozenset(("extensive", "json", "text", "inet"))
 
 
-def _show(rest: Sequence[str], text: str) -> Command:
+def _show(rest: Sequence[str]) -> ShowNeighbor | ShowAdjRib:
     if not rest:
         raise CommandError("show what? show neighbor [summary|extensive|json] | show adj-rib out [json]")
     what = rest[0]
@@ -612,7 +730,7 @@ def _show(rest: Sequence[str], text: str) -> Command:
     if what == "neighbor":
         options = {w for w in words if w in _SHOW_NEIGHBOR_OPTIONS}
         others = [w for w in words if w not in _SHOW_NEIGHBOR_OPTIONS]
-        return Command("show-neighbor", options=frozenset(options), target=_show_target(others, text))
+        return ShowNeighbor(frozenset(options), _show_target(others))
     if what in ("adj-rib", "adj-rib-in", "adj-rib-out"):
         if what == "adj-rib":
             if not words or words[0] not in ("in", "out"):
@@ -622,13 +740,13 @@ def _show(rest: Sequence[str], text: str) -> Command:
             direction = what[8:]
         options = {w for w in words if w in _SHOW_RIB_OPTIONS} | {direction}
         others = [w for w in words if w not in _SHOW_RIB_OPTIONS]
-        return Command("show-adj-rib", options=frozenset(options), target=_show_target(others, text))
+        return ShowAdjRib(frozenset(options), _show_target(others))
     close = difflib.get_close_matches(what, ("neighbor", "adj-rib"), n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise CommandError(f"unknown 'show {what}'{hint}: show neighbor ... | show adj-rib in|out ...")
 
 
-def _show_target(words: list[str], text: str) -> str | None:
+def _show_target(words: list[str]) -> str | None:
     if not words:
         return None
     if len(words) > 1:
@@ -643,29 +761,32 @@ def _show_target(words: list[str], text: str) -> str | None:
     return words[0]
 
 
-def _simple(action: str) -> _Handler:
-    def handler(rest: Sequence[str], text: str) -> Command:
+def _no_arguments(verb: str, kind: Callable[[], Unscoped]) -> _UnscopedHandler:
+    def handler(rest: Sequence[str]) -> Unscoped:
         if rest:
-            raise CommandError(f"'{action}' takes no arguments")
-        return Command(action)
+            raise CommandError(f"'{verb}' takes no arguments")
+        return kind()
     return handler
 
 
-_VERB_HANDLERS: dict[str, _Handler] = {
+_SCOPED_VERBS: dict[str, _ScopedHandler] = {
     "announce": _announce_or_withdraw("announce"),
     "withdraw": _announce_or_withdraw("withdraw"),
     "flush": _flush,
     "clear": _clear,
     "teardown": _teardown,
+}
+
+_UNSCOPED_VERBS: dict[str, _UnscopedHandler] = {
     "show": _show,
-    "reload": _simple("reload"),
-    "restart": _simple("restart"),
-    "shutdown": _simple("shutdown"),
-    "version": _simple("version"),
-    "help": _simple("help"),
-    "enable-ack": _simple("enable-ack"),
-    "disable-ack": _simple("disable-ack"),
-    "silence-ack": _simple("silence-ack"),
+    "reload": _no_arguments("reload", Reload),
+    "restart": _no_arguments("restart", Restart),
+    "shutdown": _no_arguments("shutdown", Shutdown),
+    "version": _no_arguments("version", Version),
+    "help": _no_arguments("help", Help),
+    "enable-ack": _no_arguments("enable-ack", EnableAck),
+    "disable-ack": _no_arguments("disable-ack", DisableAck),
+    "silence-ack": _no_arguments("silence-ack", SilenceAck),
 }
 
 HELP = """\

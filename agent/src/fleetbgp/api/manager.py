@@ -2,6 +2,9 @@
 
 The daemon creates one `ApiManager(speaker, config)` and calls `start()`, `reload(config)`,
 `stop()` and `status()`. Routes a program announces are owned by `process:NAME` in the speaker.
+
+Each runner is built with `dispatch` as its process.Dispatch: one `match` over the command kinds,
+scoped to the neighbors whose `api` lists the program.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 from fleetbgp import __version__
 from fleetbgp.config.model import Api, Config, MessageFlags, Process
@@ -22,10 +25,34 @@ from fleetbgp.transport import normalise_peer
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.constants import CeaseSub
 from fleetbgp.wire.fit import first_foreign_next_hop, first_oversized
-from fleetbgp.wire.messages import Notification
 from fleetbgp.wire.nlri import Family, family_name, nlri_to_prefix, path_id_text, split_key
 
-from .commands import HELP, Command, CommandError, NeighborFilter
+from .commands import (
+    HELP,
+    Announce,
+    AnnounceInWatchdog,
+    ClearAdjRib,
+    Command,
+    CommandError,
+    Comment,
+    DisableAck,
+    EnableAck,
+    FlushAdjRibOut,
+    Help,
+    MoveWatchdog,
+    NeighborFilter,
+    Reload,
+    RequestRouteRefresh,
+    Restart,
+    SendEndOfRib,
+    ShowAdjRib,
+    ShowNeighbor,
+    Shutdown,
+    SilenceAck,
+    Teardown,
+    Version,
+    Withdraw,
+)
 from .encoders import attributes_json, attributes_text
 from .process import ProcessRunner
 
@@ -94,7 +121,7 @@ class ApiManager:
             self._unsubscribe = self.speaker.subscribe(self._on_event)
         self._warn_unused(self.config)
         for name, definition in self.config.processes.items():
-            runner = ProcessRunner(definition, self)
+            runner = self.new_runner(definition)
             self.runners[name] = runner
             runner.start()
         self._mark_sent_reports()
@@ -115,28 +142,35 @@ class ApiManager:
         old = self.config
         self.config = config
         self.default_ack = ack_default(getattr(self.speaker, "settings", None))
+        for kept in self.runners.values():
+            kept.default_ack = self.default_ack  # from their next start on
         self._subs.clear()
         self._families_ok.clear()
         self._peers_of.clear()
         self._warn_unused(config)
         for name in [n for n in self.runners if n not in config.processes]:
-            runner = self.runners.pop(name)
+            removed = self.runners.pop(name)
             log.info("API: process %s removed from the configuration: stopping it", name)
-            await runner.stop()
-            if runner.definition.withdraw_on_exit is not None:
-                count = self.speaker.withdraw_owner(runner.owner)
+            await removed.stop()
+            if removed.definition.withdraw_on_exit is not None:
+                count = self.speaker.withdraw_owner(removed.owner)
                 log.info("API: process %s: withdrew its %d route(s) (withdraw-on-exit)", name, count)
         for name, definition in config.processes.items():
             runner = self.runners.get(name)
             if runner is None:
                 log.info("API: process %s added: starting it", name)
-                runner = ProcessRunner(definition, self)
+                runner = self.new_runner(definition)
                 self.runners[name] = runner
                 runner.start()
             elif old.processes.get(name) != definition:
                 log.info("API: process %s changed: restarting it", name)
                 await runner.restart(definition)
         self._mark_sent_reports()
+
+    def new_runner(self, definition: Process) -> ProcessRunner:
+        """A runner for `definition`, not started: its commands come back to `dispatch`."""
+        return ProcessRunner(definition, self.dispatch, self.speaker, on_start=self.replay_state,
+                             default_ack=self.default_ack)
 
     def status(self) -> list[dict[str, Any]]:
         return [r.status() for r in self.runners.values()]
@@ -267,117 +301,110 @@ class ApiManager:
         if found is not None:
             raise CommandError(found[2])
 
-    def apply_routes(self, runner: ProcessRunner, cmd: Command) -> None:
-        """announce / withdraw (the hot path: one call per route line)."""
-        targets = self._scoped(runner, cmd.selector)
-        speaker = self.speaker
-        owner = runner.owner
-        tracking = runner.tracking
-        if cmd.action == "announce":
-            self._check_sizes(cmd.routes, targets)
-            track = runner.definition.withdraw_on_exit is not None
-            checked: Family | None = None
-            if cmd.watchdog is not None:
-                self._join_watchdog(runner, cmd, targets)
-                if cmd.withdrawn:
-                    return
-            for family, nlri, attrs in cmd.routes:
-                if family is not checked:
+    def dispatch(self, runner: ProcessRunner, cmd: Command) -> Iterable[str] | None:
+        """Carry out one command of `runner`'s program (process.Dispatch): None when done, or the
+        lines to answer with. Raises CommandError. Route commands come first: one per line."""
+        match cmd:
+            case Announce():
+                # the hot path, one call per route line of a burst: no helper call, attributes read
+                # directly (a class pattern with keywords costs more than the whole arm's overhead)
+                routes = cmd.routes
+                targets = self._scoped(runner, cmd.selector)
+                self._check_sizes(routes, targets)
+                speaker = self.speaker
+                owner = runner.owner
+                tracking = runner.tracking
+                track = runner.definition.withdraw_on_exit is not None
+                checked: Family | None = None
+                for family, nlri, attrs in routes:
+                    if family is not checked:
+                        self._check_family(family, targets)
+                        checked = family
+                    speaker.announce(family, nlri, attrs, owner=owner, neighbors=targets,
+                                     track=track or family.safi == 133)
+                    if tracking:
+                        runner.touched(family, nlri)
+            case Withdraw():  # the hot path too
+                targets = self._scoped(runner, cmd.selector)
+                owner = runner.owner
+                withdraw = self.speaker.withdraw
+                tracking = runner.tracking
+                for family, nlri in cmd.routes:
+                    withdraw(family, nlri, owner=owner, neighbors=targets)
+                    if tracking:
+                        runner.touched(family, nlri)
+            case AnnounceInWatchdog(routes=routes, group=group, kept_back=kept_back, selector=selector):
+                targets = self._scoped(runner, selector)
+                self._check_sizes(routes, targets)
+                self._check_family(routes[0][0], targets)
+                for peer in self.speaker.select(targets):
+                    for family, nlri, attrs in routes:
+                        peer.join_watchdog(group, family, nlri, attrs, runner.owner, not kept_back)
+                if not kept_back:
+                    return self.dispatch(runner, Announce(routes, selector))
+            case MoveWatchdog(group=group, announce=announce, selector=selector):
+                moved = self.speaker.move_watchdog(group, announce, self._scoped(runner, selector))
+                log.info("API: process %s: %s watchdog %s: %d route(s)", runner.name,
+                         "announce" if announce else "withdraw", group, moved)
+            case SendEndOfRib(family=family, selector=selector):
+                targets = self._scoped(runner, selector)
+                if family is not None:
                     self._check_family(family, targets)
-                    checked = family
-                # FlowSpec rules are always tracked, so `flows` can tell whose they are.
-                speaker.announce(family, nlri, attrs, owner=owner, neighbors=targets,
-                                 track=track or family.safi == 133)
-                if tracking:
-                    runner.touched(family, nlri)
-        else:
-            for family, nlri, _ in cmd.routes:
-                speaker.withdraw(family, nlri, owner=owner, neighbors=targets)
-                if tracking:
-                    runner.touched(family, nlri)
-
-    def _join_watchdog(self, runner: ProcessRunner, cmd: Command, targets: list[str] | None) -> None:
-        assert cmd.watchdog is not None
-        if cmd.routes:
-            self._check_family(cmd.routes[0][0], targets)
-        for peer in self.speaker.select(targets):
-            for family, nlri, attrs in cmd.routes:
-                if attrs is not None:
-                    peer.join_watchdog(cmd.watchdog, family, nlri, attrs, runner.owner, not cmd.withdrawn)
-
-    async def run_command(self, runner: ProcessRunner, cmd: Command) -> None:
-        """Everything but announce/withdraw. Raises CommandError; output lines go to the program."""
-        action = cmd.action
-        speaker = self.speaker
-        if action == "comment":
-            return
-        if action == "version":
-            runner.queue.put(f"fleetbgp {__version__}")
-            return
-        if action == "help":
-            await runner.send_waiting(HELP.splitlines())
-            return
-        if action == "reload":
-            runner.queue.put("reload in progress")
-            self._spawn(self._reload(runner.name))
-            return
-        if action == "restart":
-            raise CommandError("'restart' is not supported: use 'reload' (sessions whose settings did not "
-                               "change are kept)")
-        if action == "shutdown":
-            runner.queue.put("shutdown in progress")
-            log.warning("API: process %s asked the agent to shut down", runner.name)
-            speaker.request_stop()
-            return
-        targets = self._scoped(runner, cmd.selector)
-        if action in ("announce-watchdog", "withdraw-watchdog"):
-            assert cmd.watchdog is not None
-            moved = speaker.move_watchdog(cmd.watchdog, action == "announce-watchdog", targets)
-            log.info("API: process %s: %s watchdog %s: %d route(s)", runner.name, action.split("-")[0],
-                     cmd.watchdog, moved)
-            return
-        if action == "eor":
-            if cmd.family is not None:
-                self._check_family(cmd.family, targets)
-            speaker.send_eor(targets, cmd.family)
-            return
-        if action == "route-refresh":
-            if cmd.family is not None:
-                self._check_family(cmd.family, targets)
-            speaker.route_refresh(targets, cmd.family)
-            return
-        if action == "flush":
-            for peer in speaker.select(targets):
-                _resend(peer)
-            return
-        if action == "clear":
-            for peer in speaker.select(targets):
-                if "out" in cmd.options:
-                    count = peer.withdraw_all()
-                    log.warning("API: process %s cleared the adj-rib-out of %s: %d route(s) withdrawn",
-                                runner.name, peer.address, count)
-                else:
-                    peer.rib_in.clear()
-            return
-        if action == "teardown":
-            count = 0
-            for peer in speaker.select(targets):
-                proto = peer.established
-                if proto is not None:
-                    log.warning("API: process %s tears down the session with %s (Cease subcode %d)",
-                                runner.name, peer.address, cmd.code)
-                    proto.stop(_teardown_notification(cmd.code))
-                    count += 1
-            if not count:
-                raise CommandError("no selected neighbor has an established session")
-            return
-        if action == "show-neighbor":
-            await runner.send_waiting(self._show_neighbor(cmd))
-            return
-        if action == "show-adj-rib":
-            await runner.send_waiting(self._show_adj_rib(cmd))
-            return
-        raise CommandError(f"'{action}' is not implemented")
+                self.speaker.send_eor(targets, family)
+            case RequestRouteRefresh(family=family, selector=selector):
+                targets = self._scoped(runner, selector)
+                if family is not None:
+                    self._check_family(family, targets)
+                self.speaker.route_refresh(targets, family)
+            case FlushAdjRibOut(selector=selector):
+                for peer in self.speaker.select(self._scoped(runner, selector)):
+                    peer.resend()
+            case ClearAdjRib(direction=direction, selector=selector):
+                for peer in self.speaker.select(self._scoped(runner, selector)):
+                    if direction == "out":
+                        count = peer.withdraw_all()
+                        log.warning("API: process %s cleared the adj-rib-out of %s: %d route(s) withdrawn",
+                                    runner.name, peer.address, count)
+                    else:
+                        peer.rib_in.clear()
+            case Teardown(code=code, selector=selector):
+                count = 0
+                for peer in self.speaker.select(self._scoped(runner, selector)):
+                    if peer.teardown(code, teardown_message(code)):
+                        log.warning("API: process %s tears down the session with %s (Cease subcode %d)",
+                                    runner.name, peer.address, code)
+                        count += 1
+                if not count:
+                    raise CommandError("no selected neighbor has an established session")
+            case ShowNeighbor():
+                return self._show_neighbor(cmd)
+            case ShowAdjRib():
+                return self._show_adj_rib(cmd)
+            case Help():
+                return HELP.splitlines()
+            case Version():
+                runner.queue.put(f"fleetbgp {__version__}")
+            case Reload():
+                runner.queue.put("reload in progress")
+                self._spawn(self._reload(runner.name))
+            case Restart():
+                raise CommandError("'restart' is not supported: use 'reload' (sessions whose settings did "
+                                   "not change are kept)")
+            case Shutdown():
+                runner.queue.put("shutdown in progress")
+                log.warning("API: process %s asked the agent to shut down", runner.name)
+                self.speaker.request_stop()
+            case EnableAck():
+                runner.enable_ack()
+            case DisableAck():
+                runner.disable_ack()
+            case SilenceAck():
+                runner.silence_ack()
+            case Comment():
+                pass
+            case _:
+                assert_never(cmd)
+        return None
 
     async def _reload(self, name: str) -> None:
         log.info("API: process %s asked for a configuration reload", name)
@@ -403,7 +430,7 @@ class ApiManager:
             raise CommandError(f"unknown neighbor {target}")
         return found
 
-    def _show_neighbor(self, cmd: Command) -> Iterator[str]:
+    def _show_neighbor(self, cmd: ShowNeighbor) -> Iterator[str]:
         peers = self._show_peers(cmd.target)
         opts = cmd.options
         if "json" in opts:
@@ -421,7 +448,7 @@ class ApiManager:
         for p in peers:
             yield neighbor_summary(p)
 
-    def _show_adj_rib(self, cmd: Command) -> Iterator[str]:
+    def _show_adj_rib(self, cmd: ShowAdjRib) -> Iterator[str]:
         peers = self._show_peers(cmd.target)
         opts = cmd.options
         outgoing = "out" in opts
@@ -459,12 +486,12 @@ class ApiManager:
                     yield line
 
 
-def _teardown_notification(subcode: int) -> Notification:
-    """Cease with the subcode asked for; for administrative shutdown and reset, the subcode's name
-    as the RFC 9003 communication, as ExaBGP sends it ("Administrative Reset")."""
+def teardown_message(subcode: int) -> str:
+    """The RFC 9003 communication a teardown sends: for administrative shutdown and reset the
+    subcode's name, as ExaBGP sends it ("Administrative Reset"); none for the other subcodes."""
     if subcode in (CeaseSub.ADMINISTRATIVE_SHUTDOWN, CeaseSub.ADMINISTRATIVE_RESET):
-        return Notification.shutdown(CeaseSub(subcode).name.replace("_", " ").title(), subcode)
-    return Notification(6, subcode)
+        return CeaseSub(subcode).name.replace("_", " ").title()
+    return ""
 
 
 def _match(pattern: str, name: str) -> bool:
@@ -506,17 +533,6 @@ def _matches(f: NeighborFilter, address: str, peer: Peer) -> bool:
     if f.router_id is not None and n.router_id != f.router_id:
         return False
     return f.family is None or f.family in n.families
-
-
-def _resend(peer: Peer) -> None:
-    """ExaBGP's `flush adj-rib out`: send the whole adj-rib-out to the peer again."""
-    resend = getattr(peer, "resend", None)
-    if resend is not None:
-        resend()
-        return
-    if peer.negotiated is not None:
-        peer.rib_out.mark_all(peer.negotiated.families)
-        peer.schedule_send()
 
 
 # -- `show neighbor` renderings (ExaBGP's layout) ------------------------------------------------------

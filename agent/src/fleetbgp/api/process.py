@@ -14,6 +14,9 @@ Supervision: the program is restarted when it exits, after 1 s, then 2, 4, ... u
 goes back to 1 s once a run lasted 60 s. There is no give-up (ExaBGP's "Too many respawn" is not a
 state an operator wants at 3 a.m.). `respawn false` turns restarting off. Routes a program
 announced stay when it exits (as in ExaBGP) unless its block says `withdraw-on-exit [SECONDS]`.
+
+The runner knows nothing of the manager: it is given a `Dispatch` callable that carries out each
+command, the routes its program owns (`OwnedRoutes`, for withdraw-on-exit) and an `on_start` hook.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ import shlex
 import signal
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fleetbgp.wire.nlri import Family
 
@@ -40,8 +43,6 @@ from .encoders import Encoder, make_encoder
 
 if TYPE_CHECKING:
     from fleetbgp.config.model import Process
-
-    from .manager import ApiManager
 
 log = logging.getLogger("fleetbgp.api")
 
@@ -61,6 +62,25 @@ STDERR_BURST = 200           # stderr lines logged per STDERR_WINDOW before the 
 STDERR_WINDOW = 10.0
 ERRORS_BURST = 20            # command errors logged per ERRORS_WINDOW before the rest is counted
 ERRORS_WINDOW = 10.0
+
+
+Dispatch = Callable[["ProcessRunner", Command], Iterable[str] | None]
+"""Carries out one command of a program. Returns None when it is done (the program is then answered
+`done`), or output lines for the program, sent waiting for it to read them, then `done`. Raises
+CommandError (answered `error`, the message logged). Route commands are the hot path: called once
+per line, synchronously, so no coroutine is made per route."""
+
+
+class OwnedRoutes(Protocol):
+    """What withdraw-on-exit needs of the speaker: the routes an owner holds, per neighbor
+    address, and taking them away."""
+
+    def owned(self, owner: Owner) -> dict[str, dict[Family, set[bytes]]]: ...
+
+    def withdraw(self, fam: Family, nlri: bytes, *, owner: Owner | None = None,
+                 neighbors: Sequence[str] | None = None) -> int: ...
+
+    def withdraw_owner(self, owner: Owner, neighbors: Sequence[str] | None = None) -> int: ...
 
 
 class OutputQueue:
@@ -164,11 +184,17 @@ def describe_exit(returncode: int) -> str:
 class ProcessRunner:
     """A configured `process NAME { run ...; }`: its current incarnation and its supervision."""
 
-    def __init__(self, definition: Process, manager: ApiManager) -> None:
+    def __init__(self, definition: Process, dispatch: Dispatch, routes: OwnedRoutes, *,
+                 on_start: Callable[[ProcessRunner], None] | None = None, default_ack: bool = True) -> None:
         self.definition = definition
         self.name = definition.name
         self.owner = Owner.process(definition.name)
-        self.manager = manager
+        self._dispatch = dispatch
+        self._routes = routes
+        # called when an incarnation runs, e.g. to tell it the sessions that are already up
+        self._on_start = on_start
+        # acks on or off when an incarnation starts (the program may switch them)
+        self.default_ack = default_ack
         self.encoder: Encoder = make_encoder(definition.encoder)
         self.queue = OutputQueue(definition.name)
         self.state = "stopped"
@@ -179,7 +205,7 @@ class ProcessRunner:
         self.next_restart_at: float | None = None
         self.lines = 0              # command lines read from the current incarnation
         self.errors = 0             # commands answered with error (all incarnations)
-        self.ack = manager.default_ack
+        self.ack = default_ack
         self._proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -323,7 +349,7 @@ class ProcessRunner:
         self.state = "starting"
         self.queue.clear()
         self.lines = 0
-        self.ack = self.manager.default_ack
+        self.ack = self.default_ack
         proc = await asyncio.create_subprocess_exec(
             *d.run, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, cwd=d.working_directory, env=env, start_new_session=True,
@@ -335,10 +361,11 @@ class ProcessRunner:
         log.info("process %s started (pid %d): %s", self.name, proc.pid, " ".join(d.run))
         # Sessions that came up before this program ran (agent start, respawn): say so now, so that
         # a program following neighbor-changes does not wait for a flap to learn the state.
-        try:
-            self.manager.replay_state(self)
-        except Exception:
-            log.exception("process %s: telling it the sessions' state failed", self.name)
+        if self._on_start is not None:
+            try:
+                self._on_start(self)
+            except Exception:
+                log.exception("process %s: telling it the sessions' state failed", self.name)
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         loop = asyncio.get_running_loop()
         writer = loop.create_task(self._write_loop(proc.stdin), name=f"process {self.name} stdin")
@@ -440,9 +467,9 @@ class ProcessRunner:
                     continue
             for line in data.decode("utf-8", "replace").split("\n"):
                 try:
-                    cmd = self._handle_line(line)
-                    if cmd is not None:
-                        await self._other_command(cmd, line)
+                    output = self._handle_line(line)
+                    if output is not None:
+                        await self._answer_with(output, line)
                 except Exception as exc:  # last resort: whatever one line does, read the next
                     self._answer_internal(exc, line)
                 handled += 1
@@ -453,15 +480,15 @@ class ProcessRunner:
         if partial and not skipping:
             line = partial.decode("utf-8", "replace")
             try:
-                cmd = self._handle_line(line)
-                if cmd is not None:
-                    await self._other_command(cmd, line)
+                output = self._handle_line(line)
+                if output is not None:
+                    await self._answer_with(output, line)
             except Exception as exc:
                 self._answer_internal(exc, line)
 
-    def _handle_line(self, line: str) -> Command | None:
-        """Parse and, for routes (the hot path), apply a line. Other commands are returned for
-        `_other_command`, which may wait."""
+    def _handle_line(self, line: str) -> Iterable[str] | None:
+        """Parse a line and carry it out. Output for the program is returned, to be sent by
+        `_answer_with`, which may wait."""
         self.lines += 1
         if line.endswith("\r"):
             line = line[:-1]
@@ -478,44 +505,47 @@ class ProcessRunner:
         except Exception as exc:  # a bug on one line must not stop reading the program
             self._answer_internal(exc, line)
             return None
-        action = cmd.action
-        if action == "announce" or action == "withdraw":
-            try:
-                self.manager.apply_routes(self, cmd)
-            except CommandError as exc:
-                self._answer_error(exc.message, line)
-                return None
-            except Exception as exc:
-                self._answer_internal(exc, line)
-                return None
-            if self.ack:
-                self.queue.put(self.encoder.ack_done)
-            return None
-        return cmd
-
-    async def _other_command(self, cmd: Command, line: str) -> None:
-        action = cmd.action
-        if action == "silence-ack":
-            self.ack = False
-            return
-        if action == "disable-ack":
-            self.queue.put(self.encoder.ack_done)
-            self.ack = False
-            return
-        if action == "enable-ack":
-            self.ack = True
-            self.queue.put(self.encoder.ack_done)
-            return
         try:
-            await self.manager.run_command(self, cmd)
+            output = self._dispatch(self, cmd)
+        except CommandError as exc:
+            self._answer_error(exc.message, line)
+            return None
+        except Exception as exc:  # a bug must not take the program's session down
+            self._answer_internal(exc, line)
+            return None
+        if output is not None:
+            return output
+        if self.ack:
+            self.queue.put(self.encoder.ack_done)
+        return None
+
+    async def _answer_with(self, output: Iterable[str], line: str) -> None:
+        """A command's output lines (they may be produced as they are sent), then `done`."""
+        try:
+            await self.send_waiting(output)
         except CommandError as exc:
             self._answer_error(exc.message, line)
             return
-        except Exception as exc:  # a bug must not take the program's session down
+        except Exception as exc:
             self._answer_internal(exc, line)
             return
         if self.ack:
             self.queue.put(self.encoder.ack_done)
+
+    # -- acks: the program's switches (carried out by the dispatch, as any command) ----------------
+
+    def enable_ack(self) -> None:
+        """`enable-ack`: answered `done`, as every command from now on."""
+        self.ack = True
+
+    def disable_ack(self) -> None:
+        """`disable-ack`: answered `done`, and nothing after it."""
+        self.queue.put(self.encoder.ack_done)
+        self.ack = False
+
+    def silence_ack(self) -> None:
+        """`silence-ack`: not even this line is answered."""
+        self.ack = False
 
     def _answer_error(self, reason: str, line: str, exc: BaseException | None = None) -> None:
         self.errors += 1
@@ -587,13 +617,13 @@ class ProcessRunner:
         grace = self.definition.withdraw_on_exit
         if grace is None:
             return
-        speaker = self.manager.speaker
+        routes = self._routes
         if grace == 0:
             self.cancel_grace()
-            count = speaker.withdraw_owner(self.owner)
+            count = routes.withdraw_owner(self.owner)
             log.warning("process %s: withdrew its %d route(s) (withdraw-on-exit)", self.name, count)
             return
-        owned = speaker.owned(self.owner)
+        owned = routes.owned(self.owner)
         by_family: dict[Family, set[bytes]] = {}
         for fam, nlri in self._touched or ():
             by_family.setdefault(fam, set()).add(nlri)
@@ -638,8 +668,8 @@ class ProcessRunner:
         task.add_done_callback(self._grace_tasks.discard)
 
     async def _withdraw_group(self, group: _Grace, touched: set[tuple[Family, bytes]]) -> None:
-        speaker = self.manager.speaker
-        owned = speaker.owned(self.owner)  # only what is still ours (another owner may have taken some)
+        routes = self._routes
+        owned = routes.owned(self.owner)  # only what is still ours (another owner may have taken some)
         count = 0
         for addr, table in group.routes.items():
             still = owned.get(addr, {})
@@ -649,7 +679,7 @@ class ProcessRunner:
                     if nlri not in mine or (fam, nlri) in touched:
                         continue
                     try:
-                        count += speaker.withdraw(fam, nlri, owner=self.owner, neighbors=[addr])
+                        count += routes.withdraw(fam, nlri, owner=self.owner, neighbors=[addr])
                     except ValueError:
                         break  # the neighbor is gone
                     if count % 5000 == 0:
