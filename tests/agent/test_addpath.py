@@ -11,20 +11,12 @@ from fleetbgp.api.commands import CommandError, parse_command
 from fleetbgp.api.encoders import JsonEncoder, TextEncoder
 from fleetbgp.config import ConfigError, parse_text
 from fleetbgp.events import PeerEvent
+from fleetbgp.grammar.prefix import parse_path_id, prefix_to_nlri
 from fleetbgp.rib import AdjRibIn, AdjRibOut, keys_of_prefix
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext
 from fleetbgp.wire.errors import BGPError
 from fleetbgp.wire.messages import Capabilities, Open, decode_update, negotiate
-from fleetbgp.wire.nlri import (
-    IPV4_FLOWSPEC,
-    IPV4_UNICAST,
-    IPV6_UNICAST,
-    nlri_to_prefix,
-    parse_path_id,
-    path_key,
-    prefix_to_nlri,
-    split_key,
-)
+from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, nlri_to_prefix, path_key, split_key
 
 
 def h(text: str) -> bytes:

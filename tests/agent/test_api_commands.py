@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fleetbgp.api.commands import Command, CommandError, NeighborFilter, _parse_general, parse_command
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.wire.attributes import Attributes
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST
 
 
 def n(prefix: str) -> bytes:

@@ -18,6 +18,7 @@ from fleetbgp.api.encoders import JsonEncoder, TextEncoder, _capabilities_json, 
 from fleetbgp.config import ConfigError, parse_text
 from fleetbgp.config.model import Capabilities as ConfigCapabilities
 from fleetbgp.events import PeerEvent
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.rib import AdjRibOut
 from fleetbgp.wire import fit
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext
@@ -31,7 +32,7 @@ from fleetbgp.wire.messages import (
     pack_announce,
     pack_withdraw,
 )
-from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, Family
 
 PY = sys.executable
 V4_EXT = frozenset((IPV4_UNICAST,))

@@ -12,11 +12,11 @@ from control_fakes import sample_speaker, served
 from fleetbgp import literals
 from fleetbgp.api.commands import CommandError, parse_command
 from fleetbgp.config import ConfigError, parse_text
+from fleetbgp.config.targets import split_url
 from fleetbgp.control_client import ControlClient, ControlError
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.health import cli as hcli
-from fleetbgp.health.checks import split_url
 from fleetbgp.settings import AgentSettings
-from fleetbgp.wire.nlri import prefix_to_nlri
 
 HEAD = " local-as 65001;\n peer-as 65000;\n router-id 192.0.2.2;\n"
 

@@ -29,13 +29,14 @@ from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.model import Capabilities
 from fleetbgp.grammar import route as route_mod
 from fleetbgp.grammar.errors import RouteError
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.grammar.route import parse_attributes, parse_route
 from fleetbgp.rib import AdjRibOut
 from fleetbgp.wire import fit
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext
 from fleetbgp.wire.constants import MsgType
 from fleetbgp.wire.messages import MessageReader, decode_update
-from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST
 
 PY = sys.executable
 

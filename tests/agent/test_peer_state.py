@@ -8,6 +8,7 @@ import pytest
 
 from fleetbgp.config import parse_text
 from fleetbgp.fsm import Close, Connection, LocalProtocolError, Send, SessionUp, State, UpdateReceived
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.owner import CONFIG, Owner
 from fleetbgp.peer_state import PeerState
 from fleetbgp.wire.attributes import Attributes, DecodeContext
@@ -22,7 +23,7 @@ from fleetbgp.wire.messages import (
     Update,
     decode_update,
 )
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 
 LOCAL_ID = "192.0.2.2"
 CONF = """

@@ -7,11 +7,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.rib import AdjRibIn, AdjRibOut
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext
 from fleetbgp.wire.constants import MsgType
 from fleetbgp.wire.messages import MessageReader, Update, decode_update, end_of_rib
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 
 CTX = EncodeContext(local_as=65001, peer_as=65002, next_hop_self_v4="192.0.2.1",
                     next_hop_self_v6="2001:db8::1")

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from fleetbgp.grammar.errors import RouteError
 from fleetbgp.grammar.flowspec import build_rule, family_of, nlri_name
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.grammar.route import (
     RouteOptions,
     parse_asn,
@@ -43,7 +44,6 @@ from fleetbgp.wire.nlri import (
     Family,
     family_name,
     nlri_to_prefix,
-    prefix_to_nlri,
 )
 
 from .errors import ConfigError, Diagnostic, Location
@@ -71,6 +71,7 @@ from .model import (
     TcpCheckSpec,
     WatchdogRoute,
 )
+from .targets import encode_name, split_url
 
 SUPPORTED_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST, IPV4_FLOWSPEC, IPV6_FLOWSPEC)
 DEFAULT_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
@@ -1352,8 +1353,6 @@ class HealthCheckBlock(Block):
         return TcpCheckSpec(host=host, port=number)
 
     def check_http(self, stmt: Statement) -> CheckSpec | None:
-        from fleetbgp.health.checks import split_url
-
         words = stmt.words
         url = unquote(words[2])
         try:
@@ -1384,8 +1383,6 @@ class HealthCheckBlock(Block):
         words = stmt.words
         name = unquote(words[2])
         try:
-            from fleetbgp.health.checks import encode_name
-
             if any(c.isspace() for c in name):
                 raise ValueError(name)
             encode_name(name)
@@ -1843,16 +1840,13 @@ class Parser:
 
     def check_health_sizes(self, neighbors: list[Neighbor]) -> None:
         """A healthcheck's route, in each of its states, must fit in one UPDATE to its neighbors."""
-        from fleetbgp.health.engine import State
-        from fleetbgp.health.runner import attributes_for
-
         for name, hc in self.healthchecks.items():
             chosen = [n for n in neighbors if hc.neighbors is None or n.peer_address in hc.neighbors]
             for prefix, loc in self.health_ip_locs.get(name, []):
                 fam, nlri = prefix_to_nlri(prefix)
                 limit = message_limit(chosen, fam)
-                problems = (size_problem(fam, nlri, attributes_for(hc, state, hc.up_metric), limit)
-                            for state in (State.UP, State.DOWN, State.DISABLED))
+                problems = (size_problem(fam, nlri, hc.route_attributes(state, hc.up_metric), limit)
+                            for state in ("UP", "DOWN", "DISABLED"))
                 problem = next((p for p in problems if p is not None), None)
                 if problem is not None:
                     self.errors_at(loc, f"healthcheck {name}: ip {prefix}: {problem}")
