@@ -458,14 +458,14 @@ class NeighborBlock(Block):
             if not _ENV_NAME.match(name):
                 self.parser.error(stmt, 3, "md5-password env[...]: not a valid environment variable name")
                 raise _Skip
-            value = os.environ.get(name)
-            if value is None:
+            found = os.environ.get(name)
+            if found is None:
                 self.parser.error(stmt, 1, f"md5-password: environment variable {name} is not set")
                 raise _Skip
-            if not value:
+            if not found:
                 self.parser.error(stmt, 1, f"md5-password: environment variable {name} is empty")
                 raise _Skip
-            return Secret(value)
+            return Secret(found)
         self.parser.error(stmt, 0, usage)
         raise _Skip
 
@@ -1534,10 +1534,12 @@ class HealthCheckBlock(Block):
         if not ok:
             return
         self.parser.health_ip_locs[self.name] = list(self.ips)
+        # Any: each keyword's value has the type of its HealthCheck field (checked when read).
+        fields: dict[str, Any] = {k: v for k, v in f.items() if k not in ("check", "next_hop")}
+        fields.update((k, tuple(v)) for k, v in self.hooks.items())
         self.parser.healthchecks[self.name] = HealthCheck(
             name=self.name, ips=tuple(p for p, _ in self.ips), check=f["check"], next_hop=next_hop,
-            **{k: v for k, v in f.items() if k not in ("check", "next_hop")},
-            **{k: tuple(v) for k, v in self.hooks.items()}, source=self.loc)
+            **fields, source=self.loc)
 
 
 # Keywords that open a block at the top level only: seeing one deeper means a '}' is missing.
@@ -1878,9 +1880,9 @@ class Parser:
                 self.errors_at(loc, f"listen {addr} {port} is given twice")
                 continue
             out.append((addr, port))
-        ports = {port for _, port in out}
+        used_ports = {port for _, port in out}
         for n in neighbors:
-            if n.listen_port and n.listen_port not in ports:
+            if n.listen_port and n.listen_port not in used_ports:
                 self.errors_at(n.source, f"neighbor {n.peer_address} has 'listen {n.listen_port}', but no "
                                          f"top-level listen statement uses port {n.listen_port}")
         return out
