@@ -166,8 +166,8 @@ def test_withdrawal_goes_in_the_body_as_exabgp_sends_it() -> None:
 
 def test_rib_flush_sends_with_the_capability_and_keeps_the_route_without(caplog: pytest.LogCaptureFixture) -> None:
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, n("10.0.0.0/24"), Attributes.make(next_hop="2001:db8::99"))
-    rib.announce(IPV4_UNICAST, n("10.0.1.0/24"), Attributes.make(next_hop="192.0.2.7"))
+    rib.put(IPV4_UNICAST, n("10.0.0.0/24"), Attributes.make(next_hop="2001:db8::99"))
+    rib.put(IPV4_UNICAST, n("10.0.1.0/24"), Attributes.make(next_hop="192.0.2.7"))
     with caplog.at_level(logging.ERROR):
         sent = list(rib.flush(ctx(extended=False, v4="192.0.2.1"), [IPV4_UNICAST]))
     assert len(sent) == 1 and attribute(sent[0], AttrCode.NEXT_HOP) == bytes((192, 0, 2, 7))

@@ -521,7 +521,7 @@ class ControlServer:
         expires = args.get("expires_after")
         owner = _owner(args)
         try:
-            return self.speaker.flows.announce(name, match, then, family=family, neighbors=neighbors,
+            return self.speaker.flows.add_rule(name, match, then, family=family, neighbors=neighbors,
                                                expires_after=expires, owner=owner)
         except ValueError as exc:  # FlowSpecError (the component and why) is a ValueError too
             raise ControlError("invalid_flow", str(exc)) from None
@@ -530,7 +530,7 @@ class ControlServer:
         _only(args, "flow_withdraw", {"name"})
         name = _string(args.get("name"), "name")
         try:
-            return {"changed": self.speaker.flows.withdraw(name)}
+            return {"changed": self.speaker.flows.remove_rule(name)}
         except ValueError as exc:  # a config rule: the config file owns it
             raise ControlError("invalid_flow", str(exc)) from None
 

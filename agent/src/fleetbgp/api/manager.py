@@ -353,7 +353,7 @@ class ApiManager:
         if action == "clear":
             for peer in speaker.select(targets):
                 if "out" in cmd.options:
-                    count = peer.withdraw_all()
+                    count = peer.retract_all()
                     log.warning("API: process %s cleared the adj-rib-out of %s: %d route(s) withdrawn",
                                 runner.name, peer.address, count)
                 else:
