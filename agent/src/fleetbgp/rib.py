@@ -242,20 +242,20 @@ class AdjRibOut:
 class OwnedRibOut(AdjRibOut):
     """The adj-rib-out of a neighbor with who owns each route: the config's routes (`static`, the
     table a reload makes equal to the file) and the runtime owners that asked to be tracked
-    (`origins`: withdraw-on-exit, health checks, the control socket). A route announced untracked
+    (`owners`: withdraw-on-exit, health checks, the control socket). A route announced untracked
     (an API program without withdraw-on-exit) has no entry at all: a million of them cost nothing
     here. The last announcement of a route wins its ownership."""
 
     def __init__(self) -> None:
         super().__init__()
         self.static: RouteTable = {}
-        self.origins: dict[Family, dict[bytes, Owner]] = {}
+        self.owners: dict[Family, dict[bytes, Owner]] = {}
 
     def owner_of(self, fam: Family, key: bytes) -> Owner | None:
         """The owner of one route; None when it is not tracked (or not in the table)."""
-        origins = self.origins.get(fam)
-        if origins:
-            owner = origins.get(key)
+        owners = self.owners.get(fam)
+        if owners:
+            owner = owners.get(key)
             if owner is not None:
                 return owner
         static = self.static.get(fam)
@@ -268,9 +268,9 @@ class OwnedRibOut(AdjRibOut):
         if owner is CONFIG:
             return {fam: set(table) for fam, table in self.static.items() if table}
         out: dict[Family, set[bytes]] = {}
-        for fam, origins in self.origins.items():
+        for fam, owners in self.owners.items():
             # Identity: owners are interned (fleetbgp.owner), and `is` keeps this a plain scan.
-            keys = {nlri for nlri, who in origins.items() if who is owner}
+            keys = {nlri for nlri, who in owners.items() if who is owner}
             if keys:
                 out[fam] = keys
         return out
@@ -283,13 +283,13 @@ class OwnedRibOut(AdjRibOut):
             static = self.static.get(fam)
             if static:
                 static.pop(nlri, None)
-        origins = self.origins.get(fam)
+        owners = self.owners.get(fam)
         if track:
-            if origins is None:
-                origins = self.origins[fam] = {}
-            origins[nlri] = owner
-        elif origins:
-            origins.pop(nlri, None)
+            if owners is None:
+                owners = self.owners[fam] = {}
+            owners[nlri] = owner
+        elif owners:
+            owners.pop(nlri, None)
         # AdjRibOut.put, inlined: this is one call per route line of an API program.
         table = self.routes.setdefault(fam, {})
         if table.get(nlri) is attrs:
@@ -306,9 +306,9 @@ class OwnedRibOut(AdjRibOut):
         static = self.static.get(fam)
         if static:
             static.pop(nlri, None)
-        origins = self.origins.get(fam)
-        if origins:
-            origins.pop(nlri, None)
+        owners = self.owners.get(fam)
+        if owners:
+            owners.pop(nlri, None)
         # AdjRibOut.remove, inlined (one call per route, as put_owned).
         table = self.routes.get(fam)
         if table is None or table.pop(nlri, None) is None:
@@ -344,10 +344,10 @@ class OwnedRibOut(AdjRibOut):
             for nlri in old:
                 if nlri not in new and AdjRibOut.remove(self, fam, nlri):
                     withdrawn += 1
-            origins = self.origins.get(fam)
+            owners = self.owners.get(fam)
             for nlri, attrs in new.items():
-                if origins:
-                    origins.pop(nlri, None)  # the config announces it again: it owns it now
+                if owners:
+                    owners.pop(nlri, None)  # the config announces it again: it owns it now
                 if self.put(fam, nlri, attrs):
                     changed += 1
         self.static = {fam: dict(table) for fam, table in routes.items()}
@@ -357,10 +357,10 @@ class OwnedRibOut(AdjRibOut):
         """The routes the config does not own, with their tracked owner (None: untracked)."""
         for fam, table in self.routes.items():
             static = self.static.get(fam, {})
-            origins = self.origins.get(fam, {})
+            owners = self.owners.get(fam, {})
             for nlri, attrs in table.items():
                 if nlri not in static:
-                    yield fam, nlri, attrs, origins.get(nlri)
+                    yield fam, nlri, attrs, owners.get(nlri)
 
 
 def _shown(fam: Family, nlri: bytes, limit: int = 200) -> str:
