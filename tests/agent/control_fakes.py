@@ -80,7 +80,7 @@ class FakePeer:
     def add(self, text: str, owner: str = "config") -> None:
         fam, nlri, attrs = route(text)
         who = Owner.parse(owner)
-        self.rib_out.announce_owned(fam, nlri, attrs, who, track=who is not CONFIG)
+        self.rib_out.put_owned(fam, nlri, attrs, who, track=who is not CONFIG)
         if who is CONFIG:
             self.rib_out.static.setdefault(fam, {})[nlri] = attrs
 
@@ -118,21 +118,21 @@ class FakeSpeaker:
         self.calls.append(("announce", fam, nlri, attrs, str(owner), neighbors))
         changed = 0
         for p in self.select(neighbors):
-            if fam in p.neighbor.families and p.rib_out.announce_owned(fam, nlri, attrs, owner):
+            if fam in p.neighbor.families and p.rib_out.put_owned(fam, nlri, attrs, owner):
                 changed += 1
         return changed
 
     def withdraw(self, fam: Family, nlri: bytes, *, owner: Owner | None = None,
                  neighbors: list[str] | None = None) -> int:
         self.calls.append(("withdraw", fam, nlri, str(owner) if owner is not None else "", neighbors))
-        return sum(p.rib_out.withdraw(fam, nlri) for p in self.select(neighbors))
+        return sum(p.rib_out.remove(fam, nlri) for p in self.select(neighbors))
 
     def owned(self, owner: Owner) -> dict[str, dict[Family, set[bytes]]]:
         return {a: t for a, p in self.peers.items() if (t := p.rib_out.owned_by(owner))}
 
     def withdraw_owner(self, owner: Owner, neighbors: list[str] | None = None) -> int:
         self.calls.append(("withdraw_owner", str(owner), neighbors))
-        return sum(p.rib_out.withdraw_owned_by(owner) for p in self.select(neighbors))
+        return sum(p.rib_out.remove_owned_by(owner) for p in self.select(neighbors))
 
     def set_maintenance(self, on: bool) -> None:
         self.calls.append(("maintenance", on))

@@ -11,20 +11,12 @@ from fleetbgp.api.commands import CommandError, parse_command
 from fleetbgp.api.encoders import JsonEncoder, TextEncoder
 from fleetbgp.config import ConfigError, parse_text
 from fleetbgp.events import PeerEvent
+from fleetbgp.grammar.prefix import parse_path_id, prefix_to_nlri
 from fleetbgp.rib import AdjRibIn, AdjRibOut, keys_of_prefix
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext
 from fleetbgp.wire.errors import BGPError
 from fleetbgp.wire.messages import Capabilities, Open, decode_update, negotiate
-from fleetbgp.wire.nlri import (
-    IPV4_FLOWSPEC,
-    IPV4_UNICAST,
-    IPV6_UNICAST,
-    nlri_to_prefix,
-    parse_path_id,
-    path_key,
-    prefix_to_nlri,
-    split_key,
-)
+from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, nlri_to_prefix, path_key, split_key
 
 
 def h(text: str) -> bytes:
@@ -109,7 +101,7 @@ def test_negotiation_per_direction(ours: int, theirs: int, send: bool, receive: 
 def test_announce_bytes_match_exabgp() -> None:
     rib = AdjRibOut()
     attrs = Attributes.make(next_hop="10.10.1.1")
-    rib.announce(IPV4_UNICAST, k("10.0.0.10/32", 1), attrs)
+    rib.put(IPV4_UNICAST, k("10.0.0.10/32", 1), attrs)
     (msg,) = list(rib.flush(CTX_AP, [IPV4_UNICAST]))
     assert msg == h("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF 0035 02 00000015 400101004002004003040A0A0101"
                     "40050400000064 00000001 200A00000A")
@@ -117,21 +109,21 @@ def test_announce_bytes_match_exabgp() -> None:
 
 def test_a_route_without_path_id_goes_with_path_id_zero_when_negotiated() -> None:
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, n("10.0.0.0/24"), Attributes.make(next_hop="10.0.0.1"))
+    rib.put(IPV4_UNICAST, n("10.0.0.0/24"), Attributes.make(next_hop="10.0.0.1"))
     (msg,) = list(rib.flush(CTX_AP, [IPV4_UNICAST]))
     assert msg.endswith(h("00000000 18 0a0000"))
-    rib.withdraw(IPV4_UNICAST, n("10.0.0.0/24"))
+    rib.remove(IPV4_UNICAST, n("10.0.0.0/24"))
     (msg,) = list(rib.flush(CTX_AP, [IPV4_UNICAST]))
     assert msg[19:] == h("0008 00000000 18 0a0000 0000")
 
 
 def test_two_paths_of_one_prefix_both_go_and_one_is_withdrawn_alone() -> None:
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, k("10.0.0.10/32", 1), Attributes.make(next_hop="10.10.1.1"))
-    rib.announce(IPV4_UNICAST, k("10.0.0.10/32", 2), Attributes.make(next_hop="10.10.1.2"))
+    rib.put(IPV4_UNICAST, k("10.0.0.10/32", 1), Attributes.make(next_hop="10.10.1.1"))
+    rib.put(IPV4_UNICAST, k("10.0.0.10/32", 2), Attributes.make(next_hop="10.10.1.2"))
     assert len(list(rib.flush(CTX_AP, [IPV4_UNICAST]))) == 2
     assert rib.count(IPV4_UNICAST) == 2
-    rib.withdraw(IPV4_UNICAST, k("10.0.0.10/32", 1))
+    rib.remove(IPV4_UNICAST, k("10.0.0.10/32", 1))
     (msg,) = list(rib.flush(CTX_AP, [IPV4_UNICAST]))
     assert msg[19:] == h("0009 00000001 20 0a00000a 0000")
     assert list(rib.routes[IPV4_UNICAST]) == [k("10.0.0.10/32", 2)]
@@ -139,12 +131,12 @@ def test_two_paths_of_one_prefix_both_go_and_one_is_withdrawn_alone() -> None:
 
 def test_ipv6_paths_go_in_mp_reach_and_mp_unreach() -> None:
     rib = AdjRibOut()
-    rib.announce(IPV6_UNICAST, k("2001:db8::/32", 7), Attributes.make(next_hop="2001:db8::1"))
+    rib.put(IPV6_UNICAST, k("2001:db8::/32", 7), Attributes.make(next_hop="2001:db8::1"))
     (msg,) = list(rib.flush(CTX_AP, [IPV6_UNICAST]))
     assert h("00000007 20 20010db8") in msg
     upd = decode_update(msg[19:], DecodeContext(ibgp=True, addpath=frozenset({IPV6_UNICAST})))
     assert upd.announce[IPV6_UNICAST][1] == [k("2001:db8::/32", 7)]
-    rib.withdraw(IPV6_UNICAST, k("2001:db8::/32", 7))
+    rib.remove(IPV6_UNICAST, k("2001:db8::/32", 7))
     (msg,) = list(rib.flush(CTX_AP, [IPV6_UNICAST]))
     upd = decode_update(msg[19:], DecodeContext(ibgp=True, addpath=frozenset({IPV6_UNICAST})))
     assert upd.withdraw[IPV6_UNICAST] == [k("2001:db8::/32", 7)]
@@ -153,24 +145,24 @@ def test_ipv6_paths_go_in_mp_reach_and_mp_unreach() -> None:
 def test_without_add_path_paths_are_stripped_and_sent_once() -> None:
     rib = AdjRibOut()
     attrs = Attributes.make(next_hop="10.10.1.1")
-    rib.announce(IPV4_UNICAST, k("10.0.0.10/32", 1), attrs)
-    rib.announce(IPV4_UNICAST, k("10.0.0.10/32", 2), attrs)
+    rib.put(IPV4_UNICAST, k("10.0.0.10/32", 1), attrs)
+    rib.put(IPV4_UNICAST, k("10.0.0.10/32", 2), attrs)
     (msg,) = list(rib.flush(CTX, [IPV4_UNICAST]))
     assert msg.endswith(h("40050400000064 200a00000a")) and len(msg) == 0x31  # one NLRI, no path id
 
 
 def test_without_add_path_withdrawing_one_path_announces_the_other_instead() -> None:
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, k("10.0.0.10/32", 1), Attributes.make(next_hop="10.10.1.1"))
-    rib.announce(IPV4_UNICAST, k("10.0.0.10/32", 2), Attributes.make(next_hop="10.10.1.2"))
+    rib.put(IPV4_UNICAST, k("10.0.0.10/32", 1), Attributes.make(next_hop="10.10.1.1"))
+    rib.put(IPV4_UNICAST, k("10.0.0.10/32", 2), Attributes.make(next_hop="10.10.1.2"))
     list(rib.flush(CTX, [IPV4_UNICAST]))
-    rib.withdraw(IPV4_UNICAST, k("10.0.0.10/32", 1))
+    rib.remove(IPV4_UNICAST, k("10.0.0.10/32", 1))
     (msg,) = list(rib.flush(CTX, [IPV4_UNICAST]))
     upd = decode_update(msg[19:], DecodeContext(ibgp=True))
     assert not upd.withdraw
     assert upd.announce[IPV4_UNICAST] == (Attributes.make(next_hop="10.10.1.2", origin=0, as_path=(),
                                                           local_pref=100), [n("10.0.0.10/32")])
-    rib.withdraw(IPV4_UNICAST, k("10.0.0.10/32", 2))
+    rib.remove(IPV4_UNICAST, k("10.0.0.10/32", 2))
     (msg,) = list(rib.flush(CTX, [IPV4_UNICAST]))
     assert decode_update(msg[19:], DecodeContext(ibgp=True)).withdraw == {IPV4_UNICAST: [n("10.0.0.10/32")]}
 
@@ -188,14 +180,14 @@ def test_received_paths_decode_and_are_kept_per_path_id() -> None:
     for raw in (body, body2):
         upd = decode_update(raw, RECEIVE)
         for fam, (attrs, items) in upd.announce.items():
-            rib.update(fam, attrs, items)
+            rib.put(fam, attrs, items)
     table = rib.routes[IPV4_UNICAST]
     assert {split_key(key): attrs.next_hop for key, attrs in table.items() if attrs} == {
         (1, n("10.0.0.10/32")): "10.10.1.1", (2, n("10.0.0.10/32")): "10.10.1.2"}
     assert sorted(keys_of_prefix(table, IPV4_UNICAST, n("10.0.0.10/32"), True)) == \
         [k("10.0.0.10/32", 1), k("10.0.0.10/32", 2)]
     upd = decode_update(h("0009 00000001 20 0a00000a 0000"), RECEIVE)
-    rib.withdraw(IPV4_UNICAST, upd.withdraw[IPV4_UNICAST])
+    rib.remove(IPV4_UNICAST, upd.withdraw[IPV4_UNICAST])
     assert list(table) == [k("10.0.0.10/32", 2)]
 
 

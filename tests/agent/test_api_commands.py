@@ -32,7 +32,7 @@ from fleetbgp.api.commands import (
     parse_command,
 )
 from fleetbgp.wire.attributes import Attributes
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST
 
 
 def n(prefix: str) -> bytes:

@@ -20,6 +20,7 @@ import pytest
 from fleetbgp.api.encoders import JsonEncoder, TextEncoder
 from fleetbgp.events import PeerEvent
 from fleetbgp.grammar.communities import extended_community_text
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext, encode_attributes
 from fleetbgp.wire.messages import (
     Capabilities,
@@ -32,7 +33,7 @@ from fleetbgp.wire.messages import (
     pack_announce,
     pack_withdraw,
 )
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 
 EBGP = EncodeContext(local_as=65001, peer_as=65000, next_hop_self_v4="10.255.1.2",
                      next_hop_self_v6="fd00:fb:0:1::2")

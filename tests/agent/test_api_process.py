@@ -24,9 +24,10 @@ from fleetbgp.api.manager import ApiManager, ack_default
 from fleetbgp.config import parse_text
 from fleetbgp.daemon import Speaker
 from fleetbgp.events import PeerEvent
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.attributes import Attributes
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST
 
 PY = sys.executable
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.grammar.communities import parse_community, parse_extended_community, parse_large_community
 from fleetbgp.grammar.errors import RouteError
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.grammar.route import (
     RouteOptions,
     parse_attributes,
@@ -21,7 +22,7 @@ from fleetbgp.grammar.route import (
     split_route,
 )
 from fleetbgp.wire.attributes import Attributes
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, nlri_to_prefix, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, nlri_to_prefix
 
 
 def route(text: str):

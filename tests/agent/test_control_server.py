@@ -146,7 +146,7 @@ def test_routes_limit_counts_everything_but_returns_at_most_limit():
     peer = FakePeer("192.0.2.1")
     _fam, _nlri, attrs = parse_route(["10.0.0.0/32", "next-hop", "self"])
     for i in range(5000):
-        peer.rib_out.announce(IPV4_UNICAST, bytes((32, 10, i >> 8 & 255, i & 255, 0)), attrs)
+        peer.rib_out.put(IPV4_UNICAST, bytes((32, 10, i >> 8 & 255, i & 255, 0)), attrs)
     speaker = FakeSpeaker([peer])
     with served(speaker) as (_s, path, _lt):
         c = Raw(path)

@@ -18,6 +18,7 @@ from fleetbgp.api.encoders import JsonEncoder, TextEncoder, _capabilities_json, 
 from fleetbgp.config import ConfigError, parse_text
 from fleetbgp.config.model import Capabilities as ConfigCapabilities
 from fleetbgp.events import PeerEvent
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.rib import AdjRibOut
 from fleetbgp.wire import fit
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext
@@ -31,7 +32,7 @@ from fleetbgp.wire.messages import (
     pack_announce,
     pack_withdraw,
 )
-from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, Family
 
 PY = sys.executable
 V4_EXT = frozenset((IPV4_UNICAST,))
@@ -165,8 +166,8 @@ def test_withdrawal_goes_in_the_body_as_exabgp_sends_it() -> None:
 
 def test_rib_flush_sends_with_the_capability_and_keeps_the_route_without(caplog: pytest.LogCaptureFixture) -> None:
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, n("10.0.0.0/24"), Attributes.make(next_hop="2001:db8::99"))
-    rib.announce(IPV4_UNICAST, n("10.0.1.0/24"), Attributes.make(next_hop="192.0.2.7"))
+    rib.put(IPV4_UNICAST, n("10.0.0.0/24"), Attributes.make(next_hop="2001:db8::99"))
+    rib.put(IPV4_UNICAST, n("10.0.1.0/24"), Attributes.make(next_hop="192.0.2.7"))
     with caplog.at_level(logging.ERROR):
         sent = list(rib.flush(ctx(extended=False, v4="192.0.2.1"), [IPV4_UNICAST]))
     assert len(sent) == 1 and attribute(sent[0], AttrCode.NEXT_HOP) == bytes((192, 0, 2, 7))

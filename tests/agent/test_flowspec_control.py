@@ -247,7 +247,7 @@ def test_received_rules_in_the_adj_rib_in_view(agent):
     c, peer = agent.client, agent.speaker.peers["192.0.2.1"]
     rule = parse_match(1, {"source": "203.0.113.0/24", "protocol": "=udp"})
     attrs = Attributes.make(as_path=((2, (65000,)),), ext_communities=(0x8006000000000000,))
-    peer.rib_in.update(IPV4_FLOWSPEC, attrs, [rule.nlri()])
+    peer.rib_in.put(IPV4_FLOWSPEC, attrs, [rule.nlri()])
     got = c.call("routes", received=True, family="ipv4 flow")
     assert got["count"] == 1
     entry = got["routes"][0]

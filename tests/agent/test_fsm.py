@@ -26,6 +26,7 @@ from fleetbgp.fsm import (
     UpdateReceived,
     collision_winner,
 )
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.wire.attributes import Attributes, EncodeContext
 from fleetbgp.wire.constants import CeaseSub, MsgType
 from fleetbgp.wire.messages import (
@@ -39,7 +40,7 @@ from fleetbgp.wire.messages import (
     frame,
     pack_announce,
 )
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST
 
 LOCAL_ID = "10.0.0.1"
 PEER_ID = "10.0.0.2"

@@ -19,19 +19,17 @@ from typing import ClassVar
 import pytest
 
 from fleetbgp.config.model import CommandCheckSpec, DnsCheckSpec, HttpCheckSpec, TcpCheckSpec
+from fleetbgp.config.targets import DnsError, encode_name, split_url
 from fleetbgp.health import checks
 from fleetbgp.health.checks import (
-    DnsError,
     build_query,
     command_check,
     describe,
     dns_check,
-    encode_name,
     http_check,
     parse_response,
     run_check,
     run_command,
-    split_url,
     system_nameservers,
     tcp_check,
 )

@@ -8,7 +8,7 @@ from doc_examples import DOCS, config_examples
 
 from fleetbgp.config import parse_text
 from fleetbgp.config.parser import HealthCheckBlock
-from fleetbgp.health.cli import build_parser
+from fleetbgp.health.exabgp_program import build_parser
 
 DOC = DOCS / "healthcheck.md"
 

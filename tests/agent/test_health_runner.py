@@ -12,10 +12,11 @@ import pytest
 
 from fleetbgp.config import parse_text
 from fleetbgp.config.model import Config
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.health import HealthManager
 from fleetbgp.health.engine import State
 from fleetbgp.wire.attributes import Attributes
-from fleetbgp.wire.nlri import Family, nlri_to_prefix, prefix_to_nlri
+from fleetbgp.wire.nlri import Family, nlri_to_prefix
 
 PEERS = ("192.0.2.1", "192.0.2.5")
 
@@ -425,3 +426,21 @@ def test_a_changed_check_runs_at_once_with_its_new_settings(service):
         finally:
             await hm.stop()
     asyncio.run(scenario())
+
+
+def test_route_attributes_per_state_follow_the_block_and_the_engine_states():
+    # config/model.py names the states by their text (config cannot import the engine): the
+    # engine's State members must be those strings, or every state would get the block's own.
+    hc = config("""healthcheck h {
+    ip 100.10.0.1; check tcp 127.0.0.1:PORT;
+    community [ 65000:100 ]; disabled-community [ 65000:666 ];
+    as-path [ 65001 65001 ]; up-as-path [ 65001 ]; down-as-path [ 65001 65001 65001 ];
+}
+""", 1).healthchecks["h"]
+    seen = {state: hc.route_attributes(state, 7) for state in (State.UP, State.DOWN, State.DISABLED)}
+    assert seen[State.UP].communities == (65000 << 16 | 100,)
+    assert seen[State.DOWN].communities == seen[State.DISABLED].communities == (65000 << 16 | 666,)
+    assert [a.as_path for a in seen.values()] == [((2, (65001,)),), ((2, (65001,) * 3),),
+                                                  ((2, (65001, 65001)),)]
+    assert {a.med for a in seen.values()} == {7}
+    assert hc.route_attributes(State.RISING, 7).communities == (65000 << 16 | 100,)

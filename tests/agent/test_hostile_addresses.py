@@ -12,11 +12,11 @@ from control_fakes import sample_speaker, served
 from fleetbgp import literals
 from fleetbgp.api.commands import CommandError, parse_command
 from fleetbgp.config import ConfigError, parse_text
+from fleetbgp.config.targets import split_url
 from fleetbgp.control_client import ControlClient, ControlError
-from fleetbgp.health import cli as hcli
-from fleetbgp.health.checks import split_url
+from fleetbgp.grammar.prefix import prefix_to_nlri
+from fleetbgp.health import exabgp_program as program
 from fleetbgp.settings import AgentSettings
-from fleetbgp.wire.nlri import prefix_to_nlri
 
 HEAD = " local-as 65001;\n peer-as 65000;\n router-id 192.0.2.2;\n"
 
@@ -132,9 +132,9 @@ def test_control_requests_with_leading_zero(cmd: str, args: dict[str, Any], code
     ["--ip", "10.0.0.1", "--next-hop", "010.0.0.1"],
     ["--ip", "10.0.0.1", "--neighbor", "010.0.0.1"],
 ])
-def test_health_cli_refuses_leading_zero(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_healthcheck_program_refuses_leading_zero(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        hcli.parse_args(argv)
+        program.parse_args(argv)
     assert info.value.code == 2
     assert "leading zero" in capsys.readouterr().err
 
@@ -174,11 +174,11 @@ def test_a_route_prefix_with_a_zone_is_refused() -> None:
                    "static { route 2001:db8::1%eth0/128 next-hop self; } }\n", "z.conf")
 
 
-def test_health_cli_refuses_an_ip_with_a_zone(capsys: pytest.CaptureFixture[str]) -> None:
+def test_healthcheck_program_refuses_an_ip_with_a_zone(capsys: pytest.CaptureFixture[str]) -> None:
     # Found by make fuzz: `--ip '88:db8::100%1:db8- '` was taken, and printed into the announce line
     # with its zone (and its space), which the agent then refused on every announcement.
     with pytest.raises(SystemExit):
-        hcli.parse_args(["--ip", "88:db8::100%1:db8- "])
+        program.parse_args(["--ip", "88:db8::100%1:db8- "])
     assert "no zone" in capsys.readouterr().err
 
 

@@ -10,7 +10,7 @@ import ipaddress
 import pytest
 
 from fleetbgp.config import ConfigError, limits, parse_text
-from fleetbgp.health import cli as hcli
+from fleetbgp.health import exabgp_program as program
 
 IP = ["--ip", "100.10.0.1/32"]
 TWO_IPS = ["--ip", "100.10.0.1/32", "--ip", "100.10.0.2/32"]
@@ -18,7 +18,7 @@ TWO_IPS = ["--ip", "100.10.0.1/32", "--ip", "100.10.0.2/32"]
 
 def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     with pytest.raises(SystemExit) as info:
-        hcli.parse_args(argv)
+        program.parse_args(argv)
     assert info.value.code == 2
     return capsys.readouterr().err
 
@@ -36,10 +36,10 @@ def test_out_of_range_32_bit_options_are_refused(option, value, capsys):
 
 
 def test_32_bit_limits_themselves_are_accepted():
-    o = hcli.parse_args([*IP, "--up-metric", "4294967295", "--down-metric", "4294967295",
+    o = program.parse_args([*IP, "--up-metric", "4294967295", "--down-metric", "4294967295",
                          "--disabled-metric", "4294967295", "--local-preference", "4294967295"])
     assert (o.up_metric, o.local_preference) == (4294967295, 4294967295)
-    assert hcli.parse_args([*IP, "--local-preference", "-1"]).local_preference == -1  # ExaBGP's "unset"
+    assert program.parse_args([*IP, "--local-preference", "-1"]).local_preference == -1  # ExaBGP's "unset"
 
 
 @pytest.mark.parametrize("metric", ["--up-metric", "--down-metric", "--disabled-metric"])
@@ -52,12 +52,12 @@ def test_increase_overflow_counts_the_deaggregated_routes(capsys):
     err = refused(["--ip", "100.10.0.0/30", "--deaggregate-networks", "--up-metric", "4294967293",
                    "--increase", "1"], capsys)
     assert "--up-metric" in err and "4 routes" in err, err
-    hcli.parse_args(["--ip", "100.10.0.0/30", "--deaggregate-networks", "--up-metric", "4294967292",
+    program.parse_args(["--ip", "100.10.0.0/30", "--deaggregate-networks", "--up-metric", "4294967292",
                      "--down-metric", "0", "--disabled-metric", "0", "--increase", "1"])
 
 
 def test_the_down_metrics_do_not_matter_with_withdraw_on_down():
-    o = hcli.parse_args([*TWO_IPS, "--down-metric", "4294967295", "--disabled-metric", "4294967295",
+    o = program.parse_args([*TWO_IPS, "--down-metric", "4294967295", "--disabled-metric", "4294967295",
                          "--withdraw-on-down"])
     assert o.down_metric == 4294967295
 
@@ -71,8 +71,8 @@ def test_deaggregating_into_too_many_routes_is_refused(net, capsys):
 
 
 def test_deaggregating_up_to_the_limit_works():
-    o = hcli.parse_args(["--ip", "100.10.0.0/20", "--deaggregate-networks", "--increase", "0"])
-    assert hcli.prepare_ips(o)
+    o = program.parse_args(["--ip", "100.10.0.0/20", "--deaggregate-networks", "--increase", "0"])
+    assert program.prepare_ips(o)
     assert len(o.ips) == limits.MAX_ROUTES == 4096
 
 
@@ -85,19 +85,19 @@ def test_too_many_ips_are_refused(capsys):
 def test_too_many_loopback_addresses_are_refused_before_starting(monkeypatch):
     """Without --ip the addresses come from the loopback, known only when the program starts."""
     nets = [ipaddress.ip_network(f"100.{64 + i // 256}.{i % 256}.1/32") for i in range(limits.MAX_ROUTES + 1)]
-    monkeypatch.setattr(hcli, "loopback_ips", lambda label, exact: nets)
+    monkeypatch.setattr(program, "loopback_ips", lambda label, exact: nets)
     with pytest.raises(ValueError, match=str(limits.MAX_ROUTES)):
-        hcli.prepare_ips(hcli.parse_args(["--increase", "0"]))
-    assert hcli.main(["--increase", "0", "--silent"]) == hcli.EXIT_USAGE
+        program.prepare_ips(program.parse_args(["--increase", "0"]))
+    assert program.main(["--increase", "0", "--silent"]) == program.EXIT_USAGE
 
 
 def test_a_next_hop_of_the_other_family_than_the_loopback_addresses_is_refused_before_starting(monkeypatch):
     # Found by the fuzzer: `--next-hop 21::32` without --ip was accepted, and every IPv4 loopback
     # address's announcement was then refused by the agent.
-    monkeypatch.setattr(hcli, "loopback_ips", lambda label, exact: [ipaddress.ip_network("100.10.0.1/32")])
+    monkeypatch.setattr(program, "loopback_ips", lambda label, exact: [ipaddress.ip_network("100.10.0.1/32")])
     with pytest.raises(ValueError, match=r"--next-hop 21::32 is IPv6, but the loopback's address 100.10.0.1/32"):
-        hcli.prepare_ips(hcli.parse_args(["--next-hop", "21::32"]))
-    assert hcli.main(["--next-hop", "21::32", "--silent"]) == hcli.EXIT_USAGE
+        program.prepare_ips(program.parse_args(["--next-hop", "21::32"]))
+    assert program.main(["--next-hop", "21::32", "--silent"]) == program.EXIT_USAGE
 
 
 # -- seconds ----------------------------------------------------------------------------------------------
@@ -110,7 +110,7 @@ def test_seconds_must_be_finite_and_in_range(option, value, capsys):
 
 
 def test_seconds_in_range_are_accepted():
-    o = hcli.parse_args([*IP, "--interval", "0", "--fast-interval", "0.5", "--timeout", "0",
+    o = program.parse_args([*IP, "--interval", "0", "--fast-interval", "0.5", "--timeout", "0",
                          "--ack-timeout", "86400"])
     assert (o.interval, o.fast, o.timeout, o.ack_timeout) == (0.0, 0.5, 0.0, 86400.0)
 
@@ -171,6 +171,6 @@ def test_block_seconds_refuse_nan_and_infinity(value):
 def test_an_option_glued_to_dashdash_is_a_missing_value(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     # Found by the fuzzer: argparse hands `-N--` over as [] with no type check, which crashed later.
     with pytest.raises(SystemExit) as exc:
-        hcli.parse_args(argv)
+        program.parse_args(argv)
     assert exc.value.code == 2
     assert "a value is missing" in capsys.readouterr().err

@@ -29,13 +29,14 @@ from fleetbgp.config.lexer import tokenize_line
 from fleetbgp.config.model import Capabilities
 from fleetbgp.grammar import route as route_mod
 from fleetbgp.grammar.errors import RouteError
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.grammar.route import parse_attributes, parse_route
 from fleetbgp.rib import AdjRibOut
 from fleetbgp.wire import fit
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext
 from fleetbgp.wire.constants import MsgType
 from fleetbgp.wire.messages import MessageReader, decode_update
-from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST
 
 PY = sys.executable
 
@@ -325,11 +326,11 @@ def announced(messages: list[bytes], ctx: EncodeContext = CTX) -> tuple[set[byte
 
 def test_flush_drops_an_oversized_route_and_sends_the_others(caplog: pytest.LogCaptureFixture) -> None:
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, n("10.0.0.0/24"), SMALL)
-    rib.announce(IPV4_UNICAST, n("10.0.1.0/24"), HUGE)
-    rib.announce(IPV4_UNICAST, n("10.0.2.0/24"), SMALL)
-    rib.announce(IPV6_UNICAST, n("2001:db8::/32"), HUGE)
-    rib.announce(IPV6_UNICAST, n("2001:db8:1::/48"), SMALL)
+    rib.put(IPV4_UNICAST, n("10.0.0.0/24"), SMALL)
+    rib.put(IPV4_UNICAST, n("10.0.1.0/24"), HUGE)
+    rib.put(IPV4_UNICAST, n("10.0.2.0/24"), SMALL)
+    rib.put(IPV6_UNICAST, n("2001:db8::/32"), HUGE)
+    rib.put(IPV6_UNICAST, n("2001:db8:1::/48"), SMALL)
     with caplog.at_level(logging.ERROR, logger="fleetbgp.rib"):
         got, gone = announced(list(rib.flush(CTX, [IPV4_UNICAST, IPV6_UNICAST])))
     assert got == {n("10.0.0.0/24"), n("10.0.2.0/24"), n("2001:db8:1::/48")}
@@ -344,8 +345,8 @@ def test_flush_drops_an_oversized_route_and_sends_the_others(caplog: pytest.LogC
 
 def test_flush_limit_is_the_session_message_size() -> None:
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, n("10.0.1.0/24"), MEDIUM)
-    rib.announce(IPV4_UNICAST, n("10.0.2.0/24"), SMALL)
+    rib.put(IPV4_UNICAST, n("10.0.1.0/24"), MEDIUM)
+    rib.put(IPV4_UNICAST, n("10.0.2.0/24"), SMALL)
     extended = EncodeContext(local_as=65001, peer_as=65002, next_hop_self_v4="192.0.2.1", max_size=65535)
     rib.mark_all([IPV4_UNICAST])
     got, _ = announced(list(rib.flush(extended, [IPV4_UNICAST])), extended)
@@ -362,8 +363,8 @@ def test_flush_drops_only_the_flow_rule_that_does_not_fit() -> None:
     big = bytes((0xF0 | 4090 >> 8, 4090 & 0xFF)) + b"\x01\x18\xc0\x00\x02" + bytes(4085)
     small = bytes((5,)) + b"\x81\x18\xc0\x00\x02"
     rib = AdjRibOut()
-    rib.announce(IPV4_FLOWSPEC, big, discard)
-    rib.announce(IPV4_FLOWSPEC, small, discard)
+    rib.put(IPV4_FLOWSPEC, big, discard)
+    rib.put(IPV4_FLOWSPEC, small, discard)
     messages = list(rib.flush(CTX, [IPV4_FLOWSPEC]))
     assert messages and all(len(m) <= 4096 for m in messages)
     assert any(small in m for m in messages)
@@ -377,8 +378,8 @@ def test_flush_survives_a_2_octet_peer_whose_as4_path_overflows() -> None:
     ctx = EncodeContext(local_as=65001, peer_as=65002, asn4=False, next_hop_self_v4="192.0.2.1",
                         max_size=65535)
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, n("10.0.1.0/24"), path)
-    rib.announce(IPV4_UNICAST, n("10.0.2.0/24"), SMALL)
+    rib.put(IPV4_UNICAST, n("10.0.1.0/24"), path)
+    rib.put(IPV4_UNICAST, n("10.0.2.0/24"), SMALL)
     reader = MessageReader(65535)
     messages = list(rib.flush(ctx, [IPV4_UNICAST]))
     bodies = [body for m in messages for _t, body in reader.feed(m)]
@@ -392,10 +393,10 @@ def test_flush_survives_a_2_octet_peer_whose_as4_path_overflows() -> None:
 
 def test_flush_withdraws_a_route_replaced_by_one_too_large() -> None:
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, n("10.0.1.0/24"), SMALL)
+    rib.put(IPV4_UNICAST, n("10.0.1.0/24"), SMALL)
     got, _ = announced(list(rib.flush(CTX, [IPV4_UNICAST])))
     assert got == {n("10.0.1.0/24")}
-    rib.announce(IPV4_UNICAST, n("10.0.1.0/24"), HUGE)
+    rib.put(IPV4_UNICAST, n("10.0.1.0/24"), HUGE)
     got, gone = announced(list(rib.flush(CTX, [IPV4_UNICAST])))
     assert got == set() and gone == {n("10.0.1.0/24")}
 
@@ -412,8 +413,8 @@ def test_flush_survives_a_bug_in_encoding_one_attribute_set(monkeypatch: pytest.
 
     monkeypatch.setattr(rib_mod, "encode_attributes", broken)
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, n("10.0.1.0/24"), MEDIUM)
-    rib.announce(IPV4_UNICAST, n("10.0.2.0/24"), SMALL)
+    rib.put(IPV4_UNICAST, n("10.0.1.0/24"), MEDIUM)
+    rib.put(IPV4_UNICAST, n("10.0.2.0/24"), SMALL)
     got, gone = announced(list(rib.flush(CTX, [IPV4_UNICAST])))
     assert got == {n("10.0.2.0/24")} and gone == {n("10.0.1.0/24")}
 

@@ -8,6 +8,7 @@ import pytest
 
 from fleetbgp.config import parse_text
 from fleetbgp.fsm import Close, Connection, LocalProtocolError, Send, SessionUp, State, UpdateReceived
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.owner import CONFIG, Owner
 from fleetbgp.peer_state import PeerState
 from fleetbgp.wire.attributes import Attributes, DecodeContext
@@ -22,7 +23,7 @@ from fleetbgp.wire.messages import (
     Update,
     decode_update,
 )
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 
 LOCAL_ID = "192.0.2.2"
 CONF = """
@@ -183,8 +184,8 @@ def test_only_changes_follow() -> None:
     state = make_state()
     establish(state)
     list(state.updates())
-    assert state.announce(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
-    assert state.withdraw(IPV4_UNICAST, n("10.0.0.0/24"))
+    assert state.advertise(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
+    assert state.retract(IPV4_UNICAST, n("10.0.0.0/24"))
     updates = sent(state.updates())
     assert withdrawn(updates) == {n("10.0.0.0/24")}
     assert announced(updates) == {n("10.9.0.0/24"): 50}
@@ -220,7 +221,7 @@ def test_withdraw_drain_withdraws_once_holds_changes_and_restores() -> None:
     assert not state.set_drain("withdraw")  # no change
     updates = sent(state.updates())
     assert withdrawn(updates) == {n("10.0.0.0/24"), n("10.0.1.0/24")} and announced(updates) == {}
-    state.announce(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
+    state.advertise(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
     assert sent(state.updates()) == []  # held until the drain ends
     assert state.set_drain(None)
     assert announced(sent(state.updates())) == {n("10.0.0.0/24"): None, n("10.0.1.0/24"): 5,
@@ -328,7 +329,7 @@ def test_a_new_session_sends_everything_again() -> None:
     state = make_state()
     first = establish(state)
     list(state.updates())
-    state.announce(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
+    state.advertise(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
     first.connection_lost("gone")
     state.session_down(first)
     state.forget(first)
@@ -366,45 +367,45 @@ def _frame(msg_type: int, body: bytes) -> bytes:
 
 def test_owner_of_each_route() -> None:
     state = make_state()
-    state.announce(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
-    state.announce(IPV4_UNICAST, n("10.9.1.0/24"), ATTRS, PROCESS, track=False)
+    state.advertise(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
+    state.advertise(IPV4_UNICAST, n("10.9.1.0/24"), ATTRS, PROCESS, track=False)
     rib = state.rib_out
     assert rib.owner_of(IPV4_UNICAST, n("10.0.0.0/24")) is CONFIG
     assert rib.owner_of(IPV4_UNICAST, n("10.9.0.0/24")) is CONTROL
     assert rib.owner_of(IPV4_UNICAST, n("10.9.1.0/24")) is None  # untracked
     assert rib.owner_of(IPV4_UNICAST, n("10.99.0.0/24")) is None  # not there
     # The last announcement wins, the config's included.
-    state.announce(IPV4_UNICAST, n("10.0.0.0/24"), ATTRS, PROCESS)
+    state.advertise(IPV4_UNICAST, n("10.0.0.0/24"), ATTRS, PROCESS)
     assert rib.owner_of(IPV4_UNICAST, n("10.0.0.0/24")) is PROCESS
     assert state.owned(CONFIG) == {IPV4_UNICAST: {n("10.0.1.0/24")}}
 
 
-def test_withdraw_by_owner_takes_only_its_routes() -> None:
+def test_retract_owner_takes_only_its_routes() -> None:
     state = make_state()
-    state.announce(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
-    state.announce(IPV4_UNICAST, n("10.9.1.0/24"), ATTRS, CONTROL)
-    state.announce(IPV4_UNICAST, n("10.9.2.0/24"), ATTRS, PROCESS)
-    state.announce(IPV4_UNICAST, n("10.9.1.0/24"), ATTRS, PROCESS)  # taken over
+    state.advertise(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
+    state.advertise(IPV4_UNICAST, n("10.9.1.0/24"), ATTRS, CONTROL)
+    state.advertise(IPV4_UNICAST, n("10.9.2.0/24"), ATTRS, PROCESS)
+    state.advertise(IPV4_UNICAST, n("10.9.1.0/24"), ATTRS, PROCESS)  # taken over
     assert state.owned(Owner.control("cli")) == {IPV4_UNICAST: {n("10.9.0.0/24")}}  # equal is identical
-    assert state.withdraw_owner(CONTROL) == 1
+    assert state.retract_owner(CONTROL) == 1
     assert set(state.rib_out.routes[IPV4_UNICAST]) == {n("10.0.0.0/24"), n("10.0.1.0/24"), n("10.9.1.0/24"),
                                                        n("10.9.2.0/24")}
-    assert state.withdraw_owner(CONTROL) == 0
+    assert state.retract_owner(CONTROL) == 0
     # A withdrawn route has no owner left behind.
-    state.withdraw(IPV4_UNICAST, n("10.9.2.0/24"))
+    state.retract(IPV4_UNICAST, n("10.9.2.0/24"))
     assert state.owned(PROCESS) == {IPV4_UNICAST: {n("10.9.1.0/24")}}
 
 
 def test_a_family_the_neighbor_does_not_have_is_refused() -> None:
     state = make_state(CONF.replace("ipv6 unicast; ", ""))
-    assert not state.announce(IPV6_UNICAST, n("2001:db8::/32"), ATTRS, CONTROL)
+    assert not state.advertise(IPV6_UNICAST, n("2001:db8::/32"), ATTRS, CONTROL)
     assert state.owned(CONTROL) == {}
 
 
 def test_reload_replaces_the_static_routes_and_keeps_runtime_ones() -> None:
     state = make_state()
-    state.announce(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
-    state.announce(IPV4_UNICAST, n("10.9.1.0/24"), ATTRS, PROCESS)
+    state.advertise(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
+    state.advertise(IPV4_UNICAST, n("10.9.1.0/24"), ATTRS, PROCESS)
     new = parse_text(CONF.replace("route 10.0.0.0/24 next-hop 192.0.2.2;",
                                   "route 10.9.1.0/24 next-hop 192.0.2.2;"), "peer.conf").neighbors[0]
     assert state.set_static(new.static_routes) == (1, 1)  # 10.9.1.0/24 changed, 10.0.0.0/24 gone
@@ -416,10 +417,10 @@ def test_reload_replaces_the_static_routes_and_keeps_runtime_ones() -> None:
     assert [(o, nlri) for _f, nlri, _a, o in rib.runtime_routes()] == [(CONTROL, n("10.9.0.0/24"))]
 
 
-def test_withdraw_all_forgets_every_owner() -> None:
+def test_retract_all_forgets_every_owner() -> None:
     state = make_state()
-    state.announce(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
-    assert state.withdraw_all() == 3
+    state.advertise(IPV4_UNICAST, n("10.9.0.0/24"), ATTRS, CONTROL)
+    assert state.retract_all() == 3
     assert state.owned(CONTROL) == {} and state.owned(CONFIG) == {}
 
 

@@ -7,11 +7,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.rib import AdjRibIn, AdjRibOut
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext
 from fleetbgp.wire.constants import MsgType
 from fleetbgp.wire.messages import MessageReader, Update, decode_update, end_of_rib
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 
 CTX = EncodeContext(local_as=65001, peer_as=65002, next_hop_self_v4="192.0.2.1",
                     next_hop_self_v6="2001:db8::1")
@@ -66,22 +67,22 @@ def want(rib: AdjRibOut) -> dict[Family, dict[bytes, Any]]:
     return {f: {k: a.med for k, a in t.items()} for f, t in rib.routes.items() if t}
 
 
-def test_announce_and_withdraw_report_changes() -> None:
+def test_put_and_remove_report_changes() -> None:
     rib = AdjRibOut()
-    assert rib.announce(IPV4_UNICAST, v4(1), A)
-    assert not rib.announce(IPV4_UNICAST, v4(1), A)  # same interned attributes: no change
-    assert not rib.announce(IPV4_UNICAST, v4(1), Attributes.make(next_hop="self", med=10))
-    assert rib.announce(IPV4_UNICAST, v4(1), B)
-    assert rib.withdraw(IPV4_UNICAST, v4(1))
-    assert not rib.withdraw(IPV4_UNICAST, v4(1))
-    assert not rib.withdraw(IPV6_UNICAST, v4(1))
+    assert rib.put(IPV4_UNICAST, v4(1), A)
+    assert not rib.put(IPV4_UNICAST, v4(1), A)  # same interned attributes: no change
+    assert not rib.put(IPV4_UNICAST, v4(1), Attributes.make(next_hop="self", med=10))
+    assert rib.put(IPV4_UNICAST, v4(1), B)
+    assert rib.remove(IPV4_UNICAST, v4(1))
+    assert not rib.remove(IPV4_UNICAST, v4(1))
+    assert not rib.remove(IPV6_UNICAST, v4(1))
     assert len(rib) == 0 and rib.count(IPV4_UNICAST) == 0
 
 
 def test_flush_groups_routes_by_attribute_set() -> None:
     rib = AdjRibOut()
     for i in range(10):
-        rib.announce(IPV4_UNICAST, v4(i), A if i % 2 else B)
+        rib.put(IPV4_UNICAST, v4(i), A if i % 2 else B)
     msgs = list(rib.flush(CTX, FAMS))
     assert len(msgs) == 2  # one UPDATE per attribute set
     updates = decode_all(msgs)
@@ -93,13 +94,13 @@ def test_flush_groups_routes_by_attribute_set() -> None:
 
 def test_flush_sends_withdrawals_before_announcements() -> None:
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, v4(1), A)
-    rib.announce(IPV6_UNICAST, n("2001:db8::/32"), A)
+    rib.put(IPV4_UNICAST, v4(1), A)
+    rib.put(IPV6_UNICAST, n("2001:db8::/32"), A)
     list(rib.flush(CTX, FAMS))
-    rib.announce(IPV4_UNICAST, v4(2), A)
-    rib.withdraw(IPV4_UNICAST, v4(1))
-    rib.announce(IPV6_UNICAST, n("2001:db8:1::/48"), B)
-    rib.withdraw(IPV6_UNICAST, n("2001:db8::/32"))
+    rib.put(IPV4_UNICAST, v4(2), A)
+    rib.remove(IPV4_UNICAST, v4(1))
+    rib.put(IPV6_UNICAST, n("2001:db8:1::/48"), B)
+    rib.remove(IPV6_UNICAST, n("2001:db8::/32"))
     updates = decode_all(list(rib.flush(CTX, FAMS)))
     kinds = [("w" if u.withdraw else "a", next(iter(u.withdraw or u.announce))) for u in updates]
     assert kinds == [("w", IPV4_UNICAST), ("a", IPV4_UNICAST), ("w", IPV6_UNICAST), ("a", IPV6_UNICAST)]
@@ -108,25 +109,25 @@ def test_flush_sends_withdrawals_before_announcements() -> None:
 def test_flush_only_sends_changes() -> None:
     rib = AdjRibOut()
     for i in range(5):
-        rib.announce(IPV4_UNICAST, v4(i), A)
+        rib.put(IPV4_UNICAST, v4(i), A)
     list(rib.flush(CTX, FAMS))
-    rib.announce(IPV4_UNICAST, v4(3), B)
+    rib.put(IPV4_UNICAST, v4(3), B)
     [upd] = decode_all(list(rib.flush(CTX, FAMS)))
     assert upd.announce[IPV4_UNICAST][1] == [v4(3)] and upd.announce[IPV4_UNICAST][0].med == 20
 
 
-def test_announce_then_withdraw_before_flush() -> None:
+def test_put_then_remove_before_flush() -> None:
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, v4(1), A)
-    rib.withdraw(IPV4_UNICAST, v4(1))
+    rib.put(IPV4_UNICAST, v4(1), A)
+    rib.remove(IPV4_UNICAST, v4(1))
     updates = decode_all(list(rib.flush(CTX, FAMS)))
     assert all(not u.announce for u in updates)  # a withdrawal of a never-sent route is harmless
 
 
 def test_flush_leaves_other_families_pending() -> None:
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, v4(1), A)
-    rib.announce(IPV6_UNICAST, n("2001:db8::/32"), A)
+    rib.put(IPV4_UNICAST, v4(1), A)
+    rib.put(IPV6_UNICAST, n("2001:db8::/32"), A)
     [upd] = decode_all(list(rib.flush(CTX, [IPV6_UNICAST])))
     assert IPV6_UNICAST in upd.announce
     assert rib.pending
@@ -137,8 +138,8 @@ def test_flush_leaves_other_families_pending() -> None:
 def test_mark_all_resends_everything_then_end_of_rib() -> None:
     rib = AdjRibOut()
     for i in range(300):
-        rib.announce(IPV4_UNICAST, v4(i), A)
-    rib.announce(IPV6_UNICAST, n("2001:db8::/32"), C)
+        rib.put(IPV4_UNICAST, v4(i), A)
+    rib.put(IPV6_UNICAST, n("2001:db8::/32"), C)
     list(rib.flush(CTX, FAMS))
     assert not rib.pending
     rib.mark_all(FAMS, fresh=True)
@@ -161,23 +162,23 @@ def test_route_refresh_resend_keeps_pending_withdrawals() -> None:
     # The peer holds v4(1); we withdraw it, and the peer asks for a refresh before we flush:
     # the full re-send must still withdraw v4(1), or the peer keeps it forever.
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, v4(1), A)
-    rib.announce(IPV4_UNICAST, v4(2), A)
+    rib.put(IPV4_UNICAST, v4(1), A)
+    rib.put(IPV4_UNICAST, v4(2), A)
     peer = Peer()
     peer.apply(decode_all(list(rib.flush(CTX, FAMS))))
-    rib.withdraw(IPV4_UNICAST, v4(1))
+    rib.remove(IPV4_UNICAST, v4(1))
     rib.mark_all([IPV4_UNICAST])
-    rib.withdraw(IPV4_UNICAST, v4(2))  # and one more after the refresh request
-    rib.announce(IPV4_UNICAST, v4(3), B)
+    rib.remove(IPV4_UNICAST, v4(2))  # and one more after the refresh request
+    rib.put(IPV4_UNICAST, v4(3), B)
     peer.apply(decode_all(list(rib.flush(CTX, FAMS))))
     assert peer.view() == want(rib) == {IPV4_UNICAST: {v4(3): 20}}
 
 
 def test_new_session_drops_pending_changes() -> None:
     rib = AdjRibOut()
-    rib.announce(IPV4_UNICAST, v4(1), A)
-    rib.withdraw(IPV4_UNICAST, v4(1))
-    rib.announce(IPV4_UNICAST, v4(2), A)
+    rib.put(IPV4_UNICAST, v4(1), A)
+    rib.remove(IPV4_UNICAST, v4(1))
+    rib.put(IPV4_UNICAST, v4(2), A)
     rib.mark_all([IPV4_UNICAST], fresh=True)
     updates = decode_all(list(rib.flush(CTX, FAMS)))
     assert [u.withdraw for u in updates] == [{}]
@@ -201,8 +202,8 @@ def test_replace_computes_exact_diffs() -> None:
 
 def test_unresolvable_next_hop_skips_only_that_group() -> None:
     rib = AdjRibOut()
-    rib.announce(IPV6_UNICAST, n("2001:db8::/32"), A)  # next-hop self, no IPv6 local address
-    rib.announce(IPV6_UNICAST, n("2001:db8:1::/48"), Attributes.make(next_hop="2001:db8::9"))
+    rib.put(IPV6_UNICAST, n("2001:db8::/32"), A)  # next-hop self, no IPv6 local address
+    rib.put(IPV6_UNICAST, n("2001:db8:1::/48"), Attributes.make(next_hop="2001:db8::9"))
     ctx = EncodeContext(local_as=65001, peer_as=65002, next_hop_self_v4="192.0.2.1")
     [upd] = decode_all(list(rib.flush(ctx, FAMS)), ctx)
     assert upd.announce[IPV6_UNICAST][1] == [n("2001:db8:1::/48")]
@@ -211,7 +212,7 @@ def test_unresolvable_next_hop_skips_only_that_group() -> None:
 def test_large_table_fills_messages() -> None:
     rib = AdjRibOut()
     for i in range(20000):
-        rib.announce(IPV4_UNICAST, v4(i), A)
+        rib.put(IPV4_UNICAST, v4(i), A)
     msgs = list(rib.flush(CTX, FAMS))
     # 20000 routes of 4 bytes, about (4096 - 19 - 4 - 30) // 4 = 1010 per message.
     assert len(msgs) == 20
@@ -244,9 +245,9 @@ def test_peer_converges_to_the_rib(operations: list[Any], max_size: int) -> None
     peer = Peer()
     for op, fam, arg, attrs in operations:
         if op == "announce":
-            rib.announce(fam, key(fam, arg), attrs)
+            rib.put(fam, key(fam, arg), attrs)
         elif op == "withdraw":
-            rib.withdraw(fam, key(fam, arg))
+            rib.remove(fam, key(fam, arg))
         elif op == "flush":
             peer.apply(decode_all(list(rib.flush(ctx, FAMS)), ctx))
         elif op == "refresh":
@@ -263,7 +264,7 @@ def test_peer_converges_to_the_rib(operations: list[Any], max_size: int) -> None
 def test_full_resend_carries_every_route_exactly_once(routes: list[tuple[int, Attributes]]) -> None:
     rib = AdjRibOut()
     for i, attrs in routes:
-        rib.announce(IPV4_UNICAST, v4(i), attrs)
+        rib.put(IPV4_UNICAST, v4(i), attrs)
     rib.mark_all([IPV4_UNICAST], fresh=True)
     seen: list[bytes] = []
     for upd in decode_all(list(rib.flush(CTX, FAMS))):
@@ -277,11 +278,11 @@ def test_full_resend_carries_every_route_exactly_once(routes: list[tuple[int, At
 def test_adj_rib_in_counts_and_keeps_attributes_when_asked() -> None:
     for keep in (False, True):
         rib = AdjRibIn(keep)
-        rib.update(IPV4_UNICAST, A, [v4(1), v4(2)])
-        rib.update(IPV4_UNICAST, B, [v4(2)])
-        rib.update(IPV6_UNICAST, A, [n("2001:db8::/32")])
-        rib.withdraw(IPV4_UNICAST, [v4(1), v4(9)])
-        rib.withdraw(Family(1, 133), [v4(1)])
+        rib.put(IPV4_UNICAST, A, [v4(1), v4(2)])
+        rib.put(IPV4_UNICAST, B, [v4(2)])
+        rib.put(IPV6_UNICAST, A, [n("2001:db8::/32")])
+        rib.remove(IPV4_UNICAST, [v4(1), v4(9)])
+        rib.remove(Family(1, 133), [v4(1)])
         assert rib.count(IPV4_UNICAST) == 1 and rib.count(IPV6_UNICAST) == 1
         assert rib.counts() == {"ipv4 unicast": 1, "ipv6 unicast": 1}
         assert rib.routes[IPV4_UNICAST][v4(2)] == (B if keep else None)

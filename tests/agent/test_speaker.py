@@ -12,10 +12,11 @@ import pytest
 
 from fleetbgp.config import parse_text
 from fleetbgp.daemon import Speaker, file_sha256
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.owner import Owner
 from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.attributes import Attributes
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST
 
 CONF = """
 neighbor 127.100.0.1 {{ router-id 192.0.2.2; local-address 127.100.0.2; connect 9; local-as 65001; peer-as 65000;

@@ -10,6 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from fleetbgp.fsm import Close, Connection, Expectations, Send, State
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.wire.attributes import (
     Attributes,
     DecodeContext,
@@ -32,7 +33,7 @@ from fleetbgp.wire.messages import (
     pack_announce,
     pack_withdraw,
 )
-from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, Family
 
 FAMS = [IPV4_UNICAST, IPV6_UNICAST]
 KNOWN_ATTRS = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 32}

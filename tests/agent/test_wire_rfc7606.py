@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.wire.attributes import DecodeContext
 from fleetbgp.wire.constants import SegType
 from fleetbgp.wire.errors import BGPError
 from fleetbgp.wire.messages import Update, decode_update
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST
 
 SEQ = SegType.AS_SEQUENCE
 FAMS = [IPV4_UNICAST, IPV6_UNICAST]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.wire.attributes import (
     AS_TRANS,
     Attributes,
@@ -22,7 +23,7 @@ from fleetbgp.wire.messages import (
     pack_announce,
     pack_withdraw,
 )
-from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, nlri_to_prefix, prefix_to_nlri
+from fleetbgp.wire.nlri import IPV4_FLOWSPEC, IPV4_UNICAST, IPV6_UNICAST, nlri_to_prefix
 
 MARKER = "ff" * 16
 SEQ, SET = SegType.AS_SEQUENCE, SegType.AS_SET

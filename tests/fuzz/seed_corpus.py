@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT / "agent" / "src"), str(HERE)]
 
+from fleetbgp.grammar.prefix import prefix_to_nlri  # noqa: E402
 from fleetbgp.wire.attributes import Attributes, EncodeContext, encode_attributes  # noqa: E402
 from fleetbgp.wire.constants import MsgType  # noqa: E402
 from fleetbgp.wire.messages import (  # noqa: E402
@@ -30,7 +31,7 @@ from fleetbgp.wire.messages import (  # noqa: E402
     pack_announce,
     pack_withdraw,
 )
-from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, prefix_to_nlri  # noqa: E402
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST  # noqa: E402
 
 CORPUS = HERE / "corpus"
 DOCS = ROOT / "docs"

@@ -109,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     p_run.add_argument("file", metavar="FILE")
     add_run_arguments(p_run)  # settings flags: logging, control socket, metrics, ... (settings.py)
     cli_control.add_parsers(sub)  # show, announce, withdraw, maintenance, reload
-    # ExaBGP's healthcheck options go through untouched: fleetbgp.health.cli parses them.
+    # ExaBGP's healthcheck options go through untouched: fleetbgp.health.exabgp_program parses them.
     p_health = sub.add_parser("healthcheck", add_help=False, prefix_chars="\x00",
                               help="ExaBGP-compatible health check program for a process block "
                                    "(fleetbgp healthcheck --help lists its options)")
@@ -148,8 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return cli_check.main(args.check_args)
     if args.command == "healthcheck":
-        from fleetbgp.health import cli as health_cli  # lazy: the program needs none of the agent
+        from fleetbgp.health import exabgp_program  # lazy: the program needs none of the agent
 
-        return health_cli.main(args.health_args)
+        return exabgp_program.main(args.health_args)
     parser.print_help(sys.stderr)
     return EXIT_USAGE

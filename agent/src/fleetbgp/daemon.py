@@ -169,17 +169,17 @@ class Speaker:
 
     def announce(self, fam: Family, nlri: bytes, attrs: Attributes, *, owner: Owner,
                  neighbors: Sequence[str] | None = None, track: bool = True) -> int:
-        return sum(1 for p in self.select(neighbors) if p.announce(fam, nlri, attrs, owner, track))
+        return sum(1 for p in self.select(neighbors) if p.advertise(fam, nlri, attrs, owner, track))
 
     def withdraw(self, fam: Family, nlri: bytes, *, owner: Owner | None = None,
                  neighbors: Sequence[str] | None = None) -> int:
-        return sum(1 for p in self.select(neighbors) if p.withdraw(fam, nlri))
+        return sum(1 for p in self.select(neighbors) if p.retract(fam, nlri))
 
     def move_watchdog(self, name: str, announce: bool, neighbors: Sequence[str] | None = None) -> int:
         return sum(p.move_watchdog(name, announce) for p in self.select(neighbors))
 
     def withdraw_owner(self, owner: Owner, neighbors: Sequence[str] | None = None) -> int:
-        return sum(p.withdraw_owner(owner) for p in self.select(neighbors))
+        return sum(p.retract_owner(owner) for p in self.select(neighbors))
 
     def owned(self, owner: Owner) -> dict[str, dict[Family, set[bytes]]]:
         return {a: t for a, p in self.peers.items() if (t := p.owned(owner))}
@@ -374,7 +374,7 @@ class Speaker:
         """Routes from API programs, health checks and the control socket survive a session
         restart caused by a reload: only the static routes come from the new file."""
         for fam, nlri, attrs, owner in list(old.rib_out.runtime_routes()):
-            new.announce(fam, nlri, attrs, owner or RUNTIME, track=owner is not None)
+            new.advertise(fam, nlri, attrs, owner or RUNTIME, track=owner is not None)
 
 
 _background: set[asyncio.Task[Any]] = set()

@@ -6,7 +6,7 @@ actions as extended communities (`then`). Rules go into the peers' adj-rib-out l
 by `control:WHO` (control socket), `config` (the config file's `flow { route NAME { ... } }`) or
 `process:NAME` (API programs' `announce flow route ...`). Only control rules are kept here by name;
 config and API rules are listed from the adj-rib-out (config ones by their config name, the others as
-`rule-HASH`). `withdraw(NAME)` takes any listed rule away except a config one (edit the config).
+`rule-HASH`). `remove_rule(NAME)` takes any listed rule away except a config one (edit the config).
 
 A control rule whose NLRI a plain `withdraw` (control socket, CLI, API program) took away from every
 neighbor it was announced to is forgotten: `flows` no longer lists it, its expiry timer stops, and a
@@ -118,7 +118,7 @@ class FlowManager:
 
     # -- changes ---------------------------------------------------------------------------------
 
-    def announce(self, name: str, match: Mapping[str, Any], then: Mapping[str, Any], *,
+    def add_rule(self, name: str, match: Mapping[str, Any], then: Mapping[str, Any], *,
                  family: str | None = None, neighbors: Sequence[str] | None = None,
                  expires_after: float | None = None, owner: Owner = DEFAULT_OWNER) -> dict[str, Any]:
         """Add or replace the rule `name`. Raises FlowSpecError (bad rule) or ValueError (bad name,
@@ -160,7 +160,7 @@ class FlowManager:
             entry = old
         else:
             if old is not None:
-                self._withdraw_entry(old)
+                self._remove_entry(old)
                 log.info("flow rule %s replaced: %s", name, self.text(entry))
             else:
                 log.info("flow rule %s announced (owner %s): %s", name, owner, self.text(entry))
@@ -183,14 +183,14 @@ class FlowManager:
                 return False
         return True
 
-    def withdraw(self, name: str, *, reason: str = "withdrawn") -> bool:
+    def remove_rule(self, name: str, *, reason: str = "withdrawn") -> bool:
         """Withdraw the rule `name` as `flows` lists it: a control rule, or an API program's
         (`rule-HASH`, or any owner but `config`). False if no rule has that name. Raises ValueError
         for a config rule: the config file would announce it again at the next reload."""
         self.sync()
         entry = self.rules.pop(name, None)
         if entry is not None:
-            self._withdraw_entry(entry)
+            self._remove_entry(entry)
             log.info("flow rule %s %s: %s", name, reason, self.text(entry))
             return True
         for (fam, nlri), (other, owner, holders) in self._others().items():
@@ -229,7 +229,7 @@ class FlowManager:
         return bool(eligible) and not any(entry.nlri in p.rib_out.routes.get(entry.family, {})
                                           for p in eligible)
 
-    def _withdraw_entry(self, entry: FlowEntry) -> None:
+    def _remove_entry(self, entry: FlowEntry) -> None:
         if entry.timer is not None:
             entry.timer.cancel()
             entry.timer = None
@@ -258,7 +258,7 @@ class FlowManager:
         entry.timer = None
         self.expired += 1
         self.rules.pop(name, None)
-        self._withdraw_entry(entry)
+        self._remove_entry(entry)
         log.warning("flow rule %s expired (expires_after reached): withdrawn: %s", name, self.text(entry))
 
     def reapply(self) -> None:

@@ -205,9 +205,9 @@ class PeerState:
 
     def update_received(self, update: Update) -> None:
         for fam, items in update.withdraw.items():
-            self.rib_in.withdraw(fam, items)
+            self.rib_in.remove(fam, items)
         for fam, (attrs, items) in update.announce.items():
-            self.rib_in.update(fam, attrs, items)
+            self.rib_in.put(fam, attrs, items)
         if update.eor is not None:
             self.rib_in.eor.add(update.eor)
 
@@ -256,33 +256,34 @@ class PeerState:
             if member.announced == announce:
                 continue
             if announce:
-                self.announce(fam, nlri, attrs, owner, track=owner is not CONFIG)
+                self.advertise(fam, nlri, attrs, owner, track=owner is not CONFIG)
                 if owner is CONFIG:
                     self.rib_out.static.setdefault(fam, {})[nlri] = attrs
             else:
-                self.withdraw(fam, nlri)
+                self.retract(fam, nlri)
             member.announced = announce
             moved += 1
         return moved
 
-    def announce(self, fam: Family, nlri: bytes, attrs: Attributes, owner: Owner, track: bool = True) -> bool:
+    def advertise(self, fam: Family, nlri: bytes, attrs: Attributes, owner: Owner,
+                  track: bool = True) -> bool:
         """Put a route in the adj-rib-out on behalf of owner; the last announcement wins. False for
         a family the neighbor does not have, or a route the peer already has so."""
         if fam not in self.neighbor.families:
             return False
-        return self.rib_out.announce_owned(fam, nlri, attrs, owner, track)
+        return self.rib_out.put_owned(fam, nlri, attrs, owner, track)
 
-    def withdraw(self, fam: Family, nlri: bytes) -> bool:
-        return self.rib_out.withdraw(fam, nlri)
+    def retract(self, fam: Family, nlri: bytes) -> bool:
+        return self.rib_out.remove(fam, nlri)
 
     def owned(self, owner: Owner) -> dict[Family, set[bytes]]:
         return self.rib_out.owned_by(owner)
 
-    def withdraw_owner(self, owner: Owner) -> int:
-        return self.rib_out.withdraw_owned_by(owner)
+    def retract_owner(self, owner: Owner) -> int:
+        return self.rib_out.remove_owned_by(owner)
 
-    def withdraw_all(self) -> int:
-        return self.rib_out.withdraw_all()
+    def retract_all(self) -> int:
+        return self.rib_out.remove_all()
 
     # -- drain, End-of-RIB, refresh -------------------------------------------------------------------
 
@@ -350,7 +351,7 @@ class PeerState:
         if self.drain_mode == "withdraw":
             # Changes wait in the table until the drain ends; only End-of-RIB goes out.
             withdrawals: Iterable[bytes] = () if self._drain_sent else \
-                self.rib_out.withdraw_everything(ctx, families)
+                self.rib_out.withdrawals_of_all(ctx, families)
             self._drain_sent = True
             return _chain(withdrawals, (end_of_rib(f) for f in families if f in eor))
         transform = None

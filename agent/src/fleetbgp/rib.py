@@ -48,7 +48,7 @@ class AdjRibOut:
     def count(self, fam: Family) -> int:
         return len(self.routes.get(fam, ()))
 
-    def announce(self, fam: Family, nlri: bytes, attrs: Attributes) -> bool:
+    def put(self, fam: Family, nlri: bytes, attrs: Attributes) -> bool:
         table = self.routes.setdefault(fam, {})
         if table.get(nlri) is attrs:
             return False
@@ -59,7 +59,7 @@ class AdjRibOut:
             self._dirty.setdefault(fam, {})[nlri] = None
         return True
 
-    def withdraw(self, fam: Family, nlri: bytes) -> bool:
+    def remove(self, fam: Family, nlri: bytes) -> bool:
         table = self.routes.get(fam)
         if table is None or table.pop(nlri, None) is None:
             return False
@@ -74,10 +74,10 @@ class AdjRibOut:
         table = self.routes.get(fam, {})
         changed = withdrawn = 0
         for nlri in [k for k in table if k not in desired]:
-            self.withdraw(fam, nlri)
+            self.remove(fam, nlri)
             withdrawn += 1
         for nlri, attrs in desired.items():
-            if self.announce(fam, nlri, attrs):
+            if self.put(fam, nlri, attrs):
                 changed += 1
         return changed, withdrawn
 
@@ -114,8 +114,8 @@ class AdjRibOut:
                     gone = [k for k in dirty if k not in table]
                     if gone:
                         gone, _ = self._other_paths(fam, gone, table, ctx)
-                        yield from self._withdraw(fam, gone, ctx)
-                yield from self._announce_grouped(fam, table.items(), ctx, transform)
+                        yield from self._pack_withdraw(fam, gone, ctx)
+                yield from self._pack_announce_grouped(fam, table.items(), ctx, transform)
             else:
                 dirty = self._dirty.pop(fam, None)
                 if dirty:
@@ -123,16 +123,16 @@ class AdjRibOut:
                     again: list[bytes] = []
                     if gone:
                         gone, again = self._other_paths(fam, gone, table, ctx)
-                        yield from self._withdraw(fam, gone, ctx)
+                        yield from self._pack_withdraw(fam, gone, ctx)
                     changed: Iterable[bytes] = (k for k in dirty if k in table)
                     if again:
                         changed = dict.fromkeys([*changed, *again])
-                    yield from self._announce_grouped(
+                    yield from self._pack_announce_grouped(
                         fam, ((k, table[k]) for k in changed), ctx, transform)
             if fam in eor:
                 yield end_of_rib(fam)
 
-    def withdraw_everything(self, ctx: EncodeContext, families: Iterable[Family]) -> Iterator[bytes]:
+    def withdrawals_of_all(self, ctx: EncodeContext, families: Iterable[Family]) -> Iterator[bytes]:
         """Withdrawals for every route in the table (draining), leaving the table as it is. Changes
         pending until now are superseded: the peer will hold nothing."""
         for fam in families:
@@ -140,7 +140,7 @@ class AdjRibOut:
             self._full.discard(fam)
             table = self.routes.get(fam)
             if table:
-                yield from self._withdraw(fam, list(table), ctx)
+                yield from self._pack_withdraw(fam, list(table), ctx)
 
     @staticmethod
     def _other_paths(fam: Family, gone: list[bytes], table: dict[bytes, Attributes],
@@ -177,11 +177,11 @@ class AdjRibOut:
             return list(dict.fromkeys(wire_items(items, False)))
         return items
 
-    def _withdraw(self, fam: Family, items: list[bytes], ctx: EncodeContext) -> Iterator[bytes]:
+    def _pack_withdraw(self, fam: Family, items: list[bytes], ctx: EncodeContext) -> Iterator[bytes]:
         self.sent_withdrawn += len(items)
         yield from pack_withdraw(fam, self._wire(fam, items, ctx), ctx)
 
-    def _announce_grouped(self, fam: Family, routes: Iterable[tuple[bytes, Attributes]],
+    def _pack_announce_grouped(self, fam: Family, routes: Iterable[tuple[bytes, Attributes]],
                           ctx: EncodeContext,
                           transform: Callable[[Attributes], Attributes] | None = None) -> Iterator[bytes]:
         groups: dict[Attributes, list[bytes]] = {}
@@ -236,26 +236,26 @@ class AdjRibOut:
             table.pop(nlri, None)
         more = f" and {len(items) - 1} more" if len(items) > 1 else ""
         log.error("%s route %s%s dropped: %s", family_name(fam), _shown(fam, items[0]), more, reason)
-        yield from self._withdraw(fam, items, ctx)
+        yield from self._pack_withdraw(fam, items, ctx)
 
 
 class OwnedRibOut(AdjRibOut):
     """The adj-rib-out of a neighbor with who owns each route: the config's routes (`static`, the
     table a reload makes equal to the file) and the runtime owners that asked to be tracked
-    (`origins`: withdraw-on-exit, health checks, the control socket). A route announced untracked
+    (`owners`: withdraw-on-exit, health checks, the control socket). A route announced untracked
     (an API program without withdraw-on-exit) has no entry at all: a million of them cost nothing
     here. The last announcement of a route wins its ownership."""
 
     def __init__(self) -> None:
         super().__init__()
         self.static: RouteTable = {}
-        self.origins: dict[Family, dict[bytes, Owner]] = {}
+        self.owners: dict[Family, dict[bytes, Owner]] = {}
 
     def owner_of(self, fam: Family, key: bytes) -> Owner | None:
         """The owner of one route; None when it is not tracked (or not in the table)."""
-        origins = self.origins.get(fam)
-        if origins:
-            owner = origins.get(key)
+        owners = self.owners.get(fam)
+        if owners:
+            owner = owners.get(key)
             if owner is not None:
                 return owner
         static = self.static.get(fam)
@@ -268,14 +268,14 @@ class OwnedRibOut(AdjRibOut):
         if owner is CONFIG:
             return {fam: set(table) for fam, table in self.static.items() if table}
         out: dict[Family, set[bytes]] = {}
-        for fam, origins in self.origins.items():
+        for fam, owners in self.owners.items():
             # Identity: owners are interned (fleetbgp.owner), and `is` keeps this a plain scan.
-            keys = {nlri for nlri, who in origins.items() if who is owner}
+            keys = {nlri for nlri, who in owners.items() if who is owner}
             if keys:
                 out[fam] = keys
         return out
 
-    def announce_owned(self, fam: Family, nlri: bytes, attrs: Attributes, owner: Owner,
+    def put_owned(self, fam: Family, nlri: bytes, attrs: Attributes, owner: Owner,
                        track: bool = True) -> bool:
         """Put a route in the table on behalf of `owner`. `track=False` forgets any owner the
         route had (the route is then owned by nobody we can name, `runtime`)."""
@@ -283,14 +283,14 @@ class OwnedRibOut(AdjRibOut):
             static = self.static.get(fam)
             if static:
                 static.pop(nlri, None)
-        origins = self.origins.get(fam)
+        owners = self.owners.get(fam)
         if track:
-            if origins is None:
-                origins = self.origins[fam] = {}
-            origins[nlri] = owner
-        elif origins:
-            origins.pop(nlri, None)
-        # AdjRibOut.announce, inlined: this is one call per route line of an API program.
+            if owners is None:
+                owners = self.owners[fam] = {}
+            owners[nlri] = owner
+        elif owners:
+            owners.pop(nlri, None)
+        # AdjRibOut.put, inlined: this is one call per route line of an API program.
         table = self.routes.setdefault(fam, {})
         if table.get(nlri) is attrs:
             return False
@@ -301,35 +301,35 @@ class OwnedRibOut(AdjRibOut):
             self._dirty.setdefault(fam, {})[nlri] = None
         return True
 
-    def withdraw(self, fam: Family, nlri: bytes) -> bool:
+    def remove(self, fam: Family, nlri: bytes) -> bool:
         """Withdraw a route, whoever owns it: it no longer has an owner."""
         static = self.static.get(fam)
         if static:
             static.pop(nlri, None)
-        origins = self.origins.get(fam)
-        if origins:
-            origins.pop(nlri, None)
-        # AdjRibOut.withdraw, inlined (one call per route, as announce_owned).
+        owners = self.owners.get(fam)
+        if owners:
+            owners.pop(nlri, None)
+        # AdjRibOut.remove, inlined (one call per route, as put_owned).
         table = self.routes.get(fam)
         if table is None or table.pop(nlri, None) is None:
             return False
         self._dirty.setdefault(fam, {})[nlri] = None
         return True
 
-    def withdraw_owned_by(self, owner: Owner) -> int:
+    def remove_owned_by(self, owner: Owner) -> int:
         count = 0
         for fam, keys in self.owned_by(owner).items():
             for nlri in keys:
-                if self.withdraw(fam, nlri):
+                if self.remove(fam, nlri):
                     count += 1
         return count
 
-    def withdraw_all(self) -> int:
+    def remove_all(self) -> int:
         """Every route withdrawn, whoever announced it (ExaBGP's `clear adj-rib out`)."""
         count = 0
         for fam, table in list(self.routes.items()):
             for nlri in list(table):
-                if self.withdraw(fam, nlri):
+                if self.remove(fam, nlri):
                     count += 1
         return count
 
@@ -342,13 +342,13 @@ class OwnedRibOut(AdjRibOut):
             old = self.static.get(fam, {})
             new = routes.get(fam, {})
             for nlri in old:
-                if nlri not in new and AdjRibOut.withdraw(self, fam, nlri):
+                if nlri not in new and AdjRibOut.remove(self, fam, nlri):
                     withdrawn += 1
-            origins = self.origins.get(fam)
+            owners = self.owners.get(fam)
             for nlri, attrs in new.items():
-                if origins:
-                    origins.pop(nlri, None)  # the config announces it again: it owns it now
-                if self.announce(fam, nlri, attrs):
+                if owners:
+                    owners.pop(nlri, None)  # the config announces it again: it owns it now
+                if self.put(fam, nlri, attrs):
                     changed += 1
         self.static = {fam: dict(table) for fam, table in routes.items()}
         return changed, withdrawn
@@ -357,10 +357,10 @@ class OwnedRibOut(AdjRibOut):
         """The routes the config does not own, with their tracked owner (None: untracked)."""
         for fam, table in self.routes.items():
             static = self.static.get(fam, {})
-            origins = self.origins.get(fam, {})
+            owners = self.owners.get(fam, {})
             for nlri, attrs in table.items():
                 if nlri not in static:
-                    yield fam, nlri, attrs, origins.get(nlri)
+                    yield fam, nlri, attrs, owners.get(nlri)
 
 
 def _shown(fam: Family, nlri: bytes, limit: int = 200) -> str:
@@ -389,7 +389,7 @@ class AdjRibIn:
     def counts(self) -> dict[str, int]:
         return {family_name(f): len(t) for f, t in self.routes.items()}
 
-    def update(self, fam: Family, attrs: Attributes, items: list[bytes]) -> None:
+    def put(self, fam: Family, attrs: Attributes, items: list[bytes]) -> None:
         table = self.routes.setdefault(fam, {})
         value = attrs if self.keep else None
         if items and items[0][0] == PATH_MARK and fam.safi == SAFI.UNICAST:
@@ -397,7 +397,7 @@ class AdjRibIn:
         for nlri in items:
             table[nlri] = value
 
-    def withdraw(self, fam: Family, items: list[bytes]) -> None:
+    def remove(self, fam: Family, items: list[bytes]) -> None:
         table = self.routes.get(fam)
         if table:
             for nlri in items:

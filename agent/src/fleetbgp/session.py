@@ -418,15 +418,16 @@ class Peer:
             self.schedule_send()
         return moved
 
-    def announce(self, fam: Family, nlri: bytes, attrs: Attributes, owner: Owner, track: bool = True) -> bool:
+    def advertise(self, fam: Family, nlri: bytes, attrs: Attributes, owner: Owner,
+                  track: bool = True) -> bool:
         """Put a route in the adj-rib-out on behalf of owner; the last announcement wins."""
-        changed = self.core.announce(fam, nlri, attrs, owner, track)
+        changed = self.core.advertise(fam, nlri, attrs, owner, track)
         if changed:
             self.schedule_send()
         return changed
 
-    def withdraw(self, fam: Family, nlri: bytes) -> bool:
-        changed = self.core.withdraw(fam, nlri)
+    def retract(self, fam: Family, nlri: bytes) -> bool:
+        changed = self.core.retract(fam, nlri)
         if changed:
             self.schedule_send()
         return changed
@@ -434,15 +435,15 @@ class Peer:
     def owned(self, owner: Owner) -> dict[Family, set[bytes]]:
         return self.core.owned(owner)
 
-    def withdraw_all(self) -> int:
+    def retract_all(self) -> int:
         """Every route withdrawn, whoever announced it (ExaBGP's `clear adj-rib out`)."""
-        count = self.core.withdraw_all()
+        count = self.core.retract_all()
         if count:
             self.schedule_send()
         return count
 
-    def withdraw_owner(self, owner: Owner) -> int:
-        count = self.core.withdraw_owner(owner)
+    def retract_owner(self, owner: Owner) -> int:
+        count = self.core.retract_owner(owner)
         if count:
             self.schedule_send()
         return count

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 
 from fleetbgp.api.commands import CommandError, parse_command
-from fleetbgp.health import cli
+from fleetbgp.health import exabgp_program
 from fleetbgp.health.engine import Advert, State
 
 from .base import require, target
@@ -23,7 +23,7 @@ _LOOPBACK = ipaddress.ip_network("192.0.2.10/32")  # stands for the loopback's a
 _DIR = tempfile.mkdtemp(prefix="fleetbgp-fuzz-")
 atexit.register(shutil.rmtree, _DIR, True)
 _config_path = os.path.join(_DIR, "healthcheck.conf")
-_read_config = cli.config_file_args
+_read_config = exabgp_program.config_file_args
 
 
 def _fuzzed_config_file(path: str) -> list[str]:
@@ -33,11 +33,11 @@ def _fuzzed_config_file(path: str) -> list[str]:
 
 @contextlib.contextmanager
 def _own_config_file() -> Iterator[None]:
-    cli.config_file_args = _fuzzed_config_file
+    exabgp_program.config_file_args = _fuzzed_config_file
     try:
         yield
     finally:
-        cli.config_file_args = _read_config
+        exabgp_program.config_file_args = _read_config
 
 HEALTH_WORDS = tuple(w.encode() for w in (
     "--ip", "--interval", "--fast-interval", "--timeout", "--rise", "--fall", "--up-metric",
@@ -65,15 +65,15 @@ def health_options(data: bytes) -> None:
     try:
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()), \
                 _own_config_file():
-            options = cli.parse_args(argv)
+            options = exabgp_program.parse_args(argv)
     except SystemExit as exc:
         require(exc.code in (0, 2), f"argparse exited with {exc.code!r}")
         return
     if options.ips:
-        cli.prepare_ips(options)
-    elif cli.route_problem(options, [_LOOPBACK]) is not None:
+        exabgp_program.prepare_ips(options)
+    elif exabgp_program.route_problem(options, [_LOOPBACK]) is not None:
         return  # without --ip the program reads the loopback's addresses, checks them, exits 2
-    announcer = cli.Announcer(options, io.StringIO(), None)
+    announcer = exabgp_program.Announcer(options, io.StringIO(), None)
     ips = announcer.ips or [str(_LOOPBACK)]
     for state, metric in ((State.UP, options.up_metric), (State.DOWN, options.down_metric),
                           (State.DISABLED, options.disabled_metric)):

@@ -362,7 +362,7 @@ class ApiManager:
             case ClearAdjRib(direction=direction, selector=selector):
                 for peer in self.speaker.select(self._scoped(runner, selector)):
                     if direction == "out":
-                        count = peer.withdraw_all()
+                        count = peer.retract_all()
                         log.warning("API: process %s cleared the adj-rib-out of %s: %d route(s) withdrawn",
                                     runner.name, peer.address, count)
                     else:

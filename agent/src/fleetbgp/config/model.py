@@ -228,6 +228,33 @@ class HealthCheck:
     def owner(self) -> Owner:
         return Owner.health(self.name)
 
+    # The health states are health.engine.State's values; config cannot import the engine (a
+    # runtime module), and State is a StrEnum, so its members compare equal to these strings.
+    def communities_and_as_path(self, state: str) -> tuple[tuple[int, ...], ASPath]:
+        """What the routes carry in `state` besides the MED: UP has the communities, DOWN and
+        DISABLED the disabled-community ones when set; each state its own as-path when set. Any
+        other state: the block's own."""
+        if state == "UP":
+            as_path = self.up_as_path
+        elif state == "DOWN":
+            as_path = self.down_as_path
+        elif state == "DISABLED":
+            as_path = self.disabled_as_path
+        else:
+            return self.communities, self.as_path
+        communities = self.communities
+        if state != "UP" and self.disabled_communities is not None:
+            communities = self.disabled_communities
+        return communities, as_path if as_path is not None else self.as_path
+
+    def route_attributes(self, state: str, metric: int) -> Attributes:
+        """The attributes of this check's routes in `state` with MED `metric`: what the health
+        runner announces, and what the config checks fits in one UPDATE."""
+        communities, as_path = self.communities_and_as_path(state)
+        return Attributes.make(next_hop=self.next_hop, med=metric, local_pref=self.local_pref,
+                               communities=communities, large_communities=self.large_communities,
+                               ext_communities=self.ext_communities, as_path=as_path)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FlowRoute:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from fleetbgp.grammar.errors import RouteError
 from fleetbgp.grammar.flowspec import build_rule, family_of, nlri_name
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.grammar.route import (
     RouteOptions,
     parse_asn,
@@ -43,7 +44,6 @@ from fleetbgp.wire.nlri import (
     Family,
     family_name,
     nlri_to_prefix,
-    prefix_to_nlri,
 )
 
 from .errors import ConfigError, Diagnostic, Location
@@ -71,6 +71,7 @@ from .model import (
     TcpCheckSpec,
     WatchdogRoute,
 )
+from .targets import encode_name, split_url
 
 SUPPORTED_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST, IPV4_FLOWSPEC, IPV6_FLOWSPEC)
 DEFAULT_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
@@ -149,14 +150,14 @@ class Block:
     UNSUPPORTED: ClassVar[Names] = {}
 
     def __init__(self, parser: Parser, stmt: Statement | None, title: str) -> None:
-        self.p = parser
+        self.parser = parser
         self.title = title
         self.loc = parser.lex.location(stmt, 0) if stmt is not None else Location(parser.file, 0, 0)
         self.errors_before = len(parser.diags)
 
     def had_errors(self) -> bool:
         """Was anything inside this block reported? (Then "the block is empty" would be noise.)"""
-        return len(self.p.diags) > self.errors_before
+        return len(self.parser.diags) > self.errors_before
 
     def statement(self, stmt: Statement) -> None:
         word = stmt.words[0]
@@ -168,14 +169,14 @@ class Block:
                 pass
             return
         if word in self.BLOCKS:
-            self.p.error(stmt, 0, f"'{word}' is a block: write {word} {{ ... }}")
+            self.parser.error(stmt, 0, f"'{word}' is a block: write {word} {{ ... }}")
             return
         self.unknown(stmt)
 
     def open(self, stmt: Statement) -> Block:
         if not stmt.words:
-            self.p.error(stmt, 0, "'{' without a block name before it")
-            return SkipBlock(self.p, stmt, "?")
+            self.parser.error(stmt, 0, "'{' without a block name before it")
+            return SkipBlock(self.parser, stmt, "?")
         word = stmt.words[0]
         name = self.BLOCKS.get(word)
         if name is not None:
@@ -183,12 +184,12 @@ class Block:
                 block: Block = getattr(self, name)(stmt)
                 return block
             except _Skip:
-                return SkipBlock(self.p, stmt, word)
+                return SkipBlock(self.parser, stmt, word)
         if word in self.STATEMENTS:
-            self.p.error(stmt, 0, f"'{word}' is a statement, not a block: end it with ';'")
+            self.parser.error(stmt, 0, f"'{word}' is a statement, not a block: end it with ';'")
         else:
             self.unknown(stmt)
-        return SkipBlock(self.p, stmt, word)
+        return SkipBlock(self.parser, stmt, word)
 
     def close(self, stmt: Statement | None) -> None:
         pass
@@ -197,10 +198,10 @@ class Block:
         word = stmt.words[0]
         hint = self.UNSUPPORTED.get(word)
         if hint is not None:
-            self.p.error(stmt, 0, hint)
+            self.parser.error(stmt, 0, hint)
             return
         if word in ("[", "]", "(", ")"):
-            self.p.error(stmt, 0, f"unexpected '{word}' in the {self.kind} block")
+            self.parser.error(stmt, 0, f"unexpected '{word}' in the {self.kind} block")
             return
         known = [*self.STATEMENTS, *self.BLOCKS]
         where = f"in the {self.kind} block" if self.kind else "at the top level"
@@ -209,7 +210,7 @@ class Block:
             extra = " (it belongs inside a neighbor block)"
         elif not extra and len(known) <= 12:
             extra = f" (expected one of: {', '.join(known)})"
-        self.p.error(stmt, 0, f"unknown keyword {_show(word)} {where}{extra}")
+        self.parser.error(stmt, 0, f"unknown keyword {_show(word)} {where}{extra}")
 
 
 class SkipBlock(Block):
@@ -219,7 +220,7 @@ class SkipBlock(Block):
         pass
 
     def open(self, stmt: Statement) -> Block:
-        return SkipBlock(self.p, stmt, self.title)
+        return SkipBlock(self.parser, stmt, self.title)
 
 
 class TopBlock(Block):
@@ -236,50 +237,50 @@ class TopBlock(Block):
     def s_listen(self, stmt: Statement) -> None:
         words = stmt.words
         if len(words) not in (2, 3):
-            self.p.error(stmt, 0, "listen takes an address and an optional port: listen 0.0.0.0 179;")
+            self.parser.error(stmt, 0, "listen takes an address and an optional port: listen 0.0.0.0 179;")
             return
-        addr = self.p.address(stmt, 1)
-        port = self.p.port(stmt, 2) if len(words) == 3 else DEFAULT_PORT
-        self.p.listen.append((addr, port, self.p.lex.location(stmt, 0)))
+        addr = self.parser.address(stmt, 1)
+        port = self.parser.port(stmt, 2) if len(words) == 3 else DEFAULT_PORT
+        self.parser.listen.append((addr, port, self.parser.lex.location(stmt, 0)))
 
     def b_neighbor(self, stmt: Statement) -> Block:
         words = stmt.words
         if len(words) != 2:
-            self.p.error(stmt, 0, "neighbor takes one address: neighbor 192.0.2.1 { ... }")
+            self.parser.error(stmt, 0, "neighbor takes one address: neighbor 192.0.2.1 { ... }")
             raise _Skip
         text = unquote(words[1])
         if "/" in text:
-            self.p.error(stmt, 1, f"neighbor {text}: address ranges are not supported, give one address")
+            self.parser.error(stmt, 1, f"neighbor {text}: address ranges are not supported, give one address")
             raise _Skip
-        addr = self.p.address(stmt, 1)
-        spec = NeighborSpec(addr, False, self.p.lex.location(stmt, 0))
-        self.p.neighbors.append(spec)
-        return NeighborBlock(self.p, stmt, spec)
+        addr = self.parser.address(stmt, 1)
+        spec = NeighborSpec(addr, False, self.parser.lex.location(stmt, 0))
+        self.parser.neighbors.append(spec)
+        return NeighborBlock(self.parser, stmt, spec)
 
     def b_template(self, stmt: Statement) -> Block:
         if len(stmt.words) != 1:
-            self.p.error(stmt, 1, "template takes no name: template { neighbor NAME { ... } }")
+            self.parser.error(stmt, 1, "template takes no name: template { neighbor NAME { ... } }")
             raise _Skip
-        return TemplateBlock(self.p, stmt, "template")
+        return TemplateBlock(self.parser, stmt, "template")
 
     def b_process(self, stmt: Statement) -> Block:
         words = stmt.words
         if len(words) != 2:
-            self.p.error(stmt, 0, "process takes one name: process NAME { run /path/to/program; }")
+            self.parser.error(stmt, 0, "process takes one name: process NAME { run /path/to/program; }")
             raise _Skip
-        return ProcessBlock(self.p, stmt, unquote(words[1]))
+        return ProcessBlock(self.parser, stmt, unquote(words[1]))
 
     def b_healthcheck(self, stmt: Statement) -> Block:
         words = stmt.words
         if len(words) != 2:
-            self.p.error(stmt, 0, "healthcheck takes one name: healthcheck NAME { ip ...; check ...; }")
+            self.parser.error(stmt, 0, "healthcheck takes one name: healthcheck NAME { ip ...; check ...; }")
             raise _Skip
         name = unquote(words[1])
         if not _HEALTH_NAME.match(name):
-            self.p.error(stmt, 1, f"healthcheck name {_show(words[1])}: use letters, digits, '_', '-' "
-                                  "and '.'")
+            self.parser.error(stmt, 1, f"healthcheck name {_show(words[1])}: use letters, digits, '_', '-' "
+                                       "and '.'")
             raise _Skip
-        return HealthCheckBlock(self.p, stmt, name)
+        return HealthCheckBlock(self.parser, stmt, name)
 
 
 class TemplateBlock(Block):
@@ -289,17 +290,17 @@ class TemplateBlock(Block):
     def b_neighbor(self, stmt: Statement) -> Block:
         words = stmt.words
         if len(words) != 2:
-            self.p.error(stmt, 0, "a template is named: template { neighbor NAME { ... } }")
+            self.parser.error(stmt, 0, "a template is named: template { neighbor NAME { ... } }")
             raise _Skip
         name = unquote(words[1])
-        loc = self.p.lex.location(stmt, 0)
-        if name in self.p.templates:
-            first = self.p.templates[name].loc
-            self.p.error(stmt, 1, f"template '{name}' is already defined at {first.short()}")
+        loc = self.parser.lex.location(stmt, 0)
+        if name in self.parser.templates:
+            first = self.parser.templates[name].loc
+            self.parser.error(stmt, 1, f"template '{name}' is already defined at {first.short()}")
             raise _Skip
         spec = NeighborSpec(name, True, loc)
-        self.p.templates[name] = spec
-        return NeighborBlock(self.p, stmt, spec)
+        self.parser.templates[name] = spec
+        return NeighborBlock(self.parser, stmt, spec)
 
 
 # Neighbor settings: keyword -> (field, value kind). The kinds are methods of NeighborBlock.
@@ -355,7 +356,7 @@ class NeighborBlock(Block):
         word = stmt.words[0]
         key, kind = _NEIGHBOR_SETTINGS[word]
         if word == "md5-password":
-            self.p.secret_lines.update(seg[0] for seg in stmt.segs)
+            self.parser.secret_lines.update(seg[0] for seg in stmt.segs)
         try:
             value = getattr(self, kind)(stmt)
         except _Skip:
@@ -368,78 +369,78 @@ class NeighborBlock(Block):
         prev = table.get(key)
         if prev is not None:
             again = f"'{word}' is set twice" if prev[2] == word else f"'{word}' repeats '{prev[2]}'"
-            self.p.error(stmt, 0, f"{again} (first at {prev[1].short()})")
+            self.parser.error(stmt, 0, f"{again} (first at {prev[1].short()})")
             return
-        table[key] = (value, self.p.lex.location(stmt, 0), word)
+        table[key] = (value, self.parser.lex.location(stmt, 0), word)
 
     # value kinds ----------------------------------------------------------------------------
 
     def v_router_id(self, stmt: Statement) -> str:
-        self.p.arity(stmt, 1, "router-id takes one IPv4 address")
+        self.parser.arity(stmt, 1, "router-id takes one IPv4 address")
         text = unquote(stmt.words[1])
         try:
             addr = ipaddress.IPv4Address(text)
         except ValueError:
-            self.p.error(stmt, 1, f"router-id {address_error(text, 'an IPv4 address')}")
+            self.parser.error(stmt, 1, f"router-id {address_error(text, 'an IPv4 address')}")
             raise _Skip from None
         if int(addr) == 0:
-            self.p.error(stmt, 1, "router-id 0.0.0.0 is not allowed (RFC 6286)")
+            self.parser.error(stmt, 1, "router-id 0.0.0.0 is not allowed (RFC 6286)")
             raise _Skip
         return str(addr)
 
     def v_local_address(self, stmt: Statement) -> str | None:
-        self.p.arity(stmt, 1, "local-address takes one IP address (or 'auto')")
+        self.parser.arity(stmt, 1, "local-address takes one IP address (or 'auto')")
         if stmt.words[1] == "auto":
             return None
-        return self.p.address(stmt, 1)
+        return self.parser.address(stmt, 1)
 
     def v_address(self, stmt: Statement) -> str:
-        self.p.arity(stmt, 1, f"{stmt.words[0]} takes one IP address")
-        return self.p.address(stmt, 1)
+        self.parser.arity(stmt, 1, f"{stmt.words[0]} takes one IP address")
+        return self.parser.address(stmt, 1)
 
     def v_asn(self, stmt: Statement) -> int:
         word = stmt.words[0]
-        self.p.arity(stmt, 1, f"{word} takes one AS number")
+        self.parser.arity(stmt, 1, f"{word} takes one AS number")
         text = unquote(stmt.words[1])
         asn = parse_asn(text)
         if asn is None:
             if text == "auto":
-                self.p.error(stmt, 1, f"{word} auto is not supported: give the AS number")
+                self.parser.error(stmt, 1, f"{word} auto is not supported: give the AS number")
             else:
-                self.p.error(stmt, 1, f"{word} {text!r} is not an AS number: expected 1..4294967295")
+                self.parser.error(stmt, 1, f"{word} {text!r} is not an AS number: expected 1..4294967295")
             raise _Skip
         return asn
 
     def v_hold_time(self, stmt: Statement) -> int:
-        self.p.arity(stmt, 1, "hold-time takes one value: 0 or 3..65535 seconds")
-        value = self.p.integer(stmt, 1, 0, 65535, "hold-time", "0 or 3..65535 seconds")
+        self.parser.arity(stmt, 1, "hold-time takes one value: 0 or 3..65535 seconds")
+        value = self.parser.integer(stmt, 1, 0, 65535, "hold-time", "0 or 3..65535 seconds")
         if value in (1, 2):
-            self.p.error(stmt, 1, f"hold-time {value} is not allowed: 0 (no keepalives) or 3..65535 "
-                                  "seconds (RFC 4271 4.2)")
+            self.parser.error(stmt, 1, f"hold-time {value} is not allowed: 0 (no keepalives) or 3..65535 "
+                                       "seconds (RFC 4271 4.2)")
             raise _Skip
         return value
 
     def v_bool(self, stmt: Statement) -> bool:
-        return self.p.boolean(stmt)
+        return self.parser.boolean(stmt)
 
     def v_port(self, stmt: Statement) -> int:
-        self.p.arity(stmt, 1, f"{stmt.words[0]} takes one TCP port")
-        return self.p.port(stmt, 1)
+        self.parser.arity(stmt, 1, f"{stmt.words[0]} takes one TCP port")
+        return self.parser.port(stmt, 1)
 
     def v_ttl(self, stmt: Statement) -> int:
         word = stmt.words[0]
-        self.p.arity(stmt, 1, f"{word} takes one TTL: 1..255")
-        return self.p.integer(stmt, 1, 1, 255, word, "a TTL 1..255")
+        self.parser.arity(stmt, 1, f"{word} takes one TTL: 1..255")
+        return self.parser.integer(stmt, 1, 1, 255, word, "a TTL 1..255")
 
     def v_rate_limit(self, stmt: Statement) -> int | None:
-        self.p.arity(stmt, 1, "rate-limit takes one value: messages per second, or 'disable'")
+        self.parser.arity(stmt, 1, "rate-limit takes one value: messages per second, or 'disable'")
         if stmt.words[1] in ("disable", "false"):
             return None
-        return self.p.integer(stmt, 1, 0, 0xFFFFFFFF, "rate-limit", "messages per second")
+        return self.parser.integer(stmt, 1, 0, 0xFFFFFFFF, "rate-limit", "messages per second")
 
     def v_text(self, stmt: Statement) -> str:
         if len(stmt.words) < 2:
-            self.p.error(stmt, 0, f"{stmt.words[0]} needs a value")
+            self.parser.error(stmt, 0, f"{stmt.words[0]} needs a value")
             raise _Skip
         return " ".join(unquote(w) for w in stmt.words[1:])
 
@@ -449,30 +450,30 @@ class NeighborBlock(Block):
         if len(words) == 2 and words[1] not in ("[", "]", "(", ")", "env"):
             value = unquote(words[1])
             if not value:
-                self.p.error(stmt, 1, "md5-password is empty")
+                self.parser.error(stmt, 1, "md5-password is empty")
                 raise _Skip
             return Secret(value)
         if len(words) == 5 and words[1] == "env" and words[2] == "[" and words[4] == "]":
             name = unquote(words[3])
             if not _ENV_NAME.match(name):
-                self.p.error(stmt, 3, "md5-password env[...]: not a valid environment variable name")
+                self.parser.error(stmt, 3, "md5-password env[...]: not a valid environment variable name")
                 raise _Skip
-            value = os.environ.get(name)
-            if value is None:
-                self.p.error(stmt, 1, f"md5-password: environment variable {name} is not set")
+            found = os.environ.get(name)
+            if found is None:
+                self.parser.error(stmt, 1, f"md5-password: environment variable {name} is not set")
                 raise _Skip
-            if not value:
-                self.p.error(stmt, 1, f"md5-password: environment variable {name} is empty")
+            if not found:
+                self.parser.error(stmt, 1, f"md5-password: environment variable {name} is empty")
                 raise _Skip
-            return Secret(value)
-        self.p.error(stmt, 0, usage)
+            return Secret(found)
+        self.parser.error(stmt, 0, usage)
         raise _Skip
 
     # statements ---------------------------------------------------------------------------
 
     def s_inherit(self, stmt: Statement) -> None:
         if self.spec.template:
-            self.p.error(stmt, 0, "a template cannot inherit another template")
+            self.parser.error(stmt, 0, "a template cannot inherit another template")
             return
         words = stmt.words
         names: list[tuple[str, int]] = []
@@ -481,60 +482,61 @@ class NeighborBlock(Block):
         elif len(words) == 2 and words[1] not in ("[", "]"):
             names = [(unquote(words[1]), 1)]
         if not names:
-            self.p.error(stmt, 0, "inherit takes a template name: inherit NAME; (or inherit [ A B ];)")
+            self.parser.error(stmt, 0, "inherit takes a template name: inherit NAME; (or inherit [ A B ];)")
             return
         for name, i in names:
-            self.spec.inherits.append((name, self.p.lex.location(stmt, i)))
+            self.spec.inherits.append((name, self.parser.lex.location(stmt, i)))
 
     def s_route(self, stmt: Statement) -> None:
-        self.p.add_route(self.spec, stmt, 1)
+        self.parser.add_route(self.spec, stmt, 1)
 
     # blocks -------------------------------------------------------------------------------
 
     def b_family(self, stmt: Statement) -> Block:
-        self.p.arity(stmt, 0, "family takes no value: family { ipv4 unicast; }")
+        self.parser.arity(stmt, 0, "family takes no value: family { ipv4 unicast; }")
         if self.spec.families is not None:
-            self.p.error(stmt, 0, f"'family' is given twice (first at {self.spec.families[1].short()})")
+            self.parser.error(stmt, 0, f"'family' is given twice (first at {self.spec.families[1].short()})")
             raise _Skip
-        return FamilyBlock(self.p, stmt, self.spec)
+        return FamilyBlock(self.parser, stmt, self.spec)
 
     def b_nexthop(self, stmt: Statement) -> Block:
-        self.p.arity(stmt, 0, "nexthop takes no value: nexthop { ipv4 unicast ipv6; }")
+        self.parser.arity(stmt, 0, "nexthop takes no value: nexthop { ipv4 unicast ipv6; }")
         if self.spec.nexthops is not None:
-            self.p.error(stmt, 0, f"'nexthop' is given twice (first at {self.spec.nexthops[1].short()})")
+            self.parser.error(stmt, 0, f"'nexthop' is given twice (first at {self.spec.nexthops[1].short()})")
             raise _Skip
-        return NextHopBlock(self.p, stmt, self.spec)
+        return NextHopBlock(self.parser, stmt, self.spec)
 
     def b_add_path(self, stmt: Statement) -> Block:
-        self.p.arity(stmt, 0, "add-path takes no value here: add-path { ipv4 unicast; } (the mode is "
-                              "capability { add-path send/receive; })")
+        self.parser.arity(stmt, 0, "add-path takes no value here: add-path { ipv4 unicast; } (the mode is "
+                                   "capability { add-path send/receive; })")
         if self.spec.add_path is not None:
-            self.p.error(stmt, 0, f"'add-path' is given twice (first at {self.spec.add_path[1].short()})")
+            self.parser.error(stmt, 0,
+                              f"'add-path' is given twice (first at {self.spec.add_path[1].short()})")
             raise _Skip
-        return AddPathBlock(self.p, stmt, self.spec)
+        return AddPathBlock(self.parser, stmt, self.spec)
 
     def b_capability(self, stmt: Statement) -> Block:
-        self.p.arity(stmt, 0, "capability takes no value: capability { route-refresh; }")
-        return CapabilityBlock(self.p, stmt, self)
+        self.parser.arity(stmt, 0, "capability takes no value: capability { route-refresh; }")
+        return CapabilityBlock(self.parser, stmt, self)
 
     def b_static(self, stmt: Statement) -> Block:
-        self.p.arity(stmt, 0, "static takes no value: static { route 192.0.2.0/24 next-hop self; }")
-        return StaticBlock(self.p, stmt, self.spec)
+        self.parser.arity(stmt, 0, "static takes no value: static { route 192.0.2.0/24 next-hop self; }")
+        return StaticBlock(self.parser, stmt, self.spec)
 
     def b_announce(self, stmt: Statement) -> Block:
-        self.p.arity(stmt, 0, "announce takes no value: announce { ipv4 { unicast ...; } }")
-        return AnnounceBlock(self.p, stmt, self.spec)
+        self.parser.arity(stmt, 0, "announce takes no value: announce { ipv4 { unicast ...; } }")
+        return AnnounceBlock(self.parser, stmt, self.spec)
 
     def b_flow(self, stmt: Statement) -> Block:
-        self.p.arity(stmt, 0, "flow takes no value: flow { route NAME { match { ... } then { ... } } }")
-        return FlowBlock(self.p, stmt, self.spec)
+        self.parser.arity(stmt, 0, "flow takes no value: flow { route NAME { match { ... } then { ... } } }")
+        return FlowBlock(self.parser, stmt, self.spec)
 
     def b_api(self, stmt: Statement) -> Block:
         words = stmt.words
         if len(words) > 2:
-            self.p.error(stmt, 2, "api takes an optional name: api [NAME] { processes [ ... ]; }")
+            self.parser.error(stmt, 2, "api takes an optional name: api [NAME] { processes [ ... ]; }")
             raise _Skip
-        return ApiBlock(self.p, stmt, self.spec, unquote(words[1]) if len(words) == 2 else None)
+        return ApiBlock(self.parser, stmt, self.spec, unquote(words[1]) if len(words) == 2 else None)
 
 
 class FamilyBlock(Block):
@@ -550,11 +552,11 @@ class FamilyBlock(Block):
     def statement(self, stmt: Statement) -> None:
         words = stmt.words
         if len(words) == 1 and words[0] in ("all", "minimal"):
-            self.p.error(stmt, 0, f"family '{words[0]}' is not supported: list the families, "
-                                  f"from: {', '.join(self.NAMES)}")
+            self.parser.error(stmt, 0, f"family '{words[0]}' is not supported: list the families, "
+                                       f"from: {', '.join(self.NAMES)}")
             return
         if len(words) != 2:
-            self.p.error(stmt, 0, f"a family is AFI SAFI, one of: {', '.join(self.NAMES)}")
+            self.parser.error(stmt, 0, f"a family is AFI SAFI, one of: {', '.join(self.NAMES)}")
             return
         afi, safi = words[0].lower(), words[1].lower()
         fam = None
@@ -565,26 +567,26 @@ class FamilyBlock(Block):
         if fam is None:
             text = f"{words[0]} {words[1]}"
             if afi in ("ipv4", "ipv6", "l2vpn", "bgp-ls"):
-                self.p.error(stmt, 0 if afi not in ("ipv4", "ipv6") else 1,
-                             f"family {_show(text)} is not supported "
-                             f"(supported: {', '.join(self.NAMES)})")
+                self.parser.error(stmt, 0 if afi not in ("ipv4", "ipv6") else 1,
+                                  f"family {_show(text)} is not supported "
+                                  f"(supported: {', '.join(self.NAMES)})")
             else:
-                self.p.error(stmt, 0, f"unknown family {_show(text)}{_did_you_mean(text, self.NAMES)}")
+                self.parser.error(stmt, 0, f"unknown family {_show(text)}{_did_you_mean(text, self.NAMES)}")
             return
         if fam in self.seen:
-            self.p.error(stmt, 0, f"family {family_name(fam)} is listed twice")
+            self.parser.error(stmt, 0, f"family {family_name(fam)} is listed twice")
             return
-        self.seen[fam] = self.p.lex.location(stmt, 0)
+        self.seen[fam] = self.parser.lex.location(stmt, 0)
         self.families.append(fam)
 
     def open(self, stmt: Statement) -> Block:
-        self.p.error(stmt, 0, "the family block holds 'AFI SAFI;' statements, not blocks")
-        return SkipBlock(self.p, stmt, "family")
+        self.parser.error(stmt, 0, "the family block holds 'AFI SAFI;' statements, not blocks")
+        return SkipBlock(self.parser, stmt, "family")
 
     def close(self, stmt: Statement | None) -> None:
         if not self.families:
             if not self.had_errors():
-                self.p.errors_at(self.loc, "the family block enables no family")
+                self.parser.errors_at(self.loc, "the family block enables no family")
             return
         self.spec.families = (tuple(self.families), self.loc)
 
@@ -607,46 +609,46 @@ class NextHopBlock(Block):
     def statement(self, stmt: Statement) -> None:
         words = [w.lower() for w in stmt.words]
         if len(words) != 3:
-            self.p.error(stmt, 0 if len(words) < 3 else 3, self.USAGE)
+            self.parser.error(stmt, 0 if len(words) < 3 else 3, self.USAGE)
             return
         afi, safi, nh_afi = words
         if afi not in ("ipv4", "ipv6"):
-            self.p.error(stmt, 0, f"unknown address family {_show(stmt.words[0])}: {self.USAGE}")
+            self.parser.error(stmt, 0, f"unknown address family {_show(stmt.words[0])}: {self.USAGE}")
             return
         if safi not in self.EXABGP_SAFIS:
-            self.p.error(stmt, 1, f"invalid afi/safi pair {afi}/{stmt.words[1]} (one of: "
-                                  f"{', '.join(self.EXABGP_SAFIS)})")
+            self.parser.error(stmt, 1, f"invalid afi/safi pair {afi}/{stmt.words[1]} (one of: "
+                                       f"{', '.join(self.EXABGP_SAFIS)})")
             return
         other = "ipv6" if afi == "ipv4" else "ipv4"
         if nh_afi != other:
-            self.p.error(stmt, 2, f"invalid next hop family {_show(stmt.words[2])}: the next hop of "
-                                  f"{afi} {safi} routes can only be {other}")
+            self.parser.error(stmt, 2, f"invalid next hop family {_show(stmt.words[2])}: the next hop of "
+                                       f"{afi} {safi} routes can only be {other}")
             return
         if afi == "ipv6":
-            self.p.error(stmt, 0, f"'{afi} {safi} {nh_afi}' is not supported: only IPv4 routes with an "
-                                  "IPv6 next hop are (ipv4 unicast ipv6, RFC 8950); ExaBGP does not "
-                                  "offer this one in its capability either: remove the line")
+            self.parser.error(stmt, 0, f"'{afi} {safi} {nh_afi}' is not supported: only IPv4 routes with an "
+                                       "IPv6 next hop are (ipv4 unicast ipv6, RFC 8950); ExaBGP does not "
+                                       "offer this one in its capability either: remove the line")
             return
         if safi != "unicast":
-            self.p.error(stmt, 1, f"family 'ipv4 {safi}' is not supported (the extended next hop is "
-                                  "for ipv4 unicast)")
+            self.parser.error(stmt, 1, f"family 'ipv4 {safi}' is not supported (the extended next hop is "
+                                       "for ipv4 unicast)")
             return
         fam = IPV4_UNICAST
         for seen, loc in self.entries:
             if seen == fam:
-                self.p.error(stmt, 0, f"'ipv4 unicast ipv6' is listed twice (first at {loc.short()})")
+                self.parser.error(stmt, 0, f"'ipv4 unicast ipv6' is listed twice (first at {loc.short()})")
                 return
-        self.entries.append((fam, self.p.lex.location(stmt, 0)))
+        self.entries.append((fam, self.parser.lex.location(stmt, 0)))
 
     def open(self, stmt: Statement) -> Block:
-        self.p.error(stmt, 0, "the nexthop block holds 'AFI SAFI NEXT-HOP-AFI;' statements, not blocks")
-        return SkipBlock(self.p, stmt, "nexthop")
+        self.parser.error(stmt, 0, "the nexthop block holds 'AFI SAFI NEXT-HOP-AFI;' statements, not blocks")
+        return SkipBlock(self.parser, stmt, "nexthop")
 
     def close(self, stmt: Statement | None) -> None:
         if self.had_errors():
             self.spec.failed.add("nexthops")
         elif not self.entries:
-            self.p.errors_at(self.loc, "the nexthop block lists nothing: nexthop { ipv4 unicast ipv6; }")
+            self.parser.errors_at(self.loc, "the nexthop block lists nothing: nexthop { ipv4 unicast ipv6; }")
             self.spec.failed.add("nexthops")
         self.spec.nexthops = (tuple(self.entries), self.loc)
 
@@ -690,10 +692,12 @@ class CapabilityBlock(Block):
         elif words[1].lower() in _FALSE:
             value = False
         else:
-            self.p.arity(stmt, 1, f"graceful-restart takes an optional restart time: 0..{GR_MAX} seconds")
-            value = self.p.integer(stmt, 1, 0, GR_MAX, "graceful-restart", f"0..{GR_MAX} seconds")
+            self.parser.arity(stmt, 1,
+                              f"graceful-restart takes an optional restart time: 0..{GR_MAX} seconds")
+            value = self.parser.integer(stmt, 1, 0, GR_MAX, "graceful-restart", f"0..{GR_MAX} seconds")
         if len(words) > 2:
-            self.p.error(stmt, 2, f"graceful-restart takes an optional restart time: 0..{GR_MAX} seconds")
+            self.parser.error(stmt, 2,
+                              f"graceful-restart takes an optional restart time: 0..{GR_MAX} seconds")
             return
         self.owner.set(self.owner.spec.capabilities, "graceful_restart", value, stmt, words[0])
 
@@ -702,20 +706,20 @@ class CapabilityBlock(Block):
         words = stmt.words
         usage = "add-path takes one of: send, receive, send/receive, disable"
         if len(words) != 2:
-            self.p.error(stmt, min(len(words) - 1, 2), usage)
+            self.parser.error(stmt, min(len(words) - 1, 2), usage)
             return
         word = words[1].lower()
         mode = ADD_PATH_MODES.get(word)
         if mode is None:
             hint = (" (the option is send/receive)" if word == "receive/send"
                     else _did_you_mean(word, ADD_PATH_MODES))
-            self.p.error(stmt, 1, f"add-path {_show(words[1])} is not a mode{hint}: {usage}")
+            self.parser.error(stmt, 1, f"add-path {_show(words[1])} is not a mode{hint}: {usage}")
             return
         self.owner.set(self.owner.spec.capabilities, "add_path", mode, stmt, words[0])
 
     def s_flag(self, stmt: Statement) -> None:
         word = stmt.words[0]
-        self.owner.set(self.owner.spec.capabilities, word.replace("-", "_"), self.p.boolean(stmt), stmt,
+        self.owner.set(self.owner.spec.capabilities, word.replace("-", "_"), self.parser.boolean(stmt), stmt,
                        word)
 
 
@@ -730,15 +734,15 @@ class StaticBlock(Block):
 
     def statement(self, stmt: Statement) -> None:
         if stmt.words[0] == "route":  # the hot path: skip the generic dispatch
-            self.p.add_route(self.spec, stmt, 1)
+            self.parser.add_route(self.spec, stmt, 1)
         else:
             super().statement(stmt)
 
     def b_route(self, stmt: Statement) -> Block:
         if len(stmt.words) < 2:
-            self.p.error(stmt, 0, "route needs a prefix: route 192.0.2.0/24 { next-hop self; }")
+            self.parser.error(stmt, 0, "route needs a prefix: route 192.0.2.0/24 { next-hop self; }")
             raise _Skip
-        return RouteBlock(self.p, stmt, self.spec)
+        return RouteBlock(self.parser, stmt, self.spec)
 
 
 class RouteBlock(Block):
@@ -755,9 +759,9 @@ class RouteBlock(Block):
         self.parts.append((stmt, 0))
 
     def open(self, stmt: Statement) -> Block:
-        self.p.error(stmt, 0, "a route block holds attribute statements (next-hop self; med 100;), "
-                              "not blocks")
-        return SkipBlock(self.p, stmt, "route")
+        self.parser.error(stmt, 0, "a route block holds attribute statements (next-hop self; med 100;), "
+                                   "not blocks")
+        return SkipBlock(self.parser, stmt, "route")
 
     def close(self, stmt: Statement | None) -> None:
         tokens: list[str] = []
@@ -770,10 +774,10 @@ class RouteBlock(Block):
         except RouteError as exc:
             for base, part, skip in reversed(starts):
                 if exc.index >= base or base == 0:
-                    self.p.error(part, exc.index - base + skip, exc.message)
+                    self.parser.error(part, exc.index - base + skip, exc.message)
                     break
             return
-        self.p.store_routes(self.spec, family, nlri, attrs, options, self.loc)
+        self.parser.store_routes(self.spec, family, nlri, attrs, options, self.loc)
 
 
 class FlowBlock(Block):
@@ -789,13 +793,14 @@ class FlowBlock(Block):
     def b_route(self, stmt: Statement) -> Block:
         words = stmt.words
         if len(words) > 2:
-            self.p.error(stmt, 2, "a flow route has one name: route NAME { match { ... } then { ... } }")
+            self.parser.error(stmt, 2, "a flow route has one name: route NAME { match { ... } then { ... } }")
             raise _Skip
         name = unquote(words[1]) if len(words) == 2 else None
         if name is not None and not _FLOW_NAME.match(name):
-            self.p.error(stmt, 1, f"flow route name {name!r}: 1 to 64 characters from A-Z a-z 0-9 _ . : -")
+            self.parser.error(stmt, 1,
+                              f"flow route name {name!r}: 1 to 64 characters from A-Z a-z 0-9 _ . : -")
             raise _Skip
-        return FlowRouteBlock(self.p, stmt, self.spec, name)
+        return FlowRouteBlock(self.parser, stmt, self.spec, name)
 
 
 _FLOW_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
@@ -820,17 +825,17 @@ class FlowRouteBlock(Block):
         self.next_hop: tuple[str, Location] | None = None
 
     def s_next_hop(self, stmt: Statement) -> None:
-        self.p.arity(stmt, 1, "next-hop takes one IP address (the redirect-to-nexthop target)")
-        self.next_hop = (self.p.address(stmt, 1), self.p.lex.location(stmt, 1))
+        self.parser.arity(stmt, 1, "next-hop takes one IP address (the redirect-to-nexthop target)")
+        self.next_hop = (self.parser.address(stmt, 1), self.parser.lex.location(stmt, 1))
 
     def b_part(self, stmt: Statement) -> Block:
         word = stmt.words[0]
-        self.p.arity(stmt, 0, f"{word} takes no value: {word} {{ ... }}")
+        self.parser.arity(stmt, 0, f"{word} takes no value: {word} {{ ... }}")
         if word in self.parts:
-            self.p.error(stmt, 0, f"'{word}' is given twice in this flow route (first at "
-                                  f"{self.parts[word].loc.short()})")
+            self.parser.error(stmt, 0, f"'{word}' is given twice in this flow route (first at "
+                                       f"{self.parts[word].loc.short()})")
             raise _Skip
-        block = FlowPartBlock(self.p, stmt, word)
+        block = FlowPartBlock(self.parser, stmt, word)
         self.parts[word] = block
         return block
 
@@ -840,8 +845,8 @@ class FlowRouteBlock(Block):
         match_block = self.parts.get("match")
         if match_block is None:
             if not self.had_errors():
-                self.p.errors_at(self.loc, f"{self.title}: no 'match {{ ... }}' block (a rule without one "
-                                           "would match all traffic)")
+                self.parser.errors_at(self.loc, f"{self.title}: no 'match {{ ... }}' block (a rule "
+                                                "without one would match all traffic)")
             return
         then_block = self.parts.get("then")
         then: dict[str, Any] = dict(then_block.values) if then_block is not None else {}
@@ -863,20 +868,20 @@ class FlowRouteBlock(Block):
             if loc is None:
                 loc = (then_block.loc if then_block is not None and component not in match_block.values
                        and component != "match" else match_block.loc)
-            self.p.errors_at(loc, f"{self.title}: {exc}")
+            self.parser.errors_at(loc, f"{self.title}: {exc}")
             return
         name = self.name or nlri_name(nlri)
         for other in self.spec.flows:
             if other.name == name:
-                self.p.errors_at(self.loc, f"flow route {name} is defined twice in {self.spec.name} "
-                                           f"(first at {other.source.short()})")
+                self.parser.errors_at(self.loc, f"flow route {name} is defined twice in {self.spec.name} "
+                                                f"(first at {other.source.short()})")
                 return
             if other.family == fam and other.nlri == nlri:
-                self.p.errors_at(self.loc, f"{self.title} matches exactly what flow route {other.name} "
-                                           f"(at {other.source.short()}) matches: one rule per match")
+                self.parser.errors_at(self.loc, f"{self.title} matches exactly what flow route {other.name} "
+                                                f"(at {other.source.short()}) matches: one rule per match")
                 return
         self.spec.flows.append(FlowRoute(name=name, family=fam, nlri=nlri, attrs=attrs, source=self.loc))
-        self.p.store_route(self.spec, fam, nlri, attrs, self.loc)
+        self.parser.store_route(self.spec, fam, nlri, attrs, self.loc)
 
 
 class FlowPartBlock(Block):
@@ -895,20 +900,20 @@ class FlowPartBlock(Block):
         words = stmt.words
         key = words[0]
         if is_quoted(key):
-            self.p.error(stmt, 0, f"{self.kind}: expected a name, not a quoted string")
+            self.parser.error(stmt, 0, f"{self.kind}: expected a name, not a quoted string")
             self.failed = True
             return
         values = [unquote(w) for w in words[1:] if w not in ("[", "]", ",")]
         if key in self.values:
-            self.p.error(stmt, 0, f"{self.kind}: '{key}' is given twice (first at "
-                                  f"{self.key_locs[key].short()}); list several values on one line: "
-                                  f"{key} [ A B ];")
+            self.parser.error(stmt, 0, f"{self.kind}: '{key}' is given twice (first at "
+                                       f"{self.key_locs[key].short()}); list several values on one line: "
+                                       f"{key} [ A B ];")
             self.failed = True
             return
         if not values:
             value: Any = True
             if self.kind == "match":
-                self.p.error(stmt, 0, f"match: '{key}' needs a value")
+                self.parser.error(stmt, 0, f"match: '{key}' needs a value")
                 self.failed = True
                 return
         elif len(values) == 1 and "[" not in words:
@@ -918,13 +923,13 @@ class FlowPartBlock(Block):
         else:
             value = values
         self.values[key] = value
-        self.locs[key] = self.p.lex.location(stmt, 1 if len(words) > 1 else 0)
-        self.key_locs[key] = self.p.lex.location(stmt, 0)
+        self.locs[key] = self.parser.lex.location(stmt, 1 if len(words) > 1 else 0)
+        self.key_locs[key] = self.parser.lex.location(stmt, 0)
 
     def open(self, stmt: Statement) -> Block:
-        self.p.error(stmt, 0, f"the {self.kind} block holds statements (NAME VALUE;), not blocks")
+        self.parser.error(stmt, 0, f"the {self.kind} block holds statements (NAME VALUE;), not blocks")
         self.failed = True
-        return SkipBlock(self.p, stmt, self.kind)
+        return SkipBlock(self.parser, stmt, self.kind)
 
 
 class AnnounceBlock(Block):
@@ -938,8 +943,8 @@ class AnnounceBlock(Block):
         self.spec = spec
 
     def b_afi(self, stmt: Statement) -> Block:
-        self.p.arity(stmt, 0, f"{stmt.words[0]} takes no value here")
-        return AnnounceAfiBlock(self.p, stmt, self.spec, 1 if stmt.words[0] == "ipv4" else 2)
+        self.parser.arity(stmt, 0, f"{stmt.words[0]} takes no value here")
+        return AnnounceAfiBlock(self.parser, stmt, self.spec, 1 if stmt.words[0] == "ipv4" else 2)
 
 
 class AnnounceAfiBlock(Block):
@@ -955,7 +960,7 @@ class AnnounceAfiBlock(Block):
         self.afi = afi
 
     def s_unicast(self, stmt: Statement) -> None:
-        self.p.add_route(self.spec, stmt, 1, afi=self.afi)
+        self.parser.add_route(self.spec, stmt, 1, afi=self.afi)
 
 
 class ApiBlock(Block):
@@ -975,25 +980,25 @@ class ApiBlock(Block):
         self.messages: dict[str, MessageFlags] = {}
 
     def s_processes(self, stmt: Statement) -> None:
-        for name, i in self.p.name_list(stmt, "processes [ NAME ... ];"):
+        for name, i in self.parser.name_list(stmt, "processes [ NAME ... ];"):
             self.processes.append(name)
-            self.p.process_refs.append((name, self.p.lex.location(stmt, i)))
+            self.parser.process_refs.append((name, self.parser.lex.location(stmt, i)))
 
     def s_processes_match(self, stmt: Statement) -> None:
-        for pattern, i in self.p.name_list(stmt, "processes-match [ REGEX ... ];"):
+        for pattern, i in self.parser.name_list(stmt, "processes-match [ REGEX ... ];"):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                self.p.error(stmt, i, f"processes-match: bad regular expression: {exc}")
+                self.parser.error(stmt, i, f"processes-match: bad regular expression: {exc}")
                 continue
             self.matches.append(pattern)
 
     def s_flag(self, stmt: Statement) -> None:
-        self.flags[stmt.words[0].replace("-", "_")] = self.p.boolean(stmt)
+        self.flags[stmt.words[0].replace("-", "_")] = self.parser.boolean(stmt)
 
     def b_messages(self, stmt: Statement) -> Block:
-        self.p.arity(stmt, 0, f"{stmt.words[0]} takes no value: {stmt.words[0]} {{ parsed; update; }}")
-        return MessagesBlock(self.p, stmt, self)
+        self.parser.arity(stmt, 0, f"{stmt.words[0]} takes no value: {stmt.words[0]} {{ parsed; update; }}")
+        return MessagesBlock(self.parser, stmt, self)
 
     def set_messages(self, kind: str, flags: MessageFlags, extra: dict[str, bool]) -> None:
         prev = self.messages.get(kind)
@@ -1002,7 +1007,7 @@ class ApiBlock(Block):
 
     def close(self, stmt: Statement | None) -> None:
         if not self.processes and not self.matches and not self.had_errors():
-            self.p.errors_at(self.loc, "the api block names no process: add processes [ NAME ];")
+            self.parser.errors_at(self.loc, "the api block names no process: add processes [ NAME ];")
         self.spec.apis.append(Api(
             name=self.name, processes=tuple(self.processes), processes_match=tuple(self.matches),
             neighbor_changes=self.flags.get("neighbor_changes", False),
@@ -1029,10 +1034,10 @@ class MessagesBlock(Block):
 
     def s_flag(self, stmt: Statement) -> None:
         word = stmt.words[0]
-        self.flags["update" if word == "updates" else word] = self.p.boolean(stmt)
+        self.flags["update" if word == "updates" else word] = self.parser.boolean(stmt)
 
     def s_owner_flag(self, stmt: Statement) -> None:
-        self.extra["neighbor_changes"] = self.p.boolean(stmt)
+        self.extra["neighbor_changes"] = self.parser.boolean(stmt)
 
     def close(self, stmt: Statement | None) -> None:
         self.owner.set_messages(self.kind, MessageFlags(**self.flags), self.extra)
@@ -1076,52 +1081,53 @@ class ProcessBlock(Block):
     def put(self, key: str, value: Any, stmt: Statement) -> None:
         prev = self.fields.get(key)
         if prev is not None:
-            self.p.error(stmt, 0, f"'{stmt.words[0]}' is set twice (first at {prev[1].short()})")
+            self.parser.error(stmt, 0, f"'{stmt.words[0]}' is set twice (first at {prev[1].short()})")
             return
-        self.fields[key] = (value, self.p.lex.location(stmt, 0), stmt.words[0])
+        self.fields[key] = (value, self.parser.lex.location(stmt, 0), stmt.words[0])
 
     def s_run(self, stmt: Statement) -> None:
         if len(stmt.words) < 2:
-            self.p.error(stmt, 0, "run needs a command: run /path/to/program ARGS...;")
+            self.parser.error(stmt, 0, "run needs a command: run /path/to/program ARGS...;")
             return
         self.put("run", tuple(unquote(w) for w in stmt.words[1:]), stmt)
 
     def s_encoder(self, stmt: Statement) -> None:
-        self.p.arity(stmt, 1, "encoder takes one value: text or json")
+        self.parser.arity(stmt, 1, "encoder takes one value: text or json")
         value = unquote(stmt.words[1]).lower()
         if value not in ("text", "json"):
-            self.p.error(stmt, 1, f"encoder {stmt.words[1]!r}: expected text or json")
+            self.parser.error(stmt, 1, f"encoder {stmt.words[1]!r}: expected text or json")
             return
         self.put("encoder", value, stmt)
 
     def s_workdir(self, stmt: Statement) -> None:
-        self.p.arity(stmt, 1, "working-directory takes one path")
+        self.parser.arity(stmt, 1, "working-directory takes one path")
         self.put("working_directory", unquote(stmt.words[1]), stmt)
 
     def s_bool(self, stmt: Statement) -> None:
-        self.put(stmt.words[0].replace("-", "_"), self.p.boolean(stmt), stmt)
+        self.put(stmt.words[0].replace("-", "_"), self.parser.boolean(stmt), stmt)
 
     def s_withdraw(self, stmt: Statement) -> None:
         if len(stmt.words) == 1:
             value: int | None = 0
         else:
-            self.p.arity(stmt, 1, "withdraw-on-exit takes an optional delay in seconds")
+            self.parser.arity(stmt, 1, "withdraw-on-exit takes an optional delay in seconds")
             word = stmt.words[1].lower()
             if word in _FALSE:
                 value = None
             elif word in _TRUE:
                 value = 0
             else:
-                value = self.p.integer(stmt, 1, 0, 86400, "withdraw-on-exit", "a delay of 0..86400 seconds")
+                value = self.parser.integer(stmt, 1, 0, 86400, "withdraw-on-exit",
+                                            "a delay of 0..86400 seconds")
         self.put("withdraw_on_exit", value, stmt)
 
     def b_env(self, stmt: Statement) -> Block:
-        self.p.arity(stmt, 0, "env takes no value: env { NAME = 'value'; }")
-        return EnvBlock(self.p, stmt, self)
+        self.parser.arity(stmt, 0, "env takes no value: env { NAME = 'value'; }")
+        return EnvBlock(self.parser, stmt, self)
 
     def b_messages(self, stmt: Statement) -> Block:
-        self.p.arity(stmt, 0, f"{stmt.words[0]} takes no value: {stmt.words[0]} {{ parsed; update; }}")
-        return MessagesBlock(self.p, stmt, self)
+        self.parser.arity(stmt, 0, f"{stmt.words[0]} takes no value: {stmt.words[0]} {{ parsed; update; }}")
+        return MessagesBlock(self.parser, stmt, self)
 
     def set_messages(self, kind: str, flags: MessageFlags, extra: dict[str, bool]) -> None:
         prev = self.messages.get(kind)
@@ -1131,14 +1137,14 @@ class ProcessBlock(Block):
     def close(self, stmt: Statement | None) -> None:
         f = {k: v[0] for k, v in self.fields.items()}
         if "run" not in f:
-            self.p.errors_at(self.loc, f"process {self.name} has no 'run' command")
+            self.parser.errors_at(self.loc, f"process {self.name} has no 'run' command")
             return
-        if self.name in self.p.processes:
-            first = self.p.processes[self.name].source
-            self.p.errors_at(self.loc, f"process '{self.name}' is already defined at {first.short()}")
+        if self.name in self.parser.processes:
+            first = self.parser.processes[self.name].source
+            self.parser.errors_at(self.loc, f"process '{self.name}' is already defined at {first.short()}")
             return
-        self.p.processes[self.name] = Process(
-            name=self.name, run=_program(f["run"], self.p.file), encoder=f.get("encoder", "text"),
+        self.parser.processes[self.name] = Process(
+            name=self.name, run=_program(f["run"], self.parser.file), encoder=f.get("encoder", "text"),
             working_directory=f.get("working_directory"), env=self.env, respawn=f.get("respawn", True),
             withdraw_on_exit=f.get("withdraw_on_exit"),
             neighbor_changes=f.get("neighbor_changes", False) or self.extra.get("neighbor_changes", False),
@@ -1167,20 +1173,20 @@ class EnvBlock(Block):
         elif len(words) == 2:
             parts = [words[0], unquote(words[1])]
         else:
-            self.p.error(stmt, 0, "an env entry is NAME = 'value';")
+            self.parser.error(stmt, 0, "an env entry is NAME = 'value';")
             return
         name = parts[0]
         if not _ENV_NAME.match(name):
-            self.p.error(stmt, 0, f"env: {_show(name)} is not a valid environment variable name")
+            self.parser.error(stmt, 0, f"env: {_show(name)} is not a valid environment variable name")
             return
         if name in self.owner.env:
-            self.p.error(stmt, 0, f"env: {name} is set twice")
+            self.parser.error(stmt, 0, f"env: {name} is set twice")
             return
         self.owner.env[name] = parts[1]
 
     def open(self, stmt: Statement) -> Block:
-        self.p.error(stmt, 0, "the env block holds NAME = 'value'; statements, not blocks")
-        return SkipBlock(self.p, stmt, "env")
+        self.parser.error(stmt, 0, "the env block holds NAME = 'value'; statements, not blocks")
+        return SkipBlock(self.parser, stmt, "env")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1242,60 +1248,61 @@ class HealthCheckBlock(Block):
         if prev is not None:
             again = f"'{stmt.words[0]}' is set twice" if prev[2] == stmt.words[0] else \
                 f"'{stmt.words[0]}' repeats '{prev[2]}'"
-            self.p.error(stmt, 0, f"{again} (first at {prev[1].short()})")
+            self.parser.error(stmt, 0, f"{again} (first at {prev[1].short()})")
             return
-        self.fields[key] = (value, self.p.lex.location(stmt, 0), stmt.words[0])
+        self.fields[key] = (value, self.parser.lex.location(stmt, 0), stmt.words[0])
 
     def s_ip(self, stmt: Statement) -> None:
         self.failed.add("ip")
-        for text, i in self.p.name_list(stmt, "ip PREFIX; (or ip [ PREFIX ... ];)"):
+        for text, i in self.parser.name_list(stmt, "ip PREFIX; (or ip [ PREFIX ... ];)"):
             try:
                 family, _ = parse_prefix([text])
             except RouteError as exc:
-                self.p.error(stmt, i, exc.message)
+                self.parser.error(stmt, i, exc.message)
                 continue
             if family not in (IPV4_UNICAST, IPV6_UNICAST):
-                self.p.error(stmt, i, f"ip {text!r}: expected an IPv4 or IPv6 prefix")
+                self.parser.error(stmt, i, f"ip {text!r}: expected an IPv4 or IPv6 prefix")
                 continue
             prefix = str(ipaddress.ip_network(text))
-            loc = self.p.lex.location(stmt, i)
+            loc = self.parser.lex.location(stmt, i)
             for seen, first in self.ips:
                 if seen == prefix:
-                    self.p.error(stmt, i, f"ip {prefix} is listed twice (first at {first.short()})")
+                    self.parser.error(stmt, i, f"ip {prefix} is listed twice (first at {first.short()})")
                     break
             else:
                 self.ips.append((prefix, loc))
         self.failed.discard("ip")
 
     def s_next_hop(self, stmt: Statement) -> None:
-        self.p.arity(stmt, 1, "next-hop takes 'self' or one IP address")
+        self.parser.arity(stmt, 1, "next-hop takes 'self' or one IP address")
         if stmt.words[1] == "self":
             self.put("next_hop", "self", stmt)
             return
-        addr = self.p.address(stmt, 1)
+        addr = self.parser.address(stmt, 1)
         parsed = ipaddress.ip_address(addr)
         if parsed.is_unspecified or parsed.is_multicast:
-            self.p.error(stmt, 1, f"next-hop {addr} cannot be used as a next hop")
+            self.parser.error(stmt, 1, f"next-hop {addr} cannot be used as a next hop")
             return
         self.put("next_hop", addr, stmt)
 
     def s_neighbors(self, stmt: Statement) -> None:
         out: list[str] = []
-        for text, i in self.p.name_list(stmt, "neighbors [ ADDRESS ... ];"):
+        for text, i in self.parser.name_list(stmt, "neighbors [ ADDRESS ... ];"):
             try:
                 addr = str(ip_address(text))
             except ValueError as exc:
-                self.p.error(stmt, i, f"neighbors: {exc}")
+                self.parser.error(stmt, i, f"neighbors: {exc}")
                 continue
             out.append(addr)
-            self.p.neighbor_refs.append((addr, self.p.lex.location(stmt, i), f"healthcheck {self.name}"))
+            self.parser.neighbor_refs.append((addr, self.parser.lex.location(stmt, i),
+                                              f"healthcheck {self.name}"))
         if out:
             self.put("neighbors", tuple(dict.fromkeys(out)), stmt)
 
     def s_check(self, stmt: Statement) -> None:
         words = stmt.words
         if len(words) < 3:
-            self.p.error(stmt, 1 if len(words) > 1 else 0, _CHECK_USAGE)
+            self.parser.error(stmt, 1 if len(words) > 1 else 0, _CHECK_USAGE)
             return
         kind = words[1].lower()
         spec: CheckSpec | None
@@ -1308,12 +1315,12 @@ class HealthCheckBlock(Block):
         elif kind == "command":
             command = " ".join(unquote(w) for w in words[2:])
             if not command.strip():
-                self.p.error(stmt, 2, "check command: the command is empty")
+                self.parser.error(stmt, 2, "check command: the command is empty")
                 return
             spec = CommandCheckSpec(command=command)
         else:
-            self.p.error(stmt, 1, f"unknown check {_show(words[1])}"
-                                  f"{_did_you_mean(kind, ('tcp', 'http', 'dns', 'command'))}: {_CHECK_USAGE}")
+            hint = _did_you_mean(kind, ("tcp", "http", "dns", "command"))
+            self.parser.error(stmt, 1, f"unknown check {_show(words[1])}{hint}: {_CHECK_USAGE}")
             return
         if spec is not None:
             self.put("check", spec, stmt)
@@ -1326,8 +1333,8 @@ class HealthCheckBlock(Block):
         elif len(words) == 3:
             text = unquote(words[2])
         else:
-            self.p.error(stmt, 3 if len(words) > 3 else 2,
-                         "check tcp takes one HOST:PORT (IPv6: [ADDRESS]:PORT)")
+            self.parser.error(stmt, 3 if len(words) > 3 else 2,
+                              "check tcp takes one HOST:PORT (IPv6: [ADDRESS]:PORT)")
             return None
         host, sep, port = text.rpartition(":")
         if host.startswith("[") and host.endswith("]"):
@@ -1335,31 +1342,29 @@ class HealthCheckBlock(Block):
         elif ":" in host:
             sep = ""
         if not sep or not host:
-            self.p.error(stmt, 2, f"check tcp {shown(text)}: expected HOST:PORT (IPv6: [ADDRESS]:PORT)")
+            self.parser.error(stmt, 2, f"check tcp {shown(text)}: expected HOST:PORT (IPv6: [ADDRESS]:PORT)")
             return None
         number = decimal(port, 65535, 1)
         if number is None:
-            self.p.error(stmt, 2, f"check tcp {shown(text)}: the port must be 1..65535")
+            self.parser.error(stmt, 2, f"check tcp {shown(text)}: the port must be 1..65535")
             return None
         # Not an address, so a host name, unless it has a zero-led octet: a resolver would read
         # that as octal.
         problem = leading_zero(host)
         if problem is not None:
-            self.p.error(stmt, 2, f"check tcp {problem}")
+            self.parser.error(stmt, 2, f"check tcp {problem}")
             return None
         with contextlib.suppress(ValueError):
             host = str(ipaddress.ip_address(host))
         return TcpCheckSpec(host=host, port=number)
 
     def check_http(self, stmt: Statement) -> CheckSpec | None:
-        from fleetbgp.health.checks import split_url
-
         words = stmt.words
         url = unquote(words[2])
         try:
             split_url(url)
         except ValueError as exc:
-            self.p.error(stmt, 2, f"check http: {exc}")
+            self.parser.error(stmt, 2, f"check http: {exc}")
             return None
         status: int | None = None
         insecure = False
@@ -1367,16 +1372,16 @@ class HealthCheckBlock(Block):
         while i < len(words):
             word = words[i].lower()
             if word == "status" and i + 1 < len(words):
-                status = self.p.integer(stmt, i + 1, 100, 599, "status", "an HTTP status 100..599")
+                status = self.parser.integer(stmt, i + 1, 100, 599, "status", "an HTTP status 100..599")
                 i += 2
             elif word == "insecure":
                 insecure = True
                 i += 1
             else:
-                self.p.error(stmt, i, "check http URL takes: [status N] [insecure]")
+                self.parser.error(stmt, i, "check http URL takes: [status N] [insecure]")
                 return None
         if insecure and not url.lower().startswith("https:"):
-            self.p.error(stmt, len(words) - 1, "check http: 'insecure' only applies to https:// URLs")
+            self.parser.error(stmt, len(words) - 1, "check http: 'insecure' only applies to https:// URLs")
             return None
         return HttpCheckSpec(url=url, status=status, insecure=insecure)
 
@@ -1384,13 +1389,11 @@ class HealthCheckBlock(Block):
         words = stmt.words
         name = unquote(words[2])
         try:
-            from fleetbgp.health.checks import encode_name
-
             if any(c.isspace() for c in name):
                 raise ValueError(name)
             encode_name(name)
         except ValueError:
-            self.p.error(stmt, 2, f"check dns: {name!r} is not a DNS name")
+            self.parser.error(stmt, 2, f"check dns: {name!r} is not a DNS name")
             return None
         qtype = "A"
         server: str | None = None
@@ -1399,49 +1402,50 @@ class HealthCheckBlock(Block):
         while i < len(words):
             word = words[i].lower()
             if i + 1 >= len(words):
-                self.p.error(stmt, i, "check dns NAME takes: [type A] [server ADDRESS] [port N]")
+                self.parser.error(stmt, i, "check dns NAME takes: [type A] [server ADDRESS] [port N]")
                 return None
             if word == "type":
                 qtype = unquote(words[i + 1]).upper()
                 if qtype not in _DNS_TYPES:
-                    self.p.error(stmt, i + 1, f"check dns: type {words[i + 1]!r}: expected one of "
+                    self.parser.error(stmt, i + 1, f"check dns: type {words[i + 1]!r}: expected one of "
                                               f"{', '.join(_DNS_TYPES)}")
                     return None
             elif word == "server":
-                server = self.p.address(stmt, i + 1)
+                server = self.parser.address(stmt, i + 1)
             elif word == "port":
-                port = self.p.port(stmt, i + 1)
+                port = self.parser.port(stmt, i + 1)
             else:
-                self.p.error(stmt, i, "check dns NAME takes: [type A] [server ADDRESS] [port N]")
+                self.parser.error(stmt, i, "check dns NAME takes: [type A] [server ADDRESS] [port N]")
                 return None
             i += 2
         return DnsCheckSpec(name=name, qtype=qtype, server=server, port=port)
 
     def s_withdraw_on_down(self, stmt: Statement) -> None:
-        self.put("withdraw_on_down", self.p.boolean(stmt), stmt)
+        self.put("withdraw_on_down", self.parser.boolean(stmt), stmt)
 
     def s_disable_file(self, stmt: Statement) -> None:
-        self.p.arity(stmt, 1, "disable-file takes one path")
+        self.parser.arity(stmt, 1, "disable-file takes one path")
         path = unquote(stmt.words[1])
         if not path.startswith("/"):
-            self.p.error(stmt, 1, f"disable-file {path!r}: give an absolute path")
+            self.parser.error(stmt, 1, f"disable-file {path!r}: give an absolute path")
             return
         self.put("disable_file", path, stmt)
 
     def s_number(self, stmt: Statement) -> None:
         word = stmt.words[0]
         key, lo, hi = _HEALTH_NUMBERS[word]
-        self.p.arity(stmt, 1, f"{word} takes one number {lo}..{hi}")
-        self.put(key, self.p.integer(stmt, 1, lo, hi, word, f"a number {lo}..{hi}"), stmt)
+        self.parser.arity(stmt, 1, f"{word} takes one number {lo}..{hi}")
+        self.put(key, self.parser.integer(stmt, 1, lo, hi, word, f"a number {lo}..{hi}"), stmt)
 
     def s_seconds(self, stmt: Statement) -> None:
         word = stmt.words[0]
         key, lo, hi = _HEALTH_SECONDS[word]
-        self.p.arity(stmt, 1, f"{word} takes a number of seconds")
+        self.parser.arity(stmt, 1, f"{word} takes a number of seconds")
         text = unquote(stmt.words[1])
         if not _SECONDS.match(text) or not lo <= float(text) <= hi:
             self.failed.add(key)
-            self.p.error(stmt, 1, f"{word} {text!r}: expected seconds, {lo:g}..{hi:g} (decimals allowed)")
+            self.parser.error(stmt, 1,
+                              f"{word} {text!r}: expected seconds, {lo:g}..{hi:g} (decimals allowed)")
             return
         self.put(key, float(text), stmt)
 
@@ -1449,7 +1453,7 @@ class HealthCheckBlock(Block):
         word = stmt.words[0]
         key = _HEALTH_ATTRIBUTES[word]
         if len(stmt.words) < 2:
-            self.p.error(stmt, 0, f"'{word}' needs a value")
+            self.parser.error(stmt, 0, f"'{word}' needs a value")
             return
         as_route = word
         if word.endswith("as-path"):
@@ -1460,7 +1464,7 @@ class HealthCheckBlock(Block):
         try:
             attrs = parse_attributes(tokens, IPV4_UNICAST, require_next_hop=False)
         except RouteError as exc:
-            self.p.error(stmt, exc.index, exc.message)
+            self.parser.error(stmt, exc.index, exc.message)
             return
         value = attrs.as_dict()[{"communities": "communities", "disabled_communities": "communities",
                                  "large_communities": "large_communities",
@@ -1471,7 +1475,7 @@ class HealthCheckBlock(Block):
     def s_hook(self, stmt: Statement) -> None:
         word = stmt.words[0]
         if len(stmt.words) < 2:
-            self.p.error(stmt, 0, f"{word} needs a command: {word} \"CMD\";")
+            self.parser.error(stmt, 0, f"{word} needs a command: {word} \"CMD\";")
             return
         command = " ".join(unquote(w) for w in stmt.words[1:])
         self.hooks.setdefault(_HEALTH_HOOKS[word], []).append(command)
@@ -1481,7 +1485,7 @@ class HealthCheckBlock(Block):
         fits in 32 bits on the last ip (each further ip gets `increase` more)."""
         if len(self.ips) > MAX_ROUTES:
             prefix, loc = self.ips[MAX_ROUTES]
-            self.p.errors_at(loc, f"{prefix} is ip number {MAX_ROUTES + 1}: a healthcheck announces at "
+            self.parser.errors_at(loc, f"{prefix} is ip number {MAX_ROUTES + 1}: a healthcheck announces at "
                                   f"most {MAX_ROUTES} routes")
             return False
         value = {fd.name: f.get(fd.name, fd.default) for fd in dataclasses.fields(HealthCheck)
@@ -1494,9 +1498,9 @@ class HealthCheckBlock(Block):
         name, metric, last = overflow
         # Point at the increase if it was written, else at the metric (the default increase is 1).
         where = self.fields.get("increase") or self.fields.get(_HEALTH_NUMBERS[name][0])
-        self.p.errors_at(where[1] if where else self.loc,
-                         f"{name} {metric} with increase {value['increase']} over {len(self.ips)} ips "
-                         f"gives the last one a MED of {last}, more than {MAX_METRIC}")
+        self.parser.errors_at(where[1] if where else self.loc,
+                              f"{name} {metric} with increase {value['increase']} over {len(self.ips)} ips "
+                              f"gives the last one a MED of {last}, more than {MAX_METRIC}")
         return False
 
     def close(self, stmt: Statement | None) -> None:
@@ -1504,35 +1508,38 @@ class HealthCheckBlock(Block):
         ok = True
         if not self.ips:
             if "ip" not in self.failed and not self.had_errors():
-                self.p.errors_at(self.loc, f"healthcheck {self.name} has no 'ip' to announce")
+                self.parser.errors_at(self.loc, f"healthcheck {self.name} has no 'ip' to announce")
             ok = False
         if "check" not in f:
             if not self.had_errors():
-                self.p.errors_at(self.loc, f"healthcheck {self.name} has no 'check'")
+                self.parser.errors_at(self.loc, f"healthcheck {self.name} has no 'check'")
             ok = False
         next_hop = f.get("next_hop", "self")
         if next_hop != "self":
             version = ipaddress.ip_address(next_hop).version
             for prefix, loc in self.ips:
                 if ipaddress.ip_network(prefix).version != version:
-                    self.p.errors_at(self.fields["next_hop"][1],
-                                     f"next-hop {next_hop} is IPv{version}, but ip {prefix} (at "
-                                     f"{loc.short()}) is not: use 'next-hop self' or one healthcheck "
-                                     "per address family")
+                    self.parser.errors_at(self.fields["next_hop"][1],
+                                          f"next-hop {next_hop} is IPv{version}, but ip {prefix} (at "
+                                          f"{loc.short()}) is not: use 'next-hop self' or one healthcheck "
+                                          "per address family")
                     ok = False
                     break
         ok = self.check_route_limits(f) and ok
-        if self.name in self.p.healthchecks:
-            first = self.p.healthchecks[self.name].source
-            self.p.errors_at(self.loc, f"healthcheck '{self.name}' is already defined at {first.short()}")
+        if self.name in self.parser.healthchecks:
+            first = self.parser.healthchecks[self.name].source
+            self.parser.errors_at(self.loc,
+                                  f"healthcheck '{self.name}' is already defined at {first.short()}")
             return
         if not ok:
             return
-        self.p.health_ip_locs[self.name] = list(self.ips)
-        self.p.healthchecks[self.name] = HealthCheck(
+        self.parser.health_ip_locs[self.name] = list(self.ips)
+        # Any: each keyword's value has the type of its HealthCheck field (checked when read).
+        fields: dict[str, Any] = {k: v for k, v in f.items() if k not in ("check", "next_hop")}
+        fields.update((k, tuple(v)) for k, v in self.hooks.items())
+        self.parser.healthchecks[self.name] = HealthCheck(
             name=self.name, ips=tuple(p for p, _ in self.ips), check=f["check"], next_hop=next_hop,
-            **{k: v for k, v in f.items() if k not in ("check", "next_hop")},
-            **{k: tuple(v) for k, v in self.hooks.items()}, source=self.loc)
+            **fields, source=self.loc)
 
 
 # Keywords that open a block at the top level only: seeing one deeper means a '}' is missing.
@@ -1843,16 +1850,13 @@ class Parser:
 
     def check_health_sizes(self, neighbors: list[Neighbor]) -> None:
         """A healthcheck's route, in each of its states, must fit in one UPDATE to its neighbors."""
-        from fleetbgp.health.engine import State
-        from fleetbgp.health.runner import attributes_for
-
         for name, hc in self.healthchecks.items():
             chosen = [n for n in neighbors if hc.neighbors is None or n.peer_address in hc.neighbors]
             for prefix, loc in self.health_ip_locs.get(name, []):
                 fam, nlri = prefix_to_nlri(prefix)
                 limit = message_limit(chosen, fam)
-                problems = (size_problem(fam, nlri, attributes_for(hc, state, hc.up_metric), limit)
-                            for state in (State.UP, State.DOWN, State.DISABLED))
+                problems = (size_problem(fam, nlri, hc.route_attributes(state, hc.up_metric), limit)
+                            for state in ("UP", "DOWN", "DISABLED"))
                 problem = next((p for p in problems if p is not None), None)
                 if problem is not None:
                     self.errors_at(loc, f"healthcheck {name}: ip {prefix}: {problem}")
@@ -1876,9 +1880,9 @@ class Parser:
                 self.errors_at(loc, f"listen {addr} {port} is given twice")
                 continue
             out.append((addr, port))
-        ports = {port for _, port in out}
+        used_ports = {port for _, port in out}
         for n in neighbors:
-            if n.listen_port and n.listen_port not in ports:
+            if n.listen_port and n.listen_port not in used_ports:
                 self.errors_at(n.source, f"neighbor {n.peer_address} has 'listen {n.listen_port}', but no "
                                          f"top-level listen statement uses port {n.listen_port}")
         return out

@@ -440,7 +440,7 @@ async def _flow_announce(ctx: Context, args: Args) -> Any:
     neighbors: list[str] | None = args["neighbors"]
     _select(ctx, neighbors)  # fail before changing anything
     try:
-        return ctx.speaker.flows.announce(args["name"], args["match"], args["then"],
+        return ctx.speaker.flows.add_rule(args["name"], args["match"], args["then"],
                                           family=args["family"], neighbors=neighbors,
                                           expires_after=args["expires_after"], owner=args["owner"])
     except ValueError as exc:  # FlowSpecError (the component and why) is a ValueError too
@@ -450,7 +450,7 @@ async def _flow_announce(ctx: Context, args: Args) -> Any:
 @command("flow_withdraw", Arg("name", _non_empty_name, None), changes=True)
 async def _flow_withdraw(ctx: Context, args: Args) -> Any:
     try:
-        return {"changed": ctx.speaker.flows.withdraw(args["name"])}
+        return {"changed": ctx.speaker.flows.remove_rule(args["name"])}
     except ValueError as exc:  # a config rule: the config file owns it
         raise ControlError("invalid_flow", str(exc)) from None
 

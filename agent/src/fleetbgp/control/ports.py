@@ -66,11 +66,11 @@ class ReloadOutcome(Protocol):
 class FlowRules(Protocol):
     """FlowSpec rules by name (flows.FlowManager)."""
 
-    def announce(self, name: str, match: Mapping[str, Any], then: Mapping[str, Any], *,
+    def add_rule(self, name: str, match: Mapping[str, Any], then: Mapping[str, Any], *,
                  family: str | None = None, neighbors: Sequence[str] | None = None,
                  expires_after: float | None = None, owner: Owner = ...) -> dict[str, Any]: ...
 
-    def withdraw(self, name: str) -> bool: ...
+    def remove_rule(self, name: str) -> bool: ...
 
     def list(self) -> list[dict[str, Any]]: ...
 

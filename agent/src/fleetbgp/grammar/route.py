@@ -27,15 +27,7 @@ from fleetbgp.literals import decimal, leading_zero, shown
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.constants import HEADER_LEN, MAX_EXTENDED_MESSAGE
 from fleetbgp.wire.fit import size_problem
-from fleetbgp.wire.nlri import (
-    IPV4_UNICAST,
-    IPV6_UNICAST,
-    Family,
-    parse_path_id,
-    path_key,
-    prefix_to_nlri,
-    split_key,
-)
+from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, path_key, split_key
 
 from .communities import (
     U16,
@@ -48,6 +40,7 @@ from .communities import (
     parse_large_community,
 )
 from .errors import RouteError
+from .prefix import parse_path_id, prefix_to_nlri
 
 _inet_pton = socket.inet_pton
 _AF_INET = socket.AF_INET

@@ -16,13 +16,13 @@ import signal
 import ssl
 import struct
 import time
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fleetbgp import __version__
 from fleetbgp.config.model import CheckSpec, CommandCheckSpec, DnsCheckSpec, HttpCheckSpec, TcpCheckSpec
-from fleetbgp.literals import decimal, leading_zero
+from fleetbgp.config.targets import DnsError, encode_name, split_url
+from fleetbgp.literals import decimal
 
 from ..childenv import child_environment
 
@@ -122,29 +122,6 @@ async def http_check(url: str, timeout: float, *, status: int | None = None,
         return Result(False, f"GET {url}: {_oserror(exc)}")
 
 
-def split_url(url: str) -> tuple[str, str, int, str, str]:
-    """(scheme, host, port, request target, Host header) of an http(s) URL; ValueError if bad."""
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise ValueError(f"{url!r}: the URL must start with http:// or https://")
-    host = parts.hostname
-    if not host:
-        raise ValueError(f"{url!r}: the URL has no host")
-    problem = leading_zero(host)
-    if problem is not None:  # not an address, and a resolver would read it as octal
-        raise ValueError(f"{url!r}: the host {problem}")
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        raise ValueError(f"{url!r}: bad port") from None
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    netloc = parts.netloc.rpartition("@")[2]  # no credentials in the Host header
-    return scheme, host, port, target, netloc
-
-
 async def _http_get(url: str, want: int | None, insecure: bool, start: float) -> Result:
     scheme, host, port, target, netloc = split_url(url)
     context: ssl.SSLContext | None = None
@@ -183,24 +160,6 @@ QTYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15, "TXT": 16,
 _QTYPE_NAMES = {v: k for k, v in QTYPES.items()}
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 RESOLV_CONF = "/etc/resolv.conf"
-
-
-class DnsError(ValueError):
-    pass
-
-
-def encode_name(name: str) -> bytes:
-    out = bytearray()
-    for label in name.rstrip(".").split(".") if name not in ("", ".") else []:
-        raw = label.encode("idna") if not label.isascii() else label.encode("ascii")
-        if not 0 < len(raw) < 64:
-            raise DnsError(f"bad DNS name {name!r}")
-        out.append(len(raw))
-        out += raw
-    out.append(0)
-    if len(out) > 255:
-        raise DnsError(f"DNS name too long: {name!r}")
-    return bytes(out)
 
 
 def build_query(name: str, qtype: int, ident: int) -> bytes:

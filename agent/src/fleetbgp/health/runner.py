@@ -13,12 +13,12 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from fleetbgp.config.model import Config, HealthCheck
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.owner import Owner
-from fleetbgp.wire.attributes import ASPath, Attributes
-from fleetbgp.wire.nlri import Family, prefix_to_nlri
+from fleetbgp.wire.nlri import Family
 
 from .checks import Result, describe, run_check, run_command
 from .engine import Engine, Settings, State, Transition, advert_routes
@@ -38,27 +38,13 @@ STOP_WAIT = 3.0
 
 def settings_for(hc: HealthCheck) -> Settings:
     """The engine settings of a config block. `extras` holds what else differs by state."""
-    down_communities = hc.disabled_communities if hc.disabled_communities is not None else hc.communities
-    extras = (
-        (State.UP, (hc.communities, hc.up_as_path if hc.up_as_path is not None else hc.as_path)),
-        (State.DOWN, (down_communities, hc.down_as_path if hc.down_as_path is not None else hc.as_path)),
-        (State.DISABLED, (down_communities,
-                          hc.disabled_as_path if hc.disabled_as_path is not None else hc.as_path)),
-    )
+    extras = tuple((state, hc.communities_and_as_path(state))
+                   for state in (State.UP, State.DOWN, State.DISABLED))
     return Settings(rise=hc.rise, fall=hc.fall, interval=hc.interval, fast_interval=hc.fast_interval,
                     up_metric=hc.up_metric, down_metric=hc.down_metric,
                     disabled_metric=hc.disabled_metric, increase=hc.increase,
                     withdraw_on_down=hc.withdraw_on_down, execute=hc.execute, up_execute=hc.up_execute,
                     down_execute=hc.down_execute, disabled_execute=hc.disabled_execute, extras=extras)
-
-
-def attributes_for(hc: HealthCheck, state: State, metric: int) -> Attributes:
-    # The engine keeps the extras opaque; settings_for() put (communities, as_path) pairs there.
-    extra = cast("tuple[tuple[int, ...], ASPath] | None", settings_for(hc).extra(state))
-    communities, as_path = extra or (hc.communities, hc.as_path)
-    return Attributes.make(next_hop=hc.next_hop, med=metric, local_pref=hc.local_pref,
-                           communities=communities, large_communities=hc.large_communities,
-                           ext_communities=hc.ext_communities, as_path=as_path)
 
 
 class CheckRunner:
@@ -215,7 +201,7 @@ class CheckRunner:
                 if metric is None:
                     changed += self.speaker.withdraw(fam, nlri, owner=self.owner, neighbors=neighbors)
                 else:
-                    attrs = attributes_for(self.hc, self.engine.route_state or advert.state, metric)
+                    attrs = self.hc.route_attributes(self.engine.route_state or advert.state, metric)
                     changed += self.speaker.announce(fam, nlri, attrs, owner=self.owner, neighbors=neighbors)
                     wanted.add((fam, nlri))
         for address, table in self.speaker.owned(self.owner).items():

@@ -340,8 +340,8 @@ def test_rules_of_the_config_are_not_removed_by_name(agent, run_module):
     attrs = build_rule(IPV4_FLOWSPEC, {"destination": "10.9.0.0/24"}, {"discard": True})[3]
 
     def add():
-        peer.rib_out.announce(IPV4_FLOWSPEC, nlri, attrs)
-        peer.static.setdefault(IPV4_FLOWSPEC, {})[nlri] = attrs
+        peer.rib_out.put(IPV4_FLOWSPEC, nlri, attrs)
+        peer.rib_out.static.setdefault(IPV4_FLOWSPEC, {})[nlri] = attrs
     agent.loop.call(add)
     [listed] = flows(agent).values()
     assert listed["owner"] == "config"

@@ -361,7 +361,7 @@ class Announcer:
     """Writes the API lines and reads the acks."""
 
     def __init__(self, options: argparse.Namespace, out: TextIO, acks: AckReader | None) -> None:
-        self.o = options
+        self.options = options
         self.out = out
         self.acks = acks
         self.ips = [str(ip) for ip in options.ips]
@@ -372,7 +372,7 @@ class Announcer:
         self.prefix = prefix
 
     def line(self, ip: str, state: State, metric: int | None) -> str:
-        o = self.o
+        o = self.options
         if metric is None:
             return f"{self.prefix}withdraw route {ip} next-hop {self.next_hop}"
         parts = [f"{self.prefix}announce route {ip} next-hop {self.next_hop} med {metric}"]
@@ -509,23 +509,23 @@ def settings_from(options: argparse.Namespace) -> Settings:
 
 class Program:
     def __init__(self, options: argparse.Namespace, announcer: Announcer) -> None:
-        self.o = options
+        self.options = options
         self.announcer = announcer
         self.engine = Engine(settings_from(options), time.time())
         self.stopping = asyncio.Event()
 
     def disabled(self) -> bool:
-        return self.o.disable is not None and os.path.exists(self.o.disable)
+        return self.options.disable is not None and os.path.exists(self.options.disable)
 
     async def check(self) -> tuple[bool, str]:
-        command = self.o.command
+        command = self.options.command
         if command is None:
             return True, "no check command: always up"
-        timeout = self.o.timeout or 365 * 86400.0
+        timeout = self.options.timeout or 365 * 86400.0
         log.debug("checking command %r", command)
         status, output = await run_command(command, timeout)
         if status is None:
-            log.warning("timeout (%g s) while running the check command %r", self.o.timeout, command)
+            log.warning("timeout (%g s) while running the check command %r", self.options.timeout, command)
             return False, "timeout"
         if status != 0:
             log.warning("check command was unsuccessful: %s", status)
@@ -566,10 +566,10 @@ class Program:
             left = deadline - loop.time()
             if left <= 0:
                 return
-            step = min(left, DISABLE_POLL) if self.o.disable else left
+            step = min(left, DISABLE_POLL) if self.options.disable else left
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), step)
-            if self.o.disable and self.disabled() != was:
+            if self.options.disable and self.disabled() != was:
                 return
 
     async def run(self) -> int:
@@ -584,12 +584,12 @@ class Program:
             if self.stopping.is_set():
                 break
             state = self.engine.state
-            if self.o.interval == 0 and state not in (State.RISING, State.FALLING):
+            if self.options.interval == 0 and state not in (State.RISING, State.FALLING):
                 log.info("interval set to zero, exiting after the announcement")
                 self.engine.end(time.time())
                 return EXIT_OK
-            await self.sleep(self.o.fast if state in (State.RISING, State.FALLING, State.INIT)
-                             else self.o.interval)
+            await self.sleep(self.options.fast if state in (State.RISING, State.FALLING, State.INIT)
+                             else self.options.interval)
         await self.exit()
         return EXIT_OK
 

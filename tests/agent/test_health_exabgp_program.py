@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetbgp.health import cli as hcli
+from fleetbgp.health import exabgp_program as program
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "agent" / "src"), "PYTHONUNBUFFERED": "1"}
@@ -326,28 +326,28 @@ def test_check_timeout_counts_as_failure(progs):
 def test_config_file_args(tmp_path):
     conf = tmp_path / "c"
     conf.write_text("debug\n  # comment\nname = haproxy\ncommand = curl -sf http://127.0.0.1/x?a=b\n")
-    assert hcli.config_file_args(str(conf)) == ["--debug", "--name", "haproxy", "--command",
+    assert program.config_file_args(str(conf)) == ["--debug", "--name", "haproxy", "--command",
                                                 "curl -sf http://127.0.0.1/x?a=b"]
 
 
 def test_command_line_overrides_config_file(tmp_path):
     conf = tmp_path / "c"
     conf.write_text("rise = 5\nip = 100.10.0.1/32\n")
-    o = hcli.parse_args(["--config", str(conf), "--rise", "2", "--ip", "100.10.0.2/32"])
+    o = program.parse_args(["--config", str(conf), "--rise", "2", "--ip", "100.10.0.2/32"])
     assert o.rise == 2 and [str(i) for i in o.ips] == ["100.10.0.1/32", "100.10.0.2/32"]
 
 
 def test_prepare_ips_deaggregate_and_start_ip():
-    o = hcli.parse_args(["--ip", "100.10.0.0/30", "--deaggregate-networks", "--start-ip", "1"])
-    assert hcli.prepare_ips(o)
+    o = program.parse_args(["--ip", "100.10.0.0/30", "--deaggregate-networks", "--start-ip", "1"])
+    assert program.prepare_ips(o)
     assert [str(i) for i in o.ips] == ["100.10.0.1/32", "100.10.0.2/32", "100.10.0.3/32", "100.10.0.0/32"]
 
 
 def test_neighbor_star_means_all():
-    o = hcli.parse_args(["--ip", "100.10.0.1/32", "--neighbor", "*"])
-    hcli.prepare_ips(o)
-    a = hcli.Announcer(o, sys.stdout, None)
-    assert a.line("100.10.0.1/32", hcli.State.UP, 5) == "announce route 100.10.0.1/32 next-hop self med 5"
+    o = program.parse_args(["--ip", "100.10.0.1/32", "--neighbor", "*"])
+    program.prepare_ips(o)
+    a = program.Announcer(o, sys.stdout, None)
+    assert a.line("100.10.0.1/32", program.State.UP, 5) == "announce route 100.10.0.1/32 next-hop self med 5"
 
 
 def test_fleetbgp_cli_dispatches_healthcheck(monkeypatch):
@@ -359,7 +359,7 @@ def test_fleetbgp_cli_dispatches_healthcheck(monkeypatch):
         seen["args"] = args
         return 0
 
-    monkeypatch.setattr(hcli, "main", fake_main)
+    monkeypatch.setattr(program, "main", fake_main)
     assert cli.main(["healthcheck", "--cmd", "true", "-i", "2", "--help"]) == 0
     assert seen["args"] == ["--cmd", "true", "-i", "2", "--help"]
 
