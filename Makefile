@@ -9,8 +9,9 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 LINT_PATHS  := $(wildcard agent tests bench lab plugins scripts roles)
 PYTEST_ARGS ?=
-BENCH       ?= bench/static_routes.py
+BENCH       ?= bench/static_routes.py bench/api_routes.py
 BENCH_ARGS  ?=
+BASELINE    ?=
 
 RUFF        := $(VENV)/bin/ruff check $(LINT_PATHS)
 # The agent's structure checks (agent/pyproject.toml): types, then import layering.
@@ -108,9 +109,13 @@ images: ## container images for Molecule and the lab (lab/images/build.sh; a no-
 molecule: setup ## every Molecule scenario (agent, firewall, host, monitoring) on systemd containers (root)
 	@$(MOLECULE)
 
-bench: setup ## performance harness (bench/static_routes.py; BENCH=, BENCH_ARGS=): numbers, not pass/fail
-	@if [[ -f "$(BENCH)" ]]; then PYTHONPATH=lab$${PYTHONPATH:+:$$PYTHONPATH} $(PY) $(BENCH) $(BENCH_ARGS); \
-	else echo "bench: $(BENCH) does not exist yet"; fi
+# Every bench in BENCH runs even when one fails (its exit code is kept for the end); BASELINE=REF
+# adds fleetbgp from git revision REF to each, for before/after in one run (bench/README.md).
+bench: setup ## load benches (static 10k/100k, API 100k/1M; BENCH=, BENCH_ARGS=, BASELINE=REF): numbers, not pass/fail
+	@rc=0; for b in $(BENCH); do \
+	    PYTHONPATH=lab$${PYTHONPATH:+:$$PYTHONPATH} $(PY) $$b $(BENCH_ARGS) \
+	        $(if $(BASELINE),--baseline $(BASELINE)) || rc=1; \
+	done; exit $$rc
 
 clean: ## remove caches and build artefacts (keeps .venv)
 	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis .ansible agent/build agent/dist bench/results/tmp
