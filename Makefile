@@ -111,8 +111,16 @@ molecule: setup ## every Molecule scenario (agent, firewall, host, monitoring) o
 
 # Every bench in BENCH runs even when one fails (its exit code is kept for the end); BASELINE=REF
 # adds fleetbgp from git revision REF to each, for before/after in one run (bench/README.md).
+# GoBGP's feed program needs grpcio: a venv of its own (not the project's), made once; without it
+# the API bench skips GoBGP.
+BENCH_GRPC_VENV := bench/results/tmp/grpc-venv
 bench: setup ## load benches (static 10k/100k, API 100k/1M; BENCH=, BENCH_ARGS=, BASELINE=REF): numbers, not pass/fail
+	@if [[ ! -x $(BENCH_GRPC_VENV)/bin/python ]]; then \
+	    $(PY) -m venv $(BENCH_GRPC_VENV) && \
+	    $(BENCH_GRPC_VENV)/bin/pip install -q -r bench/requirements-grpc.txt || \
+	    { echo "bench: no gRPC venv, the API bench will skip GoBGP"; rm -rf $(BENCH_GRPC_VENV); }; fi
 	@rc=0; for b in $(BENCH); do \
+	    BENCH_GRPC_PYTHON=$${BENCH_GRPC_PYTHON:-$(abspath $(BENCH_GRPC_VENV))/bin/python} \
 	    PYTHONPATH=lab$${PYTHONPATH:+:$$PYTHONPATH} $(PY) $$b $(BENCH_ARGS) \
 	        $(if $(BASELINE),--baseline $(BASELINE)) || rc=1; \
 	done; exit $$rc

@@ -33,7 +33,8 @@ sys.path.insert(0, str(REPO / "lab"))
 
 from netlab import Lab, NetlabError  # noqa: E402
 from netlab.bird import Bird, BirdPeer, parse_bird_routes  # noqa: E402
-from netlab.ns import Link, install_signal_cleanup  # noqa: E402
+from netlab.ns import Link, Namespace, install_signal_cleanup  # noqa: E402
+from netlab.proc import Proc  # noqa: E402
 
 MIB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -97,6 +98,10 @@ class Workload:
 
     def facts(self, lab: Lab, t0: float) -> dict:
         return {}
+
+    def senders(self) -> dict[str, type[Sender]]:
+        """The senders this workload can feed, by name (--senders); every one by default."""
+        return dict(SENDERS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,17 +223,20 @@ class RssTracker:
     descendant whose command line holds `marker` is the workload's program (the API feed): it is
     remembered, so that its share can be reported apart."""
 
-    def __init__(self, pid: int, marker: str | None = None):
+    def __init__(self, pid: int, marker: str | None = None, program_pid: int | None = None):
         self.pid = pid
         self.marker = marker
         self.main_hwm = 0
         self.child_hwm: dict[int, int] = {}
-        self.program_pid: int | None = None
+        self.program_pid = program_pid  # given: a program the sender does not start itself
 
     def sample(self, with_children: bool = True) -> None:
         self.main_hwm = max(self.main_hwm, proc_status(self.pid).get("VmHWM", 0))
         if with_children:
-            for c in descendants(self.pid):
+            pids = descendants(self.pid)
+            if self.program_pid is not None and self.program_pid not in pids:
+                pids.append(self.program_pid)
+            for c in pids:
                 hwm = proc_status(c).get("VmHWM", 0)
                 self.child_hwm[c] = max(self.child_hwm.get(c, 0), hwm)
                 if self.marker and self.program_pid is None and self.marker in proc_cmdline(c):
@@ -293,6 +301,12 @@ class Sender:
 
     def describe(self) -> str:
         return " ".join(self.argv(Path("CONF")))
+
+    def start(self, lab: Lab, ns: Namespace, link: Link, conf: Path,
+              hold_time: int) -> tuple[Proc, Proc | None]:
+        """Spawn the sender at t0. The second process is a program of the workload that the sender
+        does not start itself (GoBGP's gRPC feed), None when there is none."""
+        return lab.spawn(ns, self.argv(conf), name="sender", env=self.env()), None
 
     def log_facts(self, text: str) -> dict:
         """Numbers the sender logs about itself (recorded with the run)."""
@@ -387,24 +401,7 @@ class ExabgpSender(Sender):
         return m.group(1) if m else f"? ({out[-200:]})"
 
 
-class GobgpApiSender(Sender):
-    """HOOK, not selectable: GoBGP 3.10 fed through gRPC AddPathStream.
-
-    GoBGP has no static routes in a config file and no text API program; `gobgp global rib add`
-    forks one CLI process per route and measures the CLI. A fair run starts ``gobgpd``, waits for
-    the session, then streams the N paths over gRPC (the reference: 100,000 in 18 s, 234 MiB),
-    timed from the first AddPathStream call. That needs grpcio and stubs compiled from GoBGP's
-    api/*.proto, which the project venv does not have (bench/README.md).
-    """
-
-    name = "gobgp-api"
-
-    def available(self) -> str | None:
-        return "not implemented: needs grpcio and GoBGP's compiled api/*.proto stubs (gRPC AddPathStream)"
-
-
 SENDERS: dict[str, type[Sender]] = {"fleetbgp": FleetbgpSender, "exabgp": ExabgpSender}
-HOOKS = {"gobgp-api": GobgpApiSender}
 
 
 # --------------------------------------------------------------------------------------------
@@ -498,8 +495,8 @@ def one_run(sender: Sender, workload: Workload, n: int, routes: list[str], args)
             last_sample = -1.0
             last_progress, last_count = 0.0, 0
             t0 = time.monotonic()
-            proc = lab.spawn(server, sender.argv(conf), name="sender", env=sender.env())
-            rss = RssTracker(proc.pid, workload.program_marker())
+            proc, helper = sender.start(lab, server, link, conf, args.hold_time)
+            rss = RssTracker(proc.pid, workload.program_marker(), helper.pid if helper else None)
             rec["pid"] = proc.pid
             while True:
                 state, imported = proto_status(ctl, PROTO)
@@ -525,6 +522,10 @@ def one_run(sender: Sender, workload: Workload, n: int, routes: list[str], args)
                 if not proc.alive():
                     raise NetlabError(f"{sender.name} exited with {proc.returncode} after {now:.1f}s "
                                       f"(BIRD: {state}, {imported} imported)")
+                if helper is not None and not helper.alive():
+                    raise NetlabError(f"{helper.name} of {sender.name} exited with {helper.returncode} "
+                                      f"after {now:.1f}s (BIRD: {state}, {imported} imported):\n"
+                                      f"{helper.log_tail(20)}")
                 if now > timeout:
                     raise NetlabError(f"bounded wait ran out after {timeout:.0f}s "
                                       f"(BIRD: {state}, {imported}/{n} imported)")
@@ -558,6 +559,9 @@ def one_run(sender: Sender, workload: Workload, n: int, routes: list[str], args)
                 rec["program_pid"] = rss.program_pid
                 rec["program_rss_peak_mib"] = mib(rss.program_hwm)
                 rec["program_cpu_s"] = program_cpu_at_all
+                if cpu_at_all is not None and program_cpu_at_all is not None:
+                    # where the text is parsed differs (GoBGP: in the program), so compare sums too
+                    rec["cpu_total_s"] = round(cpu_at_all + program_cpu_at_all, 2)
                 rec.update(workload.facts(lab, t0))
             rec["checks"] = check_routes(ctl, routes, link.b4)
             rec.update(sender.log_facts(proc.log_text()))
@@ -640,9 +644,9 @@ def git_info() -> dict:
 # --------------------------------------------------------------------------------------------
 # summary and tables
 
-SUMMARY_KEYS = ("t_all_s", "t_established_s", "rss_peak_mib", "cpu_s",
-                "program_rss_peak_mib", "program_cpu_s", "t_feed_done_s")
-RATIO_KEYS = ("t_all_s", "rss_peak_mib", "cpu_s")
+SUMMARY_KEYS = ("t_all_s", "t_established_s", "rss_peak_mib", "cpu_s", "rss_tree_peak_mib",
+                "program_rss_peak_mib", "program_cpu_s", "cpu_total_s", "t_feed_done_s")
+RATIO_KEYS = ("t_all_s", "rss_peak_mib", "cpu_s", "rss_tree_peak_mib", "cpu_total_s")
 
 
 def median(xs):
@@ -708,12 +712,16 @@ def table(runs: list[dict], summary: list[dict], with_program: bool) -> str:
     pairs = sorted({p for row in summary for p in _ratios(row)})
     if pairs:
         lines += ["", "Ratios of the medians (below 1: fleetbgp is faster / smaller):", "",
-                  "| routes | ratio | time to all routes | peak RSS | CPU |", "|---:|---|---:|---:|---:|"]
+                  "| routes | ratio | time to all routes | peak RSS | CPU |" +
+                  (" RSS with program | CPU with program |" if with_program else ""),
+                  "|---:|---|---:|---:|---:|" + ("---:|---:|" if with_program else "")]
         for row in summary:
             for p in pairs:
                 r = _ratios(row).get(p) or {}
+                prog = (f" {fmt(r.get('rss_tree_peak_mib'), '.3f')} | {fmt(r.get('cpu_total_s'), '.3f')} |"
+                        if with_program else "")
                 lines.append(f"| {row['routes']:,} | {p} | {fmt(r.get('t_all_s'), '.3f')} | "
-                             f"{fmt(r.get('rss_peak_mib'), '.3f')} | {fmt(r.get('cpu_s'), '.3f')} |")
+                             f"{fmt(r.get('rss_peak_mib'), '.3f')} | {fmt(r.get('cpu_s'), '.3f')} |" + prog)
     lines += ["", "Every run, in the order run (a fresh lab each):", "",
               "| sender | routes | established (s) | all routes in BIRD (s) | sender CPU (s) "
               "| peak RSS (MiB) |" + (" program peak RSS (MiB) |" if with_program else "") +
@@ -775,7 +783,9 @@ def parser(workload: Workload, doc: str, max_routes: Sequence[str] = ()) -> argp
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--routes", type=int, nargs="+", default=list(workload.default_routes), metavar="N")
-    ap.add_argument("--senders", nargs="+", default=list(SENDERS), choices=list(SENDERS))
+    ap.add_argument("--senders", nargs="+", default=None, choices=list(workload.senders()),
+                    help="default: all of them; one that cannot run here is then skipped, while a "
+                         "sender named here that cannot run fails the bench")
     ap.add_argument("--baseline", metavar="REF",
                     help="also run fleetbgp from git revision REF (a temporary `git worktree add "
                          "--detach` under bench/results/tmp/, removed afterwards) as sender fleetbgp@REF")
@@ -827,9 +837,11 @@ def main(workload: Workload, args: argparse.Namespace,
         out = args.out or REPO / "bench" / "results" / f"{workload.name}-{started:%Y%m%d-%H%M%S}.json"
 
     with baseline(args.baseline, args.baseline_src) as base:
-        senders = [SENDERS[s]() for s in args.senders]
-        if base is not None:
-            senders.append(base.sender())
+        asked = args.senders is not None
+        senders = [workload.senders()[s]() for s in (args.senders or workload.senders())]
+        if base is not None:  # next to fleetbgp, so that before and after sit side by side
+            at = next((i + 1 for i, s in enumerate(senders) if s.name == "fleetbgp"), len(senders))
+            senders.insert(at, base.sender())
         unavailable = {s.name: s.available() for s in senders}
         versions = {s.name: (s.version() if unavailable[s.name] is None else None) for s in senders}
         versions["bird"] = bird_version()
@@ -848,8 +860,8 @@ def main(workload: Workload, args: argparse.Namespace,
             for rep in range(args.repeat):
                 order = senders if rep % 2 == 0 else list(reversed(senders))  # alternate who goes first
                 for s in order:
-                    if unavailable[s.name]:  # a sender asked for that cannot run fails the bench
-                        runs.append({"sender": s.name, "routes": n, "ok": False,
+                    if unavailable[s.name]:  # fails the bench when it was asked for by name
+                        runs.append({"sender": s.name, "routes": n, "ok": False if asked else None,
                                      "skipped": unavailable[s.name]})
                         continue
                     cap = caps.get(s.name, 0)
@@ -903,7 +915,6 @@ def main(workload: Workload, args: argparse.Namespace,
             "hold_time": args.hold_time,
             "max_routes": caps,
             "target_issue_2": TARGET,
-            "gobgp": GobgpApiSender().available(),
         },
         "runs": runs,
         "summary": summary,

@@ -18,7 +18,8 @@ one ExaBGP-syntax config file (the same file for every sender):
 Senders: ``fleetbgp`` (``python -m fleetbgp run CONF``), ExaBGP 5.0.15 (``exabgp server CONF``),
 and with ``--baseline REF`` (or ``--baseline-src PATH``) ``fleetbgp@REF``: the agent of another git
 revision, same interpreter. GoBGP is not comparable here (it has no static routes in a config
-file); ``GobgpApiSender`` in benchlib.py is the named hook (gRPC AddPathStream).
+file, and ``gobgp global rib add`` forks one CLI process per route): bench/api_routes.py feeds it
+over gRPC.
 
 The lab, the senders, the measurement and the report are bench/benchlib.py's, shared with
 bench/api_routes.py; bench/README.md says what each number means. Measurement, not a test:
