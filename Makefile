@@ -9,8 +9,9 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 LINT_PATHS  := $(wildcard agent tests bench lab plugins scripts roles)
 PYTEST_ARGS ?=
-BENCH       ?= bench/static_routes.py
+BENCH       ?= bench/static_routes.py bench/api_routes.py
 BENCH_ARGS  ?=
+BASELINE    ?=
 
 RUFF        := $(VENV)/bin/ruff check $(LINT_PATHS)
 # The agent's structure checks (agent/pyproject.toml): types, then import layering.
@@ -108,9 +109,21 @@ images: ## container images for Molecule and the lab (lab/images/build.sh; a no-
 molecule: setup ## every Molecule scenario (agent, firewall, host, monitoring) on systemd containers (root)
 	@$(MOLECULE)
 
-bench: setup ## performance harness (bench/static_routes.py; BENCH=, BENCH_ARGS=): numbers, not pass/fail
-	@if [[ -f "$(BENCH)" ]]; then PYTHONPATH=lab$${PYTHONPATH:+:$$PYTHONPATH} $(PY) $(BENCH) $(BENCH_ARGS); \
-	else echo "bench: $(BENCH) does not exist yet"; fi
+# Every bench in BENCH runs even when one fails (its exit code is kept for the end); BASELINE=REF
+# adds fleetbgp from git revision REF to each, for before/after in one run (bench/README.md).
+# GoBGP's feed program needs grpcio: a venv of its own (not the project's), made once; without it
+# the API bench skips GoBGP.
+BENCH_GRPC_VENV := bench/results/tmp/grpc-venv
+bench: setup ## load benches (static 10k/100k, API 100k/1M; BENCH=, BENCH_ARGS=, BASELINE=REF): numbers, not pass/fail
+	@if [[ ! -x $(BENCH_GRPC_VENV)/bin/python ]]; then \
+	    $(PY) -m venv $(BENCH_GRPC_VENV) && \
+	    $(BENCH_GRPC_VENV)/bin/pip install -q -r bench/requirements-grpc.txt || \
+	    { echo "bench: no gRPC venv, the API bench will skip GoBGP"; rm -rf $(BENCH_GRPC_VENV); }; fi
+	@rc=0; for b in $(BENCH); do \
+	    BENCH_GRPC_PYTHON=$${BENCH_GRPC_PYTHON:-$(abspath $(BENCH_GRPC_VENV))/bin/python} \
+	    PYTHONPATH=lab$${PYTHONPATH:+:$$PYTHONPATH} $(PY) $$b $(BENCH_ARGS) \
+	        $(if $(BASELINE),--baseline $(BASELINE)) || rc=1; \
+	done; exit $$rc
 
 clean: ## remove caches and build artefacts (keeps .venv)
 	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis .ansible agent/build agent/dist bench/results/tmp
