@@ -31,6 +31,7 @@ from fleetbgp.api.commands import (
     _parse_general,
     parse_command,
 )
+from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST
 
