@@ -15,24 +15,33 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from fleetbgp.config import load
 from fleetbgp.config.lexer import tokenize_line
-from fleetbgp.config.model import Capabilities
+from fleetbgp.config.model import Config, Neighbor
 from fleetbgp.control import ControlServer
 from fleetbgp.control_client import ControlClient
 from fleetbgp.daemon import ReloadResult, Speaker
+from fleetbgp.flows import FlowManager
+from fleetbgp.fsm import State
 from fleetbgp.grammar.route import parse_route
 from fleetbgp.owner import CONFIG, Owner
 from fleetbgp.rib import AdjRibIn, OwnedRibOut
 from fleetbgp.session import Peer
 from fleetbgp.settings import AgentSettings
+from fleetbgp.wire.attributes import Attributes
+from fleetbgp.wire.messages import Negotiated
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
+
+if TYPE_CHECKING:
+    from fleetbgp.control.ports import SpeakerPort
+    from fleetbgp.ports import FlowSpeaker, MetricsSource, PeerView, StatusSource
 
 
 def replaying_program(tmp_path: Path, commands: Path, record: Path) -> Path:
@@ -49,26 +58,30 @@ def replaying_program(tmp_path: Path, commands: Path, record: Path) -> Path:
     return script
 
 
-def route(text: str) -> tuple[Family, bytes, Any]:
+def route(text: str) -> tuple[Family, bytes, Attributes]:
     return parse_route(tokenize_line(text))
 
 
 class FakePeer:
+    """A peer as the subsystems read it (ports.PeerView) with real tables: no session, no socket."""
+
     def __init__(self, address: str, *, local_as: int = 65001, peer_as: int = 65000,
-                 families: tuple[Family, ...] = (IPV4_UNICAST,), state: str = "Established") -> None:
+                 families: tuple[Family, ...] = (IPV4_UNICAST,), state: State = State.ESTABLISHED) -> None:
+        up = state is State.ESTABLISHED
         self.address = address
-        self.neighbor = SimpleNamespace(peer_address=address, local_as=local_as, peer_as=peer_as,
-                                        router_id="192.0.2.2", local_address="192.0.2.2", hold_time=90,
-                                        passive=False, description="edge", families=families,
-                                        capabilities=Capabilities())
+        self.neighbor = Neighbor(peer_address=address, local_as=local_as, peer_as=peer_as,
+                                 router_id="192.0.2.2", local_address="192.0.2.2", hold_time=90,
+                                 description="edge", families=families)
         self.rib_out = OwnedRibOut()
         self.rib_in = AdjRibIn(False)
         self.state = state
-        self.established_since: float | None = time.time() - 3725 if state == "Established" else None
-        self.negotiated = SimpleNamespace(hold_time=90, keepalive=30, families=families,
-                                          peer_router_id="192.0.2.1") if state == "Established" else None
-        self.local_address = "192.0.2.2" if state == "Established" else None
-        self.last_error = "" if state == "Established" else "connect to 192.0.2.9 port 179 failed: refused"
+        self.established_since: float | None = time.time() - 3725 if up else None
+        self.negotiated: Negotiated | None = Negotiated(
+            hold_time=90, keepalive=30, families=families, asn4=True, route_refresh=True,
+            extended_message=False, peer_as=peer_as, peer_router_id="192.0.2.1",
+            graceful_restart=None) if up else None
+        self.local_address = "192.0.2.2" if up else None
+        self.last_error = "" if up else "connect to 192.0.2.9 port 179 failed: refused"
         self.last_notification: dict[str, Any] | None = None
         self.stats = {"messages_in": 12, "messages_out": 15, "updates_in": 2, "updates_out": 3,
                       "keepalives_in": 9, "notifications_in": 1, "notifications_out": 0,
@@ -86,24 +99,27 @@ class FakePeer:
 
 
 class FakeSpeaker:
-    """What control.py, metrics.py and the CLI use of the Speaker (docs/dev/agent-internals.md)."""
+    """The Speaker as control/, metrics.py and flows.py see it (their ports, checked by mypy below),
+    over FakePeers, recording the changes it is asked for."""
 
     def __init__(self, peers: list[FakePeer] | None = None, settings: AgentSettings | None = None) -> None:
         self.peers = {p.address: p for p in (peers or [])}
         self.settings = settings or AgentSettings()
         self.maintenance = False
         self.config_path = "/etc/fleetbgp/fleetbgp.conf"
+        self.config = Config(neighbors=[], processes={}, listen=[], path=self.config_path)
         self.config_sha256 = "ab" * 32
         self.config_loaded_at = time.time() - 60
         self.started_at = time.time() - 3600
         self.last_reload: dict[str, Any] = {"result": None, "time": None, "errors": []}
         self.reload_counts = {"success": 0, "failure": 0}
-        self.health: Any = None
-        self.api: Any = None
+        self.health: StatusSource | None = None
+        self.api: StatusSource | None = None
+        self.flows = FlowManager(self)
         self.reload_result = ReloadResult(True, [], "no change to sessions or routes")
         self.calls: list[tuple[Any, ...]] = []
 
-    def select(self, neighbors: list[str] | None) -> list[FakePeer]:
+    def select(self, neighbors: Sequence[str] | None) -> list[FakePeer]:
         if neighbors is None:
             return list(self.peers.values())
         out = []
@@ -113,8 +129,8 @@ class FakeSpeaker:
             out.append(self.peers[n])
         return out
 
-    def announce(self, fam: Family, nlri: bytes, attrs: Any, *, owner: Owner,
-                 neighbors: list[str] | None = None) -> int:
+    def announce(self, fam: Family, nlri: bytes, attrs: Attributes, *, owner: Owner,
+                 neighbors: Sequence[str] | None = None) -> int:
         self.calls.append(("announce", fam, nlri, attrs, str(owner), neighbors))
         changed = 0
         for p in self.select(neighbors):
@@ -123,14 +139,14 @@ class FakeSpeaker:
         return changed
 
     def withdraw(self, fam: Family, nlri: bytes, *, owner: Owner | None = None,
-                 neighbors: list[str] | None = None) -> int:
+                 neighbors: Sequence[str] | None = None) -> int:
         self.calls.append(("withdraw", fam, nlri, str(owner) if owner is not None else "", neighbors))
         return sum(p.rib_out.remove(fam, nlri) for p in self.select(neighbors))
 
     def owned(self, owner: Owner) -> dict[str, dict[Family, set[bytes]]]:
         return {a: t for a, p in self.peers.items() if (t := p.rib_out.owned_by(owner))}
 
-    def withdraw_owner(self, owner: Owner, neighbors: list[str] | None = None) -> int:
+    def withdraw_owner(self, owner: Owner, neighbors: Sequence[str] | None = None) -> int:
         self.calls.append(("withdraw_owner", str(owner), neighbors))
         return sum(p.rib_out.remove_owned_by(owner) for p in self.select(neighbors))
 
@@ -156,7 +172,14 @@ class FakeSpeaker:
                 "last_reload": dict(self.last_reload), "reloads": dict(self.reload_counts),
                 "maintenance": self.maintenance, "maintenance_mode": self.settings.maintenance_mode,
                 "neighbors": len(self.peers),
-                "established": sum(1 for p in self.peers.values() if p.state == "Established")}
+                "established": sum(1 for p in self.peers.values() if p.state is State.ESTABLISHED)}
+
+
+if TYPE_CHECKING:
+    # The fakes are what the subsystems' ports say (mypy checks this file: agent/pyproject.toml).
+    def _fits(speaker: FakeSpeaker, peer: FakePeer) -> tuple[SpeakerPort, MetricsSource, FlowSpeaker,
+                                                             PeerView]:
+        return speaker, speaker, speaker, peer
 
 
 def sample_speaker(settings: AgentSettings | None = None) -> FakeSpeaker:
@@ -166,7 +189,7 @@ def sample_speaker(settings: AgentSettings | None = None) -> FakeSpeaker:
           "large-community [65001:1:1] as-path [ 65010 ]")
     a.add("100.10.1.0/24 next-hop self origin incomplete")
     a.add("100.10.0.101/32 next-hop 192.0.2.2 local-preference 200", owner="process:hc")
-    b = FakePeer("192.0.2.9", state="Active")
+    b = FakePeer("192.0.2.9", state=State.ACTIVE)
     b.add("100.10.0.100/32 next-hop self med 200")
     c = FakePeer("2001:db8::1", families=(IPV4_UNICAST, IPV6_UNICAST))
     c.add("2001:db8:100::/48 next-hop self med 50")
@@ -204,7 +227,8 @@ class LoopThread:
 
 
 @contextlib.contextmanager
-def served(speaker: Any, settings: AgentSettings | None = None, **overrides: Any):
+def served(speaker: SpeakerPort, settings: AgentSettings | None = None,
+           **overrides: Any) -> Iterator[tuple[ControlServer, str, LoopThread]]:
     """A ControlServer for `speaker` on a fresh socket; yields (server, path, loop thread)."""
     tmp = short_tmpdir()
     path = str(tmp / "control.sock")
@@ -235,12 +259,14 @@ class Raw:
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
-    def reply(self) -> dict:
+    def reply(self) -> dict[str, Any]:
         line = self.file.readline()
         assert line.endswith(b"\n"), f"no full reply line: {line[:200]!r}"
-        return json.loads(line)
+        reply: dict[str, Any] = json.loads(line)
+        return reply
 
-    def ask(self, cmd: str, args: dict | None = None, id: object = 1, **extra) -> dict:
+    def ask(self, cmd: str, args: dict[str, Any] | None = None, id: object = 1,
+            **extra: Any) -> dict[str, Any]:
         req = {"v": 1, "id": id, "cmd": cmd, **({"args": args} if args is not None else {}), **extra}
         self.send(json.dumps(req).encode() + b"\n")
         return self.reply()
@@ -260,7 +286,7 @@ def speaker_fixture() -> FakeSpeaker:
 
 
 @pytest.fixture(name="conn")
-def conn_fixture(speaker):
+def conn_fixture(speaker: FakeSpeaker) -> Iterator[Raw]:
     with served(speaker) as (_server, path, _lt):
         raw = Raw(path)
         yield raw
@@ -268,7 +294,8 @@ def conn_fixture(speaker):
 
 
 @contextlib.contextmanager
-def real_agent(conf_text: str, tmp_path: Path, *, config_sha256: str = "", **settings_kw: Any):
+def real_agent(conf_text: str, tmp_path: Path, *, config_sha256: str = "",
+               **settings_kw: Any) -> Iterator[SimpleNamespace]:
     """The real Speaker on `conf_text` (written to tmp_path/fleetbgp.conf) with real Peers that are not
     started (no dialing, state Idle), a started ControlServer on a short socket path and a ControlClient.
     Yields SimpleNamespace(speaker, server, client, lt, sock, conf)."""

@@ -10,7 +10,8 @@ import pytest
 from fleetbgp.api.commands import CommandError, parse_command
 from fleetbgp.api.encoders import JsonEncoder, TextEncoder
 from fleetbgp.config import ConfigError, parse_text
-from fleetbgp.events import PeerEvent
+from fleetbgp.config.model import Neighbor
+from fleetbgp.events import Direction, EventKind, PeerEvent, PeerRef
 from fleetbgp.grammar.prefix import parse_path_id, prefix_to_nlri
 from fleetbgp.rib import AdjRibIn, AdjRibOut, keys_of_prefix
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext
@@ -319,22 +320,14 @@ def test_api_bad_path_information(line: str, message: str) -> None:
 # -- encoders --------------------------------------------------------------------------------------------
 
 
-class _Peer:
-    address = "127.0.0.1"
-
-    class neighbor:
-        peer_address = "127.0.0.1"
-        local_address = "127.0.0.1"
-        local_as = 1
-        peer_as = 1
-        router_id = "127.0.0.1"
-
-    local_address = "127.0.0.1"
+def _peer() -> PeerRef:
+    return PeerRef.of("127.0.0.1", Neighbor(peer_address="127.0.0.1", local_address="127.0.0.1",
+                                            local_as=1, peer_as=1, router_id="127.0.0.1"))
 
 
 def _update_event(upd_body: bytes) -> PeerEvent:
-    return PeerEvent("update", _Peer(), update=decode_update(upd_body, RECEIVE),  # type: ignore[arg-type]
-                     direction="receive")
+    return PeerEvent(EventKind.UPDATE, _peer(), update=decode_update(upd_body, RECEIVE),
+                     direction=Direction.RECEIVE)
 
 
 def test_json_has_path_information_per_nlri_as_exabgp() -> None:
@@ -358,7 +351,7 @@ def test_text_has_path_information_after_the_prefix_as_exabgp() -> None:
 def test_open_shows_the_add_path_capability() -> None:
     op = Open(asn=1, hold_time=90, router_id="1.1.1.1",
               capabilities=Capabilities(families=[IPV4_UNICAST], add_path={IPV4_UNICAST: 3}))
-    event = PeerEvent("open", _Peer(), open=op, direction="receive")  # type: ignore[arg-type]
+    event = PeerEvent(EventKind.OPEN, _peer(), open=op, direction=Direction.RECEIVE)
     caps = json.loads(JsonEncoder().event(event)[0])["neighbor"]["open"]["capabilities"]
     assert caps["69"] == {"name": "addpath", "ipv4/unicast": "send/receive"}
     assert "addpath(send/receive ipv4 unicast)" in TextEncoder().event(event)[0]

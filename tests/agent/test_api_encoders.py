@@ -12,13 +12,13 @@ import json
 import subprocess
 import sys
 import textwrap
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from fleetbgp.api.encoders import JsonEncoder, TextEncoder
-from fleetbgp.events import PeerEvent
+from fleetbgp.config.model import Neighbor
+from fleetbgp.events import EventKind, PeerEvent, PeerRef, SessionState
 from fleetbgp.grammar.communities import extended_community_text
 from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext, encode_attributes
@@ -41,10 +41,11 @@ IBGP = EncodeContext(local_as=65000, peer_as=65000, next_hop_self_v4="10.255.1.2
                      next_hop_self_v6="fd00:fb:0:1::2")
 
 
-def fake_peer() -> Any:
-    neighbor = SimpleNamespace(peer_address="10.255.1.1", local_address="10.255.1.2", local_as=65001,
-                               peer_as=65000, router_id="10.255.1.2")
-    return SimpleNamespace(neighbor=neighbor, address="10.255.1.1", local_address="10.255.1.2")
+def fake_peer(address: str = "10.255.1.1") -> PeerRef:
+    """The peer of the events below, as a session names it."""
+    neighbor = Neighbor(peer_address="10.255.1.1", local_address="10.255.1.2", local_as=65001,
+                        peer_as=65000, router_id="10.255.1.2")
+    return PeerRef.of(address, neighbor)
 
 
 def n(prefix: str) -> bytes:
@@ -167,7 +168,7 @@ def update_event(message: bytes, name: str = "") -> PeerEvent:
     # fleetbgp drops LOCAL_PREF received over eBGP (RFC 4271 5.1.5); the iBGP sample keeps it
     upd = decode_update(body, DecodeContext(asn4=True, ibgp=name.startswith("ibgp")),
                         [IPV4_UNICAST, IPV6_UNICAST])
-    return PeerEvent("update", fake_peer(), update=upd)
+    return PeerEvent(EventKind.UPDATE, fake_peer(), update=upd)
 
 
 def merge(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -247,8 +248,8 @@ def test_mixed_update_withdrawals_come_first():
     assert [list(m["neighbor"]["message"]["update"]) for m in lines[1:]] == [["attribute", "announce"]] * 2
 
 
-def peer_event(kind: str, **kw: Any) -> PeerEvent:
-    return PeerEvent(kind, fake_peer(), **kw)
+def peer_event(kind: str, state: str = "", **kw: Any) -> PeerEvent:
+    return PeerEvent(EventKind(kind), fake_peer(), state=SessionState(state), **kw)
 
 
 @pytest.mark.parametrize("state", ["up", "down", "connected"])
@@ -292,9 +293,8 @@ def test_open_keepalive_refresh_match_exabgp(exabgp):
 
 def test_counter_counts_per_neighbor_and_shutdown_message():
     enc = JsonEncoder()
-    a, b = fake_peer(), fake_peer()
-    b.address = "10.255.9.9"
-    counters = [json.loads(enc.event(PeerEvent("keepalive", p))[0])["counter"] for p in (a, a, b, a)]
+    a, b = fake_peer(), fake_peer("10.255.9.9")
+    counters = [json.loads(enc.event(PeerEvent(EventKind.KEEPALIVE, p))[0])["counter"] for p in (a, a, b, a)]
     assert counters == [1, 2, 1, 3]
     down = json.loads(enc.shutdown())
     assert down["type"] == "notification" and down["notification"] == "shutdown" and "counter" not in down

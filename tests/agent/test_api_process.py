@@ -23,7 +23,7 @@ from fleetbgp.api import process as proc_mod
 from fleetbgp.api.manager import ApiManager, ack_default
 from fleetbgp.config import parse_text
 from fleetbgp.daemon import Speaker
-from fleetbgp.events import PeerEvent
+from fleetbgp.events import EventKind, PeerEvent, SessionState
 from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.settings import AgentSettings
 from fleetbgp.wire.attributes import Attributes
@@ -185,8 +185,8 @@ def test_acks_off_with_exabgp_setting(tmp_path: Path, monkeypatch: pytest.Monkey
     assert ack_default(None) is False
     monkeypatch.delenv("exabgp.api.ack")
     monkeypatch.setenv("exabgp_api_ack", "False")
-    assert ack_default(types.SimpleNamespace()) is False
-    assert ack_default(types.SimpleNamespace(api_ack=True)) is True  # the settings object wins
+    assert ack_default(None) is False
+    assert ack_default(AgentSettings(api_ack=True)) is True  # the settings object wins
 
     script = write_script(tmp_path, "rec", RECORDER)
     record = tmp_path / "stdin.txt"
@@ -340,9 +340,9 @@ def test_events_reach_subscribed_programs_only(tmp_path: Path) -> None:
         async with Harness(tmp_path, text) as h:
             await wait_for(lambda: all(r.state == "running" for r in h.api.runners.values()), what="running")
             peer = h.speaker.peers["127.100.0.1"]
-            peer.emit(PeerEvent("state", peer, state="up"))
-            peer.emit(PeerEvent("state", peer, state="down", reason="hold timer expired"))
-            peer.emit(PeerEvent("keepalive", peer))
+            peer.emit(PeerEvent(EventKind.STATE, peer.ref, state=SessionState.UP))
+            peer.emit(PeerEvent(EventKind.STATE, peer.ref, state=SessionState.DOWN, reason="hold timer expired"))
+            peer.emit(PeerEvent(EventKind.KEEPALIVE, peer.ref))
             lines = await wait_for(lambda: len(recorded(rec_json)) >= 2 and recorded(rec_json), what="json")
             msgs = [json.loads(x) for x in lines]
             assert [(m["type"], m["neighbor"]["state"]) for m in msgs] == [("state", "up"), ("state", "down")]
@@ -368,13 +368,14 @@ def test_processes_match_and_state_replayed_to_a_late_program(tmp_path: Path) ->
         async with Harness(tmp_path, text) as h:
             await wait_for(lambda: all(r.state == "running" for r in h.api.runners.values()), what="running")
             peer = h.speaker.peers["127.100.0.5"]
-            peer.emit(PeerEvent("state", peer, state="down", reason="test"))
+            peer.emit(PeerEvent(EventKind.STATE, peer.ref, state=SessionState.DOWN, reason="test"))
             got = await wait_for(lambda: recorded(rec_a), what="event")
             assert json.loads(got[0])["neighbor"]["state"] == "down"
             await asyncio.sleep(0.2)
             assert recorded(rec_b) == []
             # pretend the session is up, restart the program: its first line is the state
             peer.established = types.SimpleNamespace(local_address="127.100.0.6", remote_address="127.100.0.5")
+            peer.established_since = time.time()
             try:
                 await h.reload(text.replace(env_block(RECORD=str(rec_a)), env_block(RECORD=str(rec_a), X="1")))
                 lines = await wait_for(lambda: len(recorded(rec_a)) >= 2 and recorded(rec_a), what="replay")
@@ -382,6 +383,7 @@ def test_processes_match_and_state_replayed_to_a_late_program(tmp_path: Path) ->
                 assert json.loads(lines[1])["neighbor"]["address"]["peer"] == "127.100.0.5"
             finally:
                 peer.established = None
+                peer.established_since = None
 
     run(go)
 

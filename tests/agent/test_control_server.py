@@ -176,7 +176,7 @@ def test_health_and_processes(conn, speaker):
 
     class Api:
         def status(self):
-            return {"hc": {"pid": 12, "restarts": 2}}
+            return [{"name": "hc", "pid": 12, "restarts": 2}]
 
     speaker.health = Health()
     speaker.api = Api()

@@ -17,7 +17,7 @@ from test_api_process import recorded, settings, wait_for
 from fleetbgp.api.encoders import JsonEncoder, TextEncoder, _capabilities_json, _capabilities_text
 from fleetbgp.config import ConfigError, parse_text
 from fleetbgp.config.model import Capabilities as ConfigCapabilities
-from fleetbgp.events import PeerEvent
+from fleetbgp.events import Direction, EventKind, PeerEvent, PeerRef
 from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.rib import AdjRibOut
 from fleetbgp.wire import fit
@@ -239,15 +239,9 @@ def test_encoders_show_the_route_and_the_capability() -> None:
     assert _capabilities_json(caps)["5"] == {"name": "nexthop", "conversion": ["ipv4/unicast/ipv6"]}
     assert "nexthop(ipv4 unicast ipv6)" in _capabilities_text(caps)
 
-    class FakePeer:
-        address = "2001:db8::2"
-        neighbor = parse_text(CONFIG, "x.conf").neighbors[0]
-        local_address = "2001:db8::1"
-        remote_address = "2001:db8::2"
-        negotiated = None
-
+    peer = PeerRef.of("2001:db8::2", parse_text(CONFIG, "x.conf").neighbors[0], "2001:db8::1")
     update = Update(announce={IPV4_UNICAST: (attrs, [n("10.0.0.0/24")])})
-    event = PeerEvent("update", FakePeer(), direction="receive", update=update)  # type: ignore[arg-type]
+    event = PeerEvent(EventKind.UPDATE, peer, direction=Direction.RECEIVE, update=update)
     json_lines = JsonEncoder().event(event)
     # ExaBGP's form: announcements keyed by family, then by next hop.
     assert '"announce": {"ipv4 unicast": {"2001:db8::99": [{"nlri": "10.0.0.0/24"}]}}' in json_lines[0]

@@ -15,7 +15,7 @@ from test_api_encoders import ORACLE, envelope, fake_peer, merge
 from fleetbgp.api.commands import Announce, CommandError, Withdraw, parse_command, parse_flow_rule
 from fleetbgp.api.encoders import JsonEncoder, TextEncoder
 from fleetbgp.config.lexer import tokenize_line
-from fleetbgp.events import PeerEvent
+from fleetbgp.events import EventKind, PeerEvent
 from fleetbgp.grammar.flowspec import build_rule, parse_actions, parse_match, split_flow_tokens
 from fleetbgp.wire.attributes import Attributes, DecodeContext, EncodeContext, encode_attributes
 from fleetbgp.wire.messages import MessageReader, decode_update, pack_announce, pack_withdraw
@@ -194,7 +194,7 @@ def event(message: bytes) -> PeerEvent:
     upd = decode_update(body, DecodeContext(asn4=True, ibgp=False),
                         [IPV4_UNICAST, IPV6_UNICAST, IPV4_FLOWSPEC, IPV6_FLOWSPEC])
     assert not upd.notes, upd.notes
-    return PeerEvent("update", fake_peer(), update=upd)
+    return PeerEvent(EventKind.UPDATE, fake_peer(), update=upd)
 
 
 @pytest.mark.parametrize("name", list(FLOW_UPDATES))

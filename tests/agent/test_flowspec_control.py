@@ -73,7 +73,7 @@ def agent(tmp_path: Path, request):
 
 def established(peer: Peer, *families) -> None:
     """Pretend the peer's session is up with these families (what announced_to looks at)."""
-    peer.established = object()  # type: ignore[assignment]
+    peer.established_since = time.time()
     peer.negotiated = SimpleNamespace(families=list(families))  # type: ignore[assignment]
 
 

@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from fleetbgp import __version__, metrics
+from fleetbgp.fsm import State
 from fleetbgp.metrics import Metrics
 from fleetbgp.settings import AgentSettings
 
@@ -139,7 +140,7 @@ def test_values_are_read_at_scrape_time(speaker):
         peer.stats["flaps"] = 5
         peer.notifications[("sent", 6, 4)] = 2
         peer.add("100.10.9.0/24 next-hop self")
-        speaker.peers["198.51.100.1"] = FakePeer("198.51.100.1", state="OpenSent")
+        speaker.peers["198.51.100.1"] = FakePeer("198.51.100.1", state=State.OPENSENT)
         f = scrape(port)
     assert value(f, "fleetbgp_maintenance") == 1
     assert value(f, "fleetbgp_session_flaps", "fleetbgp_session_flaps_total", peer="192.0.2.1") == 5
@@ -279,7 +280,7 @@ def test_config_routes_and_digest(speaker, tmp_path):
     other = _config(tmp_path, "three.conf", peer="192.0.2.1", rid="192.0.2.11", med=200)
     digests = []
     with running(speaker) as (_m, port):
-        assert "fleetbgp_config_routes" not in scrape(port)  # no config object: nothing invented
+        assert value(scrape(port), "fleetbgp_config_routes") == 0  # an empty config: no routes
         for i, config in enumerate((one, two, other)):
             speaker.config = config
             speaker.config_sha256 = f"{i:064x}"

@@ -19,7 +19,7 @@ from . import __version__
 from .childenv import set_secret_values
 from .config import ConfigError, load
 from .config.model import Config, Neighbor
-from .events import PeerEvent
+from .events import EventKind, PeerEvent, SessionState
 from .flows import FlowManager
 from .literals import address_error
 from .logsetup import config_secrets, set_secrets, setup_logging
@@ -34,6 +34,12 @@ from .wire.messages import Notification
 from .wire.nlri import Family
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from .api import ApiManager
+    from .control import ControlServer
+    from .health import HealthManager
+    from .metrics import Metrics
     from .settings import AgentSettings
 
 log = logging.getLogger("fleetbgp")
@@ -69,10 +75,11 @@ class Speaker:
         self.last_reload: dict[str, Any] = {"result": None, "time": None, "errors": []}
         self.reload_counts = {"success": 0, "failure": 0}
         self.maintenance = False
-        self.api: Any = None
-        self.health: Any = None
-        self.control: Any = None
-        self.metrics: Any = None
+        # The subsystems, made by _start_subsystems: each sees the Speaker through its port (ports.py).
+        self.api: ApiManager | None = None
+        self.health: HealthManager | None = None
+        self.control: ControlServer | None = None
+        self.metrics: Metrics | None = None
         self.flows = FlowManager(self)
         self._subscribers: list[Callable[[PeerEvent], None]] = []
         self._accept_tasks: list[asyncio.Task[None]] = []
@@ -138,7 +145,7 @@ class Speaker:
                 callback(event)
             except Exception:
                 log.exception("event subscriber %r failed on a %s event", callback, event.kind)
-        if event.kind == "state" and event.state in ("up", "down"):
+        if event.kind is EventKind.STATE and event.state in (SessionState.UP, SessionState.DOWN):
             self.notify_status()
 
     def status_line(self) -> str:
@@ -380,7 +387,7 @@ class Speaker:
 _background: set[asyncio.Task[Any]] = set()
 
 
-def _spawn(coro: Any) -> None:
+def _spawn(coro: Coroutine[Any, Any, object]) -> None:
     task = asyncio.get_running_loop().create_task(coro)
     _background.add(task)
     task.add_done_callback(_background.discard)
@@ -392,6 +399,7 @@ async def _start_subsystems(speaker: Speaker) -> None:
     from .health import HealthManager
     from .metrics import Metrics
 
+    # Each subsystem takes the Speaker as its port (ports.py): mypy checks here that it fits.
     settings = speaker.settings
     speaker.control = ControlServer(speaker, settings)
     await speaker.control.start()
@@ -405,8 +413,9 @@ async def _start_subsystems(speaker: Speaker) -> None:
 
 
 async def _stop_subsystems(speaker: Speaker) -> None:
-    for name in ("health", "api", "control"):
-        subsystem = getattr(speaker, name)
+    subsystems: tuple[tuple[str, HealthManager | ApiManager | ControlServer | None], ...] = (
+        ("health", speaker.health), ("api", speaker.api), ("control", speaker.control))
+    for name, subsystem in subsystems:
         if subsystem is not None:
             try:
                 await asyncio.wait_for(subsystem.stop(), STOP_TIMEOUT)

@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .grammar.flowspec import (
     actions_text,
@@ -46,6 +46,9 @@ from .wire.attributes import Attributes
 from .wire.fit import message_limit
 from .wire.flowspec import FlowActions, FlowRule, FlowSpecError, decode_nlri
 from .wire.nlri import IPV4_FLOWSPEC, IPV6_FLOWSPEC, Family
+
+if TYPE_CHECKING:
+    from .ports import FlowSpeaker, PeerView
 
 log = logging.getLogger("fleetbgp.flows")
 
@@ -85,6 +88,11 @@ def normalise_neighbors(neighbors: Iterable[str] | None) -> tuple[str, ...] | No
     return tuple(sorted(out, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a))))
 
 
+# The FlowSpec routes that are no control rule: (family, NLRI) -> (name, owner, holders' addresses).
+# Named out here: inside FlowManager, `list` is its method.
+OtherRules = dict[tuple[Family, bytes], tuple[str, Owner, list[str]]]
+
+
 @dataclass(slots=True)
 class FlowEntry:
     """A rule announced through the control socket."""
@@ -111,7 +119,7 @@ class FlowEntry:
 class FlowManager:
     """Named runtime rules of one Speaker (owner `control:WHO`), with their expiry timers."""
 
-    def __init__(self, speaker: Any) -> None:
+    def __init__(self, speaker: FlowSpeaker) -> None:
         self.speaker = speaker
         self.rules: dict[str, FlowEntry] = {}
         self.expired = 0  # rules withdrawn by their timer, since start
@@ -174,7 +182,7 @@ class FlowManager:
         return {"changed": changed, "rule": self.entry_dict(entry)}
 
     @staticmethod
-    def _in_place(entry: FlowEntry, peers: Iterable[Any]) -> bool:
+    def _in_place(entry: FlowEntry, peers: Iterable[PeerView]) -> bool:
         """Does every target with the family still hold the rule? (Someone may have withdrawn its
         NLRI with a plain `withdraw`; then announcing it again is a change.)"""
         for peer in peers:
@@ -286,13 +294,13 @@ class FlowManager:
     def text(entry: FlowEntry) -> str:
         return rule_text(entry.name, entry.rule, actions_text(entry.actions))
 
-    def announced_to(self, fam: Family, nlri: bytes, peers: Iterable[Any] | None = None) -> list[str]:
+    def announced_to(self, fam: Family, nlri: bytes, peers: Iterable[PeerView] | None = None) -> list[str]:
         out = []
         for peer in peers if peers is not None else self.speaker.peers.values():
             neg = peer.negotiated
-            if peer.established is None or neg is None or fam not in neg.families:
+            if peer.established_since is None or neg is None or fam not in neg.families:
                 continue
-            if getattr(peer, "drain_mode", None) == "withdraw":
+            if peer.drain_mode == "withdraw":
                 continue
             if nlri in peer.rib_out.routes.get(fam, {}):
                 out.append(peer.address)
@@ -324,15 +332,15 @@ class FlowManager:
             out.append(item)
         return out
 
-    def _others(self) -> dict[tuple[Family, bytes], tuple[str, Owner, list[str]]]:
+    def _others(self) -> OtherRules:
         """The FlowSpec routes in the adj-rib-outs that are no control rule: (family, NLRI) ->
         (name, owner, addresses of the peers holding it). Config rules keep their config name."""
         runtime = {(e.family, e.nlri) for e in self.rules.values()}
         config_names: dict[tuple[Family, bytes], str] = {}
-        for neighbor in getattr(self.speaker.config, "neighbors", ()):
-            for fr in getattr(neighbor, "flow_routes", ()):
+        for neighbor in self.speaker.config.neighbors:
+            for fr in neighbor.flow_routes:
                 config_names.setdefault((fr.family, fr.nlri), fr.name)
-        others: dict[tuple[Family, bytes], tuple[str, Owner, list[str]]] = {}
+        others: OtherRules = {}
         for peer in self.speaker.peers.values():
             for fam in FLOW_FAMILIES:
                 table = peer.rib_out.routes.get(fam)
@@ -359,7 +367,7 @@ class FlowManager:
 
     def _other_dict(self, name: str, fam: Family, nlri: bytes, attrs: Attributes | None,
                     owner: Owner) -> dict[str, Any]:
-        loaded = getattr(self.speaker, "config_loaded_at", None)
+        loaded = self.speaker.config_loaded_at
         try:
             rule = decode_nlri(fam.afi, nlri)
         except FlowSpecError as exc:

@@ -35,6 +35,8 @@ from .wire.nlri import family_name
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
+    from .config.model import Config
+    from .ports import MetricsSource
     from .settings import AgentSettings
 
 log = logging.getLogger("fleetbgp.metrics")
@@ -73,20 +75,19 @@ class Snapshot:
     routes_digest: str = ""
 
 
-def take_snapshot(speaker: Any) -> Snapshot:
+def take_snapshot(speaker: MetricsSource) -> Snapshot:
     """Everything a scrape needs, copied on the event loop thread: O(peers x families)."""
     snap = Snapshot(
-        reloads=dict(getattr(speaker, "reload_counts", {}) or {}),
-        last_reload=(getattr(speaker, "last_reload", None) or {}).get("result"),
-        config_path=str(getattr(speaker, "config_path", "") or ""),
-        config_sha256=str(getattr(speaker, "config_sha256", "") or ""),
-        config_loaded_at=float(getattr(speaker, "config_loaded_at", 0.0) or 0.0),
-        maintenance=bool(getattr(speaker, "maintenance", False)),
+        reloads=dict(speaker.reload_counts),
+        last_reload=speaker.last_reload.get("result"),
+        config_path=speaker.config_path,
+        config_sha256=speaker.config_sha256,
+        config_loaded_at=speaker.config_loaded_at,
+        maintenance=speaker.maintenance,
     )
-    config = getattr(speaker, "config", None)
-    if config is not None and hasattr(config, "route_count"):
-        snap.config_routes = config.route_count()
-        snap.routes_digest = routes_digest(config, snap.config_sha256)
+    config = speaker.config
+    snap.config_routes = config.route_count()
+    snap.routes_digest = routes_digest(config, snap.config_sha256)
     for peer in list(speaker.peers.values()):
         n = peer.neighbor
         families = list(n.families) + [f for f in peer.rib_out.routes if f not in n.families]
@@ -95,29 +96,27 @@ def take_snapshot(speaker: Any) -> Snapshot:
             rib_in.setdefault(family_name(fam), 0)
         rib_out = {family_name(f): peer.rib_out.count(f) for f in families}
         # What the peer holds from us: nothing while the session is down or drained by withdrawal.
-        sending = str(peer.state) == "Established" and getattr(peer, "drain_mode", None) != "withdraw"
+        sending = str(peer.state) == "Established" and peer.drain_mode != "withdraw"
         snap.peers.append(PeerSnapshot(
             peer=peer.address, local_as=n.local_as, peer_as=n.peer_as, state=str(peer.state),
-            established_since=getattr(peer, "established_since", None),
-            stats=dict(getattr(peer, "stats", {}) or {}),
-            notifications=dict(getattr(peer, "notifications", {}) or {}),
+            established_since=peer.established_since,
+            stats=dict(peer.stats),
+            notifications=dict(peer.notifications),
             rib_out=rib_out,
             rib_in=rib_in,
             advertised={fam: count if sending else 0 for fam, count in rib_out.items()},
         ))
-    health = getattr(speaker, "health", None)
-    if health is not None and hasattr(health, "status"):
-        snap.checks = _as_list(health.status())
-    api = getattr(speaker, "api", None)
-    if api is not None and hasattr(api, "status"):
-        snap.processes = _as_list(api.status())
+    if speaker.health is not None:
+        snap.checks = list(speaker.health.status())
+    if speaker.api is not None:
+        snap.processes = list(speaker.api.status())
     return snap
 
 
 _DIGESTS: dict[str, str] = {}
 
 
-def routes_digest(config: Any, key: str) -> str:
+def routes_digest(config: Config, key: str) -> str:
     """SHA-256 of what the config announces, whatever the host: the static routes (family, prefix,
     attributes; once, whichever neighbors carry them) and the health checks (name, addresses).
     Router ID, neighbor addresses and secrets are left out, so hosts of one anycast group agree.
@@ -126,13 +125,13 @@ def routes_digest(config: Any, key: str) -> str:
     if cached is not None:
         return cached
     lines: set[str] = set()
-    for n in getattr(config, "neighbors", ()):
-        for fam, routes in (getattr(n, "static_routes", None) or {}).items():
+    for n in config.neighbors:
+        for fam, routes in n.static_routes.items():
             for nlri, attrs in routes.items():
-                key_attrs = getattr(attrs, "_key", attrs)
-                lines.add(f"route {family_name(fam)} {nlri.hex()} {key_attrs!r}")
-    for name, hc in (getattr(config, "healthchecks", None) or {}).items():
-        lines.add(f"healthcheck {name} {sorted(getattr(hc, 'ips', ()))!r}")
+                # The attributes' value tuple: its repr is what digests of earlier versions hashed.
+                lines.add(f"route {family_name(fam)} {nlri.hex()} {attrs._key!r}")
+    for name, hc in config.healthchecks.items():
+        lines.add(f"healthcheck {name} {sorted(hc.ips)!r}")
     digest = hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
     if key:
         _DIGESTS.clear()
@@ -140,16 +139,10 @@ def routes_digest(config: Any, key: str) -> str:
     return digest
 
 
-def _as_list(value: Any) -> list[dict[str, Any]]:
-    if isinstance(value, dict):
-        value = [{"name": k, **(v if isinstance(v, dict) else {})} for k, v in value.items()]
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list | tuple) else []
-
-
 class SpeakerCollector:
     """A prometheus_client collector over a live Speaker."""
 
-    def __init__(self, speaker: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(self, speaker: MetricsSource, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.speaker = speaker
         self.loop = loop
 
@@ -309,7 +302,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 class Metrics:
     """Serves /metrics for a Speaker. `start()` from the event loop thread; `stop()` anywhere."""
 
-    def __init__(self, speaker: Any, settings: AgentSettings) -> None:
+    def __init__(self, speaker: MetricsSource, settings: AgentSettings) -> None:
         self.speaker = speaker
         self.settings = settings
         self.registry = CollectorRegistry(auto_describe=False)

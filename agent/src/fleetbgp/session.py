@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import fsm
 from .config.model import DEFAULT_PORT
-from .events import PeerEvent
+from .events import Direction, EventKind, PeerEvent, PeerRef, SessionState
 from .fsm import Backoff, Expectations, LocalProtocolError, State
 from .logutil import RateLimiter
 from .owner import Owner
@@ -107,9 +107,10 @@ class BGPProtocol(asyncio.Protocol):
         self.remote_address = peername[0] if peername else None
         self.peer.log.debug("TCP %s connection %s -> %s", self.direction, self.local_address,
                             self.remote_address)
-        self.peer.emit(PeerEvent("state", self.peer, state="connected"))
+        self.peer.emit(PeerEvent(EventKind.STATE, self.peer.ref, state=SessionState.CONNECTED))
         self.execute(self.conn.start())
-        self.peer.emit(PeerEvent("open", self.peer, direction="send", open=self.conn.local_open))
+        self.peer.emit(PeerEvent(EventKind.OPEN, self.peer.ref, direction=Direction.SEND,
+                                  open=self.conn.local_open))
 
     def data_received(self, data: bytes) -> None:
         self.peer.stats["bytes_in"] += len(data)
@@ -189,17 +190,17 @@ class BGPProtocol(asyncio.Protocol):
             elif isinstance(action, fsm.KeepaliveReceived):
                 stats["messages_in"] += 1
                 stats["keepalives_in"] += 1
-                self.peer.emit(PeerEvent("keepalive", self.peer))
+                self.peer.emit(PeerEvent(EventKind.KEEPALIVE, self.peer.ref))
             elif isinstance(action, fsm.OpenReceived):
                 stats["messages_in"] += 1
-                self.peer.emit(PeerEvent("open", self.peer, open=action.open))
+                self.peer.emit(PeerEvent(EventKind.OPEN, self.peer.ref, open=action.open))
                 self.peer.on_open(self, action.open)
             elif isinstance(action, fsm.SessionUp):
                 stats["messages_in"] += 1  # the KEEPALIVE that completed the handshake
                 self.peer.on_established(self, action.negotiated)
             elif isinstance(action, fsm.RefreshRequested):
                 stats["messages_in"] += 1
-                self.peer.emit(PeerEvent("refresh", self.peer, refresh=action.refresh))
+                self.peer.emit(PeerEvent(EventKind.REFRESH, self.peer.ref, refresh=action.refresh))
                 self.peer.on_refresh(self, action.refresh.family)
             elif isinstance(action, fsm.Close):
                 if action.notification_received is not None:
@@ -274,7 +275,7 @@ class BGPProtocol(asyncio.Protocol):
         except BGPError as exc:  # our own message: a bug, but not one to stop sending for
             self.peer.log.error("cannot report a sent UPDATE to the API: %s", exc)
             return
-        self.peer.emit(PeerEvent("update", self.peer, direction="send", update=update))
+        self.peer.emit(PeerEvent(EventKind.UPDATE, self.peer.ref, direction=Direction.SEND, update=update))
 
     def write_buffer_size(self) -> int:
         return self.transport.get_write_buffer_size() if self.transport is not None else 0
@@ -318,6 +319,7 @@ class Peer:
         self.last_error: str = ""
         self.update_problem_limit = RateLimiter(UPDATE_PROBLEMS_BURST, UPDATE_PROBLEMS_WINDOW)
         self._problem_flush: asyncio.TimerHandle | None = None
+        self._ref: PeerRef | None = None
         self.schedule_send()
 
     # -- the core's state, as the rest of the agent reads it -----------------------------------------
@@ -665,7 +667,7 @@ class Peer:
                              "that family with an IPv6 next hop are not sent",
                              ", ".join(family_name(f) for f in refused))
         self.schedule_send()
-        self.emit(PeerEvent("state", self, state="up"))
+        self.emit(PeerEvent(EventKind.STATE, self.ref, state=SessionState.UP))
 
     def on_close(self, proto: BGPProtocol, close: fsm.Close) -> None:
         was_established = self.core.session_down(proto.conn) or proto is self.established
@@ -686,7 +688,7 @@ class Peer:
             self.established_since = None
             self.stats["flaps"] += 1
             self.log.warning("session down: %s", detail)
-            self.emit(PeerEvent("state", self, state="down", reason=detail))
+            self.emit(PeerEvent(EventKind.STATE, self.ref, state=SessionState.DOWN, reason=detail))
         else:
             self.log.info("%s connection closed in %s: %s", proto.direction, close.state or proto.state,
                           detail)
@@ -703,7 +705,7 @@ class Peer:
             wd = sum(len(i) for i in update.withdraw.values())
             self.log.debug("UPDATE received: %d announced, %d withdrawn; adj-rib-in: %s", ann, wd,
                            self.rib_in.counts())
-        self.emit(PeerEvent("update", self, update=update))
+        self.emit(PeerEvent(EventKind.UPDATE, self.ref, update=update))
 
     def _log_update_problems(self, notes: list[str]) -> None:
         """One line per UPDATE, and at most UPDATE_PROBLEMS_BURST lines per window for this peer;
@@ -741,8 +743,8 @@ class Peer:
         self.stats["notifications_in" if direction == "received" else "notifications_out"] += 1
         self.last_notification = {"direction": direction, "code": n.code, "subcode": n.subcode,
                                   "text": text, "time": time.time()}
-        self.emit(PeerEvent("notification", self, direction="receive" if direction == "received"
-                            else "send", notification=n))
+        self.emit(PeerEvent(EventKind.NOTIFICATION, self.ref, direction=Direction.RECEIVE
+                            if direction == "received" else Direction.SEND, notification=n))
 
     @property
     def local_address(self) -> str | None:
@@ -751,6 +753,16 @@ class Peer:
     @property
     def remote_address(self) -> str | None:
         return self.established.remote_address if self.established else None
+
+    @property
+    def ref(self) -> PeerRef:
+        """This peer as events name it, now: a frozen value, made again only when the config or
+        the session's address changed (not once per event)."""
+        local = self.local_address or self.neighbor.local_address or ""
+        ref = self._ref
+        if ref is None or ref.neighbor is not self.neighbor or ref.local_address != local:
+            ref = self._ref = PeerRef.of(self.address, self.neighbor, local)
+        return ref
 
     def emit(self, event: PeerEvent) -> None:
         if self.on_event is not None:

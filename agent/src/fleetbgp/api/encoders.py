@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from fleetbgp.events import EventKind, SessionState
 from fleetbgp.grammar.communities import extended_community_text, flow_extended_community_text
 from fleetbgp.grammar.flowspec import flow_json
 from fleetbgp.grammar.route import exabgp_attributes_text, origin_text
@@ -34,8 +35,7 @@ from fleetbgp.wire.flowspec import FlowSpecError, decode_nlri
 from fleetbgp.wire.nlri import PATH_MARK, Family, family_name, nlri_to_prefix, path_id_text, split_key
 
 if TYPE_CHECKING:
-    from fleetbgp.events import PeerEvent
-    from fleetbgp.session import Peer
+    from fleetbgp.events import PeerEvent, PeerRef
     from fleetbgp.wire.messages import Capabilities, Notification, Open, RouteRefresh, Update
 
 EXABGP_JSON_VERSION = "5.0.0"  # what ExaBGP 5 writes in "exabgp"
@@ -47,12 +47,6 @@ ACK_SHUTDOWN = "shutdown"
 _dumps = json.dumps
 
 _SEGMENT_NAMES = {1: "as-set", 2: "as-sequence", 3: "as-sequence", 4: "as-sequence"}  # as ExaBGP
-
-
-def _neighbor_fields(peer: Peer) -> tuple[str, str, int, int, str]:
-    n = peer.neighbor
-    local = peer.local_address or n.local_address or ""
-    return local, n.peer_address, n.local_as, n.peer_as, n.router_id or ""
 
 
 # -- attribute renderings (shared by both encoders) -----------------------------------------------
@@ -217,7 +211,7 @@ class JsonEncoder:
         self._pid = os.getpid()
         self._ppid = os.getppid()
 
-    def _head(self, kind: str, peer: Peer | None) -> str:
+    def _head(self, kind: str, peer: PeerRef | None) -> str:
         counter = ""
         if peer is not None:
             value = self._counters.get(peer.address, 0) + 1
@@ -227,13 +221,13 @@ class JsonEncoder:
                 f'"pid": {self._pid}, "ppid": {self._ppid}, {counter}"type": "{kind}"')
 
     @staticmethod
-    def _neighbor(peer: Peer) -> str:
-        local, remote, las, pas, rid = _neighbor_fields(peer)
-        rid_field = f', "router-id": "{rid}"' if rid else ""
-        return (f'"neighbor": {{"address": {{"local": {_dumps(local)}, "peer": {_dumps(remote)}}}, '
-                f'"asn": {{"local": {las}, "peer": {pas}}}{rid_field}')
+    def _neighbor(peer: PeerRef) -> str:
+        rid_field = f', "router-id": "{peer.router_id}"' if peer.router_id else ""
+        return (f'"neighbor": {{"address": {{"local": {_dumps(peer.local_address)}, '
+                f'"peer": {_dumps(peer.peer_address)}}}, '
+                f'"asn": {{"local": {peer.local_as}, "peer": {peer.peer_as}}}{rid_field}')
 
-    def _message(self, kind: str, peer: Peer, direction: str | None, body: str) -> str:
+    def _message(self, kind: str, peer: PeerRef, direction: str | None, body: str) -> str:
         direction_field = f', "direction": "{direction}"' if direction else ""
         sep = ", " if body else ""
         return f"{self._head(kind, peer)}, {self._neighbor(peer)}{direction_field}{sep}{body}}}}}"
@@ -246,7 +240,7 @@ class JsonEncoder:
 
     def _state(self, event: PeerEvent) -> list[str]:
         body = f'"state": "{event.state}"'
-        if event.state == "down":
+        if event.state is SessionState.DOWN:
             body += f', "reason": {_dumps(event.reason)}'
         return [self._message("state", event.peer, None, body)]
 
@@ -326,13 +320,13 @@ class JsonEncoder:
     ack_error = ACK_ERROR
 
 
-_JSON_HANDLERS: dict[str, Callable[[JsonEncoder, PeerEvent], list[str]]] = {
-    "state": JsonEncoder._state,
-    "update": JsonEncoder._update,
-    "notification": JsonEncoder._notification,
-    "open": JsonEncoder._open,
-    "keepalive": JsonEncoder._keepalive,
-    "refresh": JsonEncoder._refresh,
+_JSON_HANDLERS: dict[EventKind, Callable[[JsonEncoder, PeerEvent], list[str]]] = {
+    EventKind.STATE: JsonEncoder._state,
+    EventKind.UPDATE: JsonEncoder._update,
+    EventKind.NOTIFICATION: JsonEncoder._notification,
+    EventKind.OPEN: JsonEncoder._open,
+    EventKind.KEEPALIVE: JsonEncoder._keepalive,
+    EventKind.REFRESH: JsonEncoder._refresh,
 }
 
 
@@ -348,8 +342,8 @@ class TextEncoder:
         return handler(self, event)
 
     def _state(self, event: PeerEvent) -> list[str]:
-        address = event.peer.neighbor.peer_address
-        if event.state == "down":
+        address = event.peer.peer_address
+        if event.state is SessionState.DOWN:
             return [f"neighbor {address} down - {_oneline(event.reason)}"]
         return [f"neighbor {address} {event.state}"]
 
@@ -357,7 +351,7 @@ class TextEncoder:
         upd: Update | None = event.update
         if upd is None:
             return []
-        prefix = f"neighbor {event.peer.neighbor.peer_address} {event.direction} update"
+        prefix = f"neighbor {event.peer.peer_address} {event.direction} update"
         out = [f"{prefix} start"]
         if upd.eor is not None:
             afi, safi = upd.eor
@@ -380,7 +374,7 @@ class TextEncoder:
         note = event.notification
         if note is None:
             return []
-        return [f"neighbor {event.peer.neighbor.peer_address} {event.direction} notification code "
+        return [f"neighbor {event.peer.peer_address} {event.direction} notification code "
                 f"{note.code} subcode {note.subcode} data 0x{note.data.hex().upper()}"]
 
     def _open(self, event: PeerEvent) -> list[str]:
@@ -388,11 +382,11 @@ class TextEncoder:
         if op is None:
             return []
         caps = _oneline(_capabilities_text(op.capabilities)).lower()
-        return [f"neighbor {event.peer.neighbor.peer_address} {event.direction} open version {op.version} "
+        return [f"neighbor {event.peer.peer_address} {event.direction} open version {op.version} "
                 f"asn {op.asn} hold_time {op.hold_time} router_id {op.router_id} capabilities [{caps}]"]
 
     def _keepalive(self, event: PeerEvent) -> list[str]:
-        return [f"neighbor {event.peer.neighbor.peer_address} {event.direction} keepalive"]
+        return [f"neighbor {event.peer.peer_address} {event.direction} keepalive"]
 
     def _refresh(self, event: PeerEvent) -> list[str]:
         rr = event.refresh
@@ -400,7 +394,7 @@ class TextEncoder:
             return []
         afi, _, safi = family_name(rr.family).partition(" ")
         subtype = {0: "query", 1: "begin", 2: "end"}.get(rr.subtype, str(rr.subtype))
-        return [f"neighbor {event.peer.neighbor.peer_address} {event.direction} route-refresh "
+        return [f"neighbor {event.peer.peer_address} {event.direction} route-refresh "
                 f"afi {afi} safi {safi} {subtype}"]
 
     def shutdown(self) -> str:
@@ -410,13 +404,13 @@ class TextEncoder:
     ack_error = ACK_ERROR
 
 
-_TEXT_HANDLERS: dict[str, Callable[[TextEncoder, PeerEvent], list[str]]] = {
-    "state": TextEncoder._state,
-    "update": TextEncoder._update,
-    "notification": TextEncoder._notification,
-    "open": TextEncoder._open,
-    "keepalive": TextEncoder._keepalive,
-    "refresh": TextEncoder._refresh,
+_TEXT_HANDLERS: dict[EventKind, Callable[[TextEncoder, PeerEvent], list[str]]] = {
+    EventKind.STATE: TextEncoder._state,
+    EventKind.UPDATE: TextEncoder._update,
+    EventKind.NOTIFICATION: TextEncoder._notification,
+    EventKind.OPEN: TextEncoder._open,
+    EventKind.KEEPALIVE: TextEncoder._keepalive,
+    EventKind.REFRESH: TextEncoder._refresh,
 }
 
 Encoder = JsonEncoder | TextEncoder

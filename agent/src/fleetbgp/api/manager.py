@@ -20,7 +20,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, assert_never
 
 from fleetbgp import __version__
-from fleetbgp.config.model import Api, Config, MessageFlags, Process
+from fleetbgp.config.model import Api, Config, MessageFlags, Neighbor, Process
+from fleetbgp.events import Direction, EventKind, PeerEvent, SessionState
 from fleetbgp.transport import normalise_peer
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.constants import CeaseSub
@@ -57,24 +58,32 @@ from .encoders import attributes_json, attributes_text
 from .process import ProcessRunner
 
 if TYPE_CHECKING:
-    from fleetbgp.events import PeerEvent
-    from fleetbgp.session import Peer
+    from collections.abc import Callable, Coroutine
+
+    from fleetbgp.ports import ApiPeer, ApiSpeaker, PeerView
+    from fleetbgp.settings import AgentSettings
+    from fleetbgp.wire.fit import RouteTarget
 
 log = logging.getLogger("fleetbgp.api")
 
 _TRUE = ("1", "true", "yes", "on", "enable", "enabled")
 _FALSE = ("0", "false", "no", "off", "disable", "disabled")
 
-# PeerEvent.kind -> the MessageFlags field that subscribes to it
-_MESSAGE_FLAG = {"update": "update", "notification": "notification", "open": "open",
-                 "keepalive": "keepalive", "refresh": "refresh"}
+# PeerEvent.kind -> whether these MessageFlags subscribe to it
+_MESSAGE_FLAG: dict[EventKind, Callable[[MessageFlags], bool]] = {
+    EventKind.UPDATE: lambda f: f.update,
+    EventKind.NOTIFICATION: lambda f: f.notification,
+    EventKind.OPEN: lambda f: f.open,
+    EventKind.KEEPALIVE: lambda f: f.keepalive,
+    EventKind.REFRESH: lambda f: f.refresh,
+}
 
 
-def ack_default(settings: Any) -> bool:
-    """ExaBGP's exabgp.api.ack (also exabgp_api_ack), or fleetbgp's own setting; default on."""
-    value = getattr(settings, "api_ack", None)
-    if isinstance(value, bool):
-        return value
+def ack_default(settings: AgentSettings | None) -> bool:
+    """The agent's setting (which reads ExaBGP's exabgp.api.ack too); without settings, the
+    environment's exabgp.api.ack (also exabgp_api_ack) or FLEETBGP_API_ACK; default on."""
+    if settings is not None:
+        return settings.api_ack
     for name in ("fleetbgp_api_ack", "FLEETBGP_API_ACK", "exabgp.api.ack", "exabgp_api_ack"):
         raw = os.environ.get(name)
         if raw is None:
@@ -89,13 +98,13 @@ def ack_default(settings: Any) -> bool:
 
 def _wants(api: Api, event: PeerEvent) -> bool:
     kind = event.kind
-    if kind == "state":
+    if kind is EventKind.STATE:
         return api.neighbor_changes
-    name = _MESSAGE_FLAG.get(kind)
-    if name is None:
+    subscribed = _MESSAGE_FLAG.get(kind)
+    if subscribed is None:
         return False
-    flags: MessageFlags = api.receive if event.direction == "receive" else api.send
-    if not getattr(flags, name):
+    flags: MessageFlags = api.receive if event.direction is Direction.RECEIVE else api.send
+    if not subscribed(flags):
         return False
     # ExaBGP sends decoded messages with `parsed` (or `consolidate`); `packets` alone asks for raw
     # hex, which fleetbgp does not produce. A bare `update;` is taken as parsed.
@@ -103,13 +112,13 @@ def _wants(api: Api, event: PeerEvent) -> bool:
 
 
 class ApiManager:
-    def __init__(self, speaker: Any, config: Config) -> None:
+    def __init__(self, speaker: ApiSpeaker, config: Config) -> None:
         self.speaker = speaker
         self.config = config
-        self.default_ack = ack_default(getattr(speaker, "settings", None))
+        self.default_ack = ack_default(speaker.settings)
         self.runners: dict[str, ProcessRunner] = {}
         self._subs: dict[str, tuple[int, list[tuple[ProcessRunner, Api]]]] = {}
-        self._unsubscribe: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._families_ok: dict[Family, bool] = {}
         self._peers_of: dict[str, list[str] | None] = {}
@@ -141,7 +150,7 @@ class ApiManager:
         """New processes start, removed ones stop, changed ones restart, the others keep running."""
         old = self.config
         self.config = config
-        self.default_ack = ack_default(getattr(self.speaker, "settings", None))
+        self.default_ack = ack_default(self.speaker.settings)
         for kept in self.runners.values():
             kept.default_ack = self.default_ack  # from their next start on
         self._subs.clear()
@@ -185,9 +194,9 @@ class ApiManager:
 
     # -- events to programs --------------------------------------------------------------------------
 
-    def _subscribers(self, peer: Peer) -> list[tuple[ProcessRunner, Api]]:
-        neighbor = peer.neighbor
-        cached = self._subs.get(peer.address)
+    def _subscribers(self, address: str, neighbor: Neighbor) -> list[tuple[ProcessRunner, Api]]:
+        """The programs that hear about the peer at `address`, configured as `neighbor`."""
+        cached = self._subs.get(address)
         if cached is not None and cached[0] == id(neighbor):
             return cached[1]
         wanted = dict(self.config.subscriptions(neighbor))
@@ -201,29 +210,29 @@ class ApiManager:
             runner = self.runners.get(name)
             if runner is not None:
                 subs.append((runner, api))
-        self._subs[peer.address] = (id(neighbor), subs)
+        self._subs[address] = (id(neighbor), subs)
         return subs
 
     def _mark_sent_reports(self) -> None:
         """Tell each peer whether a program wants the UPDATEs it sends (decoding them costs)."""
         for peer in self.speaker.peers.values():
-            peer.report_sent = any(api.send.update for _, api in self._subscribers(peer))
+            subscribers = self._subscribers(peer.address, peer.neighbor)
+            peer.report_sent = any(api.send.update for _, api in subscribers)
 
     def _on_event(self, event: PeerEvent) -> None:
-        for runner, api in self._subscribers(event.peer):
+        for runner, api in self._subscribers(event.peer.address, event.peer.neighbor):
             if runner.state == "running" and _wants(api, event):
                 runner.send(runner.encoder.event(event))
 
     def replay_state(self, runner: ProcessRunner) -> None:
         """A program just started: an `up` for every established session it follows."""
-        from fleetbgp.events import PeerEvent
-
         for peer in list(self.speaker.peers.values()):
-            if peer.established is None:
+            if peer.established_since is None:
                 continue
-            for sub, api in self._subscribers(peer):
+            for sub, api in self._subscribers(peer.address, peer.neighbor):
                 if sub is runner and api.neighbor_changes:
-                    runner.send(runner.encoder.event(PeerEvent("state", peer, state="up")))
+                    runner.send(runner.encoder.event(PeerEvent(EventKind.STATE, peer.ref,
+                                                               state=SessionState.UP)))
 
     # -- commands from programs -------------------------------------------------------------------------
 
@@ -251,7 +260,7 @@ class ApiManager:
             return self._peers_of[name]
         peers = self.speaker.peers
         listing = [addr for addr, peer in peers.items()
-                   if any(sub.name == name for sub, _ in self._subscribers(peer))]
+                   if any(sub.name == name for sub, _ in self._subscribers(addr, peer.neighbor))]
         found = None if len(listing) == len(peers) else listing
         self._peers_of[name] = found
         return found
@@ -290,7 +299,7 @@ class ApiManager:
     def _check_sizes(self, routes: Sequence[tuple[Family, bytes, Attributes | None]],
                      targets: list[str] | None) -> None:
         """Every route must fit in one UPDATE to the neighbors it is for, or none is announced."""
-        def chosen() -> Any:
+        def chosen() -> Iterator[RouteTarget]:
             return (p.neighbor for p in self.speaker.select(targets))
 
         found = first_oversized(routes, chosen)
@@ -410,14 +419,14 @@ class ApiManager:
         log.info("API: process %s asked for a configuration reload", name)
         await self.speaker.reload()
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     # -- show ---------------------------------------------------------------------------------------
 
-    def _show_peers(self, target: str | None) -> list[Peer]:
+    def _show_peers(self, target: str | None) -> list[ApiPeer]:
         peers = list(self.speaker.peers.values())
         if target is None:
             return peers
@@ -516,7 +525,7 @@ def _merge(prev: Api | None, block: Api, proc: Process) -> Api:
                signal=any(p.signal for p in parts), receive=receive, send=send)
 
 
-def _matches(f: NeighborFilter, address: str, peer: Peer) -> bool:
+def _matches(f: NeighborFilter, address: str, peer: PeerView) -> bool:
     n = peer.neighbor
     if f.address != "*":
         try:
@@ -540,12 +549,12 @@ def _matches(f: NeighborFilter, address: str, peer: Peer) -> bool:
 SUMMARY_HEADER = "Peer            AS        up/down state       |     #sent     #recvd"
 
 
-def _duration(peer: Peer) -> float:
+def _duration(peer: PeerView) -> float:
     since = peer.established_since
     return time.time() - since if since else 0.0
 
 
-def neighbor_summary(peer: Peer) -> str:
+def neighbor_summary(peer: PeerView) -> str:
     up = _duration(peer)
     when = str(timedelta(seconds=int(up))) if up else "down"
     state = str(peer.state).lower()
@@ -555,7 +564,7 @@ def neighbor_summary(peer: Peer) -> str:
     return f"{n.peer_address:<15} {n.peer_as:<7} {when:>9} {state:<12} {sent:>10} {received:>10}"
 
 
-def neighbor_dict(peer: Peer) -> dict[str, Any]:
+def neighbor_dict(peer: PeerView) -> dict[str, Any]:
     n = peer.neighbor
     neg = peer.negotiated
     up = _duration(peer)
@@ -563,7 +572,7 @@ def neighbor_dict(peer: Peer) -> dict[str, Any]:
     return {
         "peer-address": n.peer_address,
         "local-address": peer.local_address or n.local_address,
-        "state": "up" if peer.established is not None else "down",
+        "state": "up" if peer.established_since is not None else "down",
         "fsm": str(peer.state),
         "duration": int(up),
         "local": {"as": n.local_as, "id": n.router_id, "hold": n.hold_time},
@@ -577,7 +586,7 @@ def neighbor_dict(peer: Peer) -> dict[str, Any]:
     }
 
 
-def neighbor_extensive(peer: Peer) -> str:
+def neighbor_extensive(peer: PeerView) -> str:
     d = neighbor_dict(peer)
     n = peer.neighbor
 
@@ -599,7 +608,7 @@ def neighbor_extensive(peer: Peer) -> str:
     return "\n".join(lines) + "\n"
 
 
-def neighbor_configuration(peer: Peer) -> str:
+def neighbor_configuration(peer: PeerView) -> str:
     n = peer.neighbor
     lines = [f"neighbor {n.peer_address} {{", f"  router-id {n.router_id};"]
     if n.local_address:

@@ -292,14 +292,6 @@ def _select(ctx: Context, names: list[str] | None) -> list[PeerView]:
         raise ControlError("unknown_neighbor", str(exc)) from None
 
 
-def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return [{"name": name, **(v if isinstance(v, dict) else {"value": v})} for name, v in value.items()]
-    if isinstance(value, list | tuple):
-        return list(value)
-    return [value]
-
-
 # -- the commands, in the order `unknown_command` lists them --------------------------------------
 
 
@@ -346,7 +338,7 @@ async def _health(ctx: Context, args: Args) -> Any:
     health = ctx.speaker.health
     if health is None:
         return {"checks": []}
-    return {"checks": _as_list(health.status())}
+    return {"checks": list(health.status())}
 
 
 @command("processes")
@@ -354,7 +346,7 @@ async def _processes(ctx: Context, args: Args) -> Any:
     api = ctx.speaker.api
     if api is None:
         return {"processes": []}
-    return {"processes": _as_list(api.status())}
+    return {"processes": list(api.status())}
 
 
 @command("announce", Arg("owner", _runtime_owner, None), _NEIGHBORS, *_ROUTE, changes=True)

@@ -1,52 +1,21 @@
-"""What the control commands use of the agent, as `typing.Protocol`s: the Speaker (daemon.py) fits
-them, and so does a test's fake, without either importing this module. Read-only properties, so
-that a plain attribute of a narrower type fits."""
+"""What the control commands use of the agent, as `typing.Protocol`s: the control-specific part
+over the shared ports (fleetbgp/ports.py: peers read through PeerView, routes through a RouteSink).
+The Speaker (daemon.py) fits them without importing this module. Read-only properties, so that a
+plain attribute of a narrower type fits."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
+
+from ..ports import PeerView, RouteSink, StatusSource
 
 if TYPE_CHECKING:
     from ..owner import Owner
     from ..reload_plan import ReloadPlan
     from ..settings import AgentSettings
-    from ..wire.attributes import Attributes
-    from ..wire.fit import RouteTarget
-    from ..wire.nlri import Family
 
-
-class RouteTableView(Protocol):
-    """An adj-rib-out or adj-rib-in, read: routes by family, then by key (the NLRI, or the path id
-    and the NLRI for an ADD-PATH family: those are `path_families`)."""
-
-    @property
-    def routes(self) -> Mapping[Family, Mapping[bytes, Attributes | None]]: ...
-
-    @property
-    def path_families(self) -> Collection[Family]: ...
-
-
-class PeerView(Protocol):
-    """A peer as the `routes` query and the size check read it (views.py reads more of it)."""
-
-    @property
-    def address(self) -> str: ...
-
-    @property
-    def neighbor(self) -> RouteTarget: ...
-
-    @property
-    def rib_out(self) -> RouteTableView: ...
-
-    @property
-    def rib_in(self) -> RouteTableView: ...
-
-
-class StatusSource(Protocol):
-    """The health checks or the API programs: `status()` is a list of entries or a dict by name."""
-
-    def status(self) -> Any: ...  # JSON: a list, or a dict of name -> entry (see commands._as_list)
+__all__ = ["FlowRules", "PeerView", "ReloadOutcome", "SpeakerPort", "StatusSource"]
 
 
 class ReloadOutcome(Protocol):
@@ -75,7 +44,7 @@ class FlowRules(Protocol):
     def list(self) -> list[dict[str, Any]]: ...
 
 
-class SpeakerPort(Protocol):
+class SpeakerPort(RouteSink, Protocol):
     """The Speaker, as the control commands use it."""
 
     @property
@@ -98,16 +67,6 @@ class SpeakerPort(Protocol):
     def select(self, neighbors: Sequence[str] | None) -> Sequence[PeerView]:
         """The peers named (None: all); ValueError naming an unknown or malformed one."""
         ...
-
-    def announce(self, fam: Family, nlri: bytes, attrs: Attributes, *, owner: Owner,
-                 neighbors: Sequence[str] | None = None) -> int: ...
-
-    def withdraw(self, fam: Family, nlri: bytes, *, owner: Owner | None = None,
-                 neighbors: Sequence[str] | None = None) -> int: ...
-
-    def withdraw_owner(self, owner: Owner, neighbors: Sequence[str] | None = None) -> int: ...
-
-    def owned(self, owner: Owner) -> Mapping[str, Mapping[Family, Collection[bytes]]]: ...
 
     def set_maintenance(self, on: bool) -> None: ...
 

@@ -12,10 +12,11 @@ from ..grammar.route import origin_text, route_text
 from ..wire.nlri import PATH_MARK, Family, family_name, nlri_to_prefix, path_id_text, split_key
 
 if TYPE_CHECKING:
+    from ..ports import PeerView
     from ..wire.attributes import Attributes
 
 
-def route_entry(peer: Any, fam: Family, nlri: bytes, attrs: Attributes) -> dict[str, Any]:
+def route_entry(peer: PeerView, fam: Family, nlri: bytes, attrs: Attributes) -> dict[str, Any]:
     try:
         prefix = nlri_to_prefix(fam, nlri)
     except Exception:
@@ -51,7 +52,7 @@ def route_entry(peer: Any, fam: Family, nlri: bytes, attrs: Attributes) -> dict[
     return entry
 
 
-def received_entry(peer: Any, fam: Family, nlri: bytes, attrs: Attributes | None) -> dict[str, Any]:
+def received_entry(peer: PeerView, fam: Family, nlri: bytes, attrs: Attributes | None) -> dict[str, Any]:
     """A route of the adj-rib-in. Without `adj-rib-in true` only the NLRI is kept (attributes: null)."""
     if attrs is not None:
         entry = route_entry(peer, fam, nlri, attrs)
@@ -85,41 +86,41 @@ def _path_fields(entry: dict[str, Any], key: bytes) -> None:
 # -- neighbors ------------------------------------------------------------------------------------
 
 
-def peer_info(peer: Any, now: float) -> dict[str, Any]:
+def peer_info(peer: PeerView, now: float) -> dict[str, Any]:
     n = peer.neighbor
-    neg = getattr(peer, "negotiated", None)
-    stats: dict[str, int] = dict(getattr(peer, "stats", {}))
+    neg = peer.negotiated
+    stats = dict(peer.stats)
     state = str(peer.state)
-    since = getattr(peer, "established_since", None)
+    since = peer.established_since
     established = since is not None and state == "Established"
-    drain = getattr(peer, "drain_mode", None)
+    drain = peer.drain_mode
     rib_out = {family_name(f): peer.rib_out.count(f) for f in _families(peer)}
-    rib_in_counts = peer.rib_in.counts() if hasattr(peer.rib_in, "counts") else {}
+    rib_in_counts = peer.rib_in.counts()
     received = {family_name(f): rib_in_counts.get(family_name(f), 0) for f in _families(peer)}
     for name, value in rib_in_counts.items():
         received.setdefault(name, value)
     sent = {k: (v if established and drain != "withdraw" else 0) for k, v in rib_out.items()}
-    notes = getattr(peer, "notifications", {}) or {}
+    notes = peer.notifications
     return {
         "address": peer.address,
         "peer_address": n.peer_address,
-        "local_address": getattr(peer, "local_address", None) or n.local_address,
+        "local_address": peer.local_address or n.local_address,
         "local_as": n.local_as,
         "peer_as": n.peer_as,
         "router_id": n.router_id,
-        "peer_router_id": getattr(neg, "peer_router_id", None),
-        "description": getattr(n, "description", ""),
-        "passive": bool(getattr(n, "passive", False)),
+        "peer_router_id": neg.peer_router_id if neg is not None else None,
+        "description": n.description,
+        "passive": n.passive,
         "state": state,
         "established_since": since if established else None,
         "uptime": round(now - since, 3) if established and since is not None else None,
-        "hold_time": getattr(neg, "hold_time", None) if neg is not None else n.hold_time,
-        "keepalive": getattr(neg, "keepalive", None) if neg is not None else n.hold_time // 3,
+        "hold_time": neg.hold_time if neg is not None else n.hold_time,
+        "keepalive": neg.keepalive if neg is not None else n.hold_time // 3,
         "configured_hold_time": n.hold_time,
         "families": {"configured": [family_name(f) for f in n.families],
                      "negotiated": [family_name(f) for f in neg.families] if neg is not None else []},
-        "last_error": getattr(peer, "last_error", "") or None,
-        "last_notification": getattr(peer, "last_notification", None),
+        "last_error": peer.last_error or None,
+        "last_notification": peer.last_notification,
         "messages": {"received": stats.get("messages_in", 0), "sent": stats.get("messages_out", 0)},
         "updates": {"received": stats.get("updates_in", 0), "sent": stats.get("updates_out", 0)},
         "notifications": {
@@ -137,7 +138,7 @@ def peer_info(peer: Any, now: float) -> dict[str, Any]:
     }
 
 
-def _families(peer: Any) -> list[Family]:
+def _families(peer: PeerView) -> list[Family]:
     seen = list(peer.neighbor.families)
     for fam in peer.rib_out.routes:
         if fam not in seen:

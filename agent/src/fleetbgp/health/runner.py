@@ -24,7 +24,7 @@ from .checks import Result, describe, run_check, run_command
 from .engine import Engine, Settings, State, Transition, advert_routes
 
 if TYPE_CHECKING:
-    from fleetbgp.daemon import Speaker
+    from fleetbgp.ports import HealthSpeaker
 
 log = logging.getLogger("fleetbgp.health")
 
@@ -50,7 +50,7 @@ def settings_for(hc: HealthCheck) -> Settings:
 class CheckRunner:
     """One health check: its engine, its task, and the routes it wants on the wire."""
 
-    def __init__(self, speaker: Speaker, hc: HealthCheck) -> None:
+    def __init__(self, speaker: HealthSpeaker, hc: HealthCheck) -> None:
         self.speaker = speaker
         self.hc = hc
         self.engine = Engine(settings_for(hc), time.time())
@@ -289,7 +289,7 @@ class CheckRunner:
 class HealthManager:
     """All the health checks of the running config (the agent's `speaker.health`)."""
 
-    def __init__(self, speaker: Speaker, config: Config) -> None:
+    def __init__(self, speaker: HealthSpeaker, config: Config) -> None:
         self.speaker = speaker
         self.config = config
         self.runners: dict[str, CheckRunner] = {}
