@@ -30,9 +30,9 @@ def test_reports_status_neighbors_health_and_counts(agent, run_module):
 
 
 def test_health_checks_are_a_list(agent, run_module):
-    class Health:
+    class Health:  # what HealthManager.status() returns: one entry per check, by name
         def status(self):
-            return {"web": {"state": "UP", "since": 1.0}}
+            return [{"name": "web", "state": "UP", "since": 1.0}]
 
     agent.speaker.health = Health()
     _failed, result = run_module(agent_info, {"socket": agent.path})
