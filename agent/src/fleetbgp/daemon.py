@@ -346,9 +346,10 @@ class Speaker:
         else:
             for sock in self.listeners:
                 self._install_md5(sock)
-        for subsystem in (self.api, self.health):
-            if subsystem is not None:
-                await subsystem.reload(new)
+        if self.api is not None:
+            await self.api.reload(new, plan.processes)
+        if self.health is not None:
+            await self.health.reload(new, plan.healthchecks)
         self.flows.reapply()  # runtime FlowSpec rules reach neighbors added by this reload
         self.reload_counts["success"] += 1
         self.last_reload = {"result": "success", "time": time.time(), "errors": []}

@@ -129,8 +129,8 @@ def reconcile(old: Config, new: Config, running: Mapping[str, RunningPeer], *,
         neighbors=tuple(steps),
         listen_before=tuple(old.listen if listen_override is None else listen_override),
         listen_after=tuple(new.listen if listen_override is None else listen_override),
-        processes=_named(old.processes, new.processes),
-        healthchecks=_named(old.healthchecks, new.healthchecks),
+        processes=named_changes(old.processes, new.processes),
+        healthchecks=named_changes(old.healthchecks, new.healthchecks),
     )
 
 
@@ -147,7 +147,8 @@ def route_delta(static: RouteTable, announced: RouteTable, desired: RouteTable) 
     return announce, withdraw
 
 
-def _named(old: Mapping[str, object], new: Mapping[str, object]) -> NamedChanges:
+def named_changes(old: Mapping[str, object], new: Mapping[str, object]) -> NamedChanges:
+    """Processes or health checks by name: the rule their subsystems' reload follows."""
     return NamedChanges(
         added=tuple(n for n in new if n not in old),
         removed=tuple(n for n in old if n not in new),

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 from fleetbgp import __version__
 from fleetbgp.config.model import Api, Config, MessageFlags, Neighbor, Process
 from fleetbgp.events import Direction, EventKind, PeerEvent, SessionState
+from fleetbgp.reload_plan import NamedChanges, named_changes
 from fleetbgp.transport import normalise_peer
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.constants import CeaseSub
@@ -146,9 +147,11 @@ class ApiManager:
         for task in list(self._tasks):
             task.cancel()
 
-    async def reload(self, config: Config) -> None:
-        """New processes start, removed ones stop, changed ones restart, the others keep running."""
-        old = self.config
+    async def reload(self, config: Config, changes: NamedChanges | None = None) -> None:
+        """New processes start, removed ones stop, changed ones restart, the others keep running.
+        `changes`: the reload plan's (`reload_plan.reconcile`); None: worked out the same way."""
+        if changes is None:
+            changes = named_changes(self.config.processes, config.processes)
         self.config = config
         self.default_ack = ack_default(self.speaker.settings)
         for kept in self.runners.values():
@@ -157,23 +160,20 @@ class ApiManager:
         self._families_ok.clear()
         self._peers_of.clear()
         self._warn_unused(config)
-        for name in [n for n in self.runners if n not in config.processes]:
+        for name in changes.removed:
             removed = self.runners.pop(name)
             log.info("API: process %s removed from the configuration: stopping it", name)
             await removed.stop()
             if removed.definition.withdraw_on_exit is not None:
                 count = self.speaker.withdraw_owner(removed.owner)
                 log.info("API: process %s: withdrew its %d route(s) (withdraw-on-exit)", name, count)
-        for name, definition in config.processes.items():
-            runner = self.runners.get(name)
-            if runner is None:
-                log.info("API: process %s added: starting it", name)
-                runner = self.new_runner(definition)
-                self.runners[name] = runner
-                runner.start()
-            elif old.processes.get(name) != definition:
-                log.info("API: process %s changed: restarting it", name)
-                await runner.restart(definition)
+        for name in changes.added:
+            log.info("API: process %s added: starting it", name)
+            runner = self.runners[name] = self.new_runner(config.processes[name])
+            runner.start()
+        for name in changes.changed:
+            log.info("API: process %s changed: restarting it", name)
+            await self.runners[name].restart(config.processes[name])
         self._mark_sent_reports()
 
     def new_runner(self, definition: Process) -> ProcessRunner:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fleetbgp.config.model import Config, HealthCheck
 from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.owner import Owner
+from fleetbgp.reload_plan import NamedChanges, named_changes
 from fleetbgp.wire.nlri import Family
 
 from .checks import Result, describe, run_check, run_command
@@ -309,26 +310,29 @@ class HealthManager:
         self.runners.clear()
         await asyncio.gather(*(r.stop() for r in runners), return_exceptions=True)
 
-    async def reload(self, config: Config) -> None:
+    async def reload(self, config: Config, changes: NamedChanges | None = None) -> None:
         """Checks removed from the config stop and their routes are withdrawn; new ones start;
         changed ones keep their state and take the new settings; unchanged ones carry on
-        untouched (their routes are re-put on peers that a reload added or restarted)."""
+        untouched (their routes are re-put on peers that a reload added or restarted).
+        `changes`: the reload plan's (`reload_plan.reconcile`); None: worked out the same way."""
+        if changes is None:
+            changes = named_changes(self.config.healthchecks, config.healthchecks)
         self.config = config
         wanted = config.healthchecks
-        for name in [n for n in self.runners if n not in wanted]:
+        for name in changes.removed:
             gone = self.runners.pop(name)
             await gone.stop()
             count = self.speaker.withdraw_owner(gone.owner)
             log.info("healthcheck %s: removed from the configuration (%d route(s) withdrawn)", name, count)
         for name, hc in wanted.items():
             runner = self.runners.get(name)
-            if runner is None:
+            if name in changes.added:
                 log.info("healthcheck %s: added", name)
                 self._add(hc)
-            elif runner.hc != hc:
+            elif runner is not None and name in changes.changed:
                 log.info("healthcheck %s: settings changed (state %s kept)", name, runner.engine.state)
                 runner.reconfigure(hc)
-            else:
+            elif runner is not None:
                 runner.sync()
 
     def status(self) -> list[dict[str, Any]]:
