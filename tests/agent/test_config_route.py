@@ -1,4 +1,4 @@
-"""Route syntax (config/route.py): prefixes, every attribute, RFC encodings, error indexes."""
+"""Route syntax (grammar/route.py): prefixes, every attribute, RFC encodings, error indexes."""
 
 from __future__ import annotations
 
