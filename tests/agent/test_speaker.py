@@ -189,3 +189,31 @@ def test_reload_gives_a_route_back_to_the_config(tmp_path: Path) -> None:
             await sp.stop()
 
     run(go)
+
+
+def test_a_connection_that_fails_after_connect_leaves_no_protocol_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The TCP connect succeeds, then wrapping the socket fails: the half-made protocol must not
+    stay in peer.protocols, or the dial loop would wait for it to end and never dial again."""
+    import socket
+
+    from fleetbgp.session import Peer
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    text = (f"neighbor 127.0.0.1 {{ router-id 192.0.2.2; local-address 127.0.0.1; connect {port}; "
+            "local-as 65001; peer-as 65000; }")
+    peer = Peer(parse_text(text, "f.conf").neighbors[0])
+
+    async def go() -> None:
+        async def broken(*args: object, **kwargs: object) -> None:
+            raise OSError(104, "Connection reset by peer")
+
+        monkeypatch.setattr(asyncio.get_running_loop(), "create_connection", broken)
+        assert await peer._connect() is None
+        assert not peer.protocols
+        assert "Connection reset by peer" in peer.last_error
+
+    try:
+        run(go)
+    finally:
+        listener.close()

@@ -586,6 +586,7 @@ class Peer:
             self.log.error("%s", self.last_error)
             return None
         port = n.connect_port or self.default_connect_port
+        proto: BGPProtocol | None = None
         try:
             await asyncio.wait_for(loop.sock_connect(sock, sockaddr(n.peer_address, port)),
                                    CONNECT_TIMEOUT)
@@ -594,6 +595,8 @@ class Peer:
             await loop.create_connection(lambda: proto, sock=sock)
             return proto
         except (OSError, TimeoutError) as exc:
+            if proto is not None:  # left in, the dial loop would wait for it to end: forever
+                self.protocols.discard(proto)
             sock.close()
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
             self.last_error = f"connect to {n.peer_address} port {port} failed: {reason}"
