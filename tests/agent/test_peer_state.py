@@ -358,6 +358,36 @@ def test_received_routes_are_dropped_with_the_session_graceful_restart_is_kept()
     assert state.graceful_restart.peer_restart_time == 90  # what the peer offered, for a later restart
 
 
+GR_CONF = CONF.replace("family {", "capability { graceful-restart 120; } family {")
+
+
+def test_open_after_the_agent_starts_says_restarted_then_not_and_forwarding_per_family() -> None:
+    """RFC 4724 3: R=1 in the OPENs until the first session is up after the agent (re)started,
+    R=0 after (a session reset is no restart); F=1 for every family: the host forwards alone."""
+    state = PeerState(parse_text(GR_CONF, "peer.conf").neighbors[0], restarting=True)
+    first = state.local_open().capabilities
+    assert first.gr_restarting is True and first.graceful_restart == 120
+    assert first.gr_families and all(first.gr_families.values())
+    # on the wire: restart flags 0x8 over the time, 0x80 per family (as ExaBGP 5 sends them)
+    raw = state.local_open().encode()
+    assert bytes.fromhex("8078") + b"\x00\x01\x01\x80" in raw
+    session = establish(state, remote_open(graceful_restart=90))
+    assert state.local_open().capabilities.gr_restarting is False
+    session.connection_lost("gone")
+    state.session_down(session)
+    assert state.local_open().capabilities.gr_restarting is False
+
+
+def test_no_restart_bit_for_a_peer_a_reload_adds_and_none_without_graceful_restart() -> None:
+    added = PeerState(parse_text(GR_CONF, "peer.conf").neighbors[0])
+    assert added.local_open().capabilities.gr_restarting is False
+    plain = PeerState(parse_text(CONF, "peer.conf").neighbors[0], restarting=True)
+    caps = plain.local_open().capabilities
+    assert caps.graceful_restart is None and caps.gr_restarting is False and not caps.gr_families
+    kept_out = PeerState(parse_text(GR_CONF, "peer.conf").neighbors[0], forwarding=False)
+    assert not any(kept_out.local_open().capabilities.gr_families.values())
+
+
 def _frame(msg_type: int, body: bytes) -> bytes:
     return b"\xff" * 16 + (19 + len(body)).to_bytes(2, "big") + bytes((msg_type,)) + body
 

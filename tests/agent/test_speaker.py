@@ -217,3 +217,19 @@ def test_a_connection_that_fails_after_connect_leaves_no_protocol_behind(monkeyp
         run(go)
     finally:
         listener.close()
+
+
+def test_peers_made_at_start_say_restarted_those_a_reload_makes_do_not(tmp_path: Path) -> None:
+    async def go() -> None:
+        sp = make_speaker(tmp_path, conf())
+        await sp.start()
+        try:
+            assert all(p.core.restarting for p in sp.peers.values())
+            (tmp_path / "fleetbgp.conf").write_text(conf(peer_as=65002))
+            assert (await sp.reload()).ok
+            assert sp.peers["127.100.0.1"].core.restarting, "unchanged: still its first session"
+            assert not sp.peers["127.100.0.5"].core.restarting, "a reload restart is no agent restart"
+        finally:
+            await sp.stop()
+
+    run(go)

@@ -105,12 +105,8 @@ KNOWN_BUGS: tuple[tuple[str, str, str, str], ...] = (
     # Fixed, and guarded by the cases since: (1) as-path prepended to a configured one on eBGP,
     # (2) communities (and large / extended communities) not sorted as ExaBGP does, (3) extended
     # communities with an IPv4 local part refused, (4) `withdraw route P next-hop X ...` refused,
-    # (5) ExaBGP's AS_SET groups `[ 65001 ] ( 65010 65011 )` refused, (6) `no_export` refused.
-    ("capabilities", OPEN, "GRACEFUL_RESTART",
-     "graceful-restart 120: ExaBGP sends the Restart State bit and, per family, Forwarding State "
-     "preserved (80 78 / 00 01 01 80); fleetbgp sends neither (00 78 / 00 01 01 00). Without the F "
-     "bit a helper router drops our routes as soon as we reconnect after a restart (RFC 4724 4.2), "
-     "so the capability does not keep them: issue 16 (graceful restart as RFC 4724 means it)"),
+    # (5) ExaBGP's AS_SET groups `[ 65001 ] ( 65010 65011 )` refused, (6) `no_export` refused, (7) the
+    # graceful-restart capability without its Restart State and Forwarding State bits (issue 16).
 )
 
 

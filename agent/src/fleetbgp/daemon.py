@@ -92,7 +92,7 @@ class Speaker:
         """Create the peers and listen. With dial=False the peers wait for start_sessions(), so
         subsystems (API programs) can subscribe before the first session event."""
         for neighbor in self.config.neighbors:
-            self._add_peer(neighbor, start=dial)
+            self._add_peer(neighbor, start=dial, restarting=True)
         self._open_listeners()
         log.info("fleetbgp %s started: %d neighbor(s), %d static route(s)", __version__,
                  len(self.peers), sum(len(p.rib_out) for p in self.peers.values()))
@@ -119,8 +119,11 @@ class Speaker:
             if not peer.running:
                 peer.start()
 
-    def _add_peer(self, neighbor: Neighbor, *, start: bool = True) -> Peer:
-        peer = Peer(neighbor, on_event=self._dispatch, default_connect_port=self.settings.connect_port)
+    def _add_peer(self, neighbor: Neighbor, *, start: bool = True, restarting: bool = False) -> Peer:
+        """restarting: the agent is starting (graceful restart's R bit); a reload adds peers
+        without it."""
+        peer = Peer(neighbor, on_event=self._dispatch, default_connect_port=self.settings.connect_port,
+                    restarting=restarting)
         if self.maintenance:
             peer.set_drain(self.settings.maintenance_mode, self.settings.maintenance_metric)
         self.peers[peer.address] = peer

@@ -68,8 +68,15 @@ class PeerState:
     sent (the shell then wakes its send task); messages come from updates(), route_refresh() and
     teardown()."""
 
-    def __init__(self, neighbor: Neighbor) -> None:
+    def __init__(self, neighbor: Neighbor, *, restarting: bool = False, forwarding: bool = True) -> None:
         self.neighbor = neighbor
+        # Graceful restart (RFC 4724 3), when configured: `restarting` is the Restart State bit of
+        # our OPENs until the first session is up (the agent has just (re)started, so a helper
+        # router waits for our End-of-RIB before it drops what it kept); `forwarding` is the
+        # Forwarding State bit of every family: the host forwards without the agent, so what the
+        # router kept stays usable while we are away.
+        self.restarting = restarting
+        self.forwarding = forwarding
         self.rib_out = OwnedRibOut()
         self.rib_in = AdjRibIn(neighbor.adj_rib_in)
         self.connections: list[Connection] = []  # open or opening, at most one per direction in practice
@@ -101,6 +108,7 @@ class PeerState:
         n = self.neighbor
         caps = n.capabilities
         families = list(n.families)
+        gr = caps.graceful_restart is not None
         return Open(
             asn=n.local_as,
             hold_time=n.hold_time,
@@ -111,7 +119,8 @@ class PeerState:
                 route_refresh=caps.route_refresh,
                 extended_message=caps.extended_message,
                 graceful_restart=caps.graceful_restart,
-                gr_families={f: False for f in families} if caps.graceful_restart is not None else {},
+                gr_restarting=self.restarting and gr,
+                gr_families=dict.fromkeys(families, self.forwarding) if gr else {},
                 fqdn=(n.host_name or "", n.domain_name or "") if n.host_name or n.domain_name else None,
                 software_version=f"fleetbgp/{__version__}" if caps.software_version else None,
                 next_hops=[(fam, AFI.IPV6) for fam in caps.extended_next_hop],
@@ -169,6 +178,7 @@ class PeerState:
         `local_address` (our end of the TCP connection) is the `next-hop self` of its routes."""
         self.established = conn
         self.negotiated = neg
+        self.restarting = False  # later sessions of this process are no restart
         if neg.graceful_restart is not None:
             self._peer_restart_time = neg.graceful_restart
         local_ip = ipaddress.ip_address(split_scope(local_address)[0]) if local_address else None

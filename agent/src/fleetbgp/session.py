@@ -289,9 +289,10 @@ class Peer:
     logs and counts. What the session is and sends is its sans-IO core, `core` (a PeerState)."""
 
     def __init__(self, neighbor: Neighbor, *, on_event: Callable[[PeerEvent], None] | None = None,
-                 default_connect_port: int = DEFAULT_PORT) -> None:
+                 default_connect_port: int = DEFAULT_PORT, restarting: bool = False) -> None:
         self.neighbor = neighbor
-        self.core = PeerState(neighbor)
+        # restarting: created as the agent starts (graceful restart's Restart State bit)
+        self.core = PeerState(neighbor, restarting=restarting)
         self.default_connect_port = default_connect_port
         # An API program asked for the UPDATEs we send (`api { send { update; } }`): the API
         # manager sets it, so that nobody pays for decoding our own messages otherwise.
