@@ -182,8 +182,9 @@ class AdjRibOut:
         yield from pack_withdraw(fam, self._wire(fam, items, ctx), ctx)
 
     def _pack_announce_grouped(self, fam: Family, routes: Iterable[tuple[bytes, Attributes]],
-                          ctx: EncodeContext,
-                          transform: Callable[[Attributes], Attributes] | None = None) -> Iterator[bytes]:
+                               ctx: EncodeContext,
+                               transform: Callable[[Attributes], Attributes] | None = None,
+                               ) -> Iterator[bytes]:
         groups: dict[Attributes, list[bytes]] = {}
         for nlri, attrs in routes:
             group = groups.get(attrs)
@@ -276,7 +277,7 @@ class OwnedRibOut(AdjRibOut):
         return out
 
     def put_owned(self, fam: Family, nlri: bytes, attrs: Attributes, owner: Owner,
-                       track: bool = True) -> bool:
+                  track: bool = True) -> bool:
         """Put a route in the table on behalf of `owner`. `track=False` forgets any owner the
         route had (the route is then owned by nobody we can name, `runtime`)."""
         if owner is not CONFIG:
