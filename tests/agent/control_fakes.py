@@ -156,6 +156,11 @@ class FakeSpeaker:
         for p in self.peers.values():
             p.drain_mode = self.settings.maintenance_mode if on else None
 
+    def request_restart(self, graceful: bool) -> dict[str, Any]:
+        self.calls.append(("restart", graceful))
+        return {"restarting": True, "graceful": graceful, "exit_status": 75, "graceful_neighbors": [],
+                "cease_neighbors": list(self.peers), "message": "recorded"}
+
     async def reload(self, *, dry_run: bool = False) -> ReloadResult:
         self.calls.append(("reload", dry_run) if dry_run else ("reload",))
         await asyncio.sleep(0)

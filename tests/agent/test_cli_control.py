@@ -217,6 +217,25 @@ def test_reload(agent, capsys):
                                 "  /etc/f.conf:3:1: bad thing", "  /etc/f.conf:4:1: worse"]
 
 
+def test_restart(agent, capsys):
+    speaker, path = agent
+    code, out, _ = run(capsys, "restart", "--graceful", "--socket", path)
+    assert code == 0 and speaker.calls[-1] == ("restart", True)
+    assert out.startswith("graceful restart: the agent stops now and exits with status 75")
+    code, out, _ = run(capsys, "restart", "--socket", path)
+    assert code == 0 and speaker.calls[-1] == ("restart", False) and out.startswith("restart: ")
+
+
+def test_show_neighbors_says_graceful_restart_and_the_n_bit():
+    from fleetbgp.cli_control import render_neighbors
+    base = {"address": "192.0.2.1", "state": "Established"}
+    rows = [dict(base, graceful_restart={"negotiated": True, "notification": True}),
+            dict(base, address="192.0.2.3", graceful_restart={"negotiated": True, "notification": False}),
+            dict(base, address="192.0.2.5", graceful_restart={"negotiated": False})]
+    lines = render_neighbors({"neighbors": rows}).splitlines()
+    assert lines[1].endswith("GR+N") and lines[2].endswith("GR") and not lines[3].rstrip().endswith("GR")
+
+
 def test_cannot_reach_the_agent_exits_3_naming_the_socket(capsys):
     path = str(short_tmpdir() / "control.sock")
     for argv in (["show", "status"], ["announce", "100.10.0.1/32", "next-hop", "self"], ["reload"],

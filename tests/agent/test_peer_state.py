@@ -51,10 +51,12 @@ def make_state(conf: str = CONF) -> PeerState:
 
 
 def remote_open(router_id: str = "192.0.2.1", asn: int = 65000, *, route_refresh: bool = True,
-                families: list[Family] | None = None, graceful_restart: int | None = None) -> Open:
+                families: list[Family] | None = None, graceful_restart: int | None = None,
+                gr_notification: bool = False) -> Open:
     return Open(asn=asn, hold_time=90, router_id=router_id,
                 capabilities=Capabilities(families=FAMS if families is None else families, asn4=asn,
-                                          route_refresh=route_refresh, graceful_restart=graceful_restart))
+                                          route_refresh=route_refresh, graceful_restart=graceful_restart,
+                                          gr_notification=gr_notification))
 
 
 def to_openconfirm(state: PeerState, direction: str, remote: Open) -> tuple[Connection, list]:
@@ -368,9 +370,9 @@ def test_open_after_the_agent_starts_says_restarted_then_not_and_forwarding_per_
     first = state.local_open().capabilities
     assert first.gr_restarting is True and first.graceful_restart == 120
     assert first.gr_families and all(first.gr_families.values())
-    # on the wire: restart flags 0x8 over the time, 0x80 per family (as ExaBGP 5 sends them)
+    # on the wire: restart flags R (0x8) and RFC 8538's N (0x4) over the time, F (0x80) per family
     raw = state.local_open().encode()
-    assert bytes.fromhex("8078") + b"\x00\x01\x01\x80" in raw
+    assert bytes.fromhex("c078") + b"\x00\x01\x01\x80" in raw
     session = establish(state, remote_open(graceful_restart=90))
     assert state.local_open().capabilities.gr_restarting is False
     session.connection_lost("gone")
@@ -386,6 +388,93 @@ def test_no_restart_bit_for_a_peer_a_reload_adds_and_none_without_graceful_resta
     assert caps.graceful_restart is None and caps.gr_restarting is False and not caps.gr_families
     kept_out = PeerState(parse_text(GR_CONF, "peer.conf").neighbors[0], forwarding=False)
     assert not any(kept_out.local_open().capabilities.gr_families.values())
+
+
+def test_forwarding_state_off_goes_on_the_wire_as_zero_per_family() -> None:
+    """The graceful-restart-forwarding setting off: F=0 for every family in the OPEN's bytes."""
+    state = PeerState(parse_text(GR_CONF, "peer.conf").neighbors[0], restarting=True, forwarding=False)
+    raw = state.local_open().encode()
+    assert bytes.fromhex("c078" "0001 01 00" "0002 01 00".replace(" ", "")) in raw
+    decoded = Open.decode(raw[19:]).capabilities
+    assert decoded.gr_families == {IPV4_UNICAST: False, IPV6_UNICAST: False} and decoded.gr_notification
+
+
+def stop_notes(actions: list) -> list[Notification]:
+    """The NOTIFICATIONs a stop's actions send (what the peer reads)."""
+    out = []
+    for action in actions:
+        if isinstance(action, Send):
+            [(msg_type, body)] = list(MessageReader().feed(action.data))
+            assert msg_type == MsgType.NOTIFICATION
+            out.append(Notification.decode(body))
+    return out
+
+
+SHUTDOWN = Notification.shutdown("fleetbgp shutting down")
+
+
+def gr_session(*, peer_gr: bool = True, peer_n: bool = True, conf: str = GR_CONF) -> tuple[PeerState, Connection]:
+    state = PeerState(parse_text(conf, "peer.conf").neighbors[0], restarting=True)
+    session = establish(state, remote_open(graceful_restart=90 if peer_gr else None, gr_notification=peer_n))
+    return state, session
+
+
+def test_graceful_stop_with_the_n_bit_sends_administrative_reset_which_keeps_graceful_restart() -> None:
+    """RFC 8538 3: with N negotiated, any NOTIFICATION but Hard Reset keeps graceful restart."""
+    state, session = gr_session()
+    assert state.graceful_restart.negotiated and state.graceful_restart.notification
+    [(conn, actions)] = state.stop(SHUTDOWN, graceful=True)
+    assert conn is session and session.closed
+    [note] = stop_notes(actions)
+    assert (note.code, note.subcode) == (ErrCode.CEASE, CeaseSub.ADMINISTRATIVE_RESET)
+    assert note.shutdown_message == "fleetbgp shutting down"
+
+
+def test_graceful_stop_without_the_n_bit_closes_without_notification() -> None:
+    """RFC 4724 4.2: a peer without N ends graceful restart on any NOTIFICATION: TCP close only."""
+    state, session = gr_session(peer_n=False)
+    assert state.graceful_restart.negotiated and not state.graceful_restart.notification
+    [(conn, actions)] = state.stop(SHUTDOWN, graceful=True)
+    assert conn is session and session.closed
+    assert stop_notes(actions) == []
+    [close] = [a for a in actions if isinstance(a, Close)]
+    assert close.notification_sent is None and "without NOTIFICATION" in close.reason
+
+
+def test_real_stop_with_the_n_bit_is_a_hard_reset_around_the_administrative_shutdown() -> None:
+    """RFC 8538 3: only Cease/Hard Reset ends graceful restart once N is negotiated; its data is
+    the Administrative Shutdown (code, subcode, data)."""
+    state, _ = gr_session()
+    [(_, actions)] = state.stop(SHUTDOWN)
+    [note] = stop_notes(actions)
+    assert (note.code, note.subcode) == (ErrCode.CEASE, CeaseSub.HARD_RESET)
+    assert note.hard_reset_of == SHUTDOWN and note.shutdown_message == "fleetbgp shutting down"
+    # an API teardown ends it the same way
+    state, _ = gr_session()
+    _, actions = state.teardown(CeaseSub.ADMINISTRATIVE_RESET)
+    [note] = stop_notes(actions)
+    assert note.hard_reset_of == Notification(ErrCode.CEASE, CeaseSub.ADMINISTRATIVE_RESET)
+
+
+@pytest.mark.parametrize(("peer_gr", "peer_n", "conf", "graceful"), [
+    (True, False, GR_CONF, False),   # GR without N: the Cease itself ends it (RFC 4724)
+    (False, False, GR_CONF, True),   # the peer offered no graceful restart: nothing to keep
+    (True, True, CONF, True),        # not configured here: a graceful request does not apply
+])
+def test_plain_administrative_shutdown_otherwise(peer_gr: bool, peer_n: bool, conf: str, graceful: bool) -> None:
+    state, _ = gr_session(peer_gr=peer_gr, peer_n=peer_n, conf=conf)
+    [(_, actions)] = state.stop(SHUTDOWN, graceful=graceful)
+    assert stop_notes(actions) == [SHUTDOWN]
+
+
+def test_stop_closes_connections_still_opening_with_the_plain_cease() -> None:
+    state, session = gr_session()
+    opening = state.new_connection("in")
+    opening.start()
+    stops = dict(state.stop(SHUTDOWN, graceful=True))
+    assert set(stops) == {session, opening}
+    assert stop_notes(stops[opening]) == [SHUTDOWN]
+    assert state.stop(SHUTDOWN) == []  # everything is closed already
 
 
 def _frame(msg_type: int, body: bytes) -> bytes:

@@ -233,3 +233,44 @@ def test_peers_made_at_start_say_restarted_those_a_reload_makes_do_not(tmp_path:
             await sp.stop()
 
     run(go)
+
+
+def test_a_restart_request_says_which_neighbors_keep_routes_then_stops(tmp_path: Path) -> None:
+    """`restart --graceful`: only neighbors with graceful-restart keep routes, the reply says so;
+    the stop comes after the reply; the Forwarding State setting reaches every peer."""
+    text = conf().replace("family {{ ipv4 unicast; }}".replace("{{", "{").replace("}}", "}"),
+                          "capability { graceful-restart 60; } family { ipv4 unicast; }", 1)
+
+    async def go() -> None:
+        path = tmp_path / "fleetbgp.conf"
+        path.write_text(text)
+        settings = AgentSettings(control_socket=None, metrics_port=None, listen=(("127.0.0.1", 0),),
+                                 graceful_restart_forwarding=False)
+        sp = Speaker(parse_text(text, str(path)), settings)
+        await sp.start()
+        try:
+            assert not any(p.core.forwarding for p in sp.peers.values())
+            reply = sp.request_restart(True)
+            assert reply["graceful"] and reply["exit_status"] == 75
+            assert reply["graceful_neighbors"] == ["127.100.0.1"] and reply["cease_neighbors"] == ["127.100.0.5"]
+            assert not sp._stopping.is_set(), "the reply must go out before the stop"
+            await asyncio.wait_for(sp.wait_stopped(), 5)
+            assert sp.restart_graceful is True
+        finally:
+            await sp.stop(graceful=True)
+
+    run(go)
+
+
+def test_a_graceful_restart_with_no_graceful_neighbor_still_restarts(tmp_path: Path) -> None:
+    async def go() -> None:
+        sp = make_speaker(tmp_path, conf())
+        await sp.start()
+        try:
+            reply = sp.request_restart(True)
+            assert reply["graceful_neighbors"] == [] and "no neighbor has graceful-restart" in reply["message"]
+            await asyncio.wait_for(sp.wait_stopped(), 5)
+        finally:
+            await sp.stop()
+
+    run(go)

@@ -170,3 +170,28 @@ def test_route_refresh_bad_length_is_7_1_with_the_whole_message(body: str) -> No
     assert (err.code, err.subcode) == (7, 1)
     # RFC 7313 5: the data field carries the complete ROUTE-REFRESH message.
     assert err.data == h(MARKER) + (19 + len(h(body))).to_bytes(2, "big") + h("05" + body)
+
+
+def test_hard_reset_carries_the_notification_rfc8538() -> None:
+    """RFC 8538 3: Cease/Hard Reset (subcode 9); the data is the carried NOTIFICATION's code,
+    subcode and data, which is read back, operator's message included."""
+    inner = Notification.shutdown("maintenance")
+    hard = Notification.hard_reset(inner)
+    assert hard.encode() == h(MARKER + "0023 03 06 09 06 02 0b") + b"maintenance"
+    [(_, body)] = list(MessageReader().feed(hard.encode()))
+    got = Notification.decode(body)
+    assert got.hard_reset_of == inner and got.shutdown_message == "maintenance"
+    assert describe_error(got.code, got.subcode) == "Cease/Hard Reset"
+
+
+@pytest.mark.parametrize("data", [b"", b"\x06"])
+def test_hard_reset_too_short_to_carry_a_notification(data: bytes) -> None:
+    note = Notification(ErrCode.CEASE, CeaseSub.HARD_RESET, data)
+    assert note.hard_reset_of is None and note.shutdown_message is None
+
+
+def test_only_a_hard_reset_carries_one() -> None:
+    assert Notification(ErrCode.CEASE, CeaseSub.ADMINISTRATIVE_RESET, b"\x06\x02").hard_reset_of is None
+    assert Notification(ErrCode.OPEN_MESSAGE, 9, b"\x06\x02").hard_reset_of is None
+    # a Hard Reset carrying something other than a shutdown has no operator's message
+    assert Notification.hard_reset(Notification(ErrCode.HOLD_TIMER_EXPIRED, 0)).shutdown_message is None

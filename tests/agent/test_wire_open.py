@@ -84,6 +84,26 @@ def test_graceful_restart_restarting_bit_and_forwarding_flags() -> None:
     assert Capabilities.decode(caps.encode()) == caps
 
 
+def test_graceful_restart_notification_bit_rfc8538() -> None:
+    """N (0x4 of the Restart Flags) next to R, both read back; negotiated only when both set it."""
+    caps = Capabilities(graceful_restart=120, gr_restarting=True, gr_notification=True,
+                        gr_families={IPV4_UNICAST: True})
+    assert caps.encode() == h("40 06 c078 0001 01 80")
+    assert Capabilities.decode(caps.encode()) == caps
+    only_n = Capabilities.decode(h("40 02 4078"))
+    assert only_n.gr_notification and not only_n.gr_restarting and only_n.graceful_restart == 120
+    # the two reserved flag bits are ignored
+    assert Capabilities.decode(h("40 02 3078")) == Capabilities(graceful_restart=120)
+
+    def neg(local: Capabilities, remote: Capabilities) -> bool:
+        return negotiate(Open(asn=65001, hold_time=90, router_id="10.0.0.1", capabilities=local),
+                         Open(asn=65000, hold_time=90, router_id="10.0.0.2", capabilities=remote)).gr_notification
+    with_n = Capabilities(graceful_restart=120, gr_notification=True)
+    assert neg(with_n, with_n)
+    assert not neg(with_n, Capabilities(graceful_restart=120))
+    assert not neg(with_n, Capabilities(gr_notification=True))  # no GR capability: no N either
+
+
 def test_graceful_restart_without_families_is_end_of_rib_only() -> None:
     caps = Capabilities(graceful_restart=0)
     assert caps.encode() == h("40 02 0000")

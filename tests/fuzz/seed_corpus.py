@@ -169,6 +169,13 @@ def wire_seeds() -> Iterable[tuple[str, bytes]]:
         if decoder is not None:
             yield "bgp_decoders", bytes((decoder | 0x10,)) + body
     yield "bgp_decoders", bytes((0x15,)) + caps.encode()[2:]
+    # graceful restart with R and RFC 8538's N set, per-family F; a Hard Reset carrying a shutdown
+    gr = Capabilities(families=[IPV4_UNICAST], graceful_restart=120, gr_restarting=True, gr_notification=True,
+                      gr_families={IPV4_UNICAST: True, IPV6_UNICAST: False})
+    yield "bgp_decoders", bytes((0x15,)) + gr.encode()
+    yield "bgp_decoders", bytes((0x11,)) + Open(asn=65000, hold_time=90, router_id="192.0.2.1",
+                                                 capabilities=gr).encode()[19:]
+    yield "bgp_decoders", bytes((0x13,)) + Notification.hard_reset(Notification.shutdown("bye")).encode()[19:]
     for neighbor in (b"\x00", b"\x01"):
         yield "bgp_session", neighbor + b"".join(msgs[:6])
         for msg in msgs:

@@ -91,6 +91,10 @@ INTENDED: tuple[tuple[str, str, str, str], ...] = (
     (ANY, OPEN, "EXTENDED_MESSAGE",
      "configuration.md: extended-message is off by default; ExaBGP 5.0.15 offers it unless "
      "disabled (not in configuration.md's 'Different defaults')"),
+    ("capabilities", OPEN, "GRACEFUL_RESTART",
+     "RFC 8538: fleetbgp sets the Notification (N) bit of the graceful-restart capability (c0 78: "
+     "R and N over the 120 s), so that a planned restart can keep graceful restart with a Cease "
+     "and a real stop can end it with Hard Reset (running.md); ExaBGP 5.0.15 knows only R (80 78)"),
     ("capabilities", OPEN, "ENHANCED_ROUTE_REFRESH",
      "enhanced route refresh (RFC 7313) is not implemented; ExaBGP offers it with route-refresh"),
     ("extended-communities", "10.3.4.0/24", "EXTENDED_COMMUNITIES", _RFC5668 + " (target:4200000000:7)"),

@@ -4,6 +4,7 @@
     fleetbgp announce ROUTE...        fleetbgp withdraw ROUTE...
     fleetbgp flow announce NAME RULE... [--expires-after S]     fleetbgp flow withdraw NAME
     fleetbgp maintenance [on|off]     fleetbgp reload
+    fleetbgp restart [--graceful]
 
 Tables for people (aligned columns, like `birdc show protocols`), `--json` for scripts (the
 control protocol's result, unchanged). Exit codes: 0 ok, 1 the agent refused (error reply), 2 usage,
@@ -28,7 +29,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
-COMMANDS = ("show", "announce", "withdraw", "maintenance", "reload", "flow")
+COMMANDS = ("show", "announce", "withdraw", "maintenance", "reload", "restart", "flow")
 SHOW_WHAT = ("status", "neighbors", "routes", "health", "processes", "flows")
 DEFAULT_TIMEOUT = 30.0
 RELOAD_TIMEOUT = 300.0
@@ -113,6 +114,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--dry-run", action="store_true",
                    help="only check the file and print what a reload would do (sessions restarted, "
                         "routes announced and withdrawn, processes and checks changed)")
+    _common(p)
+
+    p = sub.add_parser("restart", help="stop the agent and let systemd start it again at once "
+                                       "(exit status 75); --graceful keeps the routers' routes")
+    p.add_argument("--graceful", action="store_true",
+                   help="graceful restart (RFC 4724/8538): sessions with graceful-restart end without "
+                        "the Cease that would end it, so routers keep our routes until we are back")
     _common(p)
 
 
@@ -207,6 +215,8 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any], Callable[[A
         if args.dry_run:
             return "reload", {"dry_run": True}, _render_plan
         return "reload", {}, _render_reload
+    if args.command == "restart":
+        return "restart", ({"graceful": True} if args.graceful else {}), _render_restart
     raise ValueError(f"unknown command {args.command!r}")
 
 
@@ -357,6 +367,10 @@ def render_neighbors(r: dict[str, Any]) -> str:
         info = ""
         if n.get("maintenance"):
             info = f"maintenance ({n['maintenance']})"
+        gr = n.get("graceful_restart") or {}
+        if gr.get("negotiated"):
+            # graceful restart on this session; +N: RFC 8538 (a Cease keeps it, Hard Reset ends it)
+            info = (info + "; " if info else "") + ("GR+N" if gr.get("notification") else "GR")
         if n.get("state") != "Established" and n.get("last_error"):
             info = (info + "; " if info else "") + str(n["last_error"])
         msgs = n.get("messages") or {}
@@ -471,6 +485,17 @@ def _render_maintenance(r: dict[str, Any]) -> str:
 
 def _render_reload(r: dict[str, Any]) -> str:
     return f"reloaded: {r.get('summary') or 'ok'}\n"
+
+
+def _render_restart(r: dict[str, Any]) -> str:
+    kind = "graceful restart" if r.get("graceful") else "restart"
+    lines = [f"{kind}: the agent stops now and exits with status {r.get('exit_status')} "
+             "(systemd starts it again)", f"  {r.get('message', '')}"]
+    if r.get("graceful_neighbors"):
+        lines.append(f"  routes kept by: {', '.join(r['graceful_neighbors'])}")
+    if r.get("cease_neighbors"):
+        lines.append(f"  Cease (routes dropped) to: {', '.join(r['cease_neighbors'])}")
+    return "\n".join(lines) + "\n"
 
 
 def _render_plan(r: dict[str, Any]) -> str:

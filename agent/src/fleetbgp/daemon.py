@@ -46,6 +46,11 @@ log = logging.getLogger("fleetbgp")
 
 # A reload or shutdown that takes longer than this is logged as stuck, not waited for forever.
 STOP_TIMEOUT = 5.0
+# `fleetbgp run` exits with this after `fleetbgp restart`: the unit's RestartForceExitStatus= and
+# SuccessExitStatus= (roles/agent/templates/fleetbgp.service.j2) start it again at once, as a
+# success. 75 is EX_TEMPFAIL (sysexits.h): "try again".
+RESTART_EXIT_STATUS = 75
+RESTART_REPLY_DELAY = 0.2  # seconds between a `restart` request and the stop
 
 
 @dataclass(slots=True)
@@ -85,6 +90,8 @@ class Speaker:
         self._accept_tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        # `restart` asked for: None (a plain stop), or whether the stop is graceful (RFC 4724)
+        self.restart_graceful: bool | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -97,7 +104,10 @@ class Speaker:
         log.info("fleetbgp %s started: %d neighbor(s), %d static route(s)", __version__,
                  len(self.peers), sum(len(p.rib_out) for p in self.peers.values()))
 
-    async def stop(self, message: str = "fleetbgp shutting down") -> None:
+    async def stop(self, message: str = "fleetbgp shutting down", *, graceful: bool = False) -> None:
+        """Close every session: with Cease/Administrative Shutdown, which ends graceful restart
+        (a Hard Reset around it where RFC 8538's N bit was negotiated), or, graceful=True, so that
+        the peers with graceful restart keep our routes until we are back (PeerState.stop)."""
         self.flows.stop()
         for task in self._accept_tasks:
             task.cancel()
@@ -105,11 +115,36 @@ class Speaker:
             sock.close()
         self.listeners.clear()
         note = Notification.shutdown(message)
-        await asyncio.gather(*(p.stop(note) for p in self.peers.values()), return_exceptions=True)
+        await asyncio.gather(*(p.stop(note, graceful=graceful) for p in self.peers.values()),
+                             return_exceptions=True)
         self.peers.clear()
 
     def request_stop(self) -> None:
         self._stopping.set()
+
+    def request_restart(self, graceful: bool) -> dict[str, Any]:
+        """`fleetbgp restart [--graceful]`: stop and exit with RESTART_EXIT_STATUS, which the unit
+        restarts at once. Graceful: the sessions with graceful restart end without the Cease that
+        would end it, and the new process says Restart State 1. Returns what will happen, per
+        neighbor, for the reply and the log."""
+        with_gr = [p.neighbor.peer_address for p in self.peers.values()
+                   if p.neighbor.capabilities.graceful_restart is not None]
+        without = [p.neighbor.peer_address for p in self.peers.values()
+                   if p.neighbor.capabilities.graceful_restart is None]
+        if graceful and not with_gr:
+            note = "no neighbor has graceful-restart configured: every session ends with a Cease"
+        elif graceful:
+            note = (f"graceful restart for {len(with_gr)} neighbor(s)"
+                    + (f"; {len(without)} without graceful-restart get a Cease" if without else ""))
+        else:
+            note = "a full restart: every session ends with a Cease (graceful restart ends)"
+        log.warning("restart requested: %s", note)
+        self.restart_graceful = graceful
+        # A moment later, so that the control socket's reply is out before the control server stops.
+        asyncio.get_running_loop().call_later(RESTART_REPLY_DELAY, self._stopping.set)
+        return {"restarting": True, "graceful": graceful, "exit_status": RESTART_EXIT_STATUS,
+                "graceful_neighbors": with_gr if graceful else [],
+                "cease_neighbors": without if graceful else with_gr + without, "message": note}
 
     async def wait_stopped(self) -> None:
         await self._stopping.wait()
@@ -123,7 +158,7 @@ class Speaker:
         """restarting: the agent is starting (graceful restart's R bit); a reload adds peers
         without it."""
         peer = Peer(neighbor, on_event=self._dispatch, default_connect_port=self.settings.connect_port,
-                    restarting=restarting)
+                    restarting=restarting, forwarding=self.settings.graceful_restart_forwarding)
         if self.maintenance:
             peer.set_drain(self.settings.maintenance_mode, self.settings.maintenance_metric)
         self.peers[peer.address] = peer
@@ -457,12 +492,16 @@ async def serve(config: Config, settings: AgentSettings, config_sha256: str = ""
     systemd.ready(speaker.status_line())
     systemd.start_watchdog()
     await speaker.wait_stopped()
-    systemd.stopping("shutting down")
-    log.info("shutting down")
+    graceful = speaker.restart_graceful
+    systemd.stopping("restarting" if graceful is not None else "shutting down")
+    log.info("%s", "shutting down" if graceful is None else
+             f"restarting ({'graceful' if graceful else 'full'}): exit status {RESTART_EXIT_STATUS}")
+    # The routes stay in the adj-rib-out while subsystems stop: nothing is withdrawn on the way out.
     await _stop_subsystems(speaker)
-    await speaker.stop()
+    await speaker.stop("fleetbgp restarting" if graceful is not None else "fleetbgp shutting down",
+                       graceful=bool(graceful))
     await systemd.stop_watchdog()
-    return 0
+    return 0 if graceful is None else RESTART_EXIT_STATUS
 
 
 def run(config_path: str, settings: AgentSettings) -> int:

@@ -185,6 +185,13 @@ class Connection:
             return []
         return self._notify_and_close(notification, "stopped")
 
+    def close_silently(self, reason: str) -> list[Action]:
+        """Close without a NOTIFICATION: a graceful restart towards a peer without RFC 8538's
+        N bit, for which any NOTIFICATION ends graceful restart (RFC 4724 4.2)."""
+        if self.closed:
+            return []
+        return self._finish(Close(reason))
+
     def check_send(self, msg_type: MsgType) -> None:
         """Raise LocalProtocolError unless a message of this type may be sent now: UPDATE and
         ROUTE-REFRESH only once Established (RFC 4271 9, RFC 2918 3)."""

@@ -41,6 +41,7 @@ __all__ = ["Directed", "DrainMode", "GracefulRestart", "LocalProtocolError", "Pe
 Directed = tuple[Connection, list[Action]]
 DrainMode = str | None  # None, "withdraw" or "metric" (settings' maintenance_mode)
 COLLISION = Notification(ErrCode.CEASE, CeaseSub.CONNECTION_COLLISION_RESOLUTION)
+SILENT_CLOSE = "graceful restart: closed without NOTIFICATION (RFC 4724: the peer keeps our routes)"
 
 
 @dataclass(slots=True)
@@ -54,13 +55,16 @@ class WatchdogMember:
 
 @dataclass(frozen=True, slots=True)
 class GracefulRestart:
-    """Graceful restart (RFC 4724) as the agent has it today: offered in our OPEN (`restart_time`,
-    None: not offered, forwarding state never kept) and what the peer offered on the last session
-    where both did (`peer_restart_time`, kept after the session goes down; nothing acts on it yet:
-    routes received are dropped when the session ends)."""
+    """Graceful restart (RFC 4724) as the agent has it: offered in our OPEN (`restart_time`, None:
+    not offered), what the peer offered on the last session where both did (`peer_restart_time`,
+    kept after the session goes down; the agent is no helper: routes received are dropped when
+    the session ends), and on the session up now: whether both offered it (`negotiated`) and
+    RFC 8538's N bit (`notification`)."""
 
     restart_time: int | None
     peer_restart_time: int | None
+    negotiated: bool = False
+    notification: bool = False
 
 
 class PeerState:
@@ -120,6 +124,7 @@ class PeerState:
                 extended_message=caps.extended_message,
                 graceful_restart=caps.graceful_restart,
                 gr_restarting=self.restarting and gr,
+                gr_notification=gr,  # RFC 8538: we tell a Hard Reset from a graceful Cease
                 gr_families=dict.fromkeys(families, self.forwarding) if gr else {},
                 fqdn=(n.host_name or "", n.domain_name or "") if n.host_name or n.domain_name else None,
                 software_version=f"fleetbgp/{__version__}" if caps.software_version else None,
@@ -134,7 +139,10 @@ class PeerState:
 
     @property
     def graceful_restart(self) -> GracefulRestart:
-        return GracefulRestart(self.neighbor.capabilities.graceful_restart, self._peer_restart_time)
+        neg = self.negotiated
+        return GracefulRestart(self.neighbor.capabilities.graceful_restart, self._peer_restart_time,
+                               negotiated=neg is not None and neg.graceful_restart is not None,
+                               notification=neg is not None and neg.gr_notification)
 
     # -- connections ----------------------------------------------------------------------------------
 
@@ -391,12 +399,50 @@ class PeerState:
 
     def teardown(self, subcode: int = CeaseSub.ADMINISTRATIVE_RESET, message: str = "") -> Directed:
         """Close the session with a Cease (API `neighbor X teardown N`); the peer dials again.
-        Raises LocalProtocolError without a session."""
+        It ends graceful restart: the peer drops our routes (a Hard Reset around it when the N bit
+        was negotiated). Raises LocalProtocolError without a session."""
         conn = self.established
         if conn is None:
             raise LocalProtocolError("cannot tear down: no established session")
         note = Notification.shutdown(message, subcode) if message else Notification(ErrCode.CEASE, subcode)
-        return conn, conn.stop(note)
+        return conn, conn.stop(self.ending(note))
+
+    def ending(self, note: Notification) -> Notification:
+        """The NOTIFICATION that closes the session for good, whatever graceful restart says: with
+        RFC 8538's N bit negotiated any other Cease would let the peer keep our routes as stale,
+        so `note` goes inside a Cease/Hard Reset (RFC 8538 3); otherwise `note` itself, which
+        ends graceful restart (RFC 4724 4.2)."""
+        neg = self.negotiated
+        if neg is not None and neg.gr_notification and note.hard_reset_of is None:
+            return Notification.hard_reset(note)
+        return note
+
+    def stop(self, note: Notification, *, graceful: bool = False) -> list[Directed]:
+        """Close every connection: the agent stops, or the neighbor goes away. `note` is the Cease
+        of a real stop; on the session it ends graceful restart (`ending`).
+
+        graceful=True (a planned restart; the agent comes back with Restart State 1): on a session
+        where both offered graceful restart the peer must keep our routes, so with the N bit the
+        session gets a Cease/Administrative Reset (RFC 8538: graceful restart goes on), without it
+        no NOTIFICATION at all, just the TCP close (RFC 4724 4.2: a NOTIFICATION would end it).
+        A session without graceful restart gets `note` as in a real stop. Connections not yet
+        established always get `note` (no graceful restart state exists for them)."""
+        out: list[Directed] = []
+        for conn in list(self.connections):
+            if conn.closed:
+                continue
+            if conn is not self.established:
+                out.append((conn, conn.stop(note)))
+            elif graceful and self.graceful_restart.negotiated:
+                if self.graceful_restart.notification:
+                    data = note.data if note.shutdown_message is not None else b""
+                    out.append((conn, conn.stop(Notification(ErrCode.CEASE, CeaseSub.ADMINISTRATIVE_RESET,
+                                                             data))))
+                else:
+                    out.append((conn, conn.close_silently(SILENT_CLOSE)))
+            else:
+                out.append((conn, conn.stop(self.ending(note))))
+        return out
 
 
 def _chain(*parts: Iterable[bytes]) -> Iterator[bytes]:

@@ -289,10 +289,12 @@ class Peer:
     logs and counts. What the session is and sends is its sans-IO core, `core` (a PeerState)."""
 
     def __init__(self, neighbor: Neighbor, *, on_event: Callable[[PeerEvent], None] | None = None,
-                 default_connect_port: int = DEFAULT_PORT, restarting: bool = False) -> None:
+                 default_connect_port: int = DEFAULT_PORT, restarting: bool = False,
+                 forwarding: bool = True) -> None:
         self.neighbor = neighbor
-        # restarting: created as the agent starts (graceful restart's Restart State bit)
-        self.core = PeerState(neighbor, restarting=restarting)
+        # restarting: created as the agent starts (graceful restart's Restart State bit);
+        # forwarding: the Forwarding State bit of every family (the graceful-restart-forwarding setting)
+        self.core = PeerState(neighbor, restarting=restarting, forwarding=forwarding)
         self.default_connect_port = default_connect_port
         # An API program asked for the UPDATEs we send (`api { send { update; } }`): the API
         # manager sets it, so that nobody pays for decoding our own messages otherwise.
@@ -352,15 +354,21 @@ class Peer:
         self._dialer = asyncio.create_task(self._dial_loop(), name=f"dial {self.address}")
         self._sender = asyncio.create_task(self._send_loop(), name=f"send {self.address}")
 
-    async def stop(self, notification: Notification | None = None, timeout: float = 3.0) -> None:
+    async def stop(self, notification: Notification | None = None, timeout: float = 3.0, *,
+                   graceful: bool = False) -> None:
+        """Close every connection and stop dialling. `notification` ends the session (and graceful
+        restart); graceful=True keeps graceful restart going where the session has it (the core's
+        `stop` decides what goes on the wire)."""
         self.running = False
         note = notification or Notification.shutdown("fleetbgp shutting down")
         for task in (self._dialer, self._sender):
             if task:
                 task.cancel()
         protocols = list(self.protocols)
+        for conn, actions in self.core.stop(note, graceful=graceful):
+            self._carry_out(conn, actions)
         for proto in protocols:
-            proto.stop(note)
+            proto.stop(note)  # any the core does not know of (nothing happens for a closed one)
         waits = [p.done for p in protocols if not p.done.done()]
         if waits:
             await asyncio.wait(waits, timeout=timeout)
@@ -678,11 +686,11 @@ class Peer:
         detail = close.reason
         if close.notification_sent is not None:
             n = close.notification_sent
-            detail = f"{close.reason}; sent NOTIFICATION {describe_error(n.code, n.subcode)}"
+            detail = f"{close.reason}; sent NOTIFICATION {describe_notification(n)}"
             self._count_notification("sent", n, detail)
         if close.notification_received is not None:
             n = close.notification_received
-            detail = f"NOTIFICATION received: {describe_error(n.code, n.subcode)}"
+            detail = f"NOTIFICATION received: {describe_notification(n)}"
             if n.shutdown_message:
                 detail += f" ({n.shutdown_message!r})"
             self._count_notification("received", n, detail)
@@ -774,6 +782,13 @@ class Peer:
                 self.on_event(event)
             except Exception:
                 self.log.exception("event subscriber failed on %s", event.kind)
+
+
+def describe_notification(n: Notification) -> str:
+    """'Cease/Administrative Shutdown', and what a Cease/Hard Reset carries (RFC 8538 3)."""
+    inner = n.hard_reset_of
+    text = describe_error(n.code, n.subcode)
+    return f"{text} ({describe_error(inner.code, inner.subcode)})" if inner is not None else text
 
 
 def summarise_notes(notes: list[str], shown: int = 3) -> str:

@@ -77,6 +77,10 @@ class AgentSettings:
     # `maintenance on`: withdraw every announcement, or re-announce everything with this MED
     maintenance_mode: str = "withdraw"
     maintenance_metric: int = DEFAULT_MAINTENANCE_METRIC
+    # graceful restart (RFC 4724): the Forwarding State bit of every family. On: the host forwards
+    # without the agent (the routes are the host's addresses), so a router may keep using what it
+    # kept while the agent restarts. Off: a router drops our routes at the reconnection.
+    graceful_restart_forwarding: bool = True
     # where to accept BGP connections; None: as the config says (`listen`, default every address)
     listen: tuple[tuple[str, int], ...] | None = None
     # the port dialled for a neighbor without its own `connect PORT` (ExaBGP's exabgp.tcp.port
@@ -115,6 +119,7 @@ class AgentSettings:
             "api_ack": self.api_ack,
             "maintenance_mode": self.maintenance_mode,
             "maintenance_metric": self.maintenance_metric,
+            "graceful_restart_forwarding": self.graceful_restart_forwarding,
             "listen": None if self.listen is None else [_host_port(a, p) for a, p in self.listen],
             "connect_port": self.connect_port,
         }
@@ -359,6 +364,7 @@ _FLEETBGP_ENV: dict[str, _Parser] = {
     "FLEETBGP_API_ACK": _one("api_ack", parse_bool),
     "FLEETBGP_MAINTENANCE_MODE": _one("maintenance_mode", _choice(MAINTENANCE_MODES)),
     "FLEETBGP_MAINTENANCE_METRIC": _one("maintenance_metric", _metric),
+    "FLEETBGP_GRACEFUL_RESTART_FORWARDING": _one("graceful_restart_forwarding", parse_bool),
     "FLEETBGP_LISTEN": _listen,
 }
 
@@ -377,6 +383,7 @@ _FLAGS: dict[str, _Parser] = {
     "api_ack": _one("api_ack", parse_bool),
     "maintenance_mode": _one("maintenance_mode", _choice(MAINTENANCE_MODES)),
     "maintenance_metric": _one("maintenance_metric", _metric),
+    "graceful_restart_forwarding": _one("graceful_restart_forwarding", parse_bool),
     "listen": _listen,
 }
 
@@ -502,6 +509,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--maintenance-metric", default=None, metavar="MED",
                    help=f"MED in metric mode; default: {DEFAULT_MAINTENANCE_METRIC} "
                         "(env FLEETBGP_MAINTENANCE_METRIC)")
+    g.add_argument("--graceful-restart-forwarding", action=argparse.BooleanOptionalAction, default=None,
+                   help="graceful restart's Forwarding State bit, per family: the host forwards "
+                        "while the agent restarts; default: on (env FLEETBGP_GRACEFUL_RESTART_FORWARDING)")
     g.add_argument("--listen", action="append", default=None, metavar="ADDRESS[:PORT]",
                    help="accept BGP connections here instead of the config's `listen` "
                         "(repeatable; env FLEETBGP_LISTEN, exabgp.tcp.bind/exabgp.tcp.port)")

@@ -51,11 +51,17 @@ def _decoders(selector: int, body: bytes) -> None:
     elif which == 2:
         decode_update(body, ctx, FAMILIES)
     elif which == 3:
-        _ = Notification.decode(body).shutdown_message
+        note = Notification.decode(body)
+        _ = note.shutdown_message, note.hard_reset_of  # RFC 9003 text, RFC 8538 Hard Reset contents
     elif which == 4:
         RouteRefresh.decode(body)
     elif which == 5:
-        Capabilities.decode(body)
+        caps = Capabilities.decode(body)
+        if caps.graceful_restart is not None and len(caps.gr_families) <= 63:  # 63: what fits one capability
+            # the graceful-restart flags read (R, RFC 8538's N, F per family) encode back the same
+            gr = Capabilities(graceful_restart=caps.graceful_restart, gr_restarting=caps.gr_restarting,
+                              gr_notification=caps.gr_notification, gr_families=caps.gr_families)
+            require(Capabilities.decode(gr.encode()) == gr, "graceful-restart flags do not survive a re-encode")
     else:
         afi = 2 if selector & 0x80 else 1
         try:

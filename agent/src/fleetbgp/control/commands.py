@@ -419,6 +419,19 @@ async def _reload(ctx: Context, args: Args) -> Any:
     return reply
 
 
+def _graceful(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ControlError("bad_request", f"restart: graceful must be true or false, not {short(value)}")
+    return value
+
+
+@command("restart", Arg("graceful", _graceful, False), changes=True)
+async def _restart(ctx: Context, args: Args) -> Any:
+    # The agent stops a moment after this reply and exits with its restart status, which the
+    # systemd unit restarts at once (docs/agent/running.md, "Stopping and restarting").
+    return ctx.speaker.request_restart(args["graceful"])
+
+
 @command("flow_announce",
          Arg("name", _flow_name, None),
          Arg("match", _flow_match, None),

@@ -70,6 +70,11 @@ class SpeakerPort(RouteSink, Protocol):
 
     def set_maintenance(self, on: bool) -> None: ...
 
+    def request_restart(self, graceful: bool) -> Mapping[str, Any]:
+        """Stop soon and exit with the restart status; graceful: keep graceful restart going
+        (RFC 4724/8538). Returns what will happen, for the reply."""
+        ...
+
     async def reload(self, *, dry_run: bool = False) -> ReloadOutcome:
         """Re-read the config. Serialised by the Speaker itself: callers take no lock."""
         ...

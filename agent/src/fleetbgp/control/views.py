@@ -119,6 +119,13 @@ def peer_info(peer: PeerView, now: float) -> dict[str, Any]:
         "configured_hold_time": n.hold_time,
         "families": {"configured": [family_name(f) for f in n.families],
                      "negotiated": [family_name(f) for f in neg.families] if neg is not None else []},
+        # RFC 4724 / 8538 on the session up now: both offered graceful restart, both set the N bit
+        "graceful_restart": {
+            "configured": n.capabilities.graceful_restart is not None,
+            "restart_time": n.capabilities.graceful_restart,
+            "negotiated": neg is not None and neg.graceful_restart is not None,
+            "notification": neg is not None and neg.gr_notification,
+            "peer_restart_time": neg.graceful_restart if neg is not None else None},
         "last_error": peer.last_error or None,
         "last_notification": peer.last_notification,
         "messages": {"received": stats.get("messages_in", 0), "sent": stats.get("messages_out", 0)},

@@ -88,6 +88,10 @@ class Capability(IntEnum):
 
 OPT_PARAM_CAPABILITIES = 2
 
+# Graceful restart capability: the Restart Flags (top 4 bits of the first two octets).
+GR_RESTART_STATE = 0x8  # R, RFC 4724 3: the sender has restarted
+GR_NOTIFICATION = 0x4   # N, RFC 8538 2: graceful restart also after a NOTIFICATION (not Hard Reset)
+
 
 class ErrCode(IntEnum):
     MESSAGE_HEADER = 1

@@ -21,6 +21,8 @@ from .constants import (
     AFI,
     AS_TRANS,
     BGP_VERSION,
+    GR_NOTIFICATION,
+    GR_RESTART_STATE,
     HEADER_LEN,
     MARKER,
     MAX_MESSAGE,
@@ -103,7 +105,8 @@ class Capabilities:
     enhanced_route_refresh: bool = False
     extended_message: bool = False
     graceful_restart: int | None = None  # restart time in seconds, None = not offered
-    gr_restarting: bool = False
+    gr_restarting: bool = False  # Restart State (R)
+    gr_notification: bool = False  # RFC 8538 Notification (N): GR also after a NOTIFICATION
     gr_families: dict[Family, bool] = field(default_factory=dict)  # family -> forwarding preserved
     fqdn: tuple[str, str] | None = None  # (host name, domain name)
     software_version: str | None = None
@@ -133,7 +136,9 @@ class Capabilities:
         if self.extended_message:
             cap(Capability.EXTENDED_MESSAGE)
         if self.graceful_restart is not None:
-            flags = 0x8 if self.gr_restarting else 0
+            # Restart Flags, the top 4 bits: R (RFC 4724 3) and N (RFC 8538 2).
+            flags = (GR_RESTART_STATE if self.gr_restarting else 0) | \
+                (GR_NOTIFICATION if self.gr_notification else 0)
             value = struct.pack("!H", (flags << 12) | (self.graceful_restart & 0xFFF))
             for fam, fwd in self.gr_families.items():
                 value += struct.pack("!HBB", fam.afi, fam.safi, 0x80 if fwd else 0)
@@ -190,7 +195,8 @@ class Capabilities:
             elif code == Capability.GRACEFUL_RESTART and length >= 2 and (length - 2) % 4 == 0:
                 head = struct.unpack("!H", value[:2])[0]
                 caps.graceful_restart = head & 0xFFF
-                caps.gr_restarting = bool(head & 0x8000)
+                caps.gr_restarting = bool(head >> 12 & GR_RESTART_STATE)
+                caps.gr_notification = bool(head >> 12 & GR_NOTIFICATION)
                 for i in range(2, length, 4):
                     afi, safi, flags = struct.unpack("!HBB", value[i:i + 4])
                     caps.gr_families[Family(afi, safi)] = bool(flags & 0x80)
@@ -310,6 +316,9 @@ class Negotiated:
     peer_as: int
     peer_router_id: str
     graceful_restart: int | None  # peer's restart time when both offered GR
+    # RFC 8538 2: both offered GR with the N bit: a NOTIFICATION other than Cease/Hard Reset
+    # keeps graceful restart going (both ways); Hard Reset ends it.
+    gr_notification: bool = False
     # RFC 8950: the families whose routes may carry an IPv6 next hop (IPv4 NLRI), in both
     # directions: both sides offered (family, IPv6) in the extended next hop capability.
     extended_next_hop: frozenset[Family] = frozenset()
@@ -345,6 +354,8 @@ def negotiate(local: Open, remote: Open) -> Negotiated:
         peer_as=remote.asn,
         peer_router_id=remote.router_id,
         graceful_restart=rc.graceful_restart if lc.graceful_restart is not None else None,
+        gr_notification=(lc.graceful_restart is not None and rc.graceful_restart is not None
+                         and lc.gr_notification and rc.gr_notification),
         extended_next_hop=frozenset(fam for fam, nh_afi in lc.next_hops
                                     if nh_afi == AFI.IPV6 and fam.afi == AFI.IPV4 and fam in families
                                     and (fam, nh_afi) in rc.next_hops),
@@ -381,14 +392,31 @@ class Notification:
         raw = raw.decode("utf-8", "ignore").encode("utf-8")
         return cls(ErrCode.CEASE, subcode, bytes((len(raw),)) + raw if message else b"")
 
+    @classmethod
+    def hard_reset(cls, inner: Notification) -> Notification:
+        """Cease/Hard Reset (RFC 8538 3) carrying `inner`: its code, subcode and data are the
+        data. With the N bit negotiated it is the one NOTIFICATION that ends graceful restart."""
+        return cls(ErrCode.CEASE, CeaseSub.HARD_RESET, bytes((inner.code, inner.subcode)) + inner.data)
+
+    @property
+    def hard_reset_of(self) -> Notification | None:
+        """The NOTIFICATION a Cease/Hard Reset carries (RFC 8538 3); None for any other message,
+        or a Hard Reset whose data is too short to name one."""
+        if self.code != ErrCode.CEASE or self.subcode != CeaseSub.HARD_RESET or len(self.data) < 2:
+            return None
+        return Notification(self.data[0], self.data[1], self.data[2:])
+
     @property
     def shutdown_message(self) -> str | None:
-        if self.code != ErrCode.CEASE or self.subcode not in (CeaseSub.ADMINISTRATIVE_SHUTDOWN,
+        """The operator's message of a Cease/Administrative Shutdown or Reset (RFC 9003), also
+        when a Hard Reset carries it; None when there is none or it overruns the data."""
+        note = self.hard_reset_of or self
+        if note.code != ErrCode.CEASE or note.subcode not in (CeaseSub.ADMINISTRATIVE_SHUTDOWN,
                                                                CeaseSub.ADMINISTRATIVE_RESET):
             return None
-        if not self.data or self.data[0] + 1 > len(self.data):
+        if not note.data or note.data[0] + 1 > len(note.data):
             return None
-        return self.data[1:1 + self.data[0]].decode("utf-8", "replace")
+        return note.data[1:1 + note.data[0]].decode("utf-8", "replace")
 
 
 @dataclass(frozen=True, slots=True)
