@@ -92,6 +92,33 @@ class FleetbgpAgent:
     def stop(self, timeout: float = 5) -> int | None:
         return self.proc.stop(timeout=timeout) if self.proc else None
 
+    #: the exit status of `fleetbgp restart` (daemon.RESTART_EXIT_STATUS), which the unit restarts
+    RESTART_EXIT_STATUS = 75
+
+    def restart_as_the_unit_does(self, graceful: bool, neighbors: Sequence[Neighbor] | None = None,
+                                 timeout: float = 30) -> str:
+        """``fleetbgp restart [--graceful]`` over the control socket, then what systemd's
+        ``RestartForceExitStatus=75`` does: wait for the agent to exit 75 and start it again, with
+        ``neighbors`` written to the config first (a config changed while the agent was down).
+        Returns the command's output."""
+        self.ensure_alive()
+        self.proc.expected = False  # it is about to exit on its own: not a crash for check_alive
+        argv = self.argv("restart", *(["--graceful"] if graceful else []),
+                         "--socket", str(self.control_socket))
+        cp = run(argv, check=False, env={**os.environ, **self.env()})
+        if cp.returncode != 0:
+            raise NetlabError(f"fleetbgp restart exited {cp.returncode}: {cp.stdout}{cp.stderr}\n"
+                              f"{self.log_tail()}")
+        code = self.proc.wait_exit(timeout)
+        if code != self.RESTART_EXIT_STATUS:
+            raise NetlabError(f"{self.name} exited {code} after `fleetbgp restart`, not "
+                              f"{self.RESTART_EXIT_STATUS}\n{self.log_tail()}")
+        self.proc.stop()  # reaps it and closes the log
+        if neighbors is not None:
+            self.neighbors = list(neighbors)
+        self.start()
+        return cp.stdout
+
     def kill(self) -> None:
         if self.proc:
             self.proc.kill()

@@ -27,6 +27,8 @@ class GoBgpPeer:
     passive: bool = False
     add_paths_receive: bool = False  # ADD-PATH (RFC 7911) receive, on every family
     add_paths_send_max: int = 0  # ADD-PATH send: up to this many paths per prefix (0: off)
+    graceful_restart: int | None = None  # RFC 4724 restart time (None: off), on every family
+    gr_notification: bool = False  # RFC 8538 N bit (GoBGP's notification-enabled)
 
     def render(self) -> str:
         q = json.dumps
@@ -45,9 +47,15 @@ class GoBgpPeer:
             lines.append(f"    local-address = {q(self.local_address)}")
         if self.ttl_security:
             lines += ["  [neighbors.ttl-security.config]", "    enabled = true", "    ttl-min = 255"]
+        if self.graceful_restart is not None:
+            lines += ["  [neighbors.graceful-restart.config]", "    enabled = true",
+                      f"    restart-time = {self.graceful_restart}",
+                      f"    notification-enabled = {'true' if self.gr_notification else 'false'}"]
         for fam in self.families:
             lines += ["  [[neighbors.afi-safis]]", "    [neighbors.afi-safis.config]",
                       f"      afi-safi-name = {q(fam)}"]
+            if self.graceful_restart is not None:
+                lines += ["    [neighbors.afi-safis.mp-graceful-restart.config]", "      enabled = true"]
             if self.add_paths_receive or self.add_paths_send_max:
                 lines += ["    [neighbors.afi-safis.add-paths.config]",
                           f"      receive = {'true' if self.add_paths_receive else 'false'}",
