@@ -126,3 +126,15 @@ def test_concurrent_reload_requests_are_serialised_by_the_speaker_and_both_answe
     assert all(r["ok"] for r in replies), replies
     assert len(done) == 2
     assert most == 1, "the two reloads overlapped"
+
+
+def test_restart_through_the_socket_answers_then_stops_the_real_agent(real):
+    speaker, client = real
+    with pytest.raises(ControlError) as exc:
+        client.call_args("restart", {"graceful": "yes"})
+    assert exc.value.code == "bad_request" and exc.value.message == (
+        "restart: graceful must be true or false, not yes")
+    reply = client.call_args("restart", {"graceful": True})
+    assert reply["restarting"] and reply["graceful"] and reply["exit_status"] == 75
+    assert "no neighbor has graceful-restart configured" in reply["message"]
+    assert speaker.restart_graceful is True

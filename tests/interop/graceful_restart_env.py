@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from interop_env import ROUTES_V4
+from interop_env import ROUTES_V4, v4_neighbor
 
 from netlab import Route
 from netlab.util import wait_until
@@ -113,6 +113,14 @@ def real_stop_drops_every_route(agent, router: Router) -> float:
                f"{router.name} to drop every route after SIGTERM (graceful restart must end)",
                describe=lambda: f"holds {sorted(router.held())}")
     return time.monotonic() - started
+
+
+def kill_then_graceful_restart(agent, router: Router, link) -> None:
+    """Both restarts in turn, each with one route fewer in the config while the agent is down:
+    kill -9, then `fleetbgp restart --graceful`. Four of the six ROUTES are kept throughout."""
+    for how, count in (("kill", len(ROUTES) - 1), ("graceful", len(ROUTES) - 2)):
+        restart_keeps_every_route(agent, router, [v4_neighbor(link, routes=ROUTES[:count], extra=GR)],
+                                  prefixes(ROUTES[:count + 1]), prefixes(ROUTES[:count]), how)
 
 
 def prefixes(routes: Iterable[Route]) -> set[str]:

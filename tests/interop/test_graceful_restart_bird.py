@@ -19,15 +19,8 @@ from __future__ import annotations
 
 import re
 
+import graceful_restart_env as gre
 import pytest
-from graceful_restart_env import (
-    GR,
-    ROUTES,
-    Router,
-    prefixes,
-    real_stop_drops_every_route,
-    restart_keeps_every_route,
-)
 from interop_env import bird_v4_peer, v4_neighbor
 
 pytestmark = pytest.mark.interop
@@ -47,26 +40,23 @@ def test_bird_keeps_every_route_through_kill_and_graceful_restart_and_drops_them
     bird.extra.append('timeformat route "%T.%3f";')
     bird.add_peer(bird_v4_peer(link, extra="graceful restart on;"))
     bird.start()
-    speaker = make_speaker(topo.s, [v4_neighbor(link, routes=ROUTES, extra=GR)]).start()
+    speaker = make_speaker(topo.s, [v4_neighbor(link, routes=gre.ROUTES, extra=gre.GR)]).start()
     bird.wait_established("agent4")
-    bird.wait_imported("agent4", len(ROUTES))
-    router = Router("BIRD", held=lambda: bird.rib("agent4"), wait_up=lambda: bird.wait_established("agent4"))
+    bird.wait_imported("agent4", len(gre.ROUTES))
+    router = gre.Router("BIRD", held=lambda: bird.rib("agent4"),
+                        wait_up=lambda: bird.wait_established("agent4"))
     before = import_times(bird, "agent4")
-    assert set(before) == prefixes(ROUTES), before
+    assert set(before) == gre.prefixes(gre.ROUTES), before
 
-    # 1. kill -9, one route fewer in the config meanwhile
-    restart_keeps_every_route(speaker, router, [v4_neighbor(link, routes=ROUTES[:-1], extra=GR)],
-                              prefixes(ROUTES), prefixes(ROUTES[:-1]), "kill")
-    # 2. planned graceful restart, another route fewer
-    restart_keeps_every_route(speaker, router, [v4_neighbor(link, routes=ROUTES[:-2], extra=GR)],
-                              prefixes(ROUTES[:-1]), prefixes(ROUTES[:-2]), "graceful")
+    # 1. kill -9 and 2. fleetbgp restart --graceful, one route fewer each time
+    gre.kill_then_graceful_restart(speaker, router, link)
     log = speaker.log_text()
     assert "graceful restart: closed without NOTIFICATION" in log, "BIRD sets no N bit: a bare close"
-    kept = prefixes(ROUTES[:-2])
+    kept = gre.prefixes(gre.ROUTES[:-2])
     after = import_times(bird, "agent4")
     assert {p: after[p] for p in kept} == {p: before[p] for p in kept}, (
         f"BIRD withdrew and re-imported the kept routes (import times before {before}, after {after})")
 
     # 3. a real stop ends graceful restart
-    real_stop_drops_every_route(speaker, router)
+    gre.real_stop_drops_every_route(speaker, router)
     assert "sent NOTIFICATION Cease/Administrative Shutdown" in speaker.log_text()

@@ -11,16 +11,8 @@ GoBGP's RIB is sampled every 50 ms with `gobgp global rib -j`: no kept route may
 
 from __future__ import annotations
 
+import graceful_restart_env as gre
 import pytest
-from graceful_restart_env import (
-    GR,
-    RESTART_TIME,
-    ROUTES,
-    Router,
-    prefixes,
-    real_stop_drops_every_route,
-    restart_keeps_every_route,
-)
 from interop_env import AGENT_AS, v4_neighbor
 
 from netlab import GoBgpPeer
@@ -34,21 +26,19 @@ def test_gobgp_keeps_every_route_through_kill_and_graceful_restart_and_drops_the
         pytest.skip("the agent's restarts (SIGKILL, fleetbgp restart --graceful) are what is measured")
     link = topo.link
     gobgp.add_peer(GoBgpPeer(link.b4, AGENT_AS, local_address=link.a4, passive=True,
-                             graceful_restart=RESTART_TIME, gr_notification=True))
+                             graceful_restart=gre.RESTART_TIME, gr_notification=True))
     gobgp.start()
-    speaker = make_speaker(topo.s, [v4_neighbor(link, routes=ROUTES, extra=GR)]).start()
+    speaker = make_speaker(topo.s, [v4_neighbor(link, routes=gre.ROUTES, extra=gre.GR)]).start()
     gobgp.wait_established(link.b4)
-    gobgp.wait_rib(prefixes(ROUTES), "ipv4")
-    router = Router("GoBGP", held=lambda: gobgp.rib("ipv4"), wait_up=lambda: gobgp.wait_established(link.b4))
+    gobgp.wait_rib(gre.prefixes(gre.ROUTES), "ipv4")
+    router = gre.Router("GoBGP", held=lambda: gobgp.rib("ipv4"),
+                        wait_up=lambda: gobgp.wait_established(link.b4))
 
-    # 1. kill -9, one route fewer in the config meanwhile
-    restart_keeps_every_route(speaker, router, [v4_neighbor(link, routes=ROUTES[:-1], extra=GR)],
-                              prefixes(ROUTES), prefixes(ROUTES[:-1]), "kill")
-    # 2. planned graceful restart, another route fewer: a Cease that keeps graceful restart (N)
-    restart_keeps_every_route(speaker, router, [v4_neighbor(link, routes=ROUTES[:-2], extra=GR)],
-                              prefixes(ROUTES[:-1]), prefixes(ROUTES[:-2]), "graceful")
+    # 1. kill -9 and 2. fleetbgp restart --graceful, one route fewer each time; the graceful one
+    # ends the session with a Cease that keeps graceful restart (N on both sides)
+    gre.kill_then_graceful_restart(speaker, router, link)
     assert "sent NOTIFICATION Cease/Administrative Reset" in speaker.log_text()
 
     # 3. a real stop: Hard Reset, GoBGP drops every route
-    real_stop_drops_every_route(speaker, router)
+    gre.real_stop_drops_every_route(speaker, router)
     assert "sent NOTIFICATION Cease/Hard Reset (Cease/Administrative Shutdown)" in speaker.log_text()

@@ -397,13 +397,16 @@ async def _maintenance(ctx: Context, args: Args) -> Any:
             "mode": settings.maintenance_mode, "metric": settings.maintenance_metric}
 
 
-def _dry_run(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ControlError("bad_request", f"reload: dry_run must be true or false, not {short(value)}")
-    return value
+def _boolean(what: str) -> Check:
+    """true or false, nothing else (no "yes", no 1): `what` names the command and argument."""
+    def check(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ControlError("bad_request", f"{what} must be true or false, not {short(value)}")
+        return value
+    return check
 
 
-@command("reload", Arg("dry_run", _dry_run, False), changes=True)
+@command("reload", Arg("dry_run", _boolean("reload: dry_run"), False), changes=True)
 async def _reload(ctx: Context, args: Args) -> Any:
     # No lock of our own: the Speaker serialises reloads, whoever asks (signal, socket, CLI).
     dry_run: bool = args["dry_run"]
@@ -419,13 +422,7 @@ async def _reload(ctx: Context, args: Args) -> Any:
     return reply
 
 
-def _graceful(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ControlError("bad_request", f"restart: graceful must be true or false, not {short(value)}")
-    return value
-
-
-@command("restart", Arg("graceful", _graceful, False), changes=True)
+@command("restart", Arg("graceful", _boolean("restart: graceful"), False), changes=True)
 async def _restart(ctx: Context, args: Args) -> Any:
     # The agent stops a moment after this reply and exits with its restart status, which the
     # systemd unit restarts at once (docs/agent/running.md, "Stopping and restarting").
