@@ -64,6 +64,7 @@ class Neighbor:
     description: str | None = None
     api_processes: Sequence[str] = ()
     api_receive: bool = False              # receive { parsed; update; } + neighbor-changes
+    api_receive_open: bool = False         # with api_receive: the OPENs too (`receive { ... open; }`)
     extra: str = ""                        # raw lines inside the neighbor block
 
     def render(self) -> str:
@@ -97,7 +98,8 @@ class Neighbor:
             lines.append("    processes [ " + " ".join(self.api_processes) + " ];")
             if self.api_receive:
                 lines.append("    neighbor-changes;")
-                lines.append("    receive { parsed; update; }")
+                opens = "open; " if self.api_receive_open else ""
+                lines.append(f"    receive {{ parsed; update; {opens}}}")
             lines.append("  }")
         if self.extra:
             lines += ["  " + x for x in self.extra.strip().splitlines()]

@@ -95,7 +95,7 @@ def restart_keeps_every_route(agent, router: Router, neighbors_after: list, befo
         time.sleep(0.5)  # a few more samples with the new session settled
     finally:
         sampler.stop()
-    assert sampler.samples > 20, f"only {sampler.samples} samples of {router.name}'s RIB"
+    assert sampler.samples >= 10, f"only {sampler.samples} samples of {router.name}'s RIB"
     assert not sampler.missing, (
         f"{router.name} lost kept routes during the {how} restart ({len(sampler.missing)} of "
         f"{sampler.samples} samples), first: {sorted(sampler.missing[0][1])}")
