@@ -156,8 +156,10 @@ class FakeSpeaker:
         for p in self.peers.values():
             p.drain_mode = self.settings.maintenance_mode if on else None
 
-    async def reload(self, *, dry_run: bool = False) -> ReloadResult:
+    async def reload(self, *, dry_run: bool = False,
+                     candidate: tuple[str, str] | None = None) -> ReloadResult:
         self.calls.append(("reload", dry_run) if dry_run else ("reload",))
+        self.candidate = candidate
         await asyncio.sleep(0)
         result = self.reload_result
         self.reload_counts["success" if result.ok else "failure"] += 1

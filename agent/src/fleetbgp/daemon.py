@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .childenv import set_secret_values
-from .config import ConfigError, load
+from .config import ConfigError, load, parse_text
 from .config.model import Config, Neighbor
 from .events import EventKind, PeerEvent, SessionState
 from .flows import FlowManager
@@ -296,13 +296,17 @@ class Speaker:
 
     # -- reload -----------------------------------------------------------------------------------
 
-    async def reload(self, *, dry_run: bool = False) -> ReloadResult:
+    async def reload(self, *, dry_run: bool = False,
+                     candidate: tuple[str, str] | None = None) -> ReloadResult:
         """Re-read the config and apply the plan `reconcile` makes of it. A bad file changes
         nothing. Unchanged neighbors keep their session and only get the route differences;
-        changed ones restart; removed ones are shut down. dry_run: plan only, apply nothing."""
+        changed ones restart; removed ones are shut down. dry_run: plan only, apply nothing.
+        candidate: (file name, text) to plan instead of the config file (dry_run only)."""
+        if candidate is not None and not dry_run:
+            raise ValueError("a candidate config can only be planned (dry_run), not applied")
         async with self._reload_lock:
             if dry_run:
-                return self._plan_reload(dry_run=True)
+                return self._plan_reload(dry_run=True, candidate=candidate)
             notifier().reloading("reloading the configuration")
             try:
                 result = self._plan_reload(dry_run=False)
@@ -312,18 +316,26 @@ class Speaker:
             finally:
                 notifier().ready(self.status_line())
 
-    def _plan_reload(self, *, dry_run: bool) -> ReloadResult:
+    def _plan_reload(self, *, dry_run: bool, candidate: tuple[str, str] | None = None) -> ReloadResult:
         path = self.config_path
         try:
-            sha = file_sha256(path)
-            new = load(path)
+            if candidate is not None:
+                path, text = candidate
+                sha = hashlib.sha256(text.encode()).hexdigest()
+                new = parse_text(text, path)
+            else:
+                sha = file_sha256(path)
+                new = load(path)
         except ConfigError as exc:
             return self._reload_failed(str(exc).splitlines(), dry_run)
         except OSError as exc:
             return self._reload_failed([f"{path}: {exc.strerror}"], dry_run)
-        running = {address: RunningPeer(p.neighbor, p.rib_out.static, p.rib_out.routes)
+        running = {address: RunningPeer(p.neighbor, p.rib_out.static, p.rib_out.routes, p.rib_out.owners)
                    for address, p in self.peers.items()}
-        plan = reconcile(self.config, new, running, listen_override=self.settings.listen)
+        # The real reload plans the checks' routes too (the same code as the dry run): its log
+        # line and reply then say what was really sent.
+        checks = self.health.plan(new) if self.health is not None else None
+        plan = reconcile(self.config, new, running, listen_override=self.settings.listen, checks=checks)
         return ReloadResult(True, [], plan.summary(), plan=plan, sha256=sha)
 
     def _reload_failed(self, errors: list[str], dry_run: bool) -> ReloadResult:

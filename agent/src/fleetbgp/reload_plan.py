@@ -1,6 +1,13 @@
 """Reload as a value: `reconcile` compares the running configuration and routes with a new file and
 returns a `ReloadPlan`; the daemon applies it (`Speaker.reload`), or only shows it
-(`fleetbgp reload --dry-run`). Pure: no sockets, no peers, nothing changes while planning."""
+(`fleetbgp reload --dry-run`). Pure: no sockets, no peers, nothing changes while planning.
+
+The route plan: per neighbor, the routes the config file and the health checks own before and after
+the reload (`owned_before`, `owned_after`), compared route by route (`diff_routes`). Routes of API
+programs and control clients are not the file's: a reload leaves them as they are, so the plan
+leaves them out. The health checks' routes come in as `PlannedCheck`s, made by the health runner
+from each check's state (health/runner.py `planned_check`, the function its `sync` announces with).
+A planned check that is not running yet is planned as if UP (`assumed_up`)."""
 
 from __future__ import annotations
 
@@ -10,8 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .config.model import Config, Neighbor
+from .grammar.communities import community_text, extended_community_text, large_community_text
+from .grammar.route import as_path_text, origin_text
+from .owner import CONFIG, Owner, OwnerKind
 from .rib import RouteTable
 from .transport import normalise_peer
+from .wire.attributes import Attributes
+from .wire.nlri import Family, family_name, nlri_to_prefix
+
+RouteKey = tuple[Family, bytes]
+OwnedRoutes = dict[RouteKey, tuple[Attributes, Owner]]  # what the file and the checks own, by route
 
 
 class NeighborAction(enum.Enum):
@@ -28,6 +43,50 @@ class RunningPeer(NamedTuple):
     neighbor: Neighbor
     static: RouteTable     # the routes the running config put there
     announced: RouteTable  # the whole adj-rib-out (config, API, health, control routes)
+    owners: Mapping[Family, Mapping[bytes, Owner]] = {}  # the tracked owners of the adj-rib-out
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCheck:
+    """What one health check of the new file will announce: its routes at the attributes its
+    state gives (a check that is not running yet: as if UP, `assumed_up`)."""
+
+    owner: Owner
+    neighbors: tuple[str, ...] | None              # None: every neighbor
+    routes: tuple[tuple[Family, bytes, Attributes], ...]  # IPs the state withdraws are left out
+    assumed_up: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChanges:
+    """One neighbor's route plan: announced (new), withdrawn, changed (old and new attributes)."""
+
+    announce: tuple[tuple[RouteKey, Attributes, Owner], ...] = ()
+    withdraw: tuple[tuple[RouteKey, Attributes, Owner], ...] = ()
+    change: tuple[tuple[RouteKey, Attributes, Attributes, Owner], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.announce or self.withdraw or self.change)
+
+    def as_dict(self, assumed_up: frozenset[Owner] = frozenset()) -> dict[str, Any]:
+        def entry(key: RouteKey, attrs: Attributes, owner: Owner) -> dict[str, Any]:
+            out: dict[str, Any] = {"family": family_name(key[0]), "prefix": _prefix(key), "owner": str(owner),
+                   "attributes": attribute_fields(attrs)}
+            if owner in assumed_up:
+                out["assumed_up"] = True
+            return out
+
+        changed = []
+        for key, old, new, owner in self.change:
+            item = entry(key, new, owner)
+            before, after = attribute_fields(old), item["attributes"]
+            item["changes"] = {name: [before.get(name), after.get(name)]
+                               for name in sorted(set(before) | set(after))
+                               if before.get(name) != after.get(name)}
+            changed.append(item)
+        return {"announce": [entry(*r) for r in self.announce],
+                "withdraw": [entry(*r) for r in self.withdraw],
+                "change": changed}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +97,7 @@ class NeighborStep:
     settings: tuple[str, ...] = ()   # RESTART: the config keywords that changed
     announce: int = 0                # UPDATE: routes announced or changed
     withdraw: int = 0                # UPDATE: routes withdrawn
+    routes: RouteChanges = RouteChanges()  # the file's and the checks' routes, one by one
 
     def summary(self) -> str | None:
         """The line the reload log and reply show (None: nothing to say)."""
@@ -61,6 +121,9 @@ class NeighborStep:
             out["announce"] = self.announce
             out["withdraw"] = self.withdraw
         return out
+
+    def routes_dict(self, assumed_up: frozenset[Owner] = frozenset()) -> dict[str, Any]:
+        return {"neighbor": self.address, "action": self.action.value, **self.routes.as_dict(assumed_up)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +149,8 @@ class ReloadPlan:
     listen_after: tuple[tuple[str, int], ...]
     processes: NamedChanges
     healthchecks: NamedChanges
+    assumed_up: frozenset[Owner] = frozenset()  # the checks planned as if UP (not running yet)
+    routes_planned: bool = True                  # False: no health check view, config routes only
 
     @property
     def listeners_change(self) -> bool:
@@ -103,27 +168,52 @@ class ReloadPlan:
                        "after": [list(a) for a in self.listen_after]},
             "processes": self.processes.as_dict(),
             "healthchecks": self.healthchecks.as_dict(),
+            # Every neighbor of the new file and every removed one, even with nothing to send: a
+            # fleet-wide summary needs to know who announces what.
+            "routes": [s.routes_dict(self.assumed_up) for s in self.neighbors],
+            "assumed_up": sorted(o.name for o in self.assumed_up),
+            "routes_note": ROUTES_NOTE if self.routes_planned else ROUTES_NOTE_NO_CHECKS,
         }
 
 
+ROUTES_NOTE = ("routes of the config file and of the health checks (at the attributes their state "
+               "gives now; checks not running yet as if UP); routes of API programs and control "
+               "clients are left as they are and not listed")
+ROUTES_NOTE_NO_CHECKS = "routes of the config file only; API, control and health check routes are not listed"
+
+
 def reconcile(old: Config, new: Config, running: Mapping[str, RunningPeer], *,
-              listen_override: Sequence[tuple[str, int]] | None = None) -> ReloadPlan:
+              listen_override: Sequence[tuple[str, int]] | None = None,
+              checks: Mapping[str, PlannedCheck] | None = None) -> ReloadPlan:
     """What a reload from `old` to `new` does, given the running peers (keyed by normalised
     address). Neighbors removed come first, then the new file's neighbors in its order.
-    `listen_override`: the agent's own listen setting, which wins over both files."""
+    `listen_override`: the agent's own listen setting, which wins over both files.
+    `checks`: the new file's health checks as they will announce (None: leave the checks'
+    routes out of the route plan, e.g. an agent without the health subsystem)."""
     wanted = {normalise_peer(n.peer_address): n for n in new.neighbors}
-    steps = [NeighborStep(address, NeighborAction.REMOVE) for address in running if address not in wanted]
+    health = checks is not None
+    steps = [NeighborStep(address, NeighborAction.REMOVE,
+                          routes=diff_routes(owned_before(peer, health=health), {}))
+             for address, peer in running.items() if address not in wanted]
     for address, neighbor in wanted.items():
         peer = running.get(address)
+        after = owned_after(address, neighbor, checks or {})
         if peer is None:
-            steps.append(NeighborStep(address, NeighborAction.ADD, neighbor))
-        elif peer.neighbor.settings_key() != neighbor.settings_key():
+            steps.append(NeighborStep(address, NeighborAction.ADD, neighbor, routes=diff_routes({}, after)))
+            continue
+        routes = diff_routes(owned_before(peer, health=health), after)
+        if peer.neighbor.settings_key() != neighbor.settings_key():
             steps.append(NeighborStep(address, NeighborAction.RESTART, neighbor,
-                                      settings=tuple(peer.neighbor.changed_settings(neighbor))))
+                                      settings=tuple(peer.neighbor.changed_settings(neighbor)),
+                                      routes=routes))
         else:
             announce, withdraw = route_delta(peer.static, peer.announced, neighbor.static_routes)
+            # The checks' changes count too: a MED changed in a healthcheck block is an update.
+            announce = max(announce, len(routes.announce) + len(routes.change))
+            withdraw = max(withdraw, len(routes.withdraw))
             action = NeighborAction.UPDATE if announce or withdraw else NeighborAction.KEEP
-            steps.append(NeighborStep(address, action, neighbor, announce=announce, withdraw=withdraw))
+            steps.append(NeighborStep(address, action, neighbor, announce=announce, withdraw=withdraw,
+                                      routes=routes))
     return ReloadPlan(
         config=new,
         neighbors=tuple(steps),
@@ -131,7 +221,90 @@ def reconcile(old: Config, new: Config, running: Mapping[str, RunningPeer], *,
         listen_after=tuple(new.listen if listen_override is None else listen_override),
         processes=named_changes(old.processes, new.processes),
         healthchecks=named_changes(old.healthchecks, new.healthchecks),
+        assumed_up=frozenset(c.owner for c in (checks or {}).values() if c.assumed_up),
+        routes_planned=health,
     )
+
+
+def owned_before(peer: RunningPeer, *, health: bool = True) -> OwnedRoutes:
+    """The routes of a running peer that the file (`static`) and the health checks own, with the
+    attributes on the wire now. Runtime owners (API, control) are not the file's business."""
+    out: OwnedRoutes = {}
+    for fam, table in peer.announced.items():
+        static = peer.static.get(fam, {})
+        owners = peer.owners.get(fam, {})
+        for nlri, attrs in table.items():
+            owner = owners.get(nlri)
+            if owner is not None:
+                if health and owner.kind is OwnerKind.HEALTH:
+                    out[(fam, nlri)] = (attrs, owner)
+            elif nlri in static:
+                out[(fam, nlri)] = (attrs, CONFIG)
+    return out
+
+
+def owned_after(address: str, neighbor: Neighbor, checks: Mapping[str, PlannedCheck]) -> OwnedRoutes:
+    """What the file and the checks will own on this neighbor: its static routes, then each check
+    that selects it (the checks win: the health runner puts its routes after the file's)."""
+    out: OwnedRoutes = {(fam, nlri): (attrs, CONFIG)
+                        for fam, table in neighbor.static_routes.items() for nlri, attrs in table.items()}
+    for check in checks.values():
+        if check.neighbors is not None and address not in {normalise_peer(n) for n in check.neighbors}:
+            continue
+        for fam, nlri, attrs in check.routes:
+            out[(fam, nlri)] = (attrs, check.owner)
+    return out
+
+
+def diff_routes(before: OwnedRoutes, after: OwnedRoutes) -> RouteChanges:
+    """Route by route, in a stable order (family, then prefix bytes)."""
+    announce, change = [], []
+    for key in sorted(after, key=_order):
+        attrs, owner = after[key]
+        old = before.get(key)
+        if old is None:
+            announce.append((key, attrs, owner))
+        elif old[0] is not attrs and old[0] != attrs:
+            change.append((key, old[0], attrs, owner))
+    withdraw = [(key, *before[key]) for key in sorted(before, key=_order) if key not in after]
+    return RouteChanges(tuple(announce), tuple(withdraw), tuple(change))
+
+
+def _order(key: RouteKey) -> tuple[int, int, bytes]:
+    return (key[0].afi, key[0].safi, key[1])
+
+
+def _prefix(key: RouteKey) -> str:
+    try:
+        return nlri_to_prefix(*key)
+    except Exception:  # an NLRI with no prefix form (FlowSpec from the file): its bytes
+        return key[1].hex()
+
+
+def attribute_fields(attrs: Attributes) -> dict[str, Any]:
+    """The attributes a person compares, in the config's words (`med`, `next-hop`, ...)."""
+    out: dict[str, Any] = {}
+    if attrs.next_hop is not None:
+        out["next-hop"] = attrs.next_hop
+    if attrs.origin:
+        out["origin"] = origin_text(attrs.origin)
+    if attrs.as_path:
+        out["as-path"] = as_path_text(attrs.as_path)
+    if attrs.med is not None:
+        out["med"] = attrs.med
+    if attrs.local_pref is not None:
+        out["local-preference"] = attrs.local_pref
+    if attrs.communities:
+        out["community"] = " ".join(map(community_text, attrs.communities))
+    if attrs.large_communities:
+        out["large-community"] = " ".join(map(large_community_text, attrs.large_communities))
+    if attrs.ext_communities:
+        out["extended-community"] = " ".join(map(extended_community_text, attrs.ext_communities))
+    if attrs.atomic_aggregate:
+        out["atomic-aggregate"] = True
+    if attrs.aggregator is not None:
+        out["aggregator"] = f"{attrs.aggregator[0]}:{attrs.aggregator[1]}"
+    return out
 
 
 def route_delta(static: RouteTable, announced: RouteTable, desired: RouteTable) -> tuple[int, int]:

@@ -82,6 +82,11 @@ class Command:
     args: tuple[Arg, ...]
     handler: Handler
     changes: bool  # changes something: logged at INFO with the client (docs/agent/operations.md)
+    hidden: frozenset[str] = frozenset()  # arguments never logged (a candidate config has secrets)
+
+    def logged(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The request's arguments as the log shows them: the hidden ones as `<hidden>`."""
+        return {k: "<hidden>" if k in self.hidden else v for k, v in given.items()}
 
     @property
     def accepted(self) -> frozenset[str]:
@@ -110,12 +115,13 @@ COMMANDS: dict[str, Command] = {}
 """Every command by name, in the order they are registered (the order `unknown_command` lists)."""
 
 
-def command(name: str, *args: Arg, changes: bool = False) -> Callable[[Handler], Handler]:
+def command(name: str, *args: Arg, changes: bool = False,
+            hidden: frozenset[str] = frozenset()) -> Callable[[Handler], Handler]:
     """Register the decorated handler as the command `name` taking `args`."""
     def register(handler: Handler) -> Handler:
         if name in COMMANDS:
             raise ValueError(f"control command {name!r} registered twice")
-        COMMANDS[name] = Command(name, args, handler, changes)
+        COMMANDS[name] = Command(name, args, handler, changes, hidden)
         return handler
     return register
 
@@ -403,11 +409,32 @@ def _dry_run(value: Any) -> bool:
     return value
 
 
-@command("reload", Arg("dry_run", _dry_run, False), changes=True)
+def _candidate(value: Any) -> dict[str, str] | None:
+    """`config`: {"name": FILE, "text": TEXT}, a candidate file to plan (the client reads it: the
+    agent may not be allowed to read a file the operator's tools wrote)."""
+    if value is None:
+        return None
+    if (not isinstance(value, dict) or set(value) != {"name", "text"}
+            or not all(isinstance(v, str) for v in value.values())):
+        raise ControlError("bad_request", 'reload: config must be {"name": FILE, "text": CONTENT}, '
+                                          f"not {short(value)}")
+    return value
+
+
+@command("reload", Arg("dry_run", _dry_run, False), Arg("config", _candidate, None), changes=True,
+         hidden=frozenset({"config"}))
 async def _reload(ctx: Context, args: Args) -> Any:
     # No lock of our own: the Speaker serialises reloads, whoever asks (signal, socket, CLI).
     dry_run: bool = args["dry_run"]
-    result = await ctx.speaker.reload(dry_run=dry_run)
+    config: dict[str, str] | None = args["config"]
+    if config is not None and not dry_run:
+        raise ControlError("bad_request", "reload: a config can only be planned (dry_run true); "
+                                          "to apply it, install it as the agent's config file")
+    candidate = None if config is None else (config["name"], config["text"])
+    if candidate is None:
+        result = await ctx.speaker.reload(dry_run=dry_run)
+    else:
+        result = await ctx.speaker.reload(dry_run=True, candidate=candidate)
     if not result.ok:
         raise ControlError("reload_failed", result.summary or "reload refused",
                            details=list(result.errors))
