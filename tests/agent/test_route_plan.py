@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ def test_a_health_check_med_change_is_shown_old_to_new(tmp_path: Path) -> None:
         try:
             start_checks(sp)
             new = conf(checks=(("service", "100.10.0.200/32", 200),))
-            result = await sp.reload(dry_run=True, candidate=("/tmp/candidate.conf", new))
+            result = await sp.reload(dry_run=True, candidate=("/tmp/candidate.conf", new, {}))
             assert result.ok and result.plan is not None
             routes = result.plan.as_dict()["routes"]
             assert [(r["neighbor"], lines(r)) for r in routes] == [
@@ -94,7 +95,7 @@ def test_new_checks_are_planned_as_if_up_and_removed_ones_withdrawn(tmp_path: Pa
         try:
             start_checks(sp)
             new = conf(checks=(("anycast", "100.10.0.150/32", 100),))
-            result = await sp.reload(dry_run=True, candidate=("/tmp/candidate.conf", new))
+            result = await sp.reload(dry_run=True, candidate=("/tmp/candidate.conf", new, {}))
             assert result.plan is not None
             first = result.plan.as_dict()["routes"][0]
             assert lines(first) == [
@@ -123,7 +124,7 @@ def test_the_plan_is_what_the_real_reload_sends(tmp_path: Path) -> None:
             new = conf("route 100.10.0.100/32 next-hop self med 200; route 100.10.0.101/32 next-hop self;",
                        peer_as=65002, checks=(("service", "100.10.0.200/32", 300),))
             before = adj_ribs_out(sp)
-            dry = await sp.reload(dry_run=True, candidate=(str(tmp_path / "fleetbgp.conf"), new))
+            dry = await sp.reload(dry_run=True, candidate=(str(tmp_path / "fleetbgp.conf"), new, {}))
             assert adj_ribs_out(sp) == before
             (tmp_path / "fleetbgp.conf").write_text(new)
             real = await sp.reload()
@@ -181,3 +182,20 @@ def test_a_candidate_without_health_view_plans_config_routes_only() -> None:
     old, new = parse_text(conf(), "old.conf"), parse_text(conf(checks=()), "new.conf")
     plan = reconcile(old, new, {})
     assert plan.as_dict()["routes_note"].startswith("routes of the config file only")
+
+
+def test_a_candidates_secrets_come_from_its_env_and_do_not_stay(tmp_path: Path) -> None:
+    async def go() -> None:
+        sp = make_speaker(tmp_path, conf())
+        await sp.start()
+        try:
+            new = conf().replace("peer-as 65000;", "peer-as 65000; md5-password env['PLAN_TEST_MD5'];", 1)
+            refused = await sp.reload(dry_run=True, candidate=("/c.conf", new, {}))
+            assert not refused.ok and "PLAN_TEST_MD5 is not set" in refused.errors[0]
+            result = await sp.reload(dry_run=True, candidate=("/c.conf", new, {"PLAN_TEST_MD5": "s3cret"}))
+            assert result.plan is not None and result.plan.neighbors[0].settings == ("md5-password",)
+            assert "PLAN_TEST_MD5" not in os.environ and "s3cret" not in json.dumps(result.plan.as_dict())
+        finally:
+            await sp.stop()
+
+    asyncio.run(go())

@@ -117,6 +117,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--config", metavar="FILE", default=None,
                    help="with --dry-run: plan this candidate file instead of the agent's config file "
                         "(against the running agent; with no agent running, against nothing)")
+    p.add_argument("--env-file", metavar="ENVFILE", default=None,
+                   help="with --config: the KEY=VALUE file its env['NAME'] secrets come from (as "
+                        "`fleetbgp validate --env-file`)")
     _common(p)
 
 
@@ -222,12 +225,14 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any], Callable[[A
     if args.command == "maintenance":
         return "maintenance", ({"state": args.state} if args.state else {}), _render_maintenance
     if args.command == "reload":
+        if args.env_file and not args.config:
+            raise ValueError("--env-file goes with --config FILE")
         if args.config and not args.dry_run:
             raise ValueError("--config plans a candidate file: give --dry-run too (to apply a file, "
                              "install it as the agent's config file and reload)")
         if args.config:
-            return "reload", {"dry_run": True, "config": cli_plan.read_candidate(args.config)}, \
-                cli_plan.render_plan
+            candidate = cli_plan.read_candidate(args.config, args.env_file)
+            return "reload", {"dry_run": True, "config": candidate}, cli_plan.render_plan
         if args.dry_run:
             return "reload", {"dry_run": True}, cli_plan.render_plan
         return "reload", {}, _render_reload

@@ -28,10 +28,20 @@ class CandidateError(Exception):
         self.lines = lines
 
 
-def read_candidate(path: str) -> dict[str, str]:
-    """The `config` argument of the reload request: the file's name and text, checked."""
+def read_candidate(path: str, env_file: str | None = None) -> dict[str, Any]:
+    """The `config` argument of the reload request: the file's name and text, checked, and the
+    values of `env_file` (the secrets file the unit loads: `md5-password env['NAME']` reads it;
+    the agent plans with them, as it would run after a restart)."""
+    from fleetbgp.cli import read_env_file
     from fleetbgp.config import ConfigError, parse_text  # heavy: only for --config
 
+    env: dict[str, str] = {}
+    if env_file:
+        try:
+            env = read_env_file(env_file)
+        except (OSError, ValueError) as exc:
+            raise CandidateError([f"--env-file: {exc}"]) from None
+        os.environ.update(env)  # this process only: the local check reads them like the agent
     name = os.path.abspath(path)
     try:
         with open(name, "rb") as fh:
@@ -46,10 +56,13 @@ def read_candidate(path: str) -> dict[str, str]:
         parse_text(text, name)
     except ConfigError as exc:
         raise CandidateError(str(exc).splitlines()) from None
-    return {"name": name, "text": text}
+    out: dict[str, Any] = {"name": name, "text": text}
+    if env:
+        out["env"] = env
+    return out
 
 
-def plan_without_agent(candidate: dict[str, str]) -> dict[str, Any]:
+def plan_without_agent(candidate: dict[str, Any]) -> dict[str, Any]:
     """The reply a running agent with no neighbors, routes or checks would give: everything in the
     file is added, its health checks as if UP (the same planning code as the agent's)."""
     from fleetbgp.config import Config, parse_text

@@ -11,7 +11,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -297,11 +297,12 @@ class Speaker:
     # -- reload -----------------------------------------------------------------------------------
 
     async def reload(self, *, dry_run: bool = False,
-                     candidate: tuple[str, str] | None = None) -> ReloadResult:
+                     candidate: tuple[str, str, Mapping[str, str]] | None = None) -> ReloadResult:
         """Re-read the config and apply the plan `reconcile` makes of it. A bad file changes
         nothing. Unchanged neighbors keep their session and only get the route differences;
         changed ones restart; removed ones are shut down. dry_run: plan only, apply nothing.
-        candidate: (file name, text) to plan instead of the config file (dry_run only)."""
+        candidate: (file name, text, env) to plan instead of the config file (dry_run only); env:
+        the secrets its env['NAME'] references read (the unit's env file after the change)."""
         if candidate is not None and not dry_run:
             raise ValueError("a candidate config can only be planned (dry_run), not applied")
         async with self._reload_lock:
@@ -316,13 +317,15 @@ class Speaker:
             finally:
                 notifier().ready(self.status_line())
 
-    def _plan_reload(self, *, dry_run: bool, candidate: tuple[str, str] | None = None) -> ReloadResult:
+    def _plan_reload(self, *, dry_run: bool,
+                     candidate: tuple[str, str, Mapping[str, str]] | None = None) -> ReloadResult:
         path = self.config_path
         try:
             if candidate is not None:
-                path, text = candidate
+                path, text, env = candidate
                 sha = hashlib.sha256(text.encode()).hexdigest()
-                new = parse_text(text, path)
+                with _environment(env):
+                    new = parse_text(text, path)
             else:
                 sha = file_sha256(path)
                 new = load(path)
@@ -398,6 +401,22 @@ class Speaker:
         restart caused by a reload: only the static routes come from the new file."""
         for fam, nlri, attrs, owner in list(old.rib_out.runtime_routes()):
             new.advertise(fam, nlri, attrs, owner or RUNTIME, track=owner is not None)
+
+
+@contextlib.contextmanager
+def _environment(extra: Mapping[str, str]) -> Iterator[None]:
+    """os.environ with `extra` over it, then as it was. The parser reads env['NAME'] from
+    os.environ; this runs on the event loop with no await inside, so nothing else sees it."""
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 _background: set[asyncio.Task[Any]] = set()

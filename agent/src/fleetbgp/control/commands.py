@@ -409,15 +409,19 @@ def _dry_run(value: Any) -> bool:
     return value
 
 
-def _candidate(value: Any) -> dict[str, str] | None:
-    """`config`: {"name": FILE, "text": TEXT}, a candidate file to plan (the client reads it: the
-    agent may not be allowed to read a file the operator's tools wrote)."""
+def _candidate(value: Any) -> dict[str, Any] | None:
+    """`config`: {"name": FILE, "text": TEXT[, "env": {NAME: VALUE}]}, a candidate file to plan
+    (the client reads it: the agent may not be allowed to read a file the operator's tools wrote;
+    `env`: the secrets its env['NAME'] references read)."""
     if value is None:
         return None
-    if (not isinstance(value, dict) or set(value) != {"name", "text"}
-            or not all(isinstance(v, str) for v in value.values())):
-        raise ControlError("bad_request", 'reload: config must be {"name": FILE, "text": CONTENT}, '
-                                          f"not {short(value)}")
+    env = value.get("env", {}) if isinstance(value, dict) else None
+    if (not isinstance(value, dict) or not {"name", "text"} <= set(value) <= {"name", "text", "env"}
+            or not isinstance(value["name"], str) or not isinstance(value["text"], str)
+            or not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in env.items())):
+        raise ControlError("bad_request", 'reload: config must be {"name": FILE, "text": CONTENT, '
+                                          '"env": {NAME: VALUE}} (env optional)')
     return value
 
 
@@ -426,11 +430,11 @@ def _candidate(value: Any) -> dict[str, str] | None:
 async def _reload(ctx: Context, args: Args) -> Any:
     # No lock of our own: the Speaker serialises reloads, whoever asks (signal, socket, CLI).
     dry_run: bool = args["dry_run"]
-    config: dict[str, str] | None = args["config"]
+    config: dict[str, Any] | None = args["config"]
     if config is not None and not dry_run:
         raise ControlError("bad_request", "reload: a config can only be planned (dry_run true); "
                                           "to apply it, install it as the agent's config file")
-    candidate = None if config is None else (config["name"], config["text"])
+    candidate = None if config is None else (config["name"], config["text"], config.get("env", {}))
     if candidate is None:
         result = await ctx.speaker.reload(dry_run=dry_run)
     else:

@@ -71,7 +71,7 @@ class SpeakerPort(RouteSink, Protocol):
     def set_maintenance(self, on: bool) -> None: ...
 
     async def reload(self, *, dry_run: bool = False,
-                     candidate: tuple[str, str] | None = None) -> ReloadOutcome:
-        """Re-read the config (or plan `candidate`, (name, text), with dry_run). Serialised by the
+                     candidate: tuple[str, str, Mapping[str, str]] | None = None) -> ReloadOutcome:
+        """Re-read the config (or plan `candidate`, (name, text, env), with dry_run). Serialised by the
         Speaker itself: callers take no lock."""
         ...
