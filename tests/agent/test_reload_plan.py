@@ -55,7 +55,7 @@ def test_a_secret_change_is_named_but_never_shown() -> None:
     new = old.replace("old-secret", "new-secret")
     plan = plan_of(old, new)
     assert plan.neighbors[0].settings == ("md5-password",)
-    assert "secret" not in json.dumps(plan.as_dict())
+    assert "secret" not in json.dumps(plan.as_dict(routes=True))
 
 
 def test_removed_neighbors_come_first_then_the_new_files_order() -> None:
@@ -116,7 +116,7 @@ def test_dry_run_applies_nothing_and_the_real_reload_applies_the_same_plan(tmp_p
 
 def test_the_cli_prints_the_plan() -> None:
     plan = plan_of(PROCESS.format(run="/bin/cat") + conf(),
-                   conf("route 100.10.0.101/32 next-hop self;", peer_as=65002)).as_dict()
+                   conf("route 100.10.0.101/32 next-hop self;", peer_as=65002)).as_dict(routes=True)
     text = cli_plan.render_plan({"ok": True, "plan": plan, "applied": False})
     assert text == ("neighbor 127.100.0.1: announce or change 1 route(s), withdraw 1\n"
                     "  + 100.10.0.101/32 next-hop self (config)\n"

@@ -73,7 +73,7 @@ def test_a_health_check_med_change_is_shown_old_to_new(tmp_path: Path) -> None:
             new = conf(checks=(("service", "100.10.0.200/32", 200),))
             result = await sp.reload(dry_run=True, candidate=("/tmp/candidate.conf", new, {}))
             assert result.ok and result.plan is not None
-            routes = result.plan.as_dict()["routes"]
+            routes = result.plan.as_dict(routes=True)["routes"]
             assert [(r["neighbor"], lines(r)) for r in routes] == [
                 ("127.100.0.1", ["~ 100.10.0.200/32 med 100 -> 200 (health:service)"]),
                 ("127.100.0.5", ["~ 100.10.0.200/32 med 100 -> 200 (health:service)"])]
@@ -97,11 +97,11 @@ def test_new_checks_are_planned_as_if_up_and_removed_ones_withdrawn(tmp_path: Pa
             new = conf(checks=(("anycast", "100.10.0.150/32", 100),))
             result = await sp.reload(dry_run=True, candidate=("/tmp/candidate.conf", new, {}))
             assert result.plan is not None
-            first = result.plan.as_dict()["routes"][0]
+            first = result.plan.as_dict(routes=True)["routes"][0]
             assert lines(first) == [
                 "+ 100.10.0.150/32 next-hop self med 100 community 65001:200 (health:anycast, assumed UP)",
                 "- 100.10.0.200/32 next-hop self med 100 community 65001:200 (health:service)"]
-            assert result.plan.as_dict()["assumed_up"] == ["anycast"]
+            assert result.plan.as_dict(routes=True)["assumed_up"] == ["anycast"]
         finally:
             await sp.stop()
 
@@ -129,7 +129,7 @@ def test_the_plan_is_what_the_real_reload_sends(tmp_path: Path) -> None:
             (tmp_path / "fleetbgp.conf").write_text(new)
             real = await sp.reload()
             assert dry.plan is not None and real.plan is not None
-            assert dry.plan.as_dict()["routes"] == real.plan.as_dict()["routes"]
+            assert dry.plan.as_dict(routes=True)["routes"] == real.plan.as_dict(routes=True)["routes"]
             after = adj_ribs_out(sp)
             for step in dry.plan.neighbors:
                 was, now = before[step.address], after[step.address]
@@ -162,6 +162,7 @@ def test_with_no_agent_a_candidate_is_planned_against_nothing(tmp_path: Path, ca
     assert routes == {"127.100.0.1": [("100.10.0.100/32", "config", False),
                                       ("100.10.0.200/32", "health:service", True)],
                       "127.100.0.5": [("100.10.0.200/32", "health:service", True)]}
+    assert out["plan"]["prefixes"] == {"before": [], "after": ["100.10.0.100/32", "100.10.0.200/32"]}
     code = cli.main(["reload", "--dry-run", "--config", str(path), "--socket", str(tmp_path / "none.sock")])
     text = capsys.readouterr().out
     assert code == 0 and text.startswith("note: no agent is running")
@@ -181,7 +182,7 @@ def test_a_bad_candidate_names_file_and_line_and_fails(tmp_path: Path, capsys: p
 def test_a_candidate_without_health_view_plans_config_routes_only() -> None:
     old, new = parse_text(conf(), "old.conf"), parse_text(conf(checks=()), "new.conf")
     plan = reconcile(old, new, {})
-    assert plan.as_dict()["routes_note"].startswith("routes of the config file only")
+    assert plan.as_dict(routes=True)["routes_note"].startswith("routes of the config file only")
 
 
 def test_a_candidates_secrets_come_from_its_env_and_do_not_stay(tmp_path: Path) -> None:
@@ -194,7 +195,7 @@ def test_a_candidates_secrets_come_from_its_env_and_do_not_stay(tmp_path: Path) 
             assert not refused.ok and "PLAN_TEST_MD5 is not set" in refused.errors[0]
             result = await sp.reload(dry_run=True, candidate=("/c.conf", new, {"PLAN_TEST_MD5": "s3cret"}))
             assert result.plan is not None and result.plan.neighbors[0].settings == ("md5-password",)
-            assert "PLAN_TEST_MD5" not in os.environ and "s3cret" not in json.dumps(result.plan.as_dict())
+            assert "PLAN_TEST_MD5" not in os.environ and "s3cret" not in json.dumps(result.plan.as_dict(routes=True))
         finally:
             await sp.stop()
 

@@ -151,6 +151,10 @@ class ReloadPlan:
     healthchecks: NamedChanges
     assumed_up: frozenset[Owner] = frozenset()  # the checks planned as if UP (not running yet)
     routes_planned: bool = True                  # False: no health check view, config routes only
+    # The routes the file and the checks own on any neighbor, before and after: which prefixes
+    # this host stops or starts announcing at all (the collection's fleet-wide summary).
+    owned_before: frozenset[RouteKey] = field(default=frozenset(), compare=False, repr=False)
+    owned_after: frozenset[RouteKey] = field(default=frozenset(), compare=False, repr=False)
 
     @property
     def listeners_change(self) -> bool:
@@ -160,20 +164,26 @@ class ReloadPlan:
         lines = [s for step in self.neighbors if (s := step.summary()) is not None]
         return "; ".join(lines) or "no change to sessions or routes"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
+    def as_dict(self, *, routes: bool = False) -> dict[str, Any]:
+        """The plan as JSON. `routes`: with the route lists and prefixes (a dry run asks for them;
+        a real reload's reply leaves them out: a million routes are not worth a reply)."""
+        out = {
             "neighbors": [s.as_dict() for s in self.neighbors if s.action is not NeighborAction.KEEP],
             "unchanged_neighbors": sum(s.action is NeighborAction.KEEP for s in self.neighbors),
             "listen": {"before": [list(a) for a in self.listen_before],
                        "after": [list(a) for a in self.listen_after]},
             "processes": self.processes.as_dict(),
             "healthchecks": self.healthchecks.as_dict(),
+        }
+        if routes:
             # Every neighbor of the new file and every removed one, even with nothing to send: a
             # fleet-wide summary needs to know who announces what.
-            "routes": [s.routes_dict(self.assumed_up) for s in self.neighbors],
-            "assumed_up": sorted(o.name for o in self.assumed_up),
-            "routes_note": ROUTES_NOTE if self.routes_planned else ROUTES_NOTE_NO_CHECKS,
-        }
+            out["routes"] = [s.routes_dict(self.assumed_up) for s in self.neighbors]
+            out["prefixes"] = {"before": sorted({_prefix(k) for k in self.owned_before}),
+                               "after": sorted({_prefix(k) for k in self.owned_after})}
+            out["assumed_up"] = sorted(o.name for o in self.assumed_up)
+            out["routes_note"] = ROUTES_NOTE if self.routes_planned else ROUTES_NOTE_NO_CHECKS
+        return out
 
 
 ROUTES_NOTE = ("routes of the config file and of the health checks (at the attributes their state "
@@ -192,16 +202,24 @@ def reconcile(old: Config, new: Config, running: Mapping[str, RunningPeer], *,
     routes out of the route plan, e.g. an agent without the health subsystem)."""
     wanted = {normalise_peer(n.peer_address): n for n in new.neighbors}
     health = checks is not None
-    steps = [NeighborStep(address, NeighborAction.REMOVE,
-                          routes=diff_routes(owned_before(peer, health=health), {}))
-             for address, peer in running.items() if address not in wanted]
+    all_before: set[RouteKey] = set()
+    all_after: set[RouteKey] = set()
+    steps = []
+    for address, gone in running.items():
+        if address not in wanted:
+            before = owned_before(gone, health=health)
+            all_before.update(before)
+            steps.append(NeighborStep(address, NeighborAction.REMOVE, routes=diff_routes(before, {})))
     for address, neighbor in wanted.items():
         peer = running.get(address)
         after = owned_after(address, neighbor, checks or {})
+        all_after.update(after)
         if peer is None:
             steps.append(NeighborStep(address, NeighborAction.ADD, neighbor, routes=diff_routes({}, after)))
             continue
-        routes = diff_routes(owned_before(peer, health=health), after)
+        before = owned_before(peer, health=health)
+        all_before.update(before)
+        routes = diff_routes(before, after)
         if peer.neighbor.settings_key() != neighbor.settings_key():
             steps.append(NeighborStep(address, NeighborAction.RESTART, neighbor,
                                       settings=tuple(peer.neighbor.changed_settings(neighbor)),
@@ -223,6 +241,8 @@ def reconcile(old: Config, new: Config, running: Mapping[str, RunningPeer], *,
         healthchecks=named_changes(old.healthchecks, new.healthchecks),
         assumed_up=frozenset(c.owner for c in (checks or {}).values() if c.assumed_up),
         routes_planned=health,
+        owned_before=frozenset(all_before),
+        owned_after=frozenset(all_after),
     )
 
 

@@ -444,7 +444,7 @@ async def _reload(ctx: Context, args: Args) -> Any:
                            details=list(result.errors))
     reply: dict[str, Any] = {"ok": True, "summary": result.summary, "errors": list(result.errors)}
     if result.plan is not None:
-        reply["plan"] = result.plan.as_dict()
+        reply["plan"] = result.plan.as_dict(routes=dry_run)
     if dry_run:
         reply["applied"] = False
     return reply
