@@ -15,7 +15,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -157,7 +157,7 @@ class FakeSpeaker:
             p.drain_mode = self.settings.maintenance_mode if on else None
 
     async def reload(self, *, dry_run: bool = False,
-                     candidate: tuple[str, str, dict[str, str]] | None = None) -> ReloadResult:
+                     candidate: tuple[str, str, Mapping[str, str]] | None = None) -> ReloadResult:
         self.calls.append(("reload", dry_run) if dry_run else ("reload",))
         self.candidate = candidate
         await asyncio.sleep(0)
