@@ -152,7 +152,7 @@ def main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None
         if "config" in cmd_args and exc.reason.startswith(("no such socket", "connection refused")):
             result = cli_plan.plan_without_agent(cmd_args["config"])
             if getattr(args, "json", False):
-                _print_json(result, out)
+                _print_json({**result, "text": render(result)}, out)
             else:
                 out.write(render(result))
             return EXIT_OK
@@ -177,6 +177,9 @@ def main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None
             _print_json({"error": error}, out)
         return EXIT_ERROR
     if getattr(args, "json", False):
+        if render is cli_plan.render_plan and isinstance(result, dict):
+            # The plan for people too: the collection prints it, a script need not render it again.
+            result = {**result, "text": render(result)}
         _print_json(result, out)
     else:
         out.write(render(result))

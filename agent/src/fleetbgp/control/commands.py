@@ -447,6 +447,9 @@ async def _reload(ctx: Context, args: Args) -> Any:
         reply["plan"] = result.plan.as_dict(routes=dry_run)
     if dry_run:
         reply["applied"] = False
+    if candidate is not None:
+        reply["agent"] = "running"  # planned against it (without an agent the CLI plans against nothing)
+        reply["config_sha256"] = getattr(result, "sha256", "")
     return reply
 
 
