@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_speaker import make_speaker, nlri
+from test_speaker import CONF, make_speaker, nlri
 
 from fleetbgp import cli, cli_plan
 from fleetbgp.config import parse_text
@@ -25,13 +25,6 @@ from fleetbgp.reload_plan import NeighborAction, reconcile
 from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.nlri import IPV4_UNICAST
 
-NEIGHBORS = """
-neighbor 127.100.0.1 {{ router-id 192.0.2.2; local-address 127.100.0.2; connect 9; local-as 65001; peer-as 65000;
-  family {{ ipv4 unicast; }}
-  static {{ {routes} }} }}
-neighbor 127.100.0.5 {{ router-id 192.0.2.6; local-address 127.100.0.6; connect 9; local-as 65001; peer-as {peer_as};
-  family {{ ipv4 unicast; ipv6 unicast; }} }}
-"""
 CHECK = """
 healthcheck {name} {{ ip {ip}; check command "true"; rise 1; fall 1; up-metric {med}; community [ 65001:200 ]; }}
 """
@@ -39,7 +32,7 @@ healthcheck {name} {{ ip {ip}; check command "true"; rise 1; fall 1; up-metric {
 
 def conf(routes: str = "route 100.10.0.100/32 next-hop self med 100;", peer_as: int = 65000,
          checks: tuple[tuple[str, str, int], ...] = (("service", "100.10.0.200/32", 100),)) -> str:
-    return NEIGHBORS.format(routes=routes, peer_as=peer_as) + "".join(
+    return CONF.format(routes=routes, peer_as=peer_as) + "".join(
         CHECK.format(name=n, ip=ip, med=med) for n, ip, med in checks)
 
 
