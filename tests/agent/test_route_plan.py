@@ -193,3 +193,16 @@ def test_a_candidates_secrets_come_from_its_env_and_do_not_stay(tmp_path: Path) 
             await sp.stop()
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize("value", [
+    "text", [], {"name": "c"}, {"text": "x"}, {"name": 1, "text": ""}, {"name": "c", "text": None},
+    {"name": "c", "text": "", "env": []}, {"name": "c", "text": "", "env": {"A": 1}},
+    {"name": "c", "text": "", "extra": 1}])
+def test_a_malformed_candidate_request_is_a_bad_request(value: object) -> None:
+    from fleetbgp.control.commands import _candidate
+    from fleetbgp.control.protocol import ControlError
+
+    with pytest.raises(ControlError) as exc:
+        _candidate(value)
+    assert exc.value.code == "bad_request" and "config must be" in exc.value.message
