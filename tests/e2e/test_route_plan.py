@@ -22,7 +22,7 @@ from e2e_lab import SERVICE, Lab
 from test_rollout import Desired, snapshot
 
 ROLLOUT_TIMEOUT = 900
-pytestmark = pytest.mark.timeout(900)
+# No module timeout: the e2e default (FLEETBGP_E2E_TIMEOUT, 1800 s) also covers waiting for the lab's lock.
 
 
 @pytest.fixture(scope="module")
