@@ -248,18 +248,21 @@ def reconcile(old: Config, new: Config, running: Mapping[str, RunningPeer], *,
 
 def owned_before(peer: RunningPeer, *, health: bool = True) -> OwnedRoutes:
     """The routes of a running peer that the file (`static`) and the health checks own, with the
-    attributes on the wire now. Runtime owners (API, control) are not the file's business."""
+    attributes on the wire now. Runtime owners (API, control) are not the file's business. Walks
+    the file's and the tracked routes only: a million untracked API routes cost nothing here."""
     out: OwnedRoutes = {}
-    for fam, table in peer.announced.items():
-        static = peer.static.get(fam, {})
-        owners = peer.owners.get(fam, {})
-        for nlri, attrs in table.items():
-            owner = owners.get(nlri)
-            if owner is not None:
-                if health and owner.kind is OwnerKind.HEALTH:
-                    out[(fam, nlri)] = (attrs, owner)
-            elif nlri in static:
+    for fam, static in peer.static.items():
+        table = peer.announced.get(fam, {})
+        for nlri in static:
+            attrs = table.get(nlri)
+            if attrs is not None:  # not withdrawn since (clear adj-rib out)
                 out[(fam, nlri)] = (attrs, CONFIG)
+    if health:
+        for fam, owners in peer.owners.items():
+            table = peer.announced.get(fam, {})
+            for nlri, owner in owners.items():
+                if owner.kind is OwnerKind.HEALTH and (attrs := table.get(nlri)) is not None:
+                    out[(fam, nlri)] = (attrs, owner)
     return out
 
 
