@@ -206,3 +206,22 @@ def test_a_malformed_candidate_request_is_a_bad_request(value: object) -> None:
     with pytest.raises(ControlError) as exc:
         _candidate(value)
     assert exc.value.code == "bad_request" and "config must be" in exc.value.message
+
+
+def test_a_route_moving_between_the_file_and_a_check_is_one_change(tmp_path: Path) -> None:
+    async def go() -> None:
+        sp = make_speaker(tmp_path, conf())
+        await sp.start()
+        try:
+            start_checks(sp)
+            # 100.10.0.100/32: the file's (MED 100) -> the new check's (MED 300, a community).
+            new = conf(checks=(("service", "100.10.0.200/32", 100), ("anycast", "100.10.0.100/32", 300)))
+            dry = await sp.reload(dry_run=True, candidate=("/c.conf", new, {}))
+            assert dry.plan is not None
+            first = dry.plan.as_dict(routes=True)["routes"][0]
+            assert lines(first) == ["~ 100.10.0.100/32 community none -> 65001:200, med 100 -> 300 "
+                                    "(health:anycast, assumed UP)"]
+        finally:
+            await sp.stop()
+
+    asyncio.run(go())

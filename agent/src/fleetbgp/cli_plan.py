@@ -72,7 +72,7 @@ def plan_without_agent(candidate: dict[str, Any]) -> dict[str, Any]:
     new = parse_text(candidate["text"], candidate["name"])
     checks = {name: planned_check(hc, None) for name, hc in new.healthchecks.items()}
     nothing = Config(neighbors=[], processes={}, listen=[], path="")
-    plan = reconcile(nothing, new, {}, checks=checks)
+    plan = reconcile(nothing, new, {}, checks=checks, prefixes=True)
     return {"ok": True, "summary": plan.summary(), "errors": [], "plan": plan.as_dict(routes=True),
             "applied": False, "agent": "none", "note": NO_AGENT_NOTE,
             "config_sha256": hashlib.sha256(candidate["text"].encode()).hexdigest()}

@@ -338,7 +338,8 @@ class Speaker:
         # The real reload plans the checks' routes too (the same code as the dry run): its log
         # line and reply then say what was really sent.
         checks = self.health.plan(new) if self.health is not None else None
-        plan = reconcile(self.config, new, running, listen_override=self.settings.listen, checks=checks)
+        plan = reconcile(self.config, new, running, listen_override=self.settings.listen, checks=checks,
+                         prefixes=dry_run)
         return ReloadResult(True, [], plan.summary(), plan=plan, sha256=sha)
 
     def _reload_failed(self, errors: list[str], dry_run: bool) -> ReloadResult:

@@ -3,7 +3,7 @@ returns a `ReloadPlan`; the daemon applies it (`Speaker.reload`), or only shows 
 (`fleetbgp reload --dry-run`). Pure: no sockets, no peers, nothing changes while planning.
 
 The route plan: per neighbor, the routes the config file and the health checks own before and after
-the reload (`owned_before`, `owned_after`), compared route by route (`diff_routes`). Routes of API
+the reload (`owned_before`, `owned_after`), compared route by route (`neighbor_routes`). Routes of API
 programs and control clients are not the file's: a reload leaves them as they are, so the plan
 leaves them out. The health checks' routes come in as `PlannedCheck`s, made by the health runner
 from each check's state (health/runner.py `planned_check`, the function its `sync` announces with).
@@ -194,33 +194,36 @@ ROUTES_NOTE_NO_CHECKS = "routes of the config file only; API, control and health
 
 def reconcile(old: Config, new: Config, running: Mapping[str, RunningPeer], *,
               listen_override: Sequence[tuple[str, int]] | None = None,
-              checks: Mapping[str, PlannedCheck] | None = None) -> ReloadPlan:
+              checks: Mapping[str, PlannedCheck] | None = None, prefixes: bool = False) -> ReloadPlan:
     """What a reload from `old` to `new` does, given the running peers (keyed by normalised
     address). Neighbors removed come first, then the new file's neighbors in its order.
     `listen_override`: the agent's own listen setting, which wins over both files.
     `checks`: the new file's health checks as they will announce (None: leave the checks'
-    routes out of the route plan, e.g. an agent without the health subsystem)."""
+    routes out of the route plan, e.g. an agent without the health subsystem).
+    `prefixes`: also collect every route the file and the checks own before and after, on any
+    neighbor (a dry run's `prefixes`; a real reload does not need them)."""
     wanted = {normalise_peer(n.peer_address): n for n in new.neighbors}
     health = checks is not None
+    checks = checks or {}
     all_before: set[RouteKey] = set()
     all_after: set[RouteKey] = set()
     steps = []
     for address, gone in running.items():
         if address not in wanted:
-            before = owned_before(gone, health=health)
-            all_before.update(before)
-            steps.append(NeighborStep(address, NeighborAction.REMOVE, routes=diff_routes(before, {})))
+            routes = neighbor_routes(gone, None, address, checks, health=health)
+            steps.append(NeighborStep(address, NeighborAction.REMOVE, routes=routes))
+            if prefixes:
+                all_before.update(owned_before(gone, health=health))
     for address, neighbor in wanted.items():
         peer = running.get(address)
-        after = owned_after(address, neighbor, checks or {})
-        all_after.update(after)
+        routes = neighbor_routes(peer, neighbor, address, checks, health=health)
+        if prefixes:
+            all_after.update(owned_after(address, neighbor, checks))
+            if peer is not None:
+                all_before.update(owned_before(peer, health=health))
         if peer is None:
-            steps.append(NeighborStep(address, NeighborAction.ADD, neighbor, routes=diff_routes({}, after)))
-            continue
-        before = owned_before(peer, health=health)
-        all_before.update(before)
-        routes = diff_routes(before, after)
-        if peer.neighbor.settings_key() != neighbor.settings_key():
+            steps.append(NeighborStep(address, NeighborAction.ADD, neighbor, routes=routes))
+        elif peer.neighbor.settings_key() != neighbor.settings_key():
             steps.append(NeighborStep(address, NeighborAction.RESTART, neighbor,
                                       settings=tuple(peer.neighbor.changed_settings(neighbor)),
                                       routes=routes))
@@ -239,24 +242,76 @@ def reconcile(old: Config, new: Config, running: Mapping[str, RunningPeer], *,
         listen_after=tuple(new.listen if listen_override is None else listen_override),
         processes=named_changes(old.processes, new.processes),
         healthchecks=named_changes(old.healthchecks, new.healthchecks),
-        assumed_up=frozenset(c.owner for c in (checks or {}).values() if c.assumed_up),
+        assumed_up=frozenset(c.owner for c in checks.values() if c.assumed_up),
         routes_planned=health,
         owned_before=frozenset(all_before),
         owned_after=frozenset(all_after),
     )
 
 
-def owned_before(peer: RunningPeer, *, health: bool = True) -> OwnedRoutes:
+def neighbor_routes(peer: RunningPeer | None, neighbor: Neighbor | None, address: str,
+                    checks: Mapping[str, PlannedCheck], *, health: bool = True) -> RouteChanges:
+    """One neighbor's route plan: before, the file's and the checks' routes on the running peer
+    (None: a new neighbor); after, the new file's routes and the checks that select it (None: a
+    removed neighbor); the checks win over the file on the same route, as in the agent.
+    The checks' routes are few and compared as a whole; the file's routes, possibly a million,
+    family by family without building anything for an unchanged route."""
+    health_before = owned_before(peer, health=health, static=False) if peer is not None else {}
+    health_after = owned_after(address, neighbor, checks, static=False) if neighbor is not None else {}
+    old_static: Mapping[Family, Mapping[bytes, Attributes]] = peer.static if peer is not None else {}
+    new_static: Mapping[Family, Mapping[bytes, Attributes]] = neighbor.static_routes if neighbor else {}
+    announced: Mapping[Family, Mapping[bytes, Attributes]] = peer.announced if peer is not None else {}
+    mixed = set(health_before) | set(health_after)  # routes a check owns before or after
+    announce: list[tuple[RouteKey, Attributes, Owner]] = []
+    withdraw: list[tuple[RouteKey, Attributes, Owner]] = []
+    change: list[tuple[RouteKey, Attributes, Attributes, Owner]] = []
+    for fam in set(old_static) | set(new_static):
+        table = announced.get(fam, {})
+        old = old_static.get(fam, {})
+        new = new_static.get(fam, {})
+        skip = {nlri for f, nlri in mixed if f == fam}
+        for nlri, attrs in new.items():
+            if nlri in skip:
+                continue
+            prev = table.get(nlri) if nlri in old else None
+            if prev is None:
+                announce.append(((fam, nlri), attrs, CONFIG))
+            elif prev is not attrs and prev != attrs:
+                change.append(((fam, nlri), prev, attrs, CONFIG))
+        for nlri in old:
+            if nlri not in new and nlri not in skip and (prev := table.get(nlri)) is not None:
+                withdraw.append(((fam, nlri), prev, CONFIG))
+    for key in mixed:  # a check's route before or after: compare the whole picture of that route
+        fam, nlri = key
+        before = health_before.get(key)
+        if before is None and nlri in old_static.get(fam, {}):
+            if (a := announced.get(fam, {}).get(nlri)) is not None:
+                before = (a, CONFIG)
+        after = health_after.get(key)
+        if after is None and (a := new_static.get(fam, {}).get(nlri)) is not None:
+            after = (a, CONFIG)
+        if before is None and after is not None:
+            announce.append((key, *after))
+        elif after is None and before is not None:
+            withdraw.append((key, *before))
+        elif before is not None and after is not None and before[0] is not after[0] and before[0] != after[0]:
+            change.append((key, before[0], after[0], after[1]))
+    return RouteChanges(tuple(sorted(announce, key=_first_order)), tuple(sorted(withdraw, key=_first_order)),
+                        tuple(sorted(change, key=_first_order)))
+
+
+def owned_before(peer: RunningPeer, *, health: bool = True, static: bool = True) -> OwnedRoutes:
     """The routes of a running peer that the file (`static`) and the health checks own, with the
     attributes on the wire now. Runtime owners (API, control) are not the file's business. Walks
     the file's and the tracked routes only: a million untracked API routes cost nothing here."""
     out: OwnedRoutes = {}
-    for fam, static in peer.static.items():
-        table = peer.announced.get(fam, {})
-        for nlri in static:
-            attrs = table.get(nlri)
-            if attrs is not None:  # not withdrawn since (clear adj-rib out)
-                out[(fam, nlri)] = (attrs, CONFIG)
+    if static:
+        for fam, routes in peer.static.items():
+            table = peer.announced.get(fam, {})
+            for nlri in routes:
+                attrs = table.get(nlri)
+                if attrs is not None:  # not withdrawn since (clear adj-rib out)
+                    out[(fam, nlri)] = (attrs, CONFIG)
     if health:
         for fam, owners in peer.owners.items():
             table = peer.announced.get(fam, {})
@@ -266,11 +321,14 @@ def owned_before(peer: RunningPeer, *, health: bool = True) -> OwnedRoutes:
     return out
 
 
-def owned_after(address: str, neighbor: Neighbor, checks: Mapping[str, PlannedCheck]) -> OwnedRoutes:
+def owned_after(address: str, neighbor: Neighbor, checks: Mapping[str, PlannedCheck], *,
+                static: bool = True) -> OwnedRoutes:
     """What the file and the checks will own on this neighbor: its static routes, then each check
     that selects it (the checks win: the health runner puts its routes after the file's)."""
-    out: OwnedRoutes = {(fam, nlri): (attrs, CONFIG)
-                        for fam, table in neighbor.static_routes.items() for nlri, attrs in table.items()}
+    out: OwnedRoutes = {}
+    if static:
+        out = {(fam, nlri): (attrs, CONFIG)
+               for fam, table in neighbor.static_routes.items() for nlri, attrs in table.items()}
     for check in checks.values():
         if check.neighbors is not None and address not in {normalise_peer(n) for n in check.neighbors}:
             continue
@@ -279,18 +337,8 @@ def owned_after(address: str, neighbor: Neighbor, checks: Mapping[str, PlannedCh
     return out
 
 
-def diff_routes(before: OwnedRoutes, after: OwnedRoutes) -> RouteChanges:
-    """Route by route, in a stable order (family, then prefix bytes)."""
-    announce, change = [], []
-    for key in sorted(after, key=_order):
-        attrs, owner = after[key]
-        old = before.get(key)
-        if old is None:
-            announce.append((key, attrs, owner))
-        elif old[0] is not attrs and old[0] != attrs:
-            change.append((key, old[0], attrs, owner))
-    withdraw = [(key, *before[key]) for key in sorted(before, key=_order) if key not in after]
-    return RouteChanges(tuple(announce), tuple(withdraw), tuple(change))
+def _first_order(item: tuple[Any, ...]) -> tuple[int, int, bytes]:
+    return _order(item[0])
 
 
 def _order(key: RouteKey) -> tuple[int, int, bytes]:
