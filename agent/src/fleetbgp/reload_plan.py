@@ -284,9 +284,9 @@ def neighbor_routes(peer: RunningPeer | None, neighbor: Neighbor | None, address
     for key in mixed:  # a check's route before or after: compare the whole picture of that route
         fam, nlri = key
         before = health_before.get(key)
-        if before is None and nlri in old_static.get(fam, {}):
-            if (a := announced.get(fam, {}).get(nlri)) is not None:
-                before = (a, CONFIG)
+        on_wire = announced.get(fam, {}).get(nlri)
+        if before is None and on_wire is not None and nlri in old_static.get(fam, {}):
+            before = (on_wire, CONFIG)
         after = health_after.get(key)
         if after is None and (a := new_static.get(fam, {}).get(nlri)) is not None:
             after = (a, CONFIG)
