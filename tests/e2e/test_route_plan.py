@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2e_lab import SERVICE, Lab
+from e2e_lab import AGENT, SERVICE, Lab
 from test_rollout import Desired, snapshot
 
 ROLLOUT_TIMEOUT = 900
@@ -27,6 +27,12 @@ ROLLOUT_TIMEOUT = 900
 
 @pytest.fixture(scope="module")
 def desired(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Desired:
+    # The role installs the agent only when its version differs: a shared lab may run a build of
+    # another tree with the same version, without `reload --config`. Then install this tree's.
+    if any("--config" not in lab.exec(s, AGENT, "reload", "--help").stdout for s in lab.servers):
+        lab.playbook("fleet.bgp.site", "--tags", "fleet_bgp_install",
+                     extra_vars={"fleet_bgp_agent_force_install": True})
+        lab.wait_converged()
     return Desired(tmp_path_factory.mktemp("desired-plan"), lab.inventory)
 
 
