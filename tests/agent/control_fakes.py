@@ -15,7 +15,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -161,8 +161,10 @@ class FakeSpeaker:
         return {"restarting": True, "graceful": graceful, "exit_status": 75, "graceful_neighbors": [],
                 "cease_neighbors": list(self.peers), "message": "recorded"}
 
-    async def reload(self, *, dry_run: bool = False) -> ReloadResult:
+    async def reload(self, *, dry_run: bool = False,
+                     candidate: tuple[str, str, Mapping[str, str]] | None = None) -> ReloadResult:
         self.calls.append(("reload", dry_run) if dry_run else ("reload",))
+        self.candidate = candidate
         await asyncio.sleep(0)
         result = self.reload_result
         self.reload_counts["success" if result.ok else "failure"] += 1

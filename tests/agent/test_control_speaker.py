@@ -95,8 +95,18 @@ def test_reload_dry_run_through_the_socket_shows_the_plan_and_changes_nothing(re
     with pytest.raises(ControlError) as exc:
         client.call_args("reload", {"dry_run": "yes"})
     assert exc.value.code == "bad_request" and "dry_run" in exc.value.message
+    # A candidate file sent by the client is planned the same way, the config file untouched.
+    candidate = client.call_args("reload", {"dry_run": True, "config": {
+        "name": "/elsewhere/candidate.conf", "text": Path(speaker.config_path).read_text()}})
+    assert candidate["plan"] == reply["plan"]
+    with pytest.raises(ControlError) as exc:
+        client.call_args("reload", {"config": {"name": "c", "text": ""}})
+    assert exc.value.code == "bad_request" and "dry_run" in exc.value.message
     applied = client.call("reload")
-    assert applied["plan"] == reply["plan"] and "applied" not in applied
+    # The real reload's reply has the same plan, without the route lists (dry runs only).
+    assert applied["plan"] == {k: v for k, v in reply["plan"].items()
+                               if k not in ("routes", "prefixes", "assumed_up", "routes_note")}
+    assert "applied" not in applied
 
 
 def test_concurrent_reload_requests_are_serialised_by_the_speaker_and_both_answered(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from test_speaker import conf, make_speaker, nlri
 
-from fleetbgp import cli_control
+from fleetbgp import cli_plan
 from fleetbgp.config import parse_text
 from fleetbgp.reload_plan import NeighborAction, RunningPeer, reconcile, route_delta
 from fleetbgp.wire.attributes import Attributes
@@ -55,7 +55,7 @@ def test_a_secret_change_is_named_but_never_shown() -> None:
     new = old.replace("old-secret", "new-secret")
     plan = plan_of(old, new)
     assert plan.neighbors[0].settings == ("md5-password",)
-    assert "secret" not in json.dumps(plan.as_dict())
+    assert "secret" not in json.dumps(plan.as_dict(routes=True))
 
 
 def test_removed_neighbors_come_first_then_the_new_files_order() -> None:
@@ -116,12 +116,16 @@ def test_dry_run_applies_nothing_and_the_real_reload_applies_the_same_plan(tmp_p
 
 def test_the_cli_prints_the_plan() -> None:
     plan = plan_of(PROCESS.format(run="/bin/cat") + conf(),
-                   conf("route 100.10.0.101/32 next-hop self;", peer_as=65002)).as_dict()
-    text = cli_control._render_plan({"ok": True, "plan": plan, "applied": False})
+                   conf("route 100.10.0.101/32 next-hop self;", peer_as=65002)).as_dict(routes=True)
+    text = cli_plan.render_plan({"ok": True, "plan": plan, "applied": False})
     assert text == ("neighbor 127.100.0.1: announce or change 1 route(s), withdraw 1\n"
+                    "  + 100.10.0.101/32 next-hop self (config)\n"
+                    "  - 100.10.0.100/32 next-hop self med 100 (config)\n"
                     "neighbor 127.100.0.5: restart the session (changed: peer-as)\n"
                     "process watcher: remove\n"
+                    "routes listed: routes of the config file only; API, control and health check "
+                    "routes are not listed\n"
                     "dry run: nothing was applied\n")
-    quiet = cli_control._render_plan({"plan": plan_of(conf(), conf()).as_dict()})
+    quiet = cli_plan.render_plan({"plan": plan_of(conf(), conf()).as_dict()})
     assert quiet == ("no change to sessions, routes, processes or health checks\n"
                      "2 neighbor(s) unchanged\ndry run: nothing was applied\n")

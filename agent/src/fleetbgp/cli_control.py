@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from fleetbgp import cli_plan
 from fleetbgp.control_client import DEFAULT_SOCKET, ControlClient, ControlError, ControlUnavailable
 
 EXIT_OK = 0
@@ -113,7 +114,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p = sub.add_parser("reload", help="re-read the config file (as SIGHUP does) and report the outcome")
     p.add_argument("--dry-run", action="store_true",
                    help="only check the file and print what a reload would do (sessions restarted, "
-                        "routes announced and withdrawn, processes and checks changed)")
+                        "routes announced, withdrawn and changed, processes and checks changed)")
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help="with --dry-run: plan this candidate file instead of the agent's config file "
+                        "(against the running agent; with no agent running, against nothing)")
+    p.add_argument("--env-file", metavar="ENVFILE", default=None,
+                   help="with --config: the KEY=VALUE file its env['NAME'] secrets come from (as "
+                        "`fleetbgp validate --env-file`)")
     _common(p)
 
     p = sub.add_parser("restart", help="stop the agent and let systemd start it again at once "
@@ -137,12 +144,26 @@ def main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None
     except ValueError as exc:
         print(f"fleetbgp {args.command}: {exc}", file=err)
         return EXIT_USAGE
+    except cli_plan.CandidateError as exc:
+        # A bad candidate file: its errors, with file and line, whether an agent runs or not.
+        print(f"fleetbgp reload: the candidate config is invalid:\n{exc}", file=err)
+        if getattr(args, "json", False):
+            _print_json({"error": {"code": "invalid_config", "message": "the candidate config is invalid",
+                                   "details": exc.lines}}, out)
+        return EXIT_ERROR
     if args.command == "reload" and args.timeout is None:
         timeout = RELOAD_TIMEOUT
     try:
         with ControlClient(path, timeout=timeout) as client:
             result = client.call_args(cmd, cmd_args)
     except ControlUnavailable as exc:
+        if "config" in cmd_args and exc.reason.startswith(("no such socket", "connection refused")):
+            result = cli_plan.plan_without_agent(cmd_args["config"])
+            if getattr(args, "json", False):
+                _print_json({**result, "text": render(result)}, out)
+            else:
+                out.write(render(result))
+            return EXIT_OK
         print(f"fleetbgp: {exc.message}\n"
               "Is the agent running? Check `systemctl status fleetbgp`, "
               "or give the socket with --socket PATH.", file=err)
@@ -164,6 +185,9 @@ def main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None
             _print_json({"error": error}, out)
         return EXIT_ERROR
     if getattr(args, "json", False):
+        if render is cli_plan.render_plan and isinstance(result, dict):
+            # The plan for people too: the collection prints it, a script need not render it again.
+            result = {**result, "text": render(result)}
         _print_json(result, out)
     else:
         out.write(render(result))
@@ -212,8 +236,16 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any], Callable[[A
     if args.command == "maintenance":
         return "maintenance", ({"state": args.state} if args.state else {}), _render_maintenance
     if args.command == "reload":
+        if args.env_file and not args.config:
+            raise ValueError("--env-file goes with --config FILE")
+        if args.config and not args.dry_run:
+            raise ValueError("--config plans a candidate file: give --dry-run too (to apply a file, "
+                             "install it as the agent's config file and reload)")
+        if args.config:
+            candidate = cli_plan.read_candidate(args.config, args.env_file)
+            return "reload", {"dry_run": True, "config": candidate}, cli_plan.render_plan
         if args.dry_run:
-            return "reload", {"dry_run": True}, _render_plan
+            return "reload", {"dry_run": True}, cli_plan.render_plan
         return "reload", {}, _render_reload
     if args.command == "restart":
         return "restart", ({"graceful": True} if args.graceful else {}), _render_restart
@@ -496,41 +528,6 @@ def _render_restart(r: dict[str, Any]) -> str:
     if r.get("cease_neighbors"):
         lines.append(f"  Cease (routes dropped) to: {', '.join(r['cease_neighbors'])}")
     return "\n".join(lines) + "\n"
-
-
-def _render_plan(r: dict[str, Any]) -> str:
-    """`reload --dry-run`: one line per thing a reload would do, then that nothing was done."""
-    plan = r.get("plan") or {}
-    lines = []
-    for step in plan.get("neighbors", []):
-        where, action = f"neighbor {step.get('neighbor')}", step.get("action")
-        if action == "restart":
-            lines.append(f"{where}: restart the session (changed: {', '.join(step.get('settings', []))})")
-        elif action == "update":
-            lines.append(f"{where}: announce or change {step.get('announce')} route(s), "
-                         f"withdraw {step.get('withdraw')}")
-        elif action == "add":
-            lines.append(f"{where}: add (new session)")
-        elif action == "remove":
-            lines.append(f"{where}: remove (session shut down, its routes withdrawn)")
-    listen = plan.get("listen") or {}
-    if listen.get("before") != listen.get("after"):
-        lines.append(f"listen: {_addresses(listen.get('before'))} -> {_addresses(listen.get('after'))}")
-    for kind, what in (("processes", "process"), ("healthchecks", "healthcheck")):
-        changes = plan.get(kind) or {}
-        for verb, names in (("add", changes.get("added")), ("remove", changes.get("removed")),
-                            ("change", changes.get("changed"))):
-            lines.extend(f"{what} {name}: {verb}" for name in names or ())
-    if not lines:
-        lines.append("no change to sessions, routes, processes or health checks")
-    unchanged = plan.get("unchanged_neighbors", 0)
-    if unchanged:
-        lines.append(f"{unchanged} neighbor(s) unchanged")
-    return "".join(f"{line}\n" for line in lines) + "dry run: nothing was applied\n"
-
-
-def _addresses(value: Any) -> str:
-    return ", ".join(f"{a}:{p}" for a, p in value or ()) or "none"
 
 
 def _dash(value: Any) -> Any:

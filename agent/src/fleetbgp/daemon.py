@@ -11,13 +11,13 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .childenv import set_secret_values
-from .config import ConfigError, load
+from .config import ConfigError, load, parse_text
 from .config.model import Config, Neighbor
 from .events import EventKind, PeerEvent, SessionState
 from .flows import FlowManager
@@ -331,13 +331,18 @@ class Speaker:
 
     # -- reload -----------------------------------------------------------------------------------
 
-    async def reload(self, *, dry_run: bool = False) -> ReloadResult:
+    async def reload(self, *, dry_run: bool = False,
+                     candidate: tuple[str, str, Mapping[str, str]] | None = None) -> ReloadResult:
         """Re-read the config and apply the plan `reconcile` makes of it. A bad file changes
         nothing. Unchanged neighbors keep their session and only get the route differences;
-        changed ones restart; removed ones are shut down. dry_run: plan only, apply nothing."""
+        changed ones restart; removed ones are shut down. dry_run: plan only, apply nothing.
+        candidate: (file name, text, env) to plan instead of the config file (dry_run only); env:
+        the secrets its env['NAME'] references read (the unit's env file after the change)."""
+        if candidate is not None and not dry_run:
+            raise ValueError("a candidate config can only be planned (dry_run), not applied")
         async with self._reload_lock:
             if dry_run:
-                return self._plan_reload(dry_run=True)
+                return self._plan_reload(dry_run=True, candidate=candidate)
             notifier().reloading("reloading the configuration")
             try:
                 result = self._plan_reload(dry_run=False)
@@ -347,18 +352,29 @@ class Speaker:
             finally:
                 notifier().ready(self.status_line())
 
-    def _plan_reload(self, *, dry_run: bool) -> ReloadResult:
+    def _plan_reload(self, *, dry_run: bool,
+                     candidate: tuple[str, str, Mapping[str, str]] | None = None) -> ReloadResult:
         path = self.config_path
         try:
-            sha = file_sha256(path)
-            new = load(path)
+            if candidate is not None:
+                path, text, env = candidate
+                sha = hashlib.sha256(text.encode()).hexdigest()
+                with _environment(env):
+                    new = parse_text(text, path)
+            else:
+                sha = file_sha256(path)
+                new = load(path)
         except ConfigError as exc:
             return self._reload_failed(str(exc).splitlines(), dry_run)
         except OSError as exc:
             return self._reload_failed([f"{path}: {exc.strerror}"], dry_run)
-        running = {address: RunningPeer(p.neighbor, p.rib_out.static, p.rib_out.routes)
+        running = {address: RunningPeer(p.neighbor, p.rib_out.static, p.rib_out.routes, p.rib_out.owners)
                    for address, p in self.peers.items()}
-        plan = reconcile(self.config, new, running, listen_override=self.settings.listen)
+        # The real reload plans the checks' routes too (the same code as the dry run): its log
+        # line and reply then say what was really sent.
+        checks = self.health.plan(new) if self.health is not None else None
+        plan = reconcile(self.config, new, running, listen_override=self.settings.listen, checks=checks,
+                         prefixes=dry_run)
         return ReloadResult(True, [], plan.summary(), plan=plan, sha256=sha)
 
     def _reload_failed(self, errors: list[str], dry_run: bool) -> ReloadResult:
@@ -421,6 +437,22 @@ class Speaker:
         restart caused by a reload: only the static routes come from the new file."""
         for fam, nlri, attrs, owner in list(old.rib_out.runtime_routes()):
             new.advertise(fam, nlri, attrs, owner or RUNTIME, track=owner is not None)
+
+
+@contextlib.contextmanager
+def _environment(extra: Mapping[str, str]) -> Iterator[None]:
+    """os.environ with `extra` over it, then as it was. The parser reads env['NAME'] from
+    os.environ; this runs on the event loop with no await inside, so nothing else sees it."""
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 _background: set[asyncio.Task[Any]] = set()

@@ -82,6 +82,11 @@ class Command:
     args: tuple[Arg, ...]
     handler: Handler
     changes: bool  # changes something: logged at INFO with the client (docs/agent/operations.md)
+    hidden: frozenset[str] = frozenset()  # arguments never logged (a candidate config has secrets)
+
+    def logged(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The request's arguments as the log shows them: the hidden ones as `<hidden>`."""
+        return {k: "<hidden>" if k in self.hidden else v for k, v in given.items()}
 
     @property
     def accepted(self) -> frozenset[str]:
@@ -110,12 +115,13 @@ COMMANDS: dict[str, Command] = {}
 """Every command by name, in the order they are registered (the order `unknown_command` lists)."""
 
 
-def command(name: str, *args: Arg, changes: bool = False) -> Callable[[Handler], Handler]:
+def command(name: str, *args: Arg, changes: bool = False,
+            hidden: frozenset[str] = frozenset()) -> Callable[[Handler], Handler]:
     """Register the decorated handler as the command `name` taking `args`."""
     def register(handler: Handler) -> Handler:
         if name in COMMANDS:
             raise ValueError(f"control command {name!r} registered twice")
-        COMMANDS[name] = Command(name, args, handler, changes)
+        COMMANDS[name] = Command(name, args, handler, changes, hidden)
         return handler
     return register
 
@@ -406,19 +412,47 @@ def _boolean(what: str) -> Check:
     return check
 
 
-@command("reload", Arg("dry_run", _boolean("reload: dry_run"), False), changes=True)
+def _candidate(value: Any) -> dict[str, Any] | None:
+    """`config`: {"name": FILE, "text": TEXT[, "env": {NAME: VALUE}]}, a candidate file to plan
+    (the client reads it: the agent may not be allowed to read a file the operator's tools wrote;
+    `env`: the secrets its env['NAME'] references read)."""
+    if value is None:
+        return None
+    env = value.get("env", {}) if isinstance(value, dict) else None
+    if (not isinstance(value, dict) or not {"name", "text"} <= set(value) <= {"name", "text", "env"}
+            or not isinstance(value["name"], str) or not isinstance(value["text"], str)
+            or not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in env.items())):
+        raise ControlError("bad_request", 'reload: config must be {"name": FILE, "text": CONTENT, '
+                                          '"env": {NAME: VALUE}} (env optional)')
+    return value
+
+
+@command("reload", Arg("dry_run", _boolean("reload: dry_run"), False), Arg("config", _candidate, None), changes=True,
+         hidden=frozenset({"config"}))
 async def _reload(ctx: Context, args: Args) -> Any:
     # No lock of our own: the Speaker serialises reloads, whoever asks (signal, socket, CLI).
     dry_run: bool = args["dry_run"]
-    result = await ctx.speaker.reload(dry_run=dry_run)
+    config: dict[str, Any] | None = args["config"]
+    if config is not None and not dry_run:
+        raise ControlError("bad_request", "reload: a config can only be planned (dry_run true); "
+                                          "to apply it, install it as the agent's config file")
+    candidate = None if config is None else (config["name"], config["text"], config.get("env", {}))
+    if candidate is None:
+        result = await ctx.speaker.reload(dry_run=dry_run)
+    else:
+        result = await ctx.speaker.reload(dry_run=True, candidate=candidate)
     if not result.ok:
         raise ControlError("reload_failed", result.summary or "reload refused",
                            details=list(result.errors))
     reply: dict[str, Any] = {"ok": True, "summary": result.summary, "errors": list(result.errors)}
     if result.plan is not None:
-        reply["plan"] = result.plan.as_dict()
+        reply["plan"] = result.plan.as_dict(routes=dry_run)
     if dry_run:
         reply["applied"] = False
+    if candidate is not None:
+        reply["agent"] = "running"  # planned against it (without an agent the CLI plans against nothing)
+        reply["config_sha256"] = getattr(result, "sha256", "")
     return reply
 
 

@@ -75,6 +75,8 @@ class SpeakerPort(RouteSink, Protocol):
         (RFC 4724/8538). Returns what will happen, for the reply."""
         ...
 
-    async def reload(self, *, dry_run: bool = False) -> ReloadOutcome:
-        """Re-read the config. Serialised by the Speaker itself: callers take no lock."""
+    async def reload(self, *, dry_run: bool = False,
+                     candidate: tuple[str, str, Mapping[str, str]] | None = None) -> ReloadOutcome:
+        """Re-read the config (or plan `candidate`, (name, text, env), with dry_run). Serialised by the
+        Speaker itself: callers take no lock."""
         ...

@@ -267,7 +267,7 @@ class ControlServer:
             request_id = request.id
             command = self.commands[request.cmd]
             (log.info if command.changes else log.debug)("control: %s %s from %s", request.cmd,
-                                                         short(request.args), who)
+                                                         short(command.logged(request.args)), who)
             result = await command.run(self._context, request.args)
         except ControlError as exc:
             request_id = exc.request_id if request_id is None else request_id

@@ -9,6 +9,7 @@ waits for `speaker.flushed()` of the peers concerned.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import time
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from fleetbgp.config.model import Config, HealthCheck
 from fleetbgp.grammar.prefix import prefix_to_nlri
 from fleetbgp.owner import Owner
-from fleetbgp.reload_plan import NamedChanges, named_changes
+from fleetbgp.reload_plan import NamedChanges, PlannedCheck, named_changes
+from fleetbgp.wire.attributes import Attributes
 from fleetbgp.wire.nlri import Family
 
 from .checks import Result, describe, run_check, run_command
@@ -48,6 +50,43 @@ def settings_for(hc: HealthCheck) -> Settings:
                     down_execute=hc.down_execute, disabled_execute=hc.disabled_execute, extras=extras)
 
 
+def check_routes(hc: HealthCheck, engine: Engine) -> list[tuple[Family, bytes, Attributes | None]]:
+    """Each IP of the check as the engine's state wants it: its attributes, or None (withdrawn).
+    Nothing when the check has announced nothing yet. `CheckRunner.sync` announces exactly this,
+    and the reload plan (`planned_check`) shows exactly this: one function, no drift."""
+    advert = engine.announced
+    if advert is None:
+        return []
+    out: list[tuple[Family, bytes, Attributes | None]] = []
+    for ip, metric in advert_routes(advert, hc.ips):
+        fam, nlri = prefix_to_nlri(ip)
+        out.append((fam, nlri, None if metric is None
+                    else hc.route_attributes(engine.route_state or advert.state, metric)))
+    return out
+
+
+def assumed_up(hc: HealthCheck) -> Engine:
+    """The engine of a check that is not running yet, as if it had come UP: what the plan shows
+    for a new check (it announces only once its checks pass)."""
+    engine = Engine(settings_for(hc), time.time())
+    engine.state = engine.route_state = State.UP
+    engine.announced = engine.advert_for(State.UP)
+    return engine
+
+
+def planned_check(hc: HealthCheck, engine: Engine | None) -> PlannedCheck:
+    """The plan's view of one check of the new file. `engine`: its running engine (None: a new
+    check, planned as if UP). The running engine is not touched: a copy takes the new settings,
+    as `CheckRunner.reconfigure` will."""
+    if engine is None:
+        planned, assumed = assumed_up(hc), True
+    else:
+        planned, assumed = copy.copy(engine), False
+        planned.reconfigure(settings_for(hc), time.time())
+    routes = tuple((fam, nlri, attrs) for fam, nlri, attrs in check_routes(hc, planned) if attrs is not None)
+    return PlannedCheck(hc.owner, hc.neighbors, routes, assumed_up=assumed)
+
+
 class CheckRunner:
     """One health check: its engine, its task, and the routes it wants on the wire."""
 
@@ -60,7 +99,6 @@ class CheckRunner:
         self._stopped = False
         self._waiter: asyncio.Future[bool] | None = None
         self._woken = False  # wake() came while a check was running: skip the next wait
-        self._routes = [prefix_to_nlri(ip) for ip in hc.ips]
 
     @property
     def name(self) -> str:
@@ -187,7 +225,6 @@ class CheckRunner:
         """Make the adj-rib-outs hold exactly what the current state wants: announce (or
         withdraw) each IP on the selected peers, and withdraw whatever else this check owns
         (IPs no longer configured, peers no longer selected). Returns how many peers changed."""
-        advert = self.engine.announced
         neighbors = self._neighbors()
         try:
             peers = {p.address for p in self.speaker.select(neighbors)}
@@ -196,15 +233,12 @@ class CheckRunner:
             return 0
         wanted: set[tuple[Family, bytes]] = set()
         changed = 0
-        if advert is not None:
-            for (fam, nlri), (_ip, metric) in zip(self._routes, advert_routes(advert, self.hc.ips),
-                                                  strict=True):
-                if metric is None:
-                    changed += self.speaker.withdraw(fam, nlri, owner=self.owner, neighbors=neighbors)
-                else:
-                    attrs = self.hc.route_attributes(self.engine.route_state or advert.state, metric)
-                    changed += self.speaker.announce(fam, nlri, attrs, owner=self.owner, neighbors=neighbors)
-                    wanted.add((fam, nlri))
+        for fam, nlri, attrs in check_routes(self.hc, self.engine):
+            if attrs is None:
+                changed += self.speaker.withdraw(fam, nlri, owner=self.owner, neighbors=neighbors)
+            else:
+                changed += self.speaker.announce(fam, nlri, attrs, owner=self.owner, neighbors=neighbors)
+                wanted.add((fam, nlri))
         for address, table in self.speaker.owned(self.owner).items():
             for fam, nlris in table.items():
                 for nlri in nlris:
@@ -249,7 +283,6 @@ class CheckRunner:
         """New settings: the state is kept, the routes follow the new settings at once and the
         next check runs now."""
         self.hc = hc
-        self._routes = [prefix_to_nlri(ip) for ip in hc.ips]
         self.engine.reconfigure(settings_for(hc), time.time())
         self.sync()
         self.wake()
@@ -334,6 +367,14 @@ class HealthManager:
                 runner.reconfigure(hc)
             elif runner is not None:
                 runner.sync()
+
+    def plan(self, config: Config) -> dict[str, PlannedCheck]:
+        """What each check of `config` would announce after a reload to it (reload_plan)."""
+        out = {}
+        for name, hc in config.healthchecks.items():
+            runner = self.runners.get(name)
+            out[name] = planned_check(hc, None if runner is None else runner.engine)
+        return out
 
     def status(self) -> list[dict[str, Any]]:
         return [r.status() for r in sorted(self.runners.values(), key=lambda r: r.name)]
