@@ -5,11 +5,11 @@ the primary/backup address (srv1 MED 100, srv2 MED 200) while the route watcher 
 BIRD's paths (50 ms polls). Each test restarts every agent one way and measures the failed requests,
 the fewest paths BIRD held for the anycast prefix, how long it held none (the gap), and the time per host
 from the playbook's own report:
-  1. fleet.bgp.site with an agent upgrade (a copy of agent/ with a higher version), then the same back
-     to the bundled version (a second measured rolling restart, and the lab's baseline again);
+  1. fleet.bgp.site with an agent upgrade (a copy of agent/ with a higher version);
   2. fleet.bgp.restart on every server;
-  3. fleet.bgp.rollout of a commit that changes the unit's memory limit (a restart everywhere); the lab is
-     put back with lab.reset() (fleet.bgp.site: the unit back, one more drained rolling restart);
+  3. fleet.bgp.rollout of a commit that changes the unit's memory limit (a restart everywhere); then
+     fleet.bgp.site puts the lab back at its baseline (the unit, the bundled agent): one more drained
+     rolling restart, measured too (the deployments are shared: 3 playbook runs for 4 measurements);
   4. the old way, for the docs: `systemctl restart fleetbgp` on the three servers at once, no drain.
 The numbers are printed at the end of the run (conftest.py) and recorded in
 docs/operations/zero-loss-changes.md. The e2e inventory sets short timers (settle 1 s, the gate looks
@@ -102,7 +102,8 @@ def assert_rolling(m: Measured, out: str, lab: Lab) -> None:
 
 @pytest.fixture(scope="module")
 def newer_agent(tmp_path_factory: pytest.TempPathFactory, lab: Lab) -> Iterator[tuple[Path, str]]:
-    """A copy of agent/ whose version is higher than the bundled one: an upgrade for the role."""
+    """A copy of agent/ whose version is higher than the bundled one: an upgrade for the role. The
+    servers run the bundled agent again afterwards (test 3 puts it back; if it did not run, here)."""
     src = tmp_path_factory.mktemp("agent") / "agent"
     shutil.copytree(lab.repo / "agent", src, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
     init = src / "src/fleetbgp/__init__.py"
@@ -111,14 +112,15 @@ def newer_agent(tmp_path_factory: pytest.TempPathFactory, lab: Lab) -> Iterator[
     newer = f"{bundled.group(1)}.post16"
     init.write_text(init.read_text().replace(bundled.group(0), f'__version__ = "{newer}"'))
     yield src, newer
+    if any(version(lab, s) != bundled.group(1) for s in lab.servers):
+        lab.reset()
 
 
 def test_site_upgrade_restarts_drained_one_host_at_a_time(lab: Lab, newer_agent, failover_report) -> None:
     """1. fleet.bgp.site with a newer agent: each server drained, restarted, gated, undrained in turn;
-    no request fails and BIRD always has a path. Then back to the bundled agent the same way."""
+    no request fails and BIRD always has two of the three anycast paths."""
     src, newer = newer_agent
     lab.wait_converged()
-    bundled = version(lab, lab.servers[0])
     before = pids(lab)
     with Measured(lab) as m:
         out = lab.playbook("fleet.bgp.site", extra_vars={"fleet_bgp_agent_source": str(src)}).stdout
@@ -128,12 +130,6 @@ def test_site_upgrade_restarts_drained_one_host_at_a_time(lab: Lab, newer_agent,
     m.report(failover_report, "site, agent upgrade (drained, 1 at a time)", out)
     for s in lab.servers:
         assert lab.exec(s, "test", "!", "-e", "/var/lib/fleetbgp/restart-pending", check=False).returncode == 0
-    # Back to the bundled agent (a downgrade is a restart like any other): the lab's baseline again.
-    with Measured(lab) as m:
-        out = lab.playbook("fleet.bgp.site").stdout
-    assert {s: version(lab, s) for s in lab.servers} == dict.fromkeys(lab.servers, bundled)
-    assert_rolling(m, out, lab)
-    m.report(failover_report, "site, agent back to the bundled one", out)
 
 
 def test_restart_playbook_costs_no_request(lab: Lab, failover_report) -> None:
@@ -147,11 +143,16 @@ def test_restart_playbook_costs_no_request(lab: Lab, failover_report) -> None:
     m.report(failover_report, "fleet.bgp.restart (1 at a time)", out)
 
 
-def test_rollout_of_a_unit_change_restarts_drained(lab: Lab, tmp_path: Path, failover_report) -> None:
+def test_rollout_of_a_unit_change_restarts_drained(lab: Lab, newer_agent, tmp_path: Path, failover_report) -> None:
     """3. A rollout whose commit lowers the unit's memory limit: every agent must restart; the rollout
-    (batches [1, 100%]) restarts them drained, one after the other also within the second batch."""
+    (batches [1, 100%]) restarts them drained, one after the other also within the second batch. Then
+    fleet.bgp.site puts the lab back (the unit, and the bundled agent after test 1): one more drained
+    rolling restart, measured too."""
+    src, _ = newer_agent
     desired = Desired(tmp_path / "desired", lab.inventory)
-    desired.edit_yaml("group_vars/bgp_servers/main.yml", lambda d: d.update(fleet_bgp_service_memory_max="500M"))
+    # The agent the servers run now (test 1's), so that the commit changes the unit only.
+    desired.edit_yaml("group_vars/bgp_servers/main.yml", lambda d: d.update(
+        fleet_bgp_agent_source=str(src), fleet_bgp_service_memory_max="500M"))
     desired.commit("agent memory limit 500M (a unit change: restart)")
     lab.wait_converged()
     before = pids(lab)
@@ -165,8 +166,15 @@ def test_rollout_of_a_unit_change_restarts_drained(lab: Lab, tmp_path: Path, fai
         assert all(pids(lab)[s] != before[s] for s in lab.servers)
         assert_rolling(m, proc.stdout, lab)
         m.report(failover_report, "rollout, unit change (memory limit)", proc.stdout)
-    finally:
-        lab.reset()  # the unit back: fleet.bgp.site restarts every agent again, drained
+    except BaseException:
+        lab.reset()
+        raise
+    # Back to the baseline: the unit's limit and the bundled agent, with fleet.bgp.site.
+    with Measured(lab) as m:
+        out = lab.deploy().stdout
+    assert_rolling(m, out, lab)
+    m.report(failover_report, "site, unit + agent back (drained, 1 at a time)", out)
+    lab.ensure_baseline()
 
 
 def test_old_way_all_at_once_is_worse(lab: Lab, failover_report) -> None:
