@@ -234,6 +234,13 @@ neighbors:
       description: Times the Established session went down.
       type: int
       sample: 0
+    send_queue_empty:
+      description:
+        - True when nothing waits to be sent to the neighbor or to be acknowledged by its TCP (also
+          without a session). After a drain it says the withdraws have reached the router; rolling
+          restarts wait for it. Absent with older agents.
+      type: bool
+      sample: true
 health:
   description:
     - The agent's health checks, as the control command C(health) answers (C(fleetbgp show health --json));

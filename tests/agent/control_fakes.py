@@ -89,6 +89,7 @@ class FakePeer:
                       "bytes_in": 999}
         self.notifications: dict[tuple[str, int, int], int] = {("received", 6, 2): 1}
         self.drain_mode: str | None = None
+        self.send_queue_empty = True
 
     def add(self, text: str, owner: str = "config") -> None:
         fam, nlri, attrs = route(text)

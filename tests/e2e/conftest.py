@@ -56,7 +56,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.timeout(timeout))
 
 
-# --- failover measurements (test_failover.py): printed at the end of the run, kept as JSON -------------
+# --- failover and restart measurements (test_failover.py, test_rolling_restart.py): printed at the end of the run, kept as JSON -------------
 _FAILOVER: list[dict[str, object]] = []
 
 
@@ -75,7 +75,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     tr = terminalreporter
     tr.section("failover, as the client saw it (seconds after the change)")
-    cols = ("rate", "requests", "failed", "bound", "to_bird", "to_fib", "to_last_failure", "drain_play")
+    every = ("rate", "requests", "failed", "bound", "to_bird", "to_fib", "to_last_failure", "drain_play",
+             "min_paths", "bird_gap", "per_host", "play")
+    # Only the columns some row has: the restart rows (test_rolling_restart.py) add their own.
+    cols = tuple(c for c in every if any(c in row for row in _FAILOVER))
     tr.write_line(f"{'':48} " + " ".join(f"{c:>15}" for c in cols))
     for row in _FAILOVER:
         cells = []

@@ -110,6 +110,11 @@ class PeerView(Addressed, Protocol):
         ...
 
     @property
+    def send_queue_empty(self) -> bool:
+        """Nothing waits to be sent to the peer or to be acknowledged by it (True without a session)."""
+        ...
+
+    @property
     def rib_out(self) -> RibOutView: ...
 
     @property

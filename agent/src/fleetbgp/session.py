@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import socket
+import struct
+import termios
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -280,6 +283,18 @@ class BGPProtocol(asyncio.Protocol):
     def write_buffer_size(self) -> int:
         return self.transport.get_write_buffer_size() if self.transport is not None else 0
 
+    def unacked_bytes(self) -> int:
+        """Bytes in the socket's send queue not yet acknowledged by the peer (Linux SIOCOUTQ); 0 when
+        the kernel cannot say (no socket, another OS): the transport's own buffer is checked apart."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return 0
+        try:
+            raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        except (OSError, ValueError):
+            return 0
+        return int(struct.unpack("i", raw)[0])
+
     def stop(self, notification: Notification) -> None:
         self.execute(self.conn.stop(notification))
 
@@ -346,6 +361,19 @@ class Peer:
     @property
     def drain_metric(self) -> int:
         return self.core.drain_metric
+
+    @property
+    def send_queue_empty(self) -> bool:
+        """Nothing of ours is waiting to reach the peer: no change pending in the core, the send task
+        idle, the transport's buffer empty and every byte in the socket acknowledged by the peer's TCP
+        (Linux SIOCOUTQ). True without a session (nothing can be sent). Rolling restarts wait for it
+        after a drain: the withdraws have reached the router, not just our own buffers."""
+        proto = self.established
+        if proto is None:
+            return True
+        if self.core.pending or not self._idle.is_set() or proto.write_buffer_size() > 0:
+            return False
+        return proto.unacked_bytes() == 0
 
     # -- lifecycle -------------------------------------------------------------------------------
 

@@ -141,6 +141,8 @@ def peer_info(peer: PeerView, now: float) -> dict[str, Any]:
         "prefixes": {"sent": sent, "received": received},
         "adj_rib_out": rib_out,
         "maintenance": drain,
+        # After a drain: the withdraws (or the MED re-announcements) have reached the peer's TCP.
+        "send_queue_empty": peer.send_queue_empty,
         "stats": stats,
     }
 
