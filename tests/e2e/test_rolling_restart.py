@@ -10,7 +10,8 @@ from the playbook's own report:
   3. fleet.bgp.rollout of a commit that changes the unit's memory limit (a restart everywhere); then
      fleet.bgp.site puts the lab back at its baseline (the unit, the bundled agent): one more drained
      rolling restart, measured too (the deployments are shared: 3 playbook runs for 4 measurements);
-  4. the old way, for the docs: `systemctl restart fleetbgp` on the three servers at once, no drain.
+  4. the old way, for the docs: `systemctl restart fleetbgp` on the three servers at once, no drain;
+and a host that fails its gate stops fleet.bgp.restart there, with where and why.
 The numbers are printed at the end of the run (conftest.py) and recorded in
 docs/operations/zero-loss-changes.md. The e2e inventory sets short timers (settle 1 s, the gate looks
 every second).
@@ -199,3 +200,23 @@ def test_old_way_all_at_once_is_worse(lab: Lab, failover_report) -> None:
     m.report(failover_report, "old way: systemctl restart on all at once")
     assert len(m.load.failed()) > 0 or m.gap() > 0, "the old way should have cost something"
     assert m.min_paths(ANYCAST) == 0, m.states(ANYCAST)
+
+
+def test_a_host_that_fails_its_gate_stops_the_restarts(lab: Lab) -> None:
+    """A host whose restarted agent does not pass the gate (its service is down, so its health checks
+    are) stops fleet.bgp.restart there, saying where and why; no host after it is restarted."""
+    first, *others = lab.servers
+    lab.wait_converged()
+    before = pids(lab)
+    try:
+        lab.exec(first, "systemctl", "stop", "lab-web.service")
+        proc = lab.playbook("fleet.bgp.restart", check=False, extra_vars={"fleet_bgp_rollout_gate_timeout": 4})
+        assert proc.returncode != 0, proc.stdout
+        assert f"RESTART STOPPED at {first}" in proc.stdout, proc.stdout
+        assert f"health gate failed on {first}" in proc.stdout and "is DOWN" in proc.stdout, proc.stdout
+        after = pids(lab)
+        assert after[first] != before[first], "the first host was restarted"
+        assert {s: after[s] for s in others} == {s: before[s] for s in others}, "no host after it was"
+    finally:
+        lab.exec(first, "systemctl", "start", "lab-web.service", check=False)
+    lab.wait_converged()
