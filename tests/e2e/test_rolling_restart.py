@@ -5,11 +5,12 @@ the primary/backup address (srv1 MED 100, srv2 MED 200) while the route watcher 
 BIRD's paths (50 ms polls). Each test restarts every agent one way and measures the failed requests,
 the fewest paths BIRD held for the anycast prefix, how long it held none (the gap), and the time per host
 from the playbook's own report:
-  1. fleet.bgp.site with an agent upgrade (a copy of agent/ with a higher version);
+  1. fleet.bgp.site with an agent upgrade (a copy of agent/ with a higher version) and a unit change
+     (memory limit 500M): one restart per host;
   2. fleet.bgp.restart on every server;
-  3. fleet.bgp.rollout of a commit that changes the unit's memory limit (a restart everywhere); then
-     fleet.bgp.site puts the lab back at its baseline (the unit, the bundled agent): one more drained
-     rolling restart, measured too (the deployments are shared: 3 playbook runs for 4 measurements);
+  3. fleet.bgp.rollout of a commit that sets the unit's memory limit back to the role's default (a
+     restart everywhere); its revision also brings the bundled agent back, so the lab ends at its
+     baseline (the deployments are shared: 3 playbook runs, no run only to go back);
   4. the old way, for the docs: `systemctl restart fleetbgp` on the three servers at once, no drain;
 and a host that fails its gate stops fleet.bgp.restart there, with where and why.
 The numbers are printed at the end of the run (conftest.py) and recorded in
@@ -81,6 +82,21 @@ class Measured:
         return per_host
 
 
+LOWERED = "500M"  # test 1's memory limit; test 3 rolls the role's default back out
+DEFAULT = "512M"  # roles/agent/defaults/main.yml fleet_bgp_service_memory_max
+
+
+def upgraded(src: Path) -> dict[str, str]:
+    """fleet.bgp.site's extra vars for test 1: the newer agent and a lower memory limit."""
+    return {"fleet_bgp_agent_source": str(src), "fleet_bgp_service_memory_max": LOWERED}
+
+
+def memory_max(lab: Lab, host: str) -> str:
+    """The memory limit in the deployed unit file (the role writes it as given)."""
+    unit = lab.exec(host, "grep", "-h", "^MemoryMax=", "/etc/systemd/system/fleetbgp.service", check=False).stdout
+    return unit.strip().removeprefix("MemoryMax=")
+
+
 def pids(lab: Lab) -> dict[str, int]:
     return {s: lab.agent_status(s)["pid"] for s in lab.servers}
 
@@ -104,7 +120,7 @@ def assert_rolling(m: Measured, out: str, lab: Lab) -> None:
 @pytest.fixture(scope="module")
 def newer_agent(tmp_path_factory: pytest.TempPathFactory, lab: Lab) -> Iterator[tuple[Path, str]]:
     """A copy of agent/ whose version is higher than the bundled one: an upgrade for the role. The
-    servers run the bundled agent again afterwards (test 3 puts it back; if it did not run, here)."""
+    servers run the bundled agent and unit again afterwards (test 3 puts them back; if it did not, here)."""
     src = tmp_path_factory.mktemp("agent") / "agent"
     shutil.copytree(lab.repo / "agent", src, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
     init = src / "src/fleetbgp/__init__.py"
@@ -113,19 +129,21 @@ def newer_agent(tmp_path_factory: pytest.TempPathFactory, lab: Lab) -> Iterator[
     newer = f"{bundled.group(1)}.post16"
     init.write_text(init.read_text().replace(bundled.group(0), f'__version__ = "{newer}"'))
     yield src, newer
-    if any(version(lab, s) != bundled.group(1) for s in lab.servers):
+    if any(version(lab, s) != bundled.group(1) or memory_max(lab, s) != DEFAULT for s in lab.servers):
         lab.reset()
 
 
 def test_site_upgrade_restarts_drained_one_host_at_a_time(lab: Lab, newer_agent, failover_report) -> None:
-    """1. fleet.bgp.site with a newer agent: each server drained, restarted, gated, undrained in turn;
-    no request fails and BIRD always has two of the three anycast paths."""
+    """1. fleet.bgp.site with a newer agent (and the unit's memory limit at 500M, which test 3's rollout
+    sets back): each server drained, restarted, gated, undrained in turn; no request fails and BIRD
+    always has two of the three anycast paths."""
     src, newer = newer_agent
     lab.wait_converged()
     before = pids(lab)
     with Measured(lab) as m:
-        out = lab.playbook("fleet.bgp.site", extra_vars={"fleet_bgp_agent_source": str(src)}).stdout
+        out = lab.playbook("fleet.bgp.site", extra_vars=upgraded(src)).stdout
     assert {s: version(lab, s) for s in lab.servers} == dict.fromkeys(lab.servers, newer)
+    assert all(memory_max(lab, s) == LOWERED for s in lab.servers)
     assert all(pids(lab)[s] != before[s] for s in lab.servers)
     assert_rolling(m, out, lab)
     m.report(failover_report, "site, agent upgrade (drained, 1 at a time)", out)
@@ -145,36 +163,29 @@ def test_restart_playbook_costs_no_request(lab: Lab, failover_report) -> None:
 
 
 def test_rollout_of_a_unit_change_restarts_drained(lab: Lab, newer_agent, tmp_path: Path, failover_report) -> None:
-    """3. A rollout whose commit lowers the unit's memory limit: every agent must restart; the rollout
-    (batches [1, 100%]) restarts them drained, one after the other also within the second batch. Then
-    fleet.bgp.site puts the lab back (the unit, and the bundled agent after test 1): one more drained
-    rolling restart, measured too."""
+    """3. A rollout whose commit sets the unit's memory limit back to the role's default (test 1 lowered
+    it): every agent must restart; the rollout (batches [1, 100%]) restarts them drained, one after the
+    other also within the second batch. The revision's agent is the bundled one, so the same restart
+    brings the lab back to its baseline."""
     src, _ = newer_agent
+    if any(memory_max(lab, s) != LOWERED for s in lab.servers):  # test 1 did not run (-k): its state first
+        lab.playbook("fleet.bgp.site", extra_vars=upgraded(src))
     desired = Desired(tmp_path / "desired", lab.inventory)
-    # The agent the servers run now (test 1's), so that the commit changes the unit only.
-    desired.edit_yaml("group_vars/bgp_servers/main.yml", lambda d: d.update(
-        fleet_bgp_agent_source=str(src), fleet_bgp_service_memory_max="500M"))
-    desired.commit("agent memory limit 500M (a unit change: restart)")
+    desired.edit_yaml("group_vars/bgp_servers/main.yml", lambda d: d.update(fleet_bgp_service_memory_max=DEFAULT))
+    desired.commit(f"agent memory limit back to {DEFAULT} (a unit change: restart)")
     lab.wait_converged()
     before = pids(lab)
     try:
         with Measured(lab) as m:
             proc = rollout(lab, desired, "main", tmp_path / "work")
         assert proc.returncode == 0, proc.stdout
-        for s in lab.servers:
-            unit = lab.exec(s, "systemctl", "show", "-p", "MemoryMax", "fleetbgp.service").stdout.strip()
-            assert unit == f"MemoryMax={500 * 1024 * 1024}", unit
+        assert all(memory_max(lab, s) == DEFAULT for s in lab.servers)
         assert all(pids(lab)[s] != before[s] for s in lab.servers)
         assert_rolling(m, proc.stdout, lab)
-        m.report(failover_report, "rollout, unit change (memory limit)", proc.stdout)
+        m.report(failover_report, "rollout, unit change (memory limit) + agent back", proc.stdout)
     except BaseException:
         lab.reset()
         raise
-    # Back to the baseline: the unit's limit and the bundled agent, with fleet.bgp.site.
-    with Measured(lab) as m:
-        out = lab.deploy().stdout
-    assert_rolling(m, out, lab)
-    m.report(failover_report, "site, unit + agent back (drained, 1 at a time)", out)
     lab.ensure_baseline()
 
 
