@@ -225,3 +225,19 @@ def test_a_route_moving_between_the_file_and_a_check_is_one_change(tmp_path: Pat
             await sp.stop()
 
     asyncio.run(go())
+
+
+def test_a_checks_routes_go_only_to_neighbors_with_their_family(tmp_path: Path) -> None:
+    """127.100.0.1 has ipv4 unicast only: the check's IPv6 route is not planned there, as the
+    agent does not put it in that neighbor's adj-rib-out either."""
+    text = conf(checks=(("v6", "2001:db8::1/128", 100),))
+    path = tmp_path / "candidate.conf"
+    path.write_text(text)
+    new = parse_text(text, str(path))
+    from fleetbgp.config import Config
+    from fleetbgp.health.runner import planned_check
+
+    checks = {n: planned_check(hc, None) for n, hc in new.healthchecks.items()}
+    plan = reconcile(Config(neighbors=[], processes={}, listen=[], path=""), new, {}, checks=checks)
+    routes = {r["neighbor"]: [e["prefix"] for e in r["announce"]] for r in plan.as_dict(routes=True)["routes"]}
+    assert routes == {"127.100.0.1": ["100.10.0.100/32"], "127.100.0.5": ["2001:db8::1/128"]}

@@ -12,24 +12,30 @@ of the e2e inventory gets commits that are rolled out with scripts/fleetbgp-roll
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from e2e_lab import AGENT, SERVICE, Lab
+from e2e_lab import SERVICE, Lab
 from test_rollout import Desired, snapshot
 
 ROLLOUT_TIMEOUT = 900
+PLAN_CODE = ("reload_plan.py", "cli_plan.py", "health/runner.py")
 # No module timeout: the e2e default (FLEETBGP_E2E_TIMEOUT, 1800 s) also covers waiting for the lab's lock.
 
 
 @pytest.fixture(scope="module")
 def desired(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Desired:
     # The role installs the agent only when its version differs: a shared lab may run a build of
-    # another tree with the same version, without `reload --config`. Then install this tree's.
-    if any("--config" not in lab.exec(s, AGENT, "reload", "--help").stdout for s in lab.servers):
+    # another tree with the same version. The plan is the agent's: install this tree's when the
+    # servers' route planning code differs from it.
+    mine = {hashlib.sha256((lab.repo / "agent/src/fleetbgp" / f).read_bytes()).hexdigest() for f in PLAN_CODE}
+    if any(not mine <= set(lab.exec(s, "sh", "-c", "sha256sum " + " ".join(
+            f"/opt/fleetbgp/venv/lib/python3*/site-packages/fleetbgp/{f}" for f in PLAN_CODE),
+            check=False).stdout.split()) for s in lab.servers):
         lab.playbook("fleet.bgp.site", "--tags", "fleet_bgp_install",
                      extra_vars={"fleet_bgp_agent_force_install": True})
         lab.wait_converged()

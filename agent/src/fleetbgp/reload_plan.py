@@ -324,7 +324,8 @@ def owned_before(peer: RunningPeer, *, health: bool = True, static: bool = True)
 def owned_after(address: str, neighbor: Neighbor, checks: Mapping[str, PlannedCheck], *,
                 static: bool = True) -> OwnedRoutes:
     """What the file and the checks will own on this neighbor: its static routes, then each check
-    that selects it (the checks win: the health runner puts its routes after the file's)."""
+    that selects it, for the neighbor's families (the checks win: the health runner puts its routes
+    after the file's)."""
     out: OwnedRoutes = {}
     if static:
         out = {(fam, nlri): (attrs, CONFIG)
@@ -333,7 +334,8 @@ def owned_after(address: str, neighbor: Neighbor, checks: Mapping[str, PlannedCh
         if check.neighbors is not None and address not in {normalise_peer(n) for n in check.neighbors}:
             continue
         for fam, nlri, attrs in check.routes:
-            out[(fam, nlri)] = (attrs, check.owner)
+            if fam in neighbor.families:  # as PeerState.advertise: no route of a family it lacks
+                out[(fam, nlri)] = (attrs, check.owner)
     return out
 
 
