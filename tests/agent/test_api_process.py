@@ -622,8 +622,10 @@ def test_reload_keeps_unchanged_restarts_changed_stops_removed(tmp_path: Path, f
             await wait_for(lambda: all(r.pid for r in h.api.runners.values()), what="all running")
             pids = {name: r.pid for name, r in h.api.runners.items()}
             await h.reload(config(env_block(X="1"), False, True))
+            # b's old program may still be exiting when reload returns: wait for its successor.
             await wait_for(lambda: set(h.api.runners) == {"a", "b", "d"}
-                           and all(r.pid for r in h.api.runners.values()), what="reloaded")
+                           and all(r.pid for r in h.api.runners.values())
+                           and h.runner("b").pid != pids["b"], what="reloaded, b restarted")
             assert h.runner("a").pid == pids["a"], "unchanged process kept running"
             assert h.runner("b").pid != pids["b"], "changed process restarted"
             assert h.runner("b").definition.env == {"X": "1"}
