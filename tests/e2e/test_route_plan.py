@@ -6,7 +6,8 @@ of the e2e inventory gets commits that are rolled out with scripts/fleetbgp-roll
    and flags it fleet-wide; the real run is refused before any host changes (config sha256 and agent
    pid unchanged everywhere, BIRD still has the route); with -e fleet_bgp_allow_unannounced=true it
    goes through (BIRD loses the route), then a revert commit puts it back (the lab's baseline).
-2. A commit that changes srv2's MED: fleet.bgp.site --check --diff on that inventory shows
+2. A commit that changes srv2's MED: fleet.bgp.site --check --diff --tags fleet_bgp_plan (the plan
+   play alone) on that inventory shows
    `~ 100.10.0.200/32 med 200 -> 250` for srv2 only, no change for srv1 and srv3, changes nothing.
 """
 
@@ -36,8 +37,8 @@ def desired(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Desired:
     if any(not mine <= set(lab.exec(s, "sh", "-c", "sha256sum " + " ".join(
             f"/opt/fleetbgp/venv/lib/python3*/site-packages/fleetbgp/{f}" for f in PLAN_CODE),
             check=False).stdout.split()) for s in lab.servers):
-        lab.playbook("fleet.bgp.site", "--tags", "fleet_bgp_install",
-                     extra_vars={"fleet_bgp_agent_force_install": True})
+        # The whole site run: its restart play restarts the reinstalled agents (drained).
+        lab.playbook("fleet.bgp.site", extra_vars={"fleet_bgp_agent_force_install": True})
         lab.wait_converged()
     return Desired(tmp_path_factory.mktemp("desired-plan"), lab.inventory)
 
@@ -82,12 +83,14 @@ def test_removing_the_last_announcers_is_flagged_refused_then_allowed(lab: Lab, 
     assert snapshot(lab) == before, "a host changed although the route plan refused the change"
     assert lab.path_hosts(SERVICE) == {"srv1", "srv2"}
 
-    allowed = rollout(lab, desired, tmp_path / "allowed", fleet_bgp_allow_unannounced=True)
+    # The change touches srv1 and srv2 only: the rollout of those two (srv3 is planned as it is).
+    allowed = rollout(lab, desired, tmp_path / "allowed", fleet_bgp_allow_unannounced=True,
+                      fleet_bgp_rollout_hosts="srv1,srv2")
     assert allowed.returncode == 0, allowed.stdout
     lab.wait_until(lambda: not lab.paths(SERVICE), 30, f"{SERVICE} withdrawn at BIRD")
 
     desired.git("revert", "--no-edit", "HEAD")
-    back = rollout(lab, desired, tmp_path / "back")
+    back = rollout(lab, desired, tmp_path / "back", fleet_bgp_rollout_hosts="srv1,srv2")
     assert back.returncode == 0, back.stdout
     lab.wait_until(lambda: lab.path_hosts(SERVICE) == {"srv1", "srv2"}, 60, f"{SERVICE} back at BIRD")
     lab.wait_converged()
@@ -98,11 +101,14 @@ def test_a_med_change_shows_for_that_host_only_in_a_site_check_run(lab: Lab, des
     desired.commit("srv2: MED 250")
     before = snapshot(lab)
     try:
-        proc = lab.playbook("fleet.bgp.site", "--check", "--diff", inventory=str(desired.path / "inventory"))
+        # The plan play alone (--tags fleet_bgp_plan): the full check run is the rollout's above.
+        proc = lab.playbook("fleet.bgp.site", "--check", "--diff", "--tags", "fleet_bgp_plan",
+                            inventory=str(desired.path / "inventory"))
     finally:
         desired.git("revert", "--no-edit", "HEAD")
     out = proc.stdout
     assert "PLAY [Route plan" in out.split("PLAY [Monitoring", 1)[0], out
+    assert "TASK [fleet.bgp.agent : Install" not in out and "TASK [fleet.bgp.sysctl : Apply" not in out, out
     srv2 = host_plan(out, "srv2")
     assert f"~ {SERVICE} med 200 -> 250 (health:service)" in srv2, out
     for s in ("srv1", "srv3"):
