@@ -428,8 +428,8 @@ def _candidate(value: Any) -> dict[str, Any] | None:
     return value
 
 
-@command("reload", Arg("dry_run", _boolean("reload: dry_run"), False), Arg("config", _candidate, None), changes=True,
-         hidden=frozenset({"config"}))
+@command("reload", Arg("dry_run", _boolean("reload: dry_run"), False), Arg("config", _candidate, None),
+         changes=True, hidden=frozenset({"config"}))
 async def _reload(ctx: Context, args: Args) -> Any:
     # No lock of our own: the Speaker serialises reloads, whoever asks (signal, socket, CLI).
     dry_run: bool = args["dry_run"]
