@@ -30,6 +30,7 @@ PLAN_CODE = ("reload_plan.py", "cli_plan.py", "health/runner.py")
 
 @pytest.fixture(scope="module")
 def desired(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Desired:
+    lab.ensure_baseline()  # an earlier test that failed may have left its commit deployed
     # The role installs the agent only when its version differs: a shared lab may run a build of
     # another tree with the same version. The plan is the agent's: install this tree's when the
     # servers' route planning code differs from it.
