@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 from fleetbgp.bfd.auth import AuthConfig, Authenticator
-from fleetbgp.bfd.packet import AUTH_KINDS, BfdPacketError, ControlPacket, decode
+from fleetbgp.bfd.machine import BfdMachine, Timers, Transmit
+from fleetbgp.bfd.packet import AUTH_KINDS, BfdPacketError, BfdState, ControlPacket, decode
 
 from .base import require, target
 
@@ -27,7 +30,8 @@ BFD_WORDS = (
     reason; a decoded packet re-encodes (without authentication) to its first 24 octets with the A
     bit and Length put right. verify() returns None or a reason, never raises, and accepts only
     what a sender with the same secret signed; with no authentication a packet carrying some is
-    what the machine drops.""")
+    what the machine drops. A session (state Up when Your Discriminator is set) takes the packet
+    without raising, and every packet it sends in answer decodes.""")
 def bfd_packets(data: bytes) -> None:
     if not data:
         return
@@ -44,9 +48,10 @@ def bfd_packets(data: bytes) -> None:
     expected = bytes((datagram[0], datagram[1] & ~0x04, datagram[2], 24)) + datagram[4:24]
     require(plain == expected, f"re-encoded {plain.hex()} is not {expected.hex()}")
     which = selector % (len(CONFIGS) + 1)
-    if which == 0:
+    config = CONFIGS[which - 1] if which else None
+    _session(pkt, config)
+    if config is None:
         return
-    config = CONFIGS[which - 1]
     receiver = Authenticator(config)
     if selector & 0x80:  # a session that already accepted a sequence number: the window applies
         receiver.seq_known, receiver.rcv_seq = True, pkt.your_discr
@@ -61,3 +66,14 @@ def bfd_packets(data: bytes) -> None:
                 "accepted a packet no holder of the secret signed")
     else:
         require(reason and SECRET.decode() not in reason, f"reason {reason!r}")
+
+
+def _session(pkt: ControlPacket, config: AuthConfig | None) -> None:
+    machine = BfdMachine(local_discr=pkt.your_discr or 1, timers=Timers(), auth=config, rng=random.Random(0))
+    machine.start(0.0)
+    if pkt.your_discr:  # bring it Up, so that every row of the state table is reachable
+        machine.receive(ControlPacket(state=BfdState.DOWN, my_discr=pkt.my_discr), 0.5)
+        machine.receive(ControlPacket(state=BfdState.UP, my_discr=pkt.my_discr, your_discr=pkt.your_discr), 0.6)
+    for action in machine.receive(pkt, 1.0) + machine.timer_fired("tx", 2.0) + machine.timer_fired("detect", 9.0):
+        if isinstance(action, Transmit):
+            decode(action.data)
