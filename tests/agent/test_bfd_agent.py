@@ -195,3 +195,25 @@ def test_bfd_metrics() -> None:
     assert samples[("fleetbgp_bfd_detect_time_seconds", "fleetbgp_bfd_detect_time_seconds", n)] == 0.9
     assert samples[("fleetbgp_bfd_holding_bgp", "fleetbgp_bfd_holding_bgp", n)] == 0
     assert not any(dict(labels).get("neighbor") == "192.0.2.9" for _, _, labels in samples)
+
+
+def test_the_reload_plan_names_bfd_changes_and_keeps_the_session(tmp_path: Path) -> None:
+    from fleetbgp.cli_plan import render_plan
+    from fleetbgp.reload_plan import NeighborAction, RunningPeer, reconcile
+
+    old = parse_text(CONF.format(bfd=""), "a.conf")
+    running = {n.peer_address: RunningPeer(n, n.static_routes, n.static_routes, {}) for n in old.neighbors}
+    for bfd, change in (("bfd;", "added"), ("bfd disable;", "")):
+        plan = reconcile(old, parse_text(CONF.format(bfd=bfd), "b.conf"), running)
+        step = next(s for s in plan.neighbors if s.address == PEER)
+        assert step.action is NeighborAction.KEEP and step.bfd == change
+    plan = reconcile(old, parse_text(CONF.format(bfd="bfd;"), "b.conf"), running)
+    assert plan.summary() == f"neighbor {PEER}: BFD added (the BGP session is kept)"
+    text = render_plan({"plan": plan.as_dict()})
+    assert f"neighbor {PEER}: BFD added (the BGP session is kept)" in text and "1 neighbor(s) unchanged" in text
+    with_bfd = parse_text(CONF.format(bfd="bfd;"), "b.conf")
+    running = {n.peer_address: RunningPeer(n, n.static_routes, n.static_routes, {}) for n in with_bfd.neighbors}
+    changed = reconcile(with_bfd, parse_text(CONF.format(bfd="bfd { min-tx 50; }"), "c.conf"), running)
+    assert next(s for s in changed.neighbors if s.address == PEER).bfd == "changed"
+    removed = reconcile(with_bfd, old, running)
+    assert next(s for s in removed.neighbors if s.address == PEER).bfd == "removed"

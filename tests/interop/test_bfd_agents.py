@@ -32,8 +32,8 @@ DETECT = INTERVAL_MS * MULTIPLIER / 1000
 MARGIN = 0.6
 
 
-def config(me: str, peer: str, local_as: int, peer_as: int, routes: str = "") -> str:
-    return (f"neighbor {peer} {{\n  router-id {me};\n  local-address {me};\n  local-as {local_as};\n"
+def config(me: str, peer: str, local_as: int, peer_as: int, routes: str = "", router_id: str = "") -> str:
+    return (f"neighbor {peer} {{\n  router-id {router_id or me};\n  local-address {me};\n  local-as {local_as};\n"
             f"  peer-as {peer_as};\n  bfd {{\n    min-tx {INTERVAL_MS};\n    min-rx {INTERVAL_MS};\n"
             f"    multiplier {MULTIPLIER};\n  }}\n{routes}}}\n")
 
@@ -64,13 +64,16 @@ def agents(topo, speaker_kind):
     if speaker_kind != "fleetbgp":
         pytest.skip("BFD is a fleetbgp extension: ExaBGP has none")
     link = topo.link
+    # an IPv4 and an IPv6 neighbor each way, both with BFD
     router = FleetbgpAgent(topo.lab, topo.r, name="router-agent",
-                           config_text=config(link.a4, link.b4, 65000, 65001))
+                           config_text=config(link.a4, link.b4, 65000, 65001)
+                           + config(link.a6, link.b6, 65000, 65001, router_id=link.a4))
     routes = "  static {\n    route 192.0.2.0/24 next-hop self;\n  }\n"
 
     def server(name: str = "server-agent") -> FleetbgpAgent:
         return FleetbgpAgent(topo.lab, topo.s, name=name,
-                             config_text=config(link.b4, link.a4, 65001, 65000, routes))
+                             config_text=config(link.b4, link.a4, 65001, 65000, routes)
+                             + config(link.b6, link.a6, 65001, 65000, router_id=link.b4))
     return router, server, link
 
 
@@ -79,12 +82,13 @@ def test_a_frozen_agent_is_detected_and_bgp_held_down_until_bfd_is_back(agents):
     server = make_server()
     router.start()
     server.start()
-    wait_state(router, link.b4, "BGP Established and BFD Up", up)
-    wait_state(server, link.a4, "BGP Established and BFD Up", up)
+    for agent, peer in ((router, link.b4), (server, link.a4), (router, link.b6), (server, link.a6)):
+        wait_state(agent, peer, "BGP Established and BFD Up", up)
     # Up at 1 s (RFC 5880 6.8.3: slow until Up), then both poll sequences bring the configured
     # intervals in
-    wait_state(router, link.b4, "the negotiated 300 ms x 3", lambda n: up(n) and (
-        n["bfd"]["tx_interval_ms"], n["bfd"]["detect_time_ms"]) == (INTERVAL_MS, DETECT * 1000))
+    for peer in (link.b4, link.b6):
+        wait_state(router, peer, "the negotiated 300 ms x 3", lambda n: up(n) and (
+            n["bfd"]["tx_interval_ms"], n["bfd"]["detect_time_ms"]) == (INTERVAL_MS, DETECT * 1000))
     wait_until(lambda: neighbor(router, link.b4)["prefixes"]["received"].get("ipv4 unicast") == 1, 20,
                "the server's route at the router agent")
 
@@ -95,6 +99,8 @@ def test_a_frozen_agent_is_detected_and_bgp_held_down_until_bfd_is_back(agents):
     print(f"BFD Down {detected:.3f} s after SIGSTOP (detection time {DETECT} s)")
     assert detected < DETECT + MARGIN, f"BFD took {detected:.3f} s to see the frozen agent"
     assert n["bfd"]["holding_bgp"] and n["bfd"]["local_diag"] == "control detection time expired"
+    n6 = wait_state(router, link.b6, "BFD Down over IPv6", lambda n: n["bfd"]["state"] == "Down", timeout=1)
+    assert n6["bfd"]["holding_bgp"]
     n = wait_state(router, link.b4, "BGP down", lambda n: n["state"] != "Established", timeout=2)
     assert n["prefixes"]["received"].get("ipv4 unicast", 0) == 0, "the server's routes are gone"
     router.wait_log(r"BFD down \(control detection time expired[^)]*\): closing the BGP session")
@@ -105,6 +111,7 @@ def test_a_frozen_agent_is_detected_and_bgp_held_down_until_bfd_is_back(agents):
     server.proc.resume()
     n = wait_state(router, link.b4, "BFD and BGP back", up)
     assert n["bfd"]["holding_bgp"] is False
+    wait_state(router, link.b6, "BFD and BGP back over IPv6", up)
     wait_until(lambda: neighbor(router, link.b4)["prefixes"]["received"].get("ipv4 unicast") == 1, 20,
                "the server's route sent again")
     server.stop()
