@@ -14,7 +14,7 @@ from pathlib import Path
 from fleetbgp.bfd.machine import Timers
 from fleetbgp.bfd.packet import BfdState, Diag
 from fleetbgp.bfd.status import BfdStatus
-from fleetbgp.cli_control import render_neighbors
+from fleetbgp.cli_control import render_neighbors, render_status
 from fleetbgp.config import parse_text
 from fleetbgp.control.views import peer_info
 from fleetbgp.daemon import Speaker, file_sha256
@@ -76,7 +76,7 @@ def test_no_bfd_in_the_config_no_bfd_service(tmp_path: Path) -> None:
         sp = make_speaker(tmp_path, "")
         await sp.start(dial=False)
         try:
-            assert sp.bfd is None and sp.peers[PEER].bfd is None
+            assert sp.bfd is None and sp.peers[PEER].bfd is None and sp.status()["bfd"] is None
         finally:
             await sp.stop()
     asyncio.run(go())
@@ -88,6 +88,10 @@ def test_sessions_follow_the_config_and_reloads_never_restart_bgp(tmp_path: Path
         await sp.start(dial=False)
         try:
             assert sp.bfd is not None and sp.bfd.keys() == [PEER]
+            summary = sp.status()["bfd"]
+            assert summary["sessions"] == 1 and summary["errors"] == []
+            assert summary["listening"] == [f"127.100.1.2:{sp.settings.bfd_port}"]
+            assert "1 session(s), 0 up, 0 holding BGP down; listening on 127.100.1.2:" in render_status(sp.status())
             peer = sp.peers[PEER]
             await settle()
             st = peer.bfd
