@@ -25,12 +25,12 @@ PARITY      := scripts/run-pytest.sh tests/parity $(PYTEST_ARGS)
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 FUZZ_JOBS   ?= 1
-INTEROP     := scripts/run-pytest.sh --root tests/interop $(PYTEST_ARGS)
+INTEROP     := scripts/run-pytest.sh --root tests/interop --durations=15 $(PYTEST_ARGS)
 COLLECTION  := scripts/test-collection.sh
 LINT_COLLECTION := scripts/lint-collection.sh
 MOLECULE    := scripts/test-molecule.sh
 RULES       := scripts/test-alert-rules.sh
-E2E         := scripts/run-pytest.sh --root tests/e2e $(PYTEST_ARGS)
+E2E         := scripts/run-pytest.sh --root tests/e2e --durations=30 $(PYTEST_ARGS)
 
 .PHONY: help setup setup-system setup-venv lint lint-fix unit fuzz parity interop collection lint-collection module-docs molecule rules e2e images test demo demo-down demo-netns bench clean distclean
 
