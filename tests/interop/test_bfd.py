@@ -1,0 +1,491 @@
+"""BFD (RFC 5880/5881, single hop) between the agent and BIRD 2 (``protocol bfd`` + ``bfd on`` in
+its BGP protocols) and FRR's bfdd, IPv4 and IPv6.
+
+One setup for the whole module (BFD sessions take a second or two to come Up and BGP a few more;
+every test starts by waiting until everything is back as it should be, so each also runs alone):
+
+    ns r: BIRD   link 1  plain4 (IPv4) and plain6 (IPv6): no authentication, 300/300 ms x 3
+                 link 2  sha4 (IPv4): keyed SHA1, same key on both sides
+                         badkey6 (IPv6): keyed SHA1, the agent has another key: BFD never Up
+                 link 3  meti4 (IPv4): meticulous keyed MD5, same key
+    ns s: the agent (`fleetbgp run`), one neighbor per session above, plus frr4/frr6
+    ns f: FRR bfdd alone (no bgpd: the agent's neighbors there are passive and never Established)
+                 link 4  frr4 (IPv4), frr6 (IPv6): 300/300 ms x 3
+
+What is proven, in this order (the timer change last: it leaves plain4 on other timers):
+- the sessions come Up on both sides with the negotiated intervals (BIRD's Interval/Timeout, FRR's
+  remote timers, the agent's control socket and `fleetbgp show neighbors`);
+- authentication: keyed SHA1 and meticulous keyed MD5 come Up; a wrong key stays Down on both
+  sides while BGP works (a BFD session that never came Up does not hold BGP down, as documented);
+- the agent frozen (SIGSTOP): BIRD takes BGP down and FRR sees the session Down within detection
+  time + DETECT_MARGIN; SIGCONT brings everything back;
+- BIRD's and FRR's BFD packets dropped before the agent (nft, in the agent's namespace): the agent
+  takes its BGP sessions down within the same bound and holds them down (BIRD keeps trying to
+  connect) until BFD is Up again;
+- a timer change by reload runs a Poll/Final sequence (tshark on the wire), BIRD shows the new
+  intervals, and neither BGP nor BFD flaps.
+
+Detection times are measured from BIRD's own log (millisecond timestamps) and by polling; they are
+printed (run with -s) and attached to the test report as user properties.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import pytest
+from interop_env import AGENT_AS, ROUTER_AS
+
+from fleetbgp import control_client
+from netlab import (
+    Bird,
+    BirdBfdIface,
+    BirdPeer,
+    Capture,
+    FleetbgpAgent,
+    FrrBfdd,
+    FrrBfdPeer,
+    Lab,
+    Neighbor,
+    Route,
+    bird_bfd_protocol,
+    render_config,
+    wait_until,
+)
+from netlab.bfd import bird_log_events
+from netlab.fleetbgp import AGENT_SRC
+
+pytestmark = pytest.mark.interop
+
+# 300 ms x 3 on every side: detection time 0.9 s. The margin is for a loaded 2-core CI machine
+# (a late poll, a slow birdc): far below BGP's hold time (9 s here), so a pass proves BFD did it.
+MIN_TX, MIN_RX, MULT = 300, 300, 3
+DETECT = MULT * max(MIN_TX, MIN_RX) / 1000
+DETECT_MARGIN = 1.5
+BOUND = DETECT + DETECT_MARGIN
+HOLD_DOWN_CHECK = 3.0   # seconds the agent must keep BGP down while BFD is down
+RECOVER_WITHIN = 30.0   # BFD Up and BGP Established again (BIRD waits 1-2 s after an error)
+KEY = "fleet-bfd-key-1"
+WRONG_KEY = "not-the-key"
+NEW_TX, NEW_RX = 500, 600  # the timer change
+# BIRD's log line for a packet that fails authentication (bfd/packets.c), for the agent's address
+AUTH_FAIL = r"[Aa]uthentication failed for {}"
+
+
+@dataclass
+class Session:
+    name: str                 # BIRD protocol name, or frr4/frr6
+    router: str               # "bird" | "frr"
+    peer: str                 # the router's address (the agent's neighbor)
+    local: str                # the agent's address
+    auth: str | None = None
+    key: str | None = None    # the agent's key
+    comes_up: bool = True     # False: the wrong key
+
+    @property
+    def v6(self) -> bool:
+        return ":" in self.peer
+
+    @property
+    def bgp(self) -> bool:
+        return self.router == "bird"
+
+
+def bfd_block(s: Session, min_tx: int = MIN_TX, min_rx: int = MIN_RX) -> str:
+    lines = [f"min-tx {min_tx};", f"min-rx {min_rx};", f"multiplier {MULT};"]
+    if s.auth:
+        lines += [f"auth {s.auth};", "auth-key-id 1;", f'auth-password "{s.key}";']
+    return "bfd {\n" + "\n".join("  " + x for x in lines) + "\n}"
+
+
+class Bed:
+    """The module's setup: BIRD, FRR bfdd and the agent, and how to look at each."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        r, s, f = lab.namespace("r"), lab.namespace("s"), lab.namespace("f")
+        self.r, self.s, self.f = r, s, f
+        l1, l2, l3, l4 = lab.link(r, s), lab.link(r, s), lab.link(r, s), lab.link(f, s)
+        self.links = (l1, l2, l3, l4)
+        self.sessions = [
+            Session("plain4", "bird", l1.a4, l1.b4),
+            Session("plain6", "bird", l1.a6, l1.b6),
+            Session("sha4", "bird", l2.a4, l2.b4, "keyed-sha1", KEY),
+            Session("badkey6", "bird", l2.a6, l2.b6, "keyed-sha1", WRONG_KEY, comes_up=False),
+            Session("meti4", "bird", l3.a4, l3.b4, "meticulous-keyed-md5", KEY),
+            Session("frr4", "frr", l4.a4, l4.b4),
+            Session("frr6", "frr", l4.a6, l4.b6),
+        ]
+        self.by_name = {x.name: x for x in self.sessions}
+
+        self.bird = Bird(lab, r, router_id=l1.a4)
+        self.bird.extra.append(bird_bfd_protocol([
+            BirdBfdIface(l2.a_if, MIN_RX, MIN_TX, MULT, auth="keyed-sha1", password=KEY),
+            BirdBfdIface(l3.a_if, MIN_RX, MIN_TX, MULT, auth="meticulous-keyed-md5", password=KEY),
+            BirdBfdIface("*", MIN_RX, MIN_TX, MULT),
+        ]))
+        for x in self.bird_sessions():
+            self.bird.add_peer(BirdPeer(x.name, neighbor=x.local, peer_as=AGENT_AS, local_as=ROUTER_AS,
+                                        local_address=x.peer, ipv4=not x.v6, ipv6=x.v6, bfd=True))
+        self.bfdd = FrrBfdd(lab, f)
+        for x in self.frr_sessions():
+            self.bfdd.add_peer(FrrBfdPeer(x.local, x.peer, MIN_RX, MIN_TX, MULT))
+
+        self.agent = FleetbgpAgent(lab, s, config_text=self.agent_config())
+
+    def bird_sessions(self) -> list[Session]:
+        return [x for x in self.sessions if x.router == "bird"]
+
+    def frr_sessions(self) -> list[Session]:
+        return [x for x in self.sessions if x.router == "frr"]
+
+    def up_sessions(self) -> list[Session]:
+        return [x for x in self.sessions if x.comes_up]
+
+    def agent_config(self, timers: dict[str, tuple[int, int]] | None = None) -> str:
+        """The agent's config; ``timers`` {session name: (min-tx, min-rx)} overrides 300/300."""
+        timers = timers or {}
+        neighbors = []
+        for x in self.sessions:
+            routes = [Route("2001:db8:100::/48" if x.v6 else "100.10.0.100/32")] if x.name.startswith("plain") else []
+            neighbors.append(Neighbor(
+                x.peer, x.local, AGENT_AS, ROUTER_AS, router_id=self.links[0].b4,
+                families=("ipv6 unicast",) if x.v6 else ("ipv4 unicast",), routes=routes,
+                passive=not x.bgp, description=x.name, extra=bfd_block(x, *timers.get(x.name, (MIN_TX, MIN_RX)))))
+        return render_config(neighbors)
+
+    def start(self) -> None:
+        self.bird.start()
+        self.bfdd.start()
+        self.agent.start()
+        wait_until(self._agent_ready, 20, "the agent's control socket", describe=self.agent.log_tail)
+        self.wait_ready()
+
+    # -- the agent's view (control socket) --------------------------------------------------------
+    def _agent_ready(self) -> bool:
+        self.agent.ensure_alive()
+        try:
+            self.neighbors()
+        except control_client.ControlError:
+            return False
+        return True
+
+    def neighbors(self, timeout: float = 5) -> dict[str, dict]:
+        """{neighbor address: the control socket's neighbor view} (a fresh connection per call: a
+        frozen agent must not leave a half-read reply behind)."""
+        with control_client.ControlClient(str(self.agent.control_socket), timeout=timeout) as c:
+            return {n["address"]: n for n in c.call("neighbors")["neighbors"]}
+
+    def agent_bfd(self, s: Session, view: dict[str, dict] | None = None) -> dict:
+        n = (view or self.neighbors())[s.peer]
+        assert n.get("bfd") is not None, f"the agent shows no BFD for {s.name}: {n}"
+        return n["bfd"]
+
+    # -- everything as it should be ----------------------------------------------------------------
+    def problems(self) -> list[str]:
+        """What is not (yet) as it should be at rest: [] when every session that comes Up is Up on
+        both sides and every BGP session is Established on both sides."""
+        out = []
+        bird = self.bird.bfd_sessions()
+        frr = self.bfdd.peers()
+        view = self.neighbors()
+        for x in self.sessions:
+            theirs = (bird.get(x.local).state if x.local in bird else "absent") if x.router == "bird" \
+                else str(frr.get(x.local, {}).get("status", "absent"))
+            ours = (view.get(x.peer) or {}).get("bfd") or {}
+            if x.comes_up:
+                if theirs.lower() != "up":
+                    out.append(f"{x.name}: BFD at {x.router} is {theirs}")
+                if ours.get("state") != "Up":
+                    out.append(f"{x.name}: BFD at the agent is {ours.get('state')}")
+            if x.bgp:
+                if not self.bird.established(x.name):
+                    out.append(f"{x.name}: BGP at BIRD is {self.bird.state(x.name)}")
+                if (view.get(x.peer) or {}).get("state") != "Established":
+                    out.append(f"{x.name}: BGP at the agent is {(view.get(x.peer) or {}).get('state')}")
+        return out
+
+    def wait_ready(self, timeout: float = 30) -> float:
+        started = time.monotonic()
+        wait_until(lambda: not self.problems(), timeout, "every BFD session Up and every BGP session Established",
+                   interval=0.2, describe=self.describe)
+        return time.monotonic() - started
+
+    def describe(self) -> str:
+        try:
+            problems = self.problems()
+        except Exception as exc:  # diagnostics only
+            problems = [repr(exc)]
+        return "\n".join(["not ready: " + "; ".join(problems),
+                          self.bird.birdc("show", "bfd", "sessions"),
+                          self.bird.birdc("show", "protocols"),
+                          self.agent.log_tail(40)])
+
+
+@pytest.fixture(scope="module")
+def bed(tmp_path_factory, speaker_kind, clean_log_check):
+    if speaker_kind != "fleetbgp":
+        pytest.skip("BFD is fleetbgp's own: ExaBGP has none")
+    lab = Lab(workdir=tmp_path_factory.mktemp("bfd") / "lab")
+    try:
+        b = Bed(lab)
+        b.start()
+        yield b
+        clean_log_check(b.agent)
+    finally:
+        lab.close()
+
+
+@pytest.fixture(autouse=True)
+def _logs_on_failure(request, bed):
+    """The conftest's report hook attaches every process log of the lab to a failed test."""
+    request.node._netlab_lab = bed.lab
+    bed.wait_ready()
+
+
+def report(record_property, **values) -> None:
+    for k, v in values.items():
+        record_property(k, v)
+    print(" ".join(f"{k}={v}" for k, v in values.items()))
+
+
+# -- up, with the negotiated intervals ------------------------------------------------------------
+
+def test_sessions_come_up_with_the_negotiated_intervals(bed: Bed):
+    bird = bed.bird.bfd_sessions()
+    frr = bed.bfdd.peers()
+    view = bed.neighbors()
+    for x in bed.up_sessions():
+        if x.router == "bird":
+            # BIRD's transmit interval = max(its min tx, our min-rx); its detection time = our
+            # multiplier x max(its min rx, our min-tx)
+            got = bird[x.local]
+            assert (got.state, got.interval, got.timeout) == ("Up", MIN_RX / 1000, DETECT), f"{x.name}: {got}"
+        else:
+            got = frr[x.local]
+            assert (got["status"], got["remote-receive-interval"], got["remote-transmit-interval"],
+                    got["remote-detect-multiplier"]) == ("up", MIN_RX, MIN_TX, MULT), f"{x.name}: {got}"
+        ours = bed.agent_bfd(x, view)
+        want = {"state": "Up", "remote_state": "Up", "tx_interval_ms": MIN_TX, "detect_time_ms": int(DETECT * 1000),
+                "remote_min_tx_ms": MIN_TX, "remote_min_rx_ms": MIN_RX, "remote_multiplier": MULT}
+        assert {k: ours.get(k) for k in want} == want, f"{x.name}: the agent shows {ours}"
+        assert ours.get("local_discr") and ours.get("remote_discr"), f"{x.name}: discriminators {ours}"
+        assert ours.get("auth") == x.auth, f"{x.name}: auth {ours.get('auth')!r}, configured {x.auth!r}"
+        if x.router == "frr":  # FRR shows discriminators: both sides agree on them
+            assert (got["id"], got["remote-id"]) == (ours["remote_discr"], ours["local_discr"]), (got, ours)
+
+    # the operator's view: a BFD line with the state for each neighbor
+    cp = subprocess.run([sys.executable, "-m", "fleetbgp", "show", "neighbors", "--socket",
+                         str(bed.agent.control_socket)], capture_output=True, text=True, timeout=60,
+                        env={**os.environ, "PYTHONPATH": str(AGENT_SRC)}, check=False)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert "BFD" in cp.stdout or "bfd" in cp.stdout, f"`fleetbgp show neighbors` shows no BFD:\n{cp.stdout}"
+    assert "Up" in cp.stdout, cp.stdout
+
+
+# -- authentication --------------------------------------------------------------------------------
+
+def test_authentication_same_key_up_wrong_key_stays_down_and_bgp_still_works(bed: Bed, record_property):
+    bad = bed.by_name["badkey6"]
+    for x in (bed.by_name["sha4"], bed.by_name["meti4"]):  # Up (bed.wait_ready), authenticated
+        assert bed.agent_bfd(x)["auth"] == x.auth
+    before = bed.agent_bfd(bad)
+    bird_auth_errors = len(bird_log_events(bed.bird.proc.log_text(), AUTH_FAIL.format(re.escape(bad.local))))
+    since = bed.bird.since(bad.name)
+    end = time.monotonic() + 2.5  # BIRD sends every second while Down: two or three packets
+    while time.monotonic() < end:
+        ours, theirs = bed.agent_bfd(bad), bed.bird.bfd_sessions()[bad.local]
+        assert ours["state"] in ("Down", "AdminDown") and ours.get("up_since") is None, f"agent: {ours}"
+        assert theirs.state == "Down", f"BIRD: {theirs}"
+        time.sleep(0.25)
+    after = bed.agent_bfd(bad)
+    assert after["packets_dropped"] > before["packets_dropped"], \
+        f"the agent did not count BIRD's packets with the wrong key as dropped: {before} -> {after}"
+    assert after["transitions"] == before["transitions"] == 0, after
+    bird_errors = bird_log_events(bed.bird.proc.log_text(), AUTH_FAIL.format(re.escape(bad.local)))
+    assert len(bird_errors) > bird_auth_errors, "BIRD logged no authentication failure for the agent's packets"
+    # documented: a BFD session that never came Up does not hold BGP down
+    assert bed.bird.established(bad.name) and bed.bird.since(bad.name) == since
+    assert bed.neighbors()[bad.peer]["state"] == "Established"
+    report(record_property, wrong_key_dropped=after["packets_dropped"] - before["packets_dropped"])
+
+
+# -- the agent frozen -----------------------------------------------------------------------------
+
+def test_agent_frozen_router_takes_bgp_down_within_detection_time(bed: Bed, record_property):
+    bird_up = [x for x in bed.up_sessions() if x.router == "bird"]
+    frr_up = bed.frr_sessions()
+    bad_since = bed.bird.since("badkey6")
+    seen: dict[str, float] = {}  # session -> seconds after the freeze when the router showed it down
+    started = time.time()
+    t0 = time.monotonic()
+    bed.agent.proc.pause()  # SIGSTOP: every thread of the agent, its BFD thread included
+    try:
+        while time.monotonic() - t0 < BOUND + 1.0 and len(seen) < len(bird_up) + len(frr_up):
+            now = time.monotonic() - t0
+            for x in bird_up:
+                if x.name not in seen and not bed.bird.established(x.name):
+                    seen[x.name] = now
+            if any(x.name not in seen for x in frr_up):
+                peers = bed.bfdd.peers()
+                for x in frr_up:
+                    if x.name not in seen and peers[x.local]["status"] == "down":
+                        seen[x.name] = time.monotonic() - t0
+            time.sleep(0.02)
+        frr_view = bed.bfdd.peers()
+    finally:
+        frozen_for = time.monotonic() - t0
+        bed.agent.proc.resume()
+    log = bed.bird.proc.log_text()
+    measured = {}
+    for x in bird_up:
+        bfd_down = bird_log_events(log, rf"Session to {re.escape(x.local)} changed state from Up to Down", after=started - 0.002)
+        bgp_down = bird_log_events(log, rf"^{x.name}: BFD session down", after=started - 0.002)
+        assert bfd_down and bgp_down, f"{x.name}: BIRD logged no BFD session down after the freeze\n{bed.describe()}"
+        measured[x.name] = round(bfd_down[0][0] - started, 3)
+    for x in frr_up:
+        assert "detection" in frr_view[x.local]["diagnostic"], f"{x.name}: FRR's diagnostic {frr_view[x.local]}"
+    report(record_property, frozen_for=round(frozen_for, 3),
+           **{f"bird_log_detect_{k}": v for k, v in measured.items()},
+           **{f"polled_down_{k}": round(v, 3) for k, v in seen.items()})
+    late = {k: v for k, v in {**measured, **seen}.items() if v > BOUND}
+    missing = [x.name for x in [*bird_up, *frr_up] if x.name not in seen]
+    assert not missing and not late, (f"not down within {BOUND:.1f} s of the freeze: missing {missing}, "
+                                      f"late {late} (BIRD log: {measured}, polled: {seen})")
+    # the wrong-key session never had BFD Up: its BGP does not depend on BFD and stays up at BIRD
+    assert bed.bird.established("badkey6") and bed.bird.since("badkey6") == bad_since
+    recovered = bed.wait_ready(RECOVER_WITHIN)
+    report(record_property, recovered_after_resume=round(recovered, 3))
+
+
+# -- the router's BFD stops reaching the agent ------------------------------------------------------
+
+NFT_DROP = """table inet fbt_bfd {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    udp dport 3784 drop
+  }
+}
+"""
+
+
+def test_router_bfd_lost_agent_takes_bgp_down_and_holds_it_until_bfd_up(bed: Bed, record_property):
+    ups = bed.up_sessions()
+    bgp_ups = [x for x in ups if x.bgp]
+    bad = bed.by_name["badkey6"]
+    connects_before = len(bird_log_events(bed.bird.proc.log_text(), r"Connecting to"))
+    bfd_down: dict[str, float] = {}
+    bgp_down: dict[str, float] = {}
+    t0 = time.monotonic()
+    bed.s.run(["nft", "-f", "-"], input=NFT_DROP)  # in the agent's namespace: every BFD packet to it
+    try:
+        while time.monotonic() - t0 < BOUND + 1.0 and (len(bfd_down) < len(ups) or len(bgp_down) < len(bgp_ups)):
+            view = bed.neighbors()
+            now = time.monotonic() - t0
+            for x in ups:
+                if x.name not in bfd_down and (view[x.peer].get("bfd") or {}).get("state") != "Up":
+                    bfd_down[x.name] = now
+                if x.bgp and x.name not in bgp_down and view[x.peer]["state"] != "Established":
+                    bgp_down[x.name] = now
+            time.sleep(0.02)
+        report(record_property, **{f"agent_bfd_down_{k}": round(v, 3) for k, v in bfd_down.items()},
+               **{f"agent_bgp_down_{k}": round(v, 3) for k, v in bgp_down.items()})
+        late = {k: v for k, v in {**bfd_down, **bgp_down}.items() if v > BOUND}
+        missing = [x.name for x in ups if x.name not in bfd_down] + [x.name for x in bgp_ups if x.name not in bgp_down]
+        assert not missing and not late, (f"the agent did not take BFD/BGP down within {BOUND:.1f} s: "
+                                          f"missing {missing}, late {late}\n{bed.agent.log_tail(40)}")
+        view = bed.neighbors()
+        for x in bgp_ups:
+            assert "bfd" in str(view[x.peer].get("last_error") or "").lower(), \
+                f"{x.name}: the agent's last_error does not name BFD: {view[x.peer].get('last_error')!r}"
+            assert view[x.peer]["bfd"].get("last_down_reason"), view[x.peer]["bfd"]
+
+        # held down while BFD is down: neither side Established, though BIRD keeps trying
+        hold_end = time.monotonic() + HOLD_DOWN_CHECK
+        while time.monotonic() < hold_end:
+            view = bed.neighbors()
+            up_again = [x.name for x in bgp_ups if view[x.peer]["state"] == "Established" or bed.bird.established(x.name)]
+            assert not up_again, f"BGP Established while BFD is down: {up_again}\n{bed.agent.log_tail(30)}"
+            assert view[bad.peer]["state"] == "Established", "the never-Up (wrong key) session lost BGP"
+            time.sleep(0.2)
+        connects = len(bird_log_events(bed.bird.proc.log_text(), r"Connecting to")) - connects_before
+        report(record_property, bird_connect_attempts_while_held=connects)
+    finally:
+        bed.s.run(["nft", "delete", "table", "inet", "fbt_bfd"], check=False)
+    t1 = time.monotonic()
+    recovered = bed.wait_ready(RECOVER_WITHIN)
+    report(record_property, recovered_after_unblock=round(recovered, 3), since_drop=round(time.monotonic() - t0, 3))
+    assert time.monotonic() - t1 < RECOVER_WITHIN
+
+
+# -- timer change: Poll/Final --------------------------------------------------------------------
+
+def test_timer_change_by_reload_runs_poll_final_without_a_flap(bed: Bed, record_property):
+    x = bed.by_name["plain4"]
+    link = bed.links[0]
+    others = [y for y in bed.bird_sessions() if y is not x]
+    bgp_since = {y.name: bed.bird.since(y.name) for y in bed.bird_sessions()}
+    bfd_since = {a: s.since for a, s in bed.bird.bfd_sessions().items()}
+    before = {y.name: bed.agent_bfd(y) for y in bed.sessions}
+    agent_since = {y.name: bed.neighbors()[y.peer]["established_since"] for y in bed.bird_sessions()}
+
+    cap = Capture(bed.lab, bed.r, link.a_if, name="bfd-poll", bpf="udp port 3784").start()
+    reloaded_at = time.time()
+    bed.agent.reload(config_text=bed.agent_config({x.name: (NEW_TX, NEW_RX)}))
+    # BIRD: its transmit interval = max(300, our new min-rx); its detection time = 3 x max(300, our min-tx)
+    want_interval, want_timeout = NEW_RX / 1000, MULT * NEW_TX / 1000
+    wait_until(lambda: (lambda s: (s.interval, s.timeout) == (want_interval, want_timeout))(bed.bird.bfd_sessions()[x.local]),
+               10, f"BIRD to show Interval {want_interval} and Timeout {want_timeout} for {x.name}",
+               describe=bed.describe)
+    changed_after = time.time() - reloaded_at
+    ours = bed.agent_bfd(x)
+    assert (ours["tx_interval_ms"], ours["detect_time_ms"]) == (max(NEW_TX, MIN_RX), MULT * max(NEW_RX, MIN_TX)), ours
+    assert ours.get("polling") in (None, False), f"still polling: {ours}"
+    time.sleep(1.0)  # a few packets at the new interval on the wire
+    cap.stop()
+
+    # on the wire: our packets carry P (with the new values) until BIRD's F, then P is clear
+    rows = cap.frames("bfd && ip", "frame.time_epoch", "ip.src",
+                      "bfd.flags.p", "bfd.flags.f", "bfd.desired_min_tx_interval", "bfd.required_min_rx_interval",
+                      "ip.ttl", "udp.srcport", "bfd.sta")
+    pkts = [(float(t), src, p in ("1", "True"), f in ("1", "True"), int(tx), int(rx), int(ttl), int(sport), sta)
+            for t, src, p, f, tx, rx, ttl, sport, sta in rows]
+    ours_p = [p for p in pkts if p[1] == link.b4 and p[2]]
+    assert ours_p, f"no packet with P from the agent after the reload; captured: {pkts[:20]}"
+    first_p = ours_p[0]
+    assert (first_p[4], first_p[5]) == (NEW_TX * 1000, NEW_RX * 1000), f"the Poll carries {first_p[4:6]}"
+    finals = [p for p in pkts if p[1] == link.a4 and p[3] and p[0] >= first_p[0]]
+    assert finals, "BIRD never answered our Poll with F"
+    final = finals[0]
+    after_final = [p for p in pkts if p[1] == link.b4 and p[0] > final[0]]
+    assert after_final and not any(p[2] for p in after_final), \
+        f"P still set after BIRD's Final: {[p for p in after_final if p[2]][:3]}"
+    assert all((p[4], p[5]) == (NEW_TX * 1000, NEW_RX * 1000) for p in after_final)
+    # RFC 5881: TTL 255 and a source port in 49152-65535 on every packet of ours
+    assert {p[6] for p in pkts if p[1] == link.b4} == {255}
+    assert all(49152 <= p[7] <= 65535 for p in pkts if p[1] == link.b4)
+    assert all(p[8] in ("3", "Up") for p in pkts), "a packet not Up during the change: a BFD flap"
+    # the interval at which we send once the change is done (jitter 75-100% of 500 ms)
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(after_final)]
+    report(record_property, poll_to_final_ms=round((final[0] - first_p[0]) * 1000, 1),
+           reload_to_bird_shows_new_intervals=round(changed_after, 3),
+           tx_gap_after_ms=[round(g * 1000) for g in gaps])
+    assert gaps and all(0.75 * NEW_TX / 1000 - 0.05 <= g <= NEW_TX / 1000 + 0.3 for g in gaps), gaps
+
+    # no flap anywhere: BGP and BFD at BIRD, BFD transitions and BGP at the agent
+    assert {y.name: bed.bird.since(y.name) for y in bed.bird_sessions()} == bgp_since
+    assert {a: s.since for a, s in bed.bird.bfd_sessions().items()} == bfd_since
+    view = bed.neighbors()
+    assert {y.name: view[y.peer]["established_since"] for y in bed.bird_sessions()} == agent_since
+    for y in bed.sessions:
+        assert bed.agent_bfd(y, view)["transitions"] == before[y.name]["transitions"], y.name
+    for y in others:  # untouched: still the old intervals
+        s = bed.bird.bfd_sessions()[y.local]
+        if y.comes_up:
+            assert (s.interval, s.timeout) == (MIN_RX / 1000, DETECT), (y.name, s)
