@@ -276,18 +276,23 @@ def test_sessions_come_up_with_the_negotiated_intervals(bed: Bed):
         want = {"state": "Up", "remote_state": "Up", "tx_interval_ms": MIN_TX, "detect_time_ms": int(DETECT * 1000),
                 "remote_min_tx_ms": MIN_TX, "remote_min_rx_ms": MIN_RX, "remote_multiplier": MULT}
         assert {k: ours.get(k) for k in want} == want, f"{x.name}: the agent shows {ours}"
-        assert ours.get("local_discr") and ours.get("remote_discr"), f"{x.name}: discriminators {ours}"
+        assert ours["local_discriminator"] and ours["remote_discriminator"], f"{x.name}: discriminators {ours}"
         assert ours.get("auth") == x.auth, f"{x.name}: auth {ours.get('auth')!r}, configured {x.auth!r}"
         if x.router == "frr":  # FRR shows discriminators: both sides agree on them
-            assert (got["id"], got["remote-id"]) == (ours["remote_discr"], ours["local_discr"]), (got, ours)
+            assert (got["id"], got["remote-id"]) == (ours["remote_discriminator"], ours["local_discriminator"]), \
+                (got, ours)
 
     # the operator's view: a BFD line with the state for each neighbor
     cp = subprocess.run([sys.executable, "-m", "fleetbgp", "show", "neighbors", "--socket",
                          str(bed.agent.control_socket)], capture_output=True, text=True, timeout=60,
                         env={**os.environ, "PYTHONPATH": str(AGENT_SRC)}, check=False)
     assert cp.returncode == 0, cp.stdout + cp.stderr
-    assert "BFD" in cp.stdout or "bfd" in cp.stdout, f"`fleetbgp show neighbors` shows no BFD:\n{cp.stdout}"
-    assert "Up" in cp.stdout, cp.stdout
+    for x in bed.sessions:
+        state = "Up" if x.comes_up else "Down"
+        line = re.search(rf"^BFD {re.escape(x.peer)}: {state}\b.*$", cp.stdout, re.M)
+        assert line, f"`fleetbgp show neighbors` has no line 'BFD {x.peer}: {state}':\n{cp.stdout}"
+        if x.comes_up:
+            assert f"tx {MIN_TX} ms, detect {int(DETECT * 1000)} ms" in line.group(0), line.group(0)
 
 
 # -- authentication --------------------------------------------------------------------------------
@@ -306,15 +311,15 @@ def test_authentication_same_key_up_wrong_key_stays_down_and_bgp_still_works(bed
         assert theirs.state == "Down", f"BIRD: {theirs}"
         time.sleep(0.25)
     after = bed.agent_bfd(bad)
-    assert after["packets_dropped"] > before["packets_dropped"], \
+    assert after["packets"]["dropped"] > before["packets"]["dropped"], \
         f"the agent did not count BIRD's packets with the wrong key as dropped: {before} -> {after}"
-    assert after["transitions"] == before["transitions"] == 0, after
+    assert after["transitions"] == before["transitions"] and after["up_since"] is None, after
     bird_errors = bird_log_events(bed.bird.proc.log_text(), AUTH_FAIL.format(re.escape(bad.local)))
     assert len(bird_errors) > bird_auth_errors, "BIRD logged no authentication failure for the agent's packets"
     # documented: a BFD session that never came Up does not hold BGP down
     assert bed.bird.established(bad.name) and bed.bird.since(bad.name) == since
     assert bed.neighbors()[bad.peer]["state"] == "Established"
-    report(record_property, wrong_key_dropped=after["packets_dropped"] - before["packets_dropped"])
+    report(record_property, wrong_key_dropped=after["packets"]["dropped"] - before["packets"]["dropped"])
 
 
 # -- the agent frozen -----------------------------------------------------------------------------
@@ -405,7 +410,8 @@ def test_router_bfd_lost_agent_takes_bgp_down_and_holds_it_until_bfd_up(bed: Bed
         for x in bgp_ups:
             assert "bfd" in str(view[x.peer].get("last_error") or "").lower(), \
                 f"{x.name}: the agent's last_error does not name BFD: {view[x.peer].get('last_error')!r}"
-            assert view[x.peer]["bfd"].get("last_down_reason"), view[x.peer]["bfd"]
+            assert view[x.peer]["bfd"]["last_down_reason"], view[x.peer]["bfd"]
+            assert view[x.peer]["bfd"]["holding_bgp"] is True, view[x.peer]["bfd"]
 
         # held down while BFD is down: neither side Established, though BIRD keeps trying
         hold_end = time.monotonic() + HOLD_DOWN_CHECK
