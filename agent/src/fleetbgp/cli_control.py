@@ -387,6 +387,11 @@ def render_status(r: dict[str, Any]) -> str:
                                        f"{flows.get('rules_config', 0)} config, "
                                        f"{flows.get('rules_process', 0)} API), "
                                        f"{flows.get('expired', 0)} expired since start"))
+    bfd = r.get("bfd")
+    if isinstance(bfd, dict):
+        text = (f"{bfd.get('sessions', 0)} session(s), {bfd.get('up', 0)} up, {bfd.get('holding_bgp', 0)} "
+                f"holding BGP down; listening on {', '.join(bfd.get('listening') or []) or 'nothing'}")
+        rows.append(("bfd", text + "".join(f"; {e}" for e in bfd.get("errors") or [])))
     if r.get("control_socket"):
         rows.append(("control socket", r["control_socket"]))
     width = max(len(k) for k, _ in rows)
@@ -395,7 +400,10 @@ def render_status(r: dict[str, Any]) -> str:
 
 def render_neighbors(r: dict[str, Any]) -> str:
     rows = []
+    bfd_lines = []
     for n in r.get("neighbors", []):
+        if n.get("bfd"):
+            bfd_lines.append(bfd_line(n.get("address"), n["bfd"]))
         info = ""
         if n.get("maintenance"):
             info = f"maintenance ({n['maintenance']})"
@@ -415,8 +423,27 @@ def render_neighbors(r: dict[str, Any]) -> str:
                      n.get("flaps", 0), info))
     if not rows:
         return "no neighbors configured\n"
-    return table(("Neighbor", "Peer AS", "Local AS", "State", "Since", "Uptime", "Hold",
+    text = table(("Neighbor", "Peer AS", "Local AS", "State", "Since", "Uptime", "Hold",
                   "Msgs in/out", "Sent", "Received", "Flaps", "Info"), rows)
+    return text + "".join(bfd_lines)
+
+
+def bfd_line(address: object, b: dict[str, Any]) -> str:
+    """One line per neighbor with BFD: state, the negotiated intervals, the peer's state, and
+    whether it holds BGP down (docs/agent/bfd.md)."""
+    state = b.get("state")
+    text = f"BFD {address}: {state}"
+    if state == "Up":
+        text += f" since {fmt_time(b['up_since'])}" if b.get("up_since") else ""
+    text += (f", tx {b.get('tx_interval_ms')} ms, detect {b.get('detect_time_ms')} ms"
+             f" (remote {b.get('remote_state')}, x{b.get('remote_multiplier')})")
+    if b.get("auth"):
+        text += f", auth {b['auth']}"
+    if state != "Up" and b.get("last_down_reason"):
+        text += f"; last down: {b['last_down_reason']}"
+    if b.get("holding_bgp"):
+        text += "; BGP held down until BFD is up"
+    return text + "\n"
 
 
 def render_routes(r: dict[str, Any]) -> str:
