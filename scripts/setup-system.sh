@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(bird2 gobgpd tshark iproute2 nftables debootstrap podman runc prometheus frr)
 # Debian services that those packages enable and start on install. (prometheus: the tests need
 # only its promtool, for scripts/test-alert-rules.sh; frr: the BFD interop tests run their own
-# bfdd (tests/interop/test_bfd.py); the packaged daemons stay stopped.)
+# bfdd (tests/interop/test_bfd_bird.py); the packaged daemons stay stopped.)
 SERVICES=(bird gobgpd prometheus frr)
 
 log() { printf 'setup-system: %s\n' "$*" >&2; }
