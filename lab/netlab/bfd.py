@@ -195,6 +195,18 @@ class FrrBfdd:
         text = self._vtysh("show bfd peers json") or "[]"
         return {p["peer"]: p for p in json.loads(text)}
 
+    def configure(self, *lines: str) -> str:
+        """Change the running config: ``configure terminal``, ``bfd``, then ``lines`` in order, e.g.
+        ``configure("peer 10.255.4.2 local-address 10.255.4.1", "shutdown")`` (AdminDown)."""
+        argv = [self.vtysh, "--vty_socket", str(self.dir), "-d", "bfdd",
+                "-c", "configure terminal", "-c", "bfd"]
+        for line in lines:
+            argv += ["-c", line]
+        cp = run(argv, check=False)
+        if cp.returncode != 0 or "%" in cp.stdout:
+            raise NetlabError(f"vtysh {lines} failed: {cp.stdout}{cp.stderr}\n{self.proc.log_tail()}")
+        return cp.stdout
+
     def pause(self) -> None:
         self.proc.pause()
 

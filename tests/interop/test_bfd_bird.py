@@ -1,5 +1,6 @@
 """BFD (RFC 5880/5881, single hop) between the agent and BIRD 2 (``protocol bfd`` + ``bfd on`` in
-its BGP protocols) and FRR's bfdd, IPv4 and IPv6.
+its BGP protocols) and FRR's bfdd, IPv4 and IPv6. (Agent against agent, and BFD under a blocked
+event loop: test_bfd_agents.py.)
 
 One setup for the whole module (BFD sessions take a second or two to come Up and BGP a few more;
 every test starts by waiting until everything is back as it should be, so each also runs alone):
@@ -8,25 +9,27 @@ every test starts by waiting until everything is back as it should be, so each a
                  link 2  sha4 (IPv4): keyed SHA1, same key on both sides
                          badkey6 (IPv6): keyed SHA1, the agent has another key: BFD never Up
                  link 3  meti4 (IPv4): meticulous keyed MD5, same key
-    ns s: the agent (`fleetbgp run`), one neighbor per session above, plus frr4/frr6
-    ns f: FRR bfdd alone (no bgpd: the agent's neighbors there are passive and never Established)
+    ns s: the agent (`fleetbgp run`), one neighbor per session, each with `bfd { ... }`
+    ns f: FRR's bfdd alone, and a BIRD for BGP only (bgpd would reach bfdd only through zebra)
                  link 4  frr4 (IPv4), frr6 (IPv6): 300/300 ms x 3
 
 What is proven, in this order (the timer change last: it leaves plain4 on other timers):
 - the sessions come Up on both sides with the negotiated intervals (BIRD's Interval/Timeout, FRR's
-  remote timers, the agent's control socket and `fleetbgp show neighbors`);
+  remote timers and discriminators, the agent's control socket and `fleetbgp show neighbors`);
 - authentication: keyed SHA1 and meticulous keyed MD5 come Up; a wrong key stays Down on both
   sides while BGP works (a BFD session that never came Up does not hold BGP down, as documented);
 - the agent frozen (SIGSTOP): BIRD takes BGP down and FRR sees the session Down within detection
   time + DETECT_MARGIN; SIGCONT brings everything back;
 - BIRD's and FRR's BFD packets dropped before the agent (nft, in the agent's namespace): the agent
   takes its BGP sessions down within the same bound and holds them down (BIRD keeps trying to
-  connect) until BFD is Up again;
-- a timer change by reload runs a Poll/Final sequence (tshark on the wire), BIRD shows the new
-  intervals, and neither BGP nor BFD flaps.
+  connect) until BFD is Up again; BGP comes back only after BFD;
+- FRR setting its side AdminDown: the agent's BFD goes Down, BGP stays up and is not held;
+- a timer change by reload runs one Poll/Final sequence (tshark on the wire: P with the new
+  values, BIRD's F, then no P; TTL 255 and source ports 49152-65535 as RFC 5881 wants), BIRD shows
+  the new intervals, and neither BGP nor BFD flaps.
 
-Detection times are measured from BIRD's own log (millisecond timestamps) and by polling; they are
-printed (run with -s) and attached to the test report as user properties.
+Detection and recovery times are printed (run with -s) and attached to the test report as user
+properties.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import pytest
-from interop_env import AGENT_AS, ROUTER_AS
+from interop_env import AGENT_AS, ROUTER_AS, assert_never
 
 from fleetbgp import control_client
 from netlab import (
@@ -81,8 +84,8 @@ AUTH_FAIL = r"[Aa]uthentication failed for {}"
 
 @dataclass
 class Session:
-    name: str                 # BIRD protocol name, or frr4/frr6
-    router: str               # "bird" | "frr"
+    name: str                 # the BGP protocol's name in BIRD (ns r, or the BGP-only BIRD in ns f)
+    router: str               # whose BFD: "bird" | "frr"
     peer: str                 # the router's address (the agent's neighbor)
     local: str                # the agent's address
     auth: str | None = None
@@ -93,9 +96,6 @@ class Session:
     def v6(self) -> bool:
         return ":" in self.peer
 
-    @property
-    def bgp(self) -> bool:
-        return self.router == "bird"
 
 
 def bfd_block(s: Session, min_tx: int = MIN_TX, min_rx: int = MIN_RX) -> str:
@@ -131,12 +131,17 @@ class Bed:
             BirdBfdIface(l3.a_if, MIN_RX, MIN_TX, MULT, auth="meticulous-keyed-md5", password=KEY),
             BirdBfdIface("*", MIN_RX, MIN_TX, MULT),
         ]))
-        for x in self.bird_sessions():
-            self.bird.add_peer(BirdPeer(x.name, neighbor=x.local, peer_as=AGENT_AS, local_as=ROUTER_AS,
-                                        local_address=x.peer, ipv4=not x.v6, ipv6=x.v6, bfd=True))
+        # FRR's side: bfdd for BFD, and for BGP a BIRD without `protocol bfd` (bgpd would reach bfdd
+        # only through zebra): BGP there is not tied to BFD, as with a router that has BFD but no
+        # `neighbor X bfd` -- the agent's side still is.
         self.bfdd = FrrBfdd(lab, f)
-        for x in self.frr_sessions():
-            self.bfdd.add_peer(FrrBfdPeer(x.local, x.peer, MIN_RX, MIN_TX, MULT))
+        self.bird_f = Bird(lab, f, router_id=l4.a4, name="bird_f")
+        for x in self.sessions:
+            router = self.bird if x.router == "bird" else self.bird_f
+            router.add_peer(BirdPeer(x.name, neighbor=x.local, peer_as=AGENT_AS, local_as=ROUTER_AS,
+                                     local_address=x.peer, ipv4=not x.v6, ipv6=x.v6, bfd=x.router == "bird"))
+            if x.router == "frr":
+                self.bfdd.add_peer(FrrBfdPeer(x.local, x.peer, MIN_RX, MIN_TX, MULT))
 
         self.agent = FleetbgpAgent(lab, s, config_text=self.agent_config())
 
@@ -158,11 +163,12 @@ class Bed:
             neighbors.append(Neighbor(
                 x.peer, x.local, AGENT_AS, ROUTER_AS, router_id=self.links[0].b4,
                 families=("ipv6 unicast",) if x.v6 else ("ipv4 unicast",), routes=routes,
-                passive=not x.bgp, description=x.name, extra=bfd_block(x, *timers.get(x.name, (MIN_TX, MIN_RX)))))
+                description=x.name, extra=bfd_block(x, *timers.get(x.name, (MIN_TX, MIN_RX)))))
         return render_config(neighbors)
 
     def start(self) -> None:
         self.bird.start()
+        self.bird_f.start()
         self.bfdd.start()
         self.agent.start()
         wait_until(self._agent_ready, 20, "the agent's control socket", describe=self.agent.log_tail)
@@ -205,12 +211,14 @@ class Bed:
                     out.append(f"{x.name}: BFD at {x.router} is {theirs}")
                 if ours.get("state") != "Up":
                     out.append(f"{x.name}: BFD at the agent is {ours.get('state')}")
-            if x.bgp:
-                if not self.bird.established(x.name):
-                    out.append(f"{x.name}: BGP at BIRD is {self.bird.state(x.name)}")
-                if (view.get(x.peer) or {}).get("state") != "Established":
-                    out.append(f"{x.name}: BGP at the agent is {(view.get(x.peer) or {}).get('state')}")
+            if not self.bgp_router(x).established(x.name):
+                out.append(f"{x.name}: BGP at BIRD is {self.bgp_router(x).state(x.name)}")
+            if (view.get(x.peer) or {}).get("state") != "Established":
+                out.append(f"{x.name}: BGP at the agent is {(view.get(x.peer) or {}).get('state')}")
         return out
+
+    def bgp_router(self, x: Session) -> Bird:
+        return self.bird if x.router == "bird" else self.bird_f
 
     def wait_ready(self, timeout: float = 30) -> dict[str, float]:
         """Wait until there are no problems(); return {session: seconds until it first had none,
@@ -396,7 +404,6 @@ NFT_DROP = """table inet fbt_bfd {
 
 def test_router_bfd_lost_agent_takes_bgp_down_and_holds_it_until_bfd_up(bed: Bed, record_property):
     ups = bed.up_sessions()
-    bgp_ups = [x for x in ups if x.bgp]
     bad = bed.by_name["badkey6"]
     connects_before = len(bird_log_events(bed.bird.proc.log_text(), r"Connecting to"))
     bfd_down: dict[str, float] = {}
@@ -404,23 +411,23 @@ def test_router_bfd_lost_agent_takes_bgp_down_and_holds_it_until_bfd_up(bed: Bed
     t0 = time.monotonic()
     bed.s.run(["nft", "-f", "-"], input=NFT_DROP)  # in the agent's namespace: every BFD packet to it
     try:
-        while time.monotonic() - t0 < BOUND + 1.0 and (len(bfd_down) < len(ups) or len(bgp_down) < len(bgp_ups)):
+        while time.monotonic() - t0 < BOUND + 1.0 and (len(bfd_down) < len(ups) or len(bgp_down) < len(ups)):
             view = bed.neighbors()
             now = time.monotonic() - t0
             for x in ups:
                 if x.name not in bfd_down and (view[x.peer].get("bfd") or {}).get("state") != "Up":
                     bfd_down[x.name] = now
-                if x.bgp and x.name not in bgp_down and view[x.peer]["state"] != "Established":
+                if x.name not in bgp_down and view[x.peer]["state"] != "Established":
                     bgp_down[x.name] = now
             time.sleep(0.02)
         report(record_property, **{f"agent_bfd_down_{k}": round(v, 3) for k, v in bfd_down.items()},
                **{f"agent_bgp_down_{k}": round(v, 3) for k, v in bgp_down.items()})
         late = {k: v for k, v in {**bfd_down, **bgp_down}.items() if v > BOUND}
-        missing = [x.name for x in ups if x.name not in bfd_down] + [x.name for x in bgp_ups if x.name not in bgp_down]
+        missing = [x.name for x in ups if x.name not in bfd_down] + [x.name for x in ups if x.name not in bgp_down]
         assert not missing and not late, (f"the agent did not take BFD/BGP down within {BOUND:.1f} s: "
                                           f"missing {missing}, late {late}\n{bed.agent.log_tail(40)}")
         view = bed.neighbors()
-        for x in bgp_ups:
+        for x in ups:
             assert "bfd" in str(view[x.peer].get("last_error") or "").lower(), \
                 f"{x.name}: the agent's last_error does not name BFD: {view[x.peer].get('last_error')!r}"
             assert view[x.peer]["bfd"]["last_down_reason"], view[x.peer]["bfd"]
@@ -430,7 +437,8 @@ def test_router_bfd_lost_agent_takes_bgp_down_and_holds_it_until_bfd_up(bed: Bed
         hold_end = time.monotonic() + HOLD_DOWN_CHECK
         while time.monotonic() < hold_end:
             view = bed.neighbors()
-            up_again = [x.name for x in bgp_ups if view[x.peer]["state"] == "Established" or bed.bird.established(x.name)]
+            up_again = [x.name for x in ups
+                        if view[x.peer]["state"] == "Established" or bed.bgp_router(x).established(x.name)]
             assert not up_again, f"BGP Established while BFD is down: {up_again}\n{bed.agent.log_tail(30)}"
             assert view[bad.peer]["state"] == "Established", "the never-Up (wrong key) session lost BGP"
             time.sleep(0.2)
@@ -442,10 +450,42 @@ def test_router_bfd_lost_agent_takes_bgp_down_and_holds_it_until_bfd_up(bed: Bed
     report(record_property, **{f"recovered_after_unblock_{k}": v for k, v in recovered.items()})
     # BGP came back after BFD, not before
     view = bed.neighbors()
-    for x in bgp_ups:
+    for x in ups:
         bfd = view[x.peer]["bfd"]
         assert view[x.peer]["established_since"] >= bfd["up_since"] - 0.05, \
             f"{x.name}: BGP Established at {view[x.peer]['established_since']}, BFD Up only at {bfd['up_since']}"
+
+
+# -- the router sets its side AdminDown ------------------------------------------------------------
+
+def test_router_admin_down_does_not_take_bgp_down(bed: Bed, record_property):
+    """RFC 5882 3.2: AdminDown from the peer says "BFD is being turned off here", not "the path is
+    dead": the agent's BFD goes Down but BGP stays up and nothing is held."""
+    x = bed.by_name["frr4"]
+    since = bed.neighbors()[x.peer]["established_since"]
+    router_since = bed.bird_f.since(x.name)
+    bed.bfdd.configure(f"peer {x.local} local-address {x.peer}", "shutdown")
+    try:
+        def admin_down_seen() -> bool:
+            return bed.agent_bfd(x)["remote_state"] == "AdminDown"
+
+        wait_until(admin_down_seen, 5, f"the agent to see {x.name}'s AdminDown",
+                   describe=lambda: f"{bed.agent_bfd(x)}\n{bed.agent.log_tail(20)}")
+        ours = bed.agent_bfd(x)
+        assert ours["state"] == "Down" and ours["holding_bgp"] is False, ours
+
+        def bgp_touched() -> bool:
+            n = bed.neighbors()[x.peer]
+            return n["state"] != "Established" or n["established_since"] != since or n["bfd"]["holding_bgp"]
+
+        assert_never(bgp_touched, 2.0, f"BGP with {x.name} going down (or held) on the router's AdminDown",
+                     describe=lambda: bed.agent.log_tail(20))
+        assert bed.bird_f.since(x.name) == router_since
+    finally:
+        bed.bfdd.configure(f"peer {x.local} local-address {x.peer}", "no shutdown")
+    back = bed.wait_ready(RECOVER_WITHIN)
+    assert bed.neighbors()[x.peer]["established_since"] == since, "BGP flapped when BFD came back"
+    report(record_property, admin_down_back_up_after=back[x.name])
 
 
 # -- timer change: Poll/Final --------------------------------------------------------------------
@@ -476,10 +516,10 @@ def test_timer_change_by_reload_runs_poll_final_without_a_flap(bed: Bed, record_
     x = bed.by_name["plain4"]
     link = bed.links[0]
     others = [y for y in bed.bird_sessions() if y is not x]
-    bgp_since = {y.name: bed.bird.since(y.name) for y in bed.bird_sessions()}
+    bgp_since = {y.name: bed.bgp_router(y).since(y.name) for y in bed.sessions}
     bfd_since = {a: s.since for a, s in bed.bird.bfd_sessions().items()}
     before = {y.name: bed.agent_bfd(y) for y in bed.sessions}
-    agent_since = {y.name: bed.neighbors()[y.peer]["established_since"] for y in bed.bird_sessions()}
+    agent_since = {y.name: bed.neighbors()[y.peer]["established_since"] for y in bed.sessions}
 
     cap = Capture(bed.lab, bed.r, link.a_if, name="bfd-poll", bpf="udp port 3784").start()
     reloaded_at = time.time()
@@ -528,10 +568,10 @@ def test_timer_change_by_reload_runs_poll_final_without_a_flap(bed: Bed, record_
     assert gaps and all(0.75 * NEW_TX / 1000 - 0.05 <= g <= NEW_TX / 1000 + 0.3 for g in gaps), gaps
 
     # no flap anywhere: BGP and BFD at BIRD, BFD transitions and BGP at the agent
-    assert {y.name: bed.bird.since(y.name) for y in bed.bird_sessions()} == bgp_since
+    assert {y.name: bed.bgp_router(y).since(y.name) for y in bed.sessions} == bgp_since
     assert {a: s.since for a, s in bed.bird.bfd_sessions().items()} == bfd_since
     view = bed.neighbors()
-    assert {y.name: view[y.peer]["established_since"] for y in bed.bird_sessions()} == agent_since
+    assert {y.name: view[y.peer]["established_since"] for y in bed.sessions} == agent_since
     for y in bed.sessions:
         assert bed.agent_bfd(y, view)["transitions"] == before[y.name]["transitions"], y.name
     for y in others:  # untouched: still the old intervals
