@@ -188,8 +188,10 @@ def _interop_session() -> None:
     fail loudly -- never skip -- when a tool is missing (`make test` installs them)."""
     cleanup_stale()
     install_signal_cleanup()
-    missing = [t for t in ("bird", "birdc", "gobgpd", "gobgp", "tshark", "nstat", "ss", "ip")
+    missing = [t for t in ("bird", "birdc", "gobgpd", "gobgp", "tshark", "nstat", "ss", "ip", "nft", "vtysh")
                if shutil.which(t) is None and not os.path.exists(f"/usr/sbin/{t}")]
+    if not os.path.exists("/usr/lib/frr/bfdd"):
+        missing.append("bfdd (apt: frr)")
     try:
         venv_tool("exabgp")
     except NetlabError:

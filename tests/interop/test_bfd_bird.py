@@ -11,7 +11,7 @@ every test starts by waiting until everything is back as it should be, so each a
                  link 3  meti4 (IPv4): meticulous keyed MD5, same key
     ns s: the agent (`fleetbgp run`), one neighbor per session, each with `bfd { ... }`
     ns f: FRR's bfdd alone, and a BIRD for BGP only (bgpd would reach bfdd only through zebra)
-                 link 4  frr4 (IPv4), frr6 (IPv6): 300/300 ms x 3
+                 link 4  frr4 (IPv4): 300/300 ms x 3; frr6 (IPv6): FRR's multiplier is 5
 
 What is proven, in this order (the timer change last: it leaves plain4 on other timers):
 - the sessions come Up on both sides with the negotiated intervals (BIRD's Interval/Timeout, FRR's
@@ -91,6 +91,12 @@ class Session:
     auth: str | None = None
     key: str | None = None    # the agent's key
     comes_up: bool = True     # False: the wrong key
+    router_mult: int = MULT   # the router's multiplier: the agent's detection time is this x 300 ms
+
+    @property
+    def agent_detect(self) -> float:
+        """The agent's detection time in seconds: the router's multiplier x max(300, 300) ms."""
+        return self.router_mult * max(MIN_TX, MIN_RX) / 1000
 
     @property
     def v6(self) -> bool:
@@ -121,7 +127,8 @@ class Bed:
             Session("badkey6", "bird", l2.a6, l2.b6, "keyed-sha1", WRONG_KEY, comes_up=False),
             Session("meti4", "bird", l3.a4, l3.b4, "meticulous-keyed-md5", KEY),
             Session("frr4", "frr", l4.a4, l4.b4),
-            Session("frr6", "frr", l4.a6, l4.b6),
+            # FRR's multiplier 5 here: each side must detect with the *other's* multiplier
+            Session("frr6", "frr", l4.a6, l4.b6, router_mult=5),
         ]
         self.by_name = {x.name: x for x in self.sessions}
 
@@ -141,7 +148,7 @@ class Bed:
             router.add_peer(BirdPeer(x.name, neighbor=x.local, peer_as=AGENT_AS, local_as=ROUTER_AS,
                                      local_address=x.peer, ipv4=not x.v6, ipv6=x.v6, bfd=x.router == "bird"))
             if x.router == "frr":
-                self.bfdd.add_peer(FrrBfdPeer(x.local, x.peer, MIN_RX, MIN_TX, MULT))
+                self.bfdd.add_peer(FrrBfdPeer(x.local, x.peer, MIN_RX, MIN_TX, x.router_mult))
 
         self.agent = FleetbgpAgent(lab, s, config_text=self.agent_config())
 
@@ -294,8 +301,9 @@ def test_sessions_come_up_with_the_negotiated_intervals(bed: Bed):
             assert (got["status"], got["remote-receive-interval"], got["remote-transmit-interval"],
                     got["remote-detect-multiplier"]) == ("up", MIN_RX, MIN_TX, MULT), f"{x.name}: {got}"
         ours = bed.agent_bfd(x, view)
-        want = {"state": "Up", "remote_state": "Up", "tx_interval_ms": MIN_TX, "detect_time_ms": int(DETECT * 1000),
-                "remote_min_tx_ms": MIN_TX, "remote_min_rx_ms": MIN_RX, "remote_multiplier": MULT}
+        want = {"state": "Up", "remote_state": "Up", "tx_interval_ms": MIN_TX,
+                "detect_time_ms": round(x.agent_detect * 1000), "remote_min_tx_ms": MIN_TX, "remote_min_rx_ms": MIN_RX,
+                "remote_multiplier": x.router_mult}
         assert {k: ours.get(k) for k in want} == want, f"{x.name}: the agent shows {ours}"
         assert ours["local_discriminator"] and ours["remote_discriminator"], f"{x.name}: discriminators {ours}"
         assert ours.get("auth") == x.auth, f"{x.name}: auth {ours.get('auth')!r}, configured {x.auth!r}"
@@ -313,7 +321,7 @@ def test_sessions_come_up_with_the_negotiated_intervals(bed: Bed):
         line = re.search(rf"^BFD {re.escape(x.peer)}: {state}\b.*$", cp.stdout, re.M)
         assert line, f"`fleetbgp show neighbors` has no line 'BFD {x.peer}: {state}':\n{cp.stdout}"
         if x.comes_up:
-            assert f"tx {MIN_TX} ms, detect {int(DETECT * 1000)} ms" in line.group(0), line.group(0)
+            assert f"tx {MIN_TX} ms, detect {round(x.agent_detect * 1000)} ms" in line.group(0), line.group(0)
 
 
 # -- authentication --------------------------------------------------------------------------------
@@ -381,10 +389,13 @@ def test_agent_frozen_router_takes_bgp_down_within_detection_time(bed: Bed, reco
     report(record_property, frozen_for=round(frozen_for, 3),
            **{f"bird_log_detect_{k}": v for k, v in measured.items()},
            **{f"polled_down_{k}": round(v, 3) for k, v in seen.items()})
-    late = {k: v for k, v in {**measured, **seen}.items() if v > BOUND}
+    late = [(k, v) for k, v in [*measured.items(), *seen.items()] if v > BOUND]
+    # and not before: the last packet left at most one interval before the freeze
+    early = [(k, v) for k, v in [*measured.items(), *seen.items()] if v < DETECT - MIN_TX / 1000 - 0.02]
     missing = [x.name for x in [*bird_up, *frr_up] if x.name not in seen]
     assert not missing and not late, (f"not down within {BOUND:.1f} s of the freeze: missing {missing}, "
                                       f"late {late} (BIRD log: {measured}, polled: {seen})")
+    assert not early, f"down sooner than the detection time allows: {early}"
     # the wrong-key session never had BFD Up: its BGP does not depend on BFD and stays up at BIRD
     assert bed.bird.established("badkey6") and bed.bird.since("badkey6") == bad_since
     recovered = bed.wait_ready(RECOVER_WITHIN)
@@ -411,7 +422,8 @@ def test_router_bfd_lost_agent_takes_bgp_down_and_holds_it_until_bfd_up(bed: Bed
     t0 = time.monotonic()
     bed.s.run(["nft", "-f", "-"], input=NFT_DROP)  # in the agent's namespace: every BFD packet to it
     try:
-        while time.monotonic() - t0 < BOUND + 1.0 and (len(bfd_down) < len(ups) or len(bgp_down) < len(ups)):
+        longest = max(x.agent_detect for x in ups) + DETECT_MARGIN
+        while time.monotonic() - t0 < longest + 1.0 and (len(bfd_down) < len(ups) or len(bgp_down) < len(ups)):
             view = bed.neighbors()
             now = time.monotonic() - t0
             for x in ups:
@@ -422,9 +434,15 @@ def test_router_bfd_lost_agent_takes_bgp_down_and_holds_it_until_bfd_up(bed: Bed
             time.sleep(0.02)
         report(record_property, **{f"agent_bfd_down_{k}": round(v, 3) for k, v in bfd_down.items()},
                **{f"agent_bgp_down_{k}": round(v, 3) for k, v in bgp_down.items()})
-        late = {k: v for k, v in {**bfd_down, **bgp_down}.items() if v > BOUND}
+        bound = {x.name: x.agent_detect + DETECT_MARGIN for x in ups}
+        late = [(k, v) for k, v in [*bfd_down.items(), *bgp_down.items()] if v > bound[k]]
+        # not before the router's multiplier x interval either (less the last packet's age): the
+        # agent detects with the router's multiplier (5 for frr6), not its own
+        early = [(k, v) for k, v in bfd_down.items() if v < bed.by_name[k].agent_detect - MIN_RX / 1000 - 0.02]
+        assert not early, f"BFD Down sooner than the detection time allows: {early}"
         missing = [x.name for x in ups if x.name not in bfd_down] + [x.name for x in ups if x.name not in bgp_down]
-        assert not missing and not late, (f"the agent did not take BFD/BGP down within {BOUND:.1f} s: "
+        assert not missing and not late, (f"the agent did not take BFD/BGP down within its detection time + "
+                                          f"{DETECT_MARGIN} s ({bound}): "
                                           f"missing {missing}, late {late}\n{bed.agent.log_tail(40)}")
         view = bed.neighbors()
         for x in ups:
