@@ -5,7 +5,8 @@
   within the detection time and its BGP session drop, held down until BFD is back; SIGCONT
   brings both back and the server's route is sent again;
 - a server agent whose event loop is blocked for 3 s (a Python busy loop, as a huge API burst or
-  reload holds it) keeps BFD Up on both sides: BFD runs in a thread of its own;
+  reload holds it) keeps BFD Up on both sides: BFD runs in a thread of its own; then a reload
+  with new timers goes through a poll sequence, with no BFD flap and no BGP restart;
 - (opt-in, FLEETBGP_BFD_BURST_TEST=1: ~45 s) the same with a real 1M-line API burst.
 
 BIRD's side of BFD is tests/interop/test_bfd_bird.py (the interop helper's).
@@ -139,6 +140,15 @@ def test_a_blocked_event_loop_does_not_time_bfd_out(agents):
         assert after["bfd"]["state"] == "Up" and after["state"] == "Established"
         assert after["bfd"]["transitions"] == before["bfd"]["transitions"], "no flap while the loop was busy"
         assert after["flaps"] == before["flaps"]
+
+    # A reload with new timers (SIGHUP): a poll sequence, no BFD flap, no BGP restart.
+    router.reload(config_text=router.config_text().replace("min-rx 300;", "min-rx 500;"))
+    router.wait_log(r"BFD 10\.255\.1\.2: timers changed to min-tx 300 ms, min-rx 500 ms, multiplier 3")
+    wait_state(server, link.a4, "the server sending every 500 ms", lambda n: n["bfd"]["tx_interval_ms"] == 500)
+    for agent, peer, before in ((router, link.b4, before_router), (server, link.a4, before_server)):
+        now = neighbor(agent, peer)
+        assert now["bfd"]["state"] == "Up" and now["bfd"]["transitions"] == before["bfd"]["transitions"]
+        assert now["state"] == "Established" and now["flaps"] == before["flaps"], "BGP not restarted"
     server.stop()
     router.stop()
 

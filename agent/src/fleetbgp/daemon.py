@@ -239,9 +239,6 @@ class Speaker:
         elif peer.bfd_hold is not None:
             peer.release_bfd_hold("BFD is up again" if status.up else "the peer set BFD AdminDown")
 
-    def bfd_status(self) -> dict[str, BfdStatus]:
-        return self.bfd.all_status() if self.bfd is not None else {}
-
     # -- events ----------------------------------------------------------------------------------
 
     def subscribe(self, callback: Callable[[PeerEvent], None]) -> Callable[[], None]:
