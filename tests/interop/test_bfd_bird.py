@@ -45,6 +45,7 @@ from typing import NamedTuple
 
 import pytest
 from interop_env import AGENT_AS, ROUTER_AS, assert_never
+from prometheus_client.parser import text_string_to_metric_families
 
 from fleetbgp import control_client
 from netlab import (
@@ -75,6 +76,7 @@ DETECT_MARGIN = 1.5
 BOUND = DETECT + DETECT_MARGIN
 HOLD_DOWN_CHECK = 2.5   # seconds the agent must keep BGP down while BFD is down
 RECOVER_WITHIN = 30.0   # BFD Up and BGP Established again (BIRD waits 1-2 s after an error)
+METRICS_PORT = 9101  # in the agent's own namespace
 KEY = "fleet-bfd-key-1"
 WRONG_KEY = "not-the-key"
 NEW_TX, NEW_RX = 500, 600  # the timer change
@@ -150,7 +152,8 @@ class Bed:
             if x.router == "frr":
                 self.bfdd.add_peer(FrrBfdPeer(x.local, x.peer, MIN_RX, MIN_TX, x.router_mult))
 
-        self.agent = FleetbgpAgent(lab, s, config_text=self.agent_config())
+        self.agent = FleetbgpAgent(lab, s, config_text=self.agent_config(),
+                                   env={"FLEETBGP_METRICS": f"127.0.0.1:{METRICS_PORT}"})
 
     def bird_sessions(self) -> list[Session]:
         return [x for x in self.sessions if x.router == "bird"]
@@ -195,6 +198,14 @@ class Bed:
         frozen agent must not leave a half-read reply behind)."""
         with control_client.ControlClient(str(self.agent.control_socket), timeout=timeout) as c:
             return {n["address"]: n for n in c.call("neighbors")["neighbors"]}
+
+    def metrics(self) -> dict[tuple[str, frozenset], float]:
+        """The agent's fleetbgp_bfd_* samples: {(sample name, frozenset of its labels): value}
+        (scraped inside the agent's namespace, where the endpoint listens)."""
+        code = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+        text = self.s.run([sys.executable, "-c", code, f"http://127.0.0.1:{METRICS_PORT}/metrics"]).stdout
+        return {(m.name, frozenset(m.labels.items())): m.value for f in text_string_to_metric_families(text)
+                if f.name.startswith("fleetbgp_bfd_") for m in f.samples}
 
     def agent_bfd(self, s: Session, view: dict[str, dict] | None = None) -> dict:
         n = (view or self.neighbors())[s.peer]
@@ -310,6 +321,19 @@ def test_sessions_come_up_with_the_negotiated_intervals(bed: Bed):
         if x.router == "frr":  # FRR shows discriminators: both sides agree on them
             assert (got["id"], got["remote-id"]) == (ours["remote_discriminator"], ours["local_discriminator"]), \
                 (got, ours)
+
+    # the metrics (state 3 = Up, 1 = Down)
+    metrics = bed.metrics()
+    for x in bed.sessions:
+        def sample(name: str, peer: str = x.peer, **labels: str) -> float | None:
+            return metrics.get((name, frozenset({"neighbor": peer, **labels}.items())))
+        got = (sample("fleetbgp_bfd_session_state"), sample("fleetbgp_bfd_session_up"),
+               sample("fleetbgp_bfd_detect_time_seconds"))
+        want = (3.0, 1.0, x.agent_detect) if x.comes_up else (1.0, 0.0, got[2])
+        assert got == want, f"{x.name}: state/up/detect metrics {got}, expected {want}"
+        assert (sample("fleetbgp_bfd_packets_total", direction="sent") or 0) > 0, x.name
+        counted = sample("fleetbgp_bfd_packets_total", direction="received" if x.comes_up else "dropped")
+        assert (counted or 0) > 0, f"{x.name}: no packets counted as {'received' if x.comes_up else 'dropped'}"
 
     # the operator's view: a BFD line with the state for each neighbor
     cp = subprocess.run([sys.executable, "-m", "fleetbgp", "show", "neighbors", "--socket",
