@@ -39,7 +39,7 @@ help: ## list the targets
 
 setup: setup-system setup-venv ## install everything: Debian packages (root) and the .venv
 
-setup-system: ## apt: bird2 gobgpd tshark iproute2 nftables; keep the packaged daemons stopped
+setup-system: ## apt: bird2 gobgpd frr tshark iproute2 nftables; keep the packaged daemons stopped
 	@scripts/setup-system.sh
 
 setup-venv: ## .venv with dev dependencies and the agent (editable); reinstalls only on change

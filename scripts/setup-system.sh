@@ -4,10 +4,11 @@
 # own configs and sockets). Idempotent; a no-op run only asks dpkg and takes well under a second.
 set -euo pipefail
 
-PKGS=(bird2 gobgpd tshark iproute2 nftables debootstrap podman runc prometheus)
+PKGS=(bird2 gobgpd tshark iproute2 nftables debootstrap podman runc prometheus frr)
 # Debian services that those packages enable and start on install. (prometheus: the tests need
-# only its promtool, for scripts/test-alert-rules.sh; the daemon stays stopped.)
-SERVICES=(bird gobgpd prometheus)
+# only its promtool, for scripts/test-alert-rules.sh; frr: the BFD interop tests run their own
+# bfdd (tests/interop/test_bfd_bird.py); the packaged daemons stay stopped.)
+SERVICES=(bird gobgpd prometheus frr)
 
 log() { printf 'setup-system: %s\n' "$*" >&2; }
 
@@ -80,6 +81,17 @@ else
         [[ -n $args ]] || continue  # a zombie
         if [[ " $args" != *" -c "* && " $args" != *" -s "* ]]; then
             kill "$pid" && log "stopped the packaged bird (pid $pid)"
+        fi
+    done
+    # The packaged FRR daemons (watchfrr, zebra, staticd, ...), recognised by their pidfiles in
+    # /run/frr: the tests' own bfdd keeps its pidfile in a directory of its own, never there.
+    for pidfile in /run/frr/*.pid; do
+        [[ -s $pidfile ]] || continue
+        pid=$(<"$pidfile")
+        comm=
+        { read -r comm <"/proc/$pid/comm"; } 2>/dev/null || true
+        if [[ -n $comm && $comm == "$(basename "$pidfile" .pid)" ]]; then
+            kill "$pid" && log "stopped the packaged FRR $comm (pid $pid)"
         fi
     done
     # The packaged Prometheus, recognised by its init script's pidfile (nothing else is touched).

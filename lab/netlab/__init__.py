@@ -19,6 +19,7 @@ Everything a Lab creates is registered and removed by ``Lab.close()``, by an
 atexit hook, and on SIGTERM; ``cleanup_stale()`` removes leftovers of dead runs.
 """
 
+from .bfd import BirdBfdIface, BirdBfdSession, FrrBfdd, FrrBfdPeer, bird_bfd_protocol
 from .bird import Bird, BirdPeer, BirdRoute, parse_bird_routes
 from .capture import Capture, CaptureReport
 from .compare import diff, expected
@@ -35,6 +36,8 @@ from .util import wait_until, which_or_fail
 
 __all__ = [
     "Bird",
+    "BirdBfdIface",
+    "BirdBfdSession",
     "BirdFlow",
     "BirdPeer",
     "BirdRoute",
@@ -42,6 +45,8 @@ __all__ = [
     "CaptureReport",
     "ExaBgp",
     "FleetbgpAgent",
+    "FrrBfdPeer",
+    "FrrBfdd",
     "GoBgp",
     "GoBgpPeer",
     "Lab",
@@ -53,6 +58,7 @@ __all__ = [
     "Process",
     "Route",
     "WaitTimeout",
+    "bird_bfd_protocol",
     "cleanup_stale",
     "diff",
     "expected",

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .bfd import BirdBfdSession, parse_bird_bfd_sessions
 from .errors import NetlabError
 from .flowspec import BirdFlow, parse_bird_flows
 from .ns import Lab, Namespace, run
@@ -67,6 +68,7 @@ class BirdPeer:
     channel_extra: str = ""  # raw options inside each channel block, e.g. "gateway direct;"
     flow4: bool = False  # a FlowSpec channel into the table flowtab4 (Bird adds the table)
     flow6: bool = False  # ... flowtab6
+    bfd: bool = False  # `bfd on;` (needs a `protocol bfd`: netlab.bfd.bird_bfd_protocol)
     extra: str = ""  # raw lines inside the protocol block
 
     def render(self) -> str:
@@ -98,6 +100,8 @@ class BirdPeer:
             lines.append("  passive on;")
         if self.multihop is not None:
             lines.append(f"  multihop {self.multihop};")
+        if self.bfd:
+            lines.append("  bfd on;")
         for fam, on in (("ipv4", self.ipv4), ("ipv6", self.ipv6)):
             if on:
                 lines.append(f"  {fam} {{ import {self.import_}; export {self.export}; "
@@ -390,6 +394,10 @@ class Bird:
     def flows(self, table: str = "flowtab4") -> dict[str, BirdFlow]:
         """FlowSpec rules of ``flowtab4``/``flowtab6``: ``{"flow4 { dst ...; }": BirdFlow}``."""
         return {f.flow: f for f in parse_bird_flows(self.birdc("show", "route", "table", table, "all"))}
+
+    def bfd_sessions(self) -> dict[str, BirdBfdSession]:
+        """``show bfd sessions`` of every ``protocol bfd``: {address: session} (netlab.bfd)."""
+        return parse_bird_bfd_sessions(self.birdc("show", "bfd", "sessions"))
 
     def diagnostics(self, proto: str | None = None) -> str:
         out = []

@@ -124,6 +124,7 @@ class Lab:
         self.namespaces: list[Namespace] = []
         self.links: list[Link] = []
         self.procs: list = []
+        self._finalizers: list = []  # on_close(): run after the namespaces are gone
         self.closed = False
         self.keep_workdir = bool(os.environ.get("NETLAB_KEEP"))
         STATE_DIR.mkdir(parents=True, exist_ok=True)
@@ -190,6 +191,11 @@ class Lab:
         a, b = self.namespace(tag_a), self.namespace(tag_b)
         return a, b, self.link(a, b, **kw)
 
+    def on_close(self, fn) -> None:
+        """Call ``fn()`` when the lab closes, after its processes and namespaces are gone (files
+        a driver had to keep outside the work dir, e.g. FRR's directory owned by ``frr``)."""
+        self._finalizers.append(fn)
+
     # -- processes ---------------------------------------------------------------------------
     def spawn(self, ns: Namespace | None, argv: Sequence[str], name: str, env: dict[str, str] | None = None,
               cwd: os.PathLike | str | None = None, log: os.PathLike | str | None = None):
@@ -229,6 +235,11 @@ class Lab:
                 _destroy_namespace(ns.name)
             except Exception as exc:
                 errors.append(f"delete {ns.name}: {exc}")
+        for fn in self._finalizers:
+            try:
+                fn()
+            except Exception as exc:
+                errors.append(f"finalizer {fn!r}: {exc}")
         try:
             self._state_file.unlink()
         except FileNotFoundError:

@@ -68,7 +68,7 @@ def which_or_fail(name: str, extra_dirs: tuple = ()) -> str:
     raise NetlabError(
         f"required tool {name!r} not found in PATH"
         f"{' or ' + ', '.join(map(str, extra_dirs)) if extra_dirs else ''}; "
-        "`make test` installs it (apt: bird2 gobgpd tshark iproute2; venv: exabgp==5.0.15)"
+        "`make test` installs it (apt: bird2 gobgpd frr tshark iproute2; venv: exabgp==5.0.15)"
     )
 
 

@@ -18,6 +18,7 @@ Fixtures:
   bird           Bird in topo.r (router id 10.255.1.1), not started: add peers, then .start()
   gobgp          GoBgp in topo.r (AS ROUTER_AS, listening on the router's addresses), not started
   capture        capture() -> netlab.Capture on the router's veth, started
+  clean_log_check  assert_clean_log(speaker): the check below, for module-scoped setups
 
 After each test, every speaker made by ``make_speaker`` must have a log free of Python tracebacks
 and "--- Logging error ---" blocks: a crash or a broken log call fails the test (at teardown)
@@ -116,16 +117,28 @@ def make_speaker(lab: Lab, speaker_kind: str):
     yield make
     # Whatever a test checked, the speaker must not have crashed or hit an internal error on the way.
     for speaker in made:
-        text = speaker.log_text()
-        found = sorted((m for m in _INTERNAL_ERRORS if m in text), key=text.index)
-        if found:
-            pytest.fail(f"{speaker.name} logged an internal error ({found[0]!r}); first one:\n"
-                        f"{_first_block(text, found[0])}\nfull log: {speaker.proc.log}", pytrace=False)
-        unformatted = _UNFORMATTED.findall(text)
-        if unformatted:
-            pytest.fail(f"{speaker.name} logged {len(unformatted)} message(s) whose arguments did not fit the "
-                        f"format string (shown raw by its log filter), e.g.:\n{unformatted[0]}\n"
-                        f"full log: {speaker.proc.log}", pytrace=False)
+        assert_clean_log(speaker)
+
+
+def assert_clean_log(speaker) -> None:
+    """Fail the test if the speaker's log has a Python traceback, a "--- Logging error ---" block or
+    a message whose arguments did not fit its format string (also used by module-scoped setups)."""
+    text = speaker.log_text()
+    found = sorted((m for m in _INTERNAL_ERRORS if m in text), key=text.index)
+    if found:
+        pytest.fail(f"{speaker.name} logged an internal error ({found[0]!r}); first one:\n"
+                    f"{_first_block(text, found[0])}\nfull log: {speaker.proc.log}", pytrace=False)
+    unformatted = _UNFORMATTED.findall(text)
+    if unformatted:
+        pytest.fail(f"{speaker.name} logged {len(unformatted)} message(s) whose arguments did not fit the "
+                    f"format string (shown raw by its log filter), e.g.:\n{unformatted[0]}\n"
+                    f"full log: {speaker.proc.log}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def clean_log_check():
+    """assert_clean_log, for fixtures that make their own speakers (module-scoped setups)."""
+    return assert_clean_log
 
 
 # Markers of a Python-level failure inside the speaker: an uncaught exception, or a log call whose
@@ -175,8 +188,10 @@ def _interop_session() -> None:
     fail loudly -- never skip -- when a tool is missing (`make test` installs them)."""
     cleanup_stale()
     install_signal_cleanup()
-    missing = [t for t in ("bird", "birdc", "gobgpd", "gobgp", "tshark", "nstat", "ss", "ip")
+    missing = [t for t in ("bird", "birdc", "gobgpd", "gobgp", "tshark", "nstat", "ss", "ip", "nft", "vtysh")
                if shutil.which(t) is None and not os.path.exists(f"/usr/sbin/{t}")]
+    if not os.path.exists("/usr/lib/frr/bfdd"):
+        missing.append("bfdd (apt: frr)")
     try:
         venv_tool("exabgp")
     except NetlabError:

@@ -3,9 +3,12 @@ ExaBGP 5.0.15, tshark 4.0.17): if a tool's output format changes, these fail fir
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from netlab import Route, diff, expected, parse_bird_routes
+from netlab.bfd import BirdBfdSession, bird_log_events, parse_bird_bfd_sessions
 from netlab.capture import _parse_io_stat
 from netlab.exabgp import normalise_exabgp
 from netlab.gobgp import decode_gobgp_path
@@ -113,3 +116,29 @@ def test_parse_tshark_io_stat():
 =================================================================
 """
     assert _parse_io_stat(text) == (25, 9, 3, 0, 1)
+
+
+# BIRD 2.0.12: a long interface name runs into the State column (one space, not aligned)
+BIRD_SHOW_BFD_SESSIONS = """BIRD 2.0.12 ready.
+bfd1:
+IP address                Interface  State      Since         Interval  Timeout
+fd00:fb:0:1::2            fbt-79a089-1a Up         08:26:23.911    0.300    0.900
+10.255.1.2                fbt-79a089-1a Down       08:26:27.765    1.000    0.000
+"""
+
+BIRD_LOG = """=== start 08:30:53: ip netns exec fbt-32361f-r /usr/sbin/bird -f -c b1.conf
+2026-12-07 08:26:27.765 <TRACE> bfd1: Session to 10.255.1.2 changed state from Up to Down
+2026-12-07 08:26:27.765 <TRACE> p: BFD session down
+2026-12-07 08:30:53.896 <AUTH> bfd1: Authentication failed for 10.255.1.2 - wrong authentication code (1)
+"""
+
+
+def test_parse_bird_bfd_sessions_and_log():
+    s = parse_bird_bfd_sessions(BIRD_SHOW_BFD_SESSIONS)
+    assert s["fd00:fb:0:1::2"] == BirdBfdSession("fd00:fb:0:1::2", "fbt-79a089-1a", "Up", "08:26:23.911", 0.3, 0.9)
+    assert (s["10.255.1.2"].state, s["10.255.1.2"].interval, s["10.255.1.2"].timeout) == ("Down", 1.0, 0.0)
+    down = bird_log_events(BIRD_LOG, r"^p: BFD session down")
+    assert len(down) == 1 and down[0][1] == "p: BFD session down"
+    assert down[0][0] == datetime(2026, 12, 7, 8, 26, 27, 765000).timestamp()
+    assert len(bird_log_events(BIRD_LOG, r"Authentication failed for 10\.255\.1\.2", after=down[0][0] + 1)) == 1
+    assert bird_log_events(BIRD_LOG, r"Session to", after=down[0][0] + 0.001) == []
