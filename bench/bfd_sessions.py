@@ -237,6 +237,9 @@ def agent_bfd_summary(neigh: dict[str, dict[str, Any]]) -> dict[str, Any]:
         return {"sessions": 0}
 
     def total(k: str) -> int:
+        # packets: {"sent", "received", "dropped"} in the view (flat packets_sent etc. accepted too)
+        if k.startswith("packets_") and "packets_sent" not in views[0]:
+            return sum(int((v.get("packets") or {}).get(k[len("packets_"):]) or 0) for v in views)
         return sum(int(v.get(k) or 0) for v in views)
 
     def span(k: str) -> list[Any]:
@@ -648,6 +651,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-out", action="store_true", help="print only, write no files")
     ap.add_argument("--markdown", type=Path, metavar="FILE.json",
                     help="only (re)write the .md of a recorded result file, run nothing")
+    ap.add_argument("--agent-src", type=Path, default=None, metavar="PATH",
+                    help="run the agent from PATH (a checkout's agent/src) instead of this checkout's")
     # `make bench BASELINE=REF` passes --baseline to every bench; BFD has no before/after here
     ap.add_argument("--baseline", metavar="REF", help=argparse.SUPPRESS)
     ap.add_argument("--baseline-src", type=Path, metavar="PATH", help=argparse.SUPPRESS)
@@ -674,7 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     install_signal_cleanup()
-    sender = FleetbgpSender()
+    sender = FleetbgpSender(src=args.agent_src.resolve() if args.agent_src else None)
     why = sender.available()
     if why:
         print(f"fleetbgp cannot run: {why}", file=sys.stderr)
