@@ -38,6 +38,7 @@ import argparse
 import datetime as dt
 import importlib.util
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -69,7 +70,8 @@ from benchlib import (
     proc_status,
     venv_python,
 )
-from netlab.bird import Bird, BirdPeer
+from netlab.bird import Bird, BirdPeer, Since
+from netlab.capture import Capture, frames
 from netlab.ns import install_signal_cleanup, run
 
 NAME = "bfd_sessions"
@@ -256,6 +258,14 @@ def agent_bfd_summary(neigh: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "per_session_transitions": {a: (n.get("bfd") or {}).get("transitions") for a, n in neigh.items()}}
 
 
+def moved(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """BIRD sessions (BGP protocols or BFD sessions) whose Since changed: a state change. Compared
+    as netlab's Since does, within a few ms: BIRD moves a Since by a millisecond with no state
+    change (seen here on a BFD session that stayed Up, its log silent)."""
+    return {k: [before.get(k, {}).get("since", "?"), v["since"]] for k, v in sorted(after.items())
+            if Since(before.get(k, {}).get("since", "?")) != Since(v["since"])}
+
+
 def delta_sessions(before: dict[str, int | None], after: dict[str, int | None]) -> dict[str, int]:
     """Sessions whose transition counter moved, and by how much."""
     out = {}
@@ -263,6 +273,44 @@ def delta_sessions(before: dict[str, int | None], after: dict[str, int | None]) 
         b = before.get(k)
         if a is not None and b is not None and a != b:
             out[k] = a - b
+    return out
+
+
+def packet_gaps(pcap: Path, t_from: float, t_to: float, detect_s: float) -> dict[str, Any]:
+    """From a capture of `udp dst port 3784` on BIRD's end of the veth: per direction (the agent's
+    packets to BIRD, BIRD's to the agent) the longest silence of any session between t_from and
+    t_to (epoch seconds), and how many silences were longer than the detection time. The largest
+    gap is the margin the detection time had: at 300 ms x 3 a session fails at 900 ms."""
+    rows = frames(pcap, "udp.dstport == 3784", "frame.time_epoch", "ip.src")
+    by_src: dict[str, list[float]] = {}
+    for t, src in rows:
+        ts = float(t)
+        if t_from <= ts <= t_to:
+            by_src.setdefault(src, []).append(ts)
+    out: dict[str, Any] = {"window_s": round(t_to - t_from, 3), "packets": len(rows)}
+    agent_net = ipaddress.ip_network(f"{AGENT_BASE}/19")
+    for direction, mine in (("agent_to_bird", True), ("bird_to_agent", False)):
+        gaps: list[tuple[float, str]] = []
+        sessions = 0
+        for src, ts in by_src.items():
+            if (ipaddress.ip_address(src) in agent_net) != mine:
+                continue
+            sessions += 1
+            ts.sort()
+            # the window's edges count as packets: a session silent to the end is a gap too
+            edges = [t_from, *ts, t_to]
+            gaps += [(b - a, src) for a, b in itertools.pairwise(edges)]
+        if not gaps:
+            out[direction] = {"sessions": 0}
+            continue
+        gaps.sort()
+        worst = gaps[-1]
+        out[direction] = {
+            "sessions": sessions,
+            "max_gap_ms": round(worst[0] * 1000, 1), "max_gap_session": worst[1],
+            "p99_gap_ms": round(gaps[int(0.99 * (len(gaps) - 1))][0] * 1000, 1),
+            "gaps_over_detect_time": sum(1 for g, _ in gaps if g > detect_s),
+        }
     return out
 
 
@@ -315,6 +363,7 @@ def one_run(variant: str, args: argparse.Namespace, sender: FleetbgpSender, line
         conf.write_text(agent_config(args, bfd, feed_run))
         sock = lab.path("agent.sock")
 
+        args.router_if = link.a_if  # where the burst's capture listens
         bird.start()
         ctl = BirdCtl(bird.sock)
         agent = None
@@ -392,9 +441,11 @@ def measure_idle(args, bfd: bool, ctl: BirdCtl, sock: Path, agent_pid: int, bird
     out: dict[str, Any] = {"window_s": args.window}
     n0 = agent_neighbors(sock)
     b0 = bird_bfd_sessions(ctl) if bfd else {}
+    th0 = thread_cpu(agent_pid)
     a0, r0, t0 = proc_cpu(agent_pid), proc_cpu(bird_pid), time.monotonic()
     time.sleep(args.window)
     a1, r1, t1 = proc_cpu(agent_pid), proc_cpu(bird_pid), time.monotonic()
+    th1 = thread_cpu(agent_pid)
     n1 = agent_neighbors(sock)
     b1 = bird_bfd_sessions(ctl) if bfd else {}
     wall = t1 - t0
@@ -405,6 +456,7 @@ def measure_idle(args, bfd: bool, ctl: BirdCtl, sock: Path, agent_pid: int, bird
     out["bird_cpu_s"] = round(r1 - r0, 3)
     out["agent_cpu_pct"] = round(100 * (a1 - a0) / wall, 3)
     out["bird_cpu_pct"] = round(100 * (r1 - r0) / wall, 3)
+    out["agent_threads"] = thread_split(agent_pid, th0, th1, wall)
     if bfd:
         s0, s1 = agent_bfd_summary(n0), agent_bfd_summary(n1)
         # the counters bracket the CPU window (read just before and after it)
@@ -419,9 +471,37 @@ def measure_idle(args, bfd: bool, ctl: BirdCtl, sock: Path, agent_pid: int, bird
             "up": sum(1 for x in b1.values() if x["state"] == "Up"),
             "interval_s": _span([x["interval_s"] for x in b1.values()]),
             "timeout_s": _span([x["timeout_s"] for x in b1.values()]),
-            "sessions_changed": sorted(a for a in b1 if b0.get(a, {}).get("since") != b1[a]["since"]),
+            "sessions_changed": moved(b0, b1),
         }
     return out
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """user+system CPU seconds per thread of a process ({tid: s})."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / benchlib.CLK_TCK
+    return out
+
+
+def thread_split(pid: int, before: dict[int, float], after: dict[int, float], wall: float) -> dict:
+    """% of one core of the main thread (the event loop: BGP, API, control) and of the busiest
+    other thread. Python 3.11 gives threads no OS name, so the BFD thread is told by its CPU: the
+    other threads (prometheus_client's HTTP server, executors) sleep while nothing scrapes."""
+    d = {t: after[t] - before.get(t, 0.0) for t in after}
+    main = d.pop(pid, 0.0)
+    busiest = max(d.values(), default=0.0)
+    return {"main_thread_pct": round(100 * main / wall, 3),
+            "busiest_other_thread_pct": round(100 * busiest / wall, 3), "threads": len(after)}
 
 
 def _span(xs: Sequence[float]) -> list[float | None]:
@@ -440,6 +520,12 @@ def measure_burst(args, bfd: bool, lab: Lab, agent_ns, ctl: BirdCtl, sock: Path,
     b0 = bird_bfd_sessions(ctl) if bfd else {}
     bird_log0 = len(bird_bfd_log(bird.proc.log_text()))
     agent_log0 = len(agent.log_text())
+    cap = None
+    if bfd and args.capture:
+        # BIRD's end sees both directions; only BFD control packets (not the 1M routes' TCP)
+        cap = Capture(lab, bird.ns, args.router_if, name="bfd-capture", bpf="udp dst port 3784").start()
+        time.sleep(1.0)  # a second of packets before the burst: the window starts from a steady state
+    t_cap_from = time.time() - 1.0
     a0, r0 = proc_cpu(agent.pid), proc_cpu(bird.proc.pid)
     not_up_seen: dict[str, str] = {}   # BIRD session -> first non-Up state seen during the burst
     polls = 0
@@ -480,9 +566,17 @@ def measure_burst(args, bfd: bool, lab: Lab, agent_ns, ctl: BirdCtl, sock: Path,
         out["t_feed_done_s"] = None
     # longer than the detection time: a session that went down near the end has shown it by now
     time.sleep(args.settle)
+    t_cap_to = time.time()
+    if cap is not None:
+        cap.stop()
+        detect_s = args.multiplier * max(args.min_tx, args.min_rx) / 1000
+        try:
+            out["bfd_packet_gaps"] = packet_gaps(cap.file, t_cap_from, t_cap_to, detect_s)
+        except NetlabError as exc:
+            out["bfd_packet_gaps"] = {"error": str(exc)[-300:]}
     n1 = agent_neighbors(sock)
     p1 = bird_protocols(ctl)
-    out["bgp_flaps_bird"] = sorted(p for p in p1 if p0.get(p, {}).get("since") != p1[p]["since"])
+    out["bgp_flaps_bird"] = moved(p0, p1)
     out["bgp_not_established_after"] = sorted(p for p, v in p1.items() if v["info"] != "Established")
     out["bgp_flaps_agent"] = sorted(a for a, n in n1.items()
                                     if n0.get(a, {}).get("established_since") != n.get("established_since"))
@@ -498,7 +592,7 @@ def measure_burst(args, bfd: bool, lab: Lab, agent_ns, ctl: BirdCtl, sock: Path,
             "sessions_with_transitions": delta_sessions(s0["per_session_transitions"],
                                                         s1["per_session_transitions"]),
             "metric_transitions_to": {k: to1.get(k, 0) - to0.get(k, 0) for k in sorted(set(to0) | set(to1))},
-            "metric_down_transitions": (to1.get("Down", 0) - to0.get("Down", 0)
+            "metric_down_transitions": (int(to1.get("Down", 0) - to0.get("Down", 0))
                                         if "error" not in m0 and "error" not in m1 else None),
             "metrics_error": m0.get("error") or m1.get("error"),
             "packets_dropped": s1["packets_dropped"] - s0["packets_dropped"],
@@ -511,7 +605,7 @@ def measure_burst(args, bfd: bool, lab: Lab, agent_ns, ctl: BirdCtl, sock: Path,
             "polls": polls,
             "not_up_seen": not_up_seen,
             "up_after": sum(1 for x in b1.values() if x["state"] == "Up"),
-            "sessions_changed": sorted(a for a in b1 if b0.get(a, {}).get("since") != b1[a]["since"]),
+            "sessions_changed": moved(b0, b1),
             "log_changes": [list(c) for c in changes][:20],
             "log_down_transitions": sum(1 for c in changes if c[2] == "Down"),
         }
@@ -550,6 +644,15 @@ def summarise(runs: list[dict], variants: Sequence[str]) -> dict:
             row["bfd_down_agent"] = sum(d.get("agent") or 0 for d in downs) if downs else None
             row["bfd_down_bird"] = sum(d.get("bird") or 0 for d in downs) if downs else None
             row["packets_sent_per_s"] = median(r["idle"]["agent_bfd"]["packets_sent_per_s"] for r in ok)
+            row["packets_received_per_s"] = median(
+                r["idle"]["agent_bfd"]["packets_received_per_s"] for r in ok)
+            row["main_thread_pct"] = median(r["idle"]["agent_threads"]["main_thread_pct"] for r in ok)
+            row["bfd_thread_pct"] = median(
+                r["idle"]["agent_threads"]["busiest_other_thread_pct"] for r in ok)
+            for d in ("agent_to_bird", "bird_to_agent"):
+                gs = [((b.get("bfd_packet_gaps") or {}).get(d) or {}).get("max_gap_ms") for b in bursts]
+                gs = [g for g in gs if g is not None]
+                row[f"max_gap_ms_{d}"] = max(gs) if gs else None
         out[v] = row
     if "bfd" in out and "nobfd" in out:
         a, b = out["bfd"], out["nobfd"]
@@ -589,6 +692,18 @@ def markdown(result: dict) -> str:
         lines.append(f"| {name} | {row['runs_ok']} | {fmt(row['t_ready_s'], '.1f')} | "
                      f"{fmt(row['agent_cpu_pct'])} | {fmt(row['bird_cpu_pct'])} | {fmt(row['t_burst_s'])} | "
                      f"{fmt(row['burst_agent_cpu_s'])} | {downs} | {row['bgp_flaps']} |")
+    bfd_row = s.get("bfd") or {}
+    if bfd_row.get("bfd_thread_pct") is not None:
+        lines += ["", "At rest with BFD, by thread (medians): the BFD thread "
+                      f"{fmt(bfd_row['bfd_thread_pct'])} %, "
+                      f"the main thread (event loop) {fmt(bfd_row['main_thread_pct'])} % of one core; "
+                      f"{fmt(bfd_row.get('packets_sent_per_s'), '.0f')} BFD packets a second sent, "
+                      f"{fmt(bfd_row.get('packets_received_per_s'), '.0f')} received."]
+    if bfd_row.get("max_gap_ms_agent_to_bird") is not None:
+        lines += ["", "Longest silence of any BFD session during the bursts (any run; detection time "
+                      f"{a['multiplier'] * max(a['min_tx'], a['min_rx'])} ms): agent -> BIRD "
+                      f"{fmt(bfd_row['max_gap_ms_agent_to_bird'], '.0f')} ms, BIRD -> agent "
+                      f"{fmt(bfd_row.get('max_gap_ms_bird_to_agent'), '.0f')} ms."]
     cost = s.get("bfd_cost")
     if cost:
         lines += ["", f"What BFD adds (bfd minus nobfd, medians): agent {fmt(cost['agent_cpu_pct'])} % of "
@@ -597,8 +712,9 @@ def markdown(result: dict) -> str:
     lines += ["", "Every run, in the order run (a fresh lab each):", "",
               "| variant | agent CPU (%) | BIRD CPU (%) | agent BFD pkts/s sent / received | "
               "agent tx / detect (ms) | BIRD interval / timeout (s) | burst (s) | feed done (s) | "
-              "BFD Down agent / BIRD | BIRD non-Up seen | load after | note |",
-              "|---|---:|---:|---|---|---|---:|---:|---|---:|---:|---|"]
+              "BFD Down agent / BIRD | BIRD non-Up seen | longest silence in burst, ms: agent->BIRD / "
+              "BIRD->agent | load after | note |",
+              "|---|---:|---:|---|---|---|---:|---:|---|---:|---|---:|---|"]
     for r in result["runs"]:
         idle, burst = r.get("idle") or {}, r.get("burst") or {}
         ab, bb = idle.get("agent_bfd") or {}, idle.get("bird_bfd") or {}
@@ -611,11 +727,14 @@ def markdown(result: dict) -> str:
         d = burst.get("bfd_down_transitions")
         downs = f"{d.get('agent')} / {d.get('bird')}" if d else "-"
         seen = len((burst.get("bird_bfd") or {}).get("not_up_seen") or {}) if d else "-"
+        g = burst.get("bfd_packet_gaps") or {}
+        gaps = (f"{fmt((g.get('agent_to_bird') or {}).get('max_gap_ms'), '.0f')} / "
+                f"{fmt((g.get('bird_to_agent') or {}).get('max_gap_ms'), '.0f')}" if g else "-")
         note = "ok" if r["ok"] else (r.get("error") or "failed").splitlines()[0][:100]
         lines.append(f"| {r['variant']} | {fmt(idle.get('agent_cpu_pct'))} | "
                      f"{fmt(idle.get('bird_cpu_pct'))} | {pk} | {iv} | {biv} | "
                      f"{fmt(burst.get('t_burst_s'))} | {fmt(burst.get('t_feed_done_s'))} | "
-                     f"{downs} | {seen} | {fmt((r.get('loadavg_after') or [None])[0])} | {note} |")
+                     f"{downs} | {seen} | {gaps} | {fmt((r.get('loadavg_after') or [None])[0])} | {note} |")
     return "\n".join(lines) + "\n"
 
 
@@ -653,6 +772,8 @@ def parser() -> argparse.ArgumentParser:
                     help="only (re)write the .md of a recorded result file, run nothing")
     ap.add_argument("--agent-src", type=Path, default=None, metavar="PATH",
                     help="run the agent from PATH (a checkout's agent/src) instead of this checkout's")
+    ap.add_argument("--no-capture", dest="capture", action="store_false",
+                    help="no tshark capture of the BFD packets during the burst (no packet gaps)")
     # `make bench BASELINE=REF` passes --baseline to every bench; BFD has no before/after here
     ap.add_argument("--baseline", metavar="REF", help=argparse.SUPPRESS)
     ap.add_argument("--baseline-src", type=Path, metavar="PATH", help=argparse.SUPPRESS)
@@ -678,6 +799,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bfd_sessions needs curl (the agent's metrics are read from inside its namespace)",
               file=sys.stderr)
         return 2
+    if args.capture and shutil.which("tshark") is None:
+        print("no tshark: no capture of the BFD packets during the burst (no packet gaps)")
+        args.capture = False
     install_signal_cleanup()
     sender = FleetbgpSender(src=args.agent_src.resolve() if args.agent_src else None)
     why = sender.available()
@@ -721,6 +845,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         d = burst["bfd_down_transitions"]
                         msg += f", BFD Down transitions agent {d['agent']} BIRD {d['bird']}"
                     msg += f", BGP flaps {len(burst['bgp_flaps_bird']) + len(burst['bgp_flaps_agent'])}"
+                    g = burst.get("bfd_packet_gaps") or {}
+                    if "agent_to_bird" in g:
+                        msg += (f"; longest BFD silence agent->BIRD "
+                                f"{g['agent_to_bird'].get('max_gap_ms')} ms, "
+                                f"BIRD->agent {g['bird_to_agent'].get('max_gap_ms')} ms")
                 print(msg, flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -730,7 +859,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": [sys.executable, *sys.argv],
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                 if k != "router_if"},
         "machine": {**info, "loadavg_end": list(os.getloadavg())},
         "versions": versions,
         "git": git_info(),
