@@ -466,6 +466,9 @@ class BfdService:
         elif change.new is BfdState.UP:
             log.info("BFD %s: session up (tx %.0f ms, detection time %.0f ms)", session.peer,
                      machine.tx_interval * 1000, machine.detect_time * 1000)
+        elif change.new is BfdState.DOWN and change.old is BfdState.INIT:
+            # the handshake broke off: the peer stopped answering, or said it is down
+            log.warning("BFD %s: Init -> Down (%s)", session.peer, reason)
         else:
             log.info("BFD %s: %s -> %s (%s)", session.peer, change.old, change.new, reason)
         self._notify(session.key, status)
