@@ -364,10 +364,10 @@ def one_run(variant: str, args: argparse.Namespace, sender: FleetbgpSender, line
         sock = lab.path("agent.sock")
 
         args.router_if = link.a_if  # where the burst's capture listens
-        bird.start()
-        ctl = BirdCtl(bird.sock)
-        agent = None
+        ctl = agent = None
         try:
+            bird.start()
+            ctl = BirdCtl(bird.sock)
             t0 = time.monotonic()
             agent = lab.spawn(agent_ns, sender.argv(conf), name="agent",
                               env={**sender.env(), "FLEETBGP_CONTROL_SOCKET": str(sock),
@@ -427,9 +427,11 @@ def one_run(variant: str, args: argparse.Namespace, sender: FleetbgpSender, line
             rec["error"] = f"{type(exc).__name__}: {exc}"
             if agent is not None:
                 rec["log_tail"] = agent.log_tail(30)
-            rec["bird_log_tail"] = bird.proc.log_tail(15)
+            if bird.proc is not None:
+                rec["bird_log_tail"] = bird.proc.log_tail(15)
         finally:
-            ctl.close()
+            if ctl is not None:
+                ctl.close()
             if agent is not None:
                 rec["exit_code"] = agent.stop(timeout=10)
     rec["loadavg_after"] = list(os.getloadavg())
