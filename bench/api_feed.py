@@ -4,7 +4,7 @@
 Run by the sender under test (the ExaBGP way: a `process` whose `run` is this script), the same
 program and the same file for every sender:
 
-    api_feed.py LINES REPORT
+    api_feed.py [--wait-for GATE] LINES REPORT
 
 LINES is a file of `announce route P next-hop self ...` lines written by bench/api_routes.py. The
 bytes go out in 64 KiB writes as fast as the pipe takes them: the program does no per-route work,
@@ -15,6 +15,10 @@ it is system-wide, network namespaces do not change it), the bytes, and this pro
 RSS. Then it reads its stdin until EOF, which is when the sender stops (the senders are started
 with API acks off, so nothing arrives before): a program that exited after writing would be
 respawned by both senders and its routes sent again.
+
+With `--wait-for GATE` it first waits (polling every 20 ms) until the file GATE exists: the BFD
+bench (bfd_sessions.py) starts the agent with this program idle, measures the agent at rest, and
+then opens the gate to start the burst. The first write's time in REPORT is after the gate.
 """
 
 from __future__ import annotations
@@ -26,13 +30,19 @@ import sys
 import time
 
 CHUNK = 64 * 1024
+GATE_POLL_S = 0.02
 
 
 def main(argv: list[str]) -> int:
+    gate = None
+    if argv[:1] == ["--wait-for"] and len(argv) >= 2:
+        gate, argv = argv[1], argv[2:]
     if len(argv) != 2:
-        print("usage: api_feed.py LINES REPORT", file=sys.stderr)
+        print("usage: api_feed.py [--wait-for GATE] LINES REPORT", file=sys.stderr)
         return 2
     lines, report = argv
+    while gate is not None and not os.path.exists(gate):
+        time.sleep(GATE_POLL_S)
     out = sys.stdout.buffer
     t_start = time.monotonic()
     sent = 0
