@@ -11,6 +11,7 @@
 #   - 100.10.0.100/32 (anycast, same attributes from all three servers): three paths, exported to
 #     the router's kernel table as one ECMP route with three next hops (2001:db8:100::100/128 too);
 #   - 100.10.0.200/32 (primary/backup): srv1 with MED 100 is the best path, srv2 with MED 200 the backup;
+#   - BFD: every BGP session's BFD session Up at the router (`birdc show bfd sessions`);
 # then sends requests from the client behind the router (lab/traffic/loadclient.py) and checks what
 # answered: the anycast address all three servers (IPv4 and IPv6), the primary/backup address srv1
 # only, no request failed.
@@ -182,6 +183,8 @@ paths() {
         END { out() }'
 }
 established() { birdc show protocols | awk '$2 == "BGP" && / Established/ { n++ } END { print n + 0 }'; }
+# BFD sessions Up at the router (every lab server runs BFD on both sessions: fleet_bgp_bfd in the inventory).
+bfd_up() { birdc show bfd sessions | awk '$3 == "Up" { n++ } END { print n + 0 }'; }
 
 step_start bird "BIRD on the router ($(ctr "$ROUTER"), AS 65000): waiting up to ${BIRD_TIMEOUT}s for every session and path"
 deadline=$((SECONDS + BIRD_TIMEOUT))
@@ -192,16 +195,19 @@ while :; do
     a=$(paths "$ANYCAST" 2>/dev/null | wc -l)
     a6=$(paths "$ANYCAST6" 2>/dev/null | wc -l)
     p=$(paths "$SERVICE" 2>/dev/null | wc -l)
-    ((e == 2 * n && a == n && a6 == n && p == 2)) && break
-    ((SECONDS < deadline)) || { birdc show protocols all >&2 || true
+    b=$(bfd_up 2>/dev/null || echo 0)
+    ((e == 2 * n && a == n && a6 == n && p == 2 && b == 2 * n)) && break
+    ((SECONDS < deadline)) || { birdc show protocols all >&2 || true; birdc show bfd sessions >&2 || true
         fail "after ${BIRD_TIMEOUT}s BIRD has $e/$((2 * n)) sessions Established, $a/$n paths for $ANYCAST," \
-            "$a6/$n for $ANYCAST6, $p/2 for $SERVICE"; }
+            "$a6/$n for $ANYCAST6, $p/2 for $SERVICE, $b/$((2 * n)) BFD sessions Up"; }
     sleep 0.5
 done
 step_done
 
 printf '\n$ birdc show protocols\n'
 birdc show protocols | sed 1d
+printf '\n$ birdc show bfd sessions            # BFD: a frozen server is out within 3 x 300 ms\n'
+birdc show bfd sessions | sed 1d
 printf '\n$ birdc show route %s all          # anycast: one path per server\n' "$ANYCAST"
 birdc show route "$ANYCAST" all | sed 1d
 printf '\n$ birdc show route export kernel4 %s   # merge paths on: one ECMP route\n' "$ANYCAST"
@@ -229,6 +235,7 @@ ecmp_nh=$(birdc show route export kernel4 "$ANYCAST" | awk '/via/ { print $2 }' 
 fib_nh=$(timeout 15 podman exec "$(ctr "$ROUTER")" ip route show "${ANYCAST%/32}" | awk '/nexthop via/ { print $3 }' | sort | xargs)
 [[ $fib_nh == "$want_nh" ]] || fail "$ANYCAST: the router's kernel has next hops '$fib_nh', expected '$want_nh'"
 ok+=("$ANYCAST anycast: $n equal paths ($got_proto), one ECMP route with next hops $want_nh")
+ok+=("BFD: $(bfd_up)/$((2 * n)) sessions Up at the router (BGP goes down with them: docs/agent/bfd.md)")
 
 svc=$(paths "$SERVICE")
 best=$(awk '$2 == "best" { print $1, $3, $4 }' <<<"$svc")
