@@ -241,6 +241,31 @@ neighbors:
           restarts wait for it. Absent with older agents.
       type: bool
       sample: true
+    bfd:
+      description:
+        - The neighbor's BFD session (docs/agent/bfd.md), or null without C(bfd) in its config (and
+          with agents older than BFD support, where the key is absent).
+        - C(state) and C(remote_state) are V(AdminDown), V(Down), V(Init) or V(Up); intervals are
+          milliseconds; C(holding_bgp) is true while BFD holds the BGP session down (BFD went Down
+          after being Up and is not Up again).
+      type: dict
+      sample:
+        state: Up
+        remote_state: Up
+        local_diag: none
+        remote_diag: none
+        tx_interval_ms: 300
+        detect_time_ms: 900
+        remote_min_tx_ms: 300
+        remote_min_rx_ms: 300
+        remote_multiplier: 3
+        configured: {"min_tx_ms": 300, "min_rx_ms": 300, "multiplier": 3, "passive": false}
+        auth: null
+        up_since: 1795406561.2
+        transitions: 3
+        packets: {"sent": 1200, "received": 1190, "dropped": 0}
+        last_down_reason: null
+        holding_bgp: false
 health:
   description:
     - The agent's health checks, as the control command C(health) answers (C(fleetbgp show health --json));

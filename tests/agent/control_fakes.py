@@ -40,6 +40,7 @@ from fleetbgp.wire.messages import Negotiated
 from fleetbgp.wire.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 
 if TYPE_CHECKING:
+    from fleetbgp.bfd.status import BfdStatus
     from fleetbgp.control.ports import SpeakerPort
     from fleetbgp.ports import FlowSpeaker, MetricsSource, PeerView, StatusSource
 
@@ -90,6 +91,7 @@ class FakePeer:
         self.notifications: dict[tuple[str, int, int], int] = {("received", 6, 2): 1}
         self.drain_mode: str | None = None
         self.send_queue_empty = True
+        self.bfd: BfdStatus | None = None
 
     def add(self, text: str, owner: str = "config") -> None:
         fam, nlri, attrs = route(text)

@@ -24,6 +24,7 @@ def test_the_doc_has_examples():
 @pytest.mark.parametrize("index", range(len(examples())))
 def test_doc_example_parses(index, monkeypatch):
     monkeypatch.setenv("BGP_MD5_PASSWORD", "example")
+    monkeypatch.setenv("BFD_KEY", "example")
     text = examples()[index]
     first = next(line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#"))
     if first not in TOP:
@@ -44,7 +45,7 @@ def table_examples() -> list[str]:
 
 
 def test_every_neighbor_keyword_has_a_table_example():
-    assert len(table_examples()) == 19
+    assert len(table_examples()) == 20
 
 
 @pytest.mark.parametrize("example", table_examples())

@@ -16,7 +16,8 @@ WORDS = [
     "extended-community", "target:1:2", "large-community", "1:2:3", "as-path", "aggregator",
     "65001:1.2.3.4", "api", "processes", "receive", "parsed", "updates", "send", "md5-password",
     "env['X']", "md5-base64", "ttl-security", "255", "listen", "connect", "announce", "unicast",
-    "passive", "true", "auto", ",", "\\", "é", "\t", "\r",
+    "passive", "true", "auto", ",", "\\", "é", "\t", "\r", "bfd", "min-tx", "min-rx", "multiplier",
+    "auth", "auth-key-id", "auth-password", "keyed-sha1", "disable",
 ]
 
 

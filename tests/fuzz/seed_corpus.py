@@ -17,6 +17,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT / "agent" / "src"), str(HERE)]
 
+from fleetbgp.bfd.auth import Authenticator  # noqa: E402
+from fleetbgp.bfd.packet import BfdState, ControlPacket, Diag  # noqa: E402
 from fleetbgp.grammar.prefix import prefix_to_nlri  # noqa: E402
 from fleetbgp.wire.attributes import Attributes, EncodeContext, encode_attributes  # noqa: E402
 from fleetbgp.wire.constants import MsgType  # noqa: E402
@@ -130,6 +132,35 @@ def health_seeds() -> Iterable[bytes]:
     yield b"--ip\n100.10.0.100/32\n--ip\n2001:db8::100/128\n--up-metric\n100\n--increase\n10"
     yield b"--ip\n10.0.0.0/30\n--deaggregate-networks\n--withdraw-on-down"
     yield b"--config\nx\n--- config file\nip = 100.10.0.1/32\ninterval = 2\nrise = 3\ncommunity = 65000:1\n"
+
+
+def bfd_seeds() -> Iterable[bytes]:
+    """Byte 0 picks the session's authentication (0: none, 1-5: fuzz_targets.bfd.CONFIGS); the rest
+    is a datagram: what BIRD sends first, a session's Init/Up/Poll/Final/AdminDown packets, each
+    signed by every kind, and a few that 6.8.6 drops."""
+    from fuzz_targets.bfd import CONFIGS
+
+    yield b"\x00" + bytes.fromhex("2040051" "82a2b2c2d00000000000f424000002710" "00000000")
+    packets = [
+        ControlPacket(state=BfdState.DOWN, detect_mult=3, my_discr=0x1234, your_discr=0),
+        ControlPacket(state=BfdState.INIT, detect_mult=3, my_discr=0x1234, your_discr=0x5678),
+        ControlPacket(state=BfdState.UP, poll=True, detect_mult=3, my_discr=0x1234, your_discr=0x5678,
+                      desired_min_tx_us=300_000, required_min_rx_us=300_000),
+        ControlPacket(state=BfdState.UP, final=True, detect_mult=1, my_discr=1, your_discr=2,
+                      desired_min_tx_us=50_000, required_min_rx_us=0),
+        ControlPacket(state=BfdState.ADMIN_DOWN, diag=Diag.ADMINISTRATIVELY_DOWN, my_discr=9, your_discr=0),
+    ]
+    for pkt in packets:
+        yield b"\x00" + pkt.encode()
+        for which, config in enumerate(CONFIGS, 1):
+            sender = Authenticator(config)
+            sender.xmit_seq = 0x5677
+            yield bytes((which,)) + pkt.encode(sender)
+            yield bytes((which | 0x80,)) + pkt.encode(sender)
+    up = packets[2].encode()
+    for broken in (up[:23], b"\x40" + up[1:], up[:3] + b"\x17" + up[4:], up[:2] + b"\x00" + up[3:],
+                   up[:1] + b"\xc1" + up[2:], up[:4] + bytes(4) + up[8:], up[:3] + b"\x1a" + up[4:] + b"\x01\x02"):
+        yield b"\x00" + broken
 
 
 def _update(fam, attrs: Attributes, prefixes: list[str]) -> bytes:
@@ -273,6 +304,8 @@ def main() -> int:
                           ("flowspec_json", flow_json_seeds()), ("health_options", health_seeds())):
         for data in seeds:
             added += write(target, data)
+    for data in bfd_seeds():
+        added += write("bfd_packets", data)
     for target, data in wire_seeds():
         added += write(target, data)
     for target, name, data in regressions():

@@ -14,8 +14,8 @@ from fuzz_targets.mutate import mutants
 
 # Mutants per target, from the measured rate of each (docs/dev/fuzzing.md): the whole bounded run
 # takes about 40 s on a 2-core CI machine (corpus replay included).
-MUTANTS = {"api_commands": 5000, "bgp_decoders": 40000, "bgp_session": 6000, "config": 5000,
-           "control_requests": 5000, "flowspec_json": 30000, "flowspec_text": 20000,
+MUTANTS = {"api_commands": 5000, "bfd_packets": 15000, "bgp_decoders": 40000, "bgp_session": 6000,
+           "config": 5000, "control_requests": 5000, "flowspec_json": 30000, "flowspec_text": 20000,
            "health_options": 5000}
 DEFAULT_MUTANTS = 5000
 SEED = int(os.environ.get("FUZZ_SEED", "13"))

@@ -395,7 +395,10 @@ def render_status(r: dict[str, Any]) -> str:
 
 def render_neighbors(r: dict[str, Any]) -> str:
     rows = []
+    bfd_lines = []
     for n in r.get("neighbors", []):
+        if n.get("bfd"):
+            bfd_lines.append(bfd_line(n.get("address"), n["bfd"]))
         info = ""
         if n.get("maintenance"):
             info = f"maintenance ({n['maintenance']})"
@@ -415,8 +418,27 @@ def render_neighbors(r: dict[str, Any]) -> str:
                      n.get("flaps", 0), info))
     if not rows:
         return "no neighbors configured\n"
-    return table(("Neighbor", "Peer AS", "Local AS", "State", "Since", "Uptime", "Hold",
+    text = table(("Neighbor", "Peer AS", "Local AS", "State", "Since", "Uptime", "Hold",
                   "Msgs in/out", "Sent", "Received", "Flaps", "Info"), rows)
+    return text + "".join(bfd_lines)
+
+
+def bfd_line(address: object, b: dict[str, Any]) -> str:
+    """One line per neighbor with BFD: state, the negotiated intervals, the peer's state, and
+    whether it holds BGP down (docs/agent/bfd.md)."""
+    state = b.get("state")
+    text = f"BFD {address}: {state}"
+    if state == "Up":
+        text += f" since {fmt_time(b['up_since'])}" if b.get("up_since") else ""
+    text += (f", tx {b.get('tx_interval_ms')} ms, detect {b.get('detect_time_ms')} ms"
+             f" (remote {b.get('remote_state')}, x{b.get('remote_multiplier')})")
+    if b.get("auth"):
+        text += f", auth {b['auth']}"
+    if state != "Up" and b.get("last_down_reason"):
+        text += f"; last down: {b['last_down_reason']}"
+    if b.get("holding_bgp"):
+        text += "; BGP held down until BFD is up"
+    return text + "\n"
 
 
 def render_routes(r: dict[str, Any]) -> str:

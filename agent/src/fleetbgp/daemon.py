@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
 
     from .api import ApiManager
+    from .bfd.runtime import BfdService
+    from .bfd.status import BfdStatus
+    from .config.model import BfdSettings
     from .control import ControlServer
     from .health import HealthManager
     from .metrics import Metrics
@@ -86,6 +89,9 @@ class Speaker:
         self.control: ControlServer | None = None
         self.metrics: Metrics | None = None
         self.flows = FlowManager(self)
+        # BFD: made when a neighbor first has `bfd` (its own thread); what each session runs with.
+        self.bfd: BfdService | None = None
+        self._bfd_running: dict[str, tuple[BfdSettings, str | None]] = {}
         self._subscribers: list[Callable[[PeerEvent], None]] = []
         self._accept_tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -100,6 +106,7 @@ class Speaker:
         subsystems (API programs) can subscribe before the first session event."""
         for neighbor in self.config.neighbors:
             self._add_peer(neighbor, start=dial, restarting=True)
+        self._sync_bfd()
         self._open_listeners()
         log.info("fleetbgp %s started: %d neighbor(s), %d static route(s)", __version__,
                  len(self.peers), sum(len(p.rib_out) for p in self.peers.values()))
@@ -118,6 +125,12 @@ class Speaker:
         await asyncio.gather(*(p.stop(note, graceful=graceful) for p in self.peers.values()),
                              return_exceptions=True)
         self.peers.clear()
+        if self.bfd is not None:
+            # After BGP: AdminDown tells the peers' BFD that we stop on purpose (RFC 5882 3.2), so
+            # their BGP sessions end with our Cease, not with a detection timeout.
+            bfd, self.bfd = self.bfd, None
+            self._bfd_running.clear()
+            await asyncio.to_thread(bfd.stop)
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -161,10 +174,73 @@ class Speaker:
                     restarting=restarting, forwarding=self.settings.graceful_restart_forwarding)
         if self.maintenance:
             peer.set_drain(self.settings.maintenance_mode, self.settings.maintenance_metric)
+        if self.bfd is not None:
+            peer.bfd_lookup = self.bfd.status
+            status = self.bfd.status(peer.address) if neighbor.bfd is not None else None
+            if status is not None and status.holding_bgp:  # a reload restarted BGP while BFD is down
+                peer.bfd_hold = status.last_down_reason or "BFD down"
         self.peers[peer.address] = peer
         if start:
             peer.start()
         return peer
+
+    # -- BFD ---------------------------------------------------------------------------------------
+
+    def _sync_bfd(self) -> None:
+        """BFD sessions for the peers whose neighbor has `bfd`: added, changed (new timers: a poll
+        sequence, never a BGP restart) and removed as the config says. Called at start and after
+        every reload."""
+        from .bfd.auth import AuthConfig
+        from .bfd.machine import Timers
+        from .bfd.runtime import BfdService
+
+        wanted = {a: p.neighbor for a, p in self.peers.items() if p.neighbor.bfd is not None}
+        if not wanted and self.bfd is None:
+            return
+        if self.bfd is None:
+            self.bfd = BfdService(self._bfd_changed, asyncio.get_running_loop(),
+                                  listen=self.settings.bfd_listen, port=self.settings.bfd_port)
+            self.bfd.start()
+            for each in self.peers.values():
+                each.bfd_lookup = self.bfd.status
+        bfd = self.bfd
+        for key in [k for k in self._bfd_running if k not in wanted]:
+            del self._bfd_running[key]
+            bfd.remove(key)
+            held = self.peers.get(key)
+            if held is not None:
+                held.release_bfd_hold("BFD removed from the configuration")
+        for key, n in wanted.items():
+            settings = n.bfd
+            assert settings is not None
+            timers = Timers(min_tx_ms=settings.min_tx_ms, min_rx_ms=settings.min_rx_ms,
+                            multiplier=settings.multiplier)
+            auth = None
+            if settings.auth is not None and settings.auth_password is not None:
+                auth = AuthConfig(kind=settings.auth, key_id=settings.auth_key_id,
+                                  secret=settings.auth_password.reveal().encode())
+            old = self._bfd_running.get(key)
+            self._bfd_running[key] = (settings, n.local_address)
+            if old is None:
+                bfd.add(key, n.peer_address, n.local_address, timers, auth, settings.passive)
+            elif old[1] != n.local_address or old[0].passive != settings.passive:
+                bfd.remove(key)  # another source address or role: a new session
+                bfd.add(key, n.peer_address, n.local_address, timers, auth, settings.passive)
+            elif old[0] != settings:
+                bfd.update(key, timers, auth)
+
+    def _bfd_changed(self, key: str, status: BfdStatus) -> None:
+        """A BFD state change (on this loop, from the BFD thread): hold BGP down or let it go."""
+        peer = self.peers.get(key)
+        if peer is None or peer.neighbor.bfd is None:
+            return
+        if status.holding_bgp:
+            peer.hold_for_bfd(status.last_down_reason or "BFD down")
+        elif peer.bfd_hold is not None:
+            peer.release_bfd_hold("BFD is up again" if status.up else "the peer set BFD AdminDown")
+
+    def bfd_status(self) -> dict[str, BfdStatus]:
+        return self.bfd.all_status() if self.bfd is not None else {}
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -394,6 +470,7 @@ class Speaker:
         self.config = new
         self.config_sha256 = sha256
         self.config_loaded_at = time.time()
+        self._sync_bfd()
         if plan.listeners_change:
             self._close_listeners()
             self._open_listeners()

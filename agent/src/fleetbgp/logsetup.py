@@ -40,10 +40,11 @@ REDACTED = "***"
 MIN_SECRET_LENGTH = 4
 # Environment variables whose values are treated as secrets from the first log line on.
 _SECRET_ENV_RE = re.compile(r"PASSWORD|PASSWD|SECRET|MD5", re.IGNORECASE)
-# `md5-password VALUE` (config syntax), `md5_password=VALUE`, `"md5-password": "VALUE"`, and
+# `md5-password VALUE` (config syntax), `md5_password=VALUE`, `"md5-password": "VALUE"` (and the
+# same with BFD's `auth-password`), and
 # ExaBGP's md5-password env['NAME'] form (the name is not secret; keep the whole match readable).
 _KEYWORD_RE = re.compile(
-    r"""(?P<key>md5[-_]password["']?\s*[:=]?\s*)(?P<value>env\[[^\]]*\]|"[^"]*"|'[^']*'|[^\s;,}'"]+)""",
+    r"""(?P<key>(?:md5|auth)[-_]password["']?\s*[:=]?\s*)(?P<value>env\[[^\]]*\]|"[^"]*"|'[^']*'|[^\s;,}'"]+)""",
     re.IGNORECASE)
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -154,12 +155,15 @@ def set_secrets(secrets: Iterable[str]) -> None:
 
 
 def config_secrets(config: Config) -> list[str]:
-    """Every MD5 password of a config, as configured and (for md5-base64) decoded when it is text."""
+    """Every MD5 password of a config, as configured and (for md5-base64) decoded when it is text,
+    and every BFD authentication password."""
     import base64
     import binascii
 
     out: list[str] = []
     for neighbor in config.neighbors:
+        if neighbor.bfd is not None and neighbor.bfd.auth_password is not None:
+            out.append(neighbor.bfd.auth_password.reveal())
         secret = neighbor.md5_password
         if secret is None:
             continue

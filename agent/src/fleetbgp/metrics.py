@@ -35,6 +35,7 @@ from .wire.nlri import family_name
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
+    from .bfd.status import BfdStatus
     from .config.model import Config
     from .ports import MetricsSource
     from .settings import AgentSettings
@@ -58,6 +59,7 @@ class PeerSnapshot:
     rib_out: dict[str, int]
     rib_in: dict[str, int]
     advertised: dict[str, int] = field(default_factory=dict)
+    bfd: BfdStatus | None = None
 
 
 @dataclass(slots=True)
@@ -105,6 +107,7 @@ def take_snapshot(speaker: MetricsSource) -> Snapshot:
             rib_out=rib_out,
             rib_in=rib_in,
             advertised={fam: count if sending else 0 for fam, count in rib_out.items()},
+            bfd=peer.bfd,  # a snapshot the BFD thread made: no waiting on it
         ))
     if speaker.health is not None:
         snap.checks = list(speaker.health.status())
@@ -233,6 +236,7 @@ def build_metrics(snap: Snapshot, now: float) -> Iterable[Metric]:
         messages.add_metric([p.peer, "sent"], p.stats.get("messages_out", 0))
     yield from (up, state, flaps, est_count, since, announced, withdrawn, rib_out, rib_in, advertised,
                 notifications, updates, messages)
+    yield from bfd_metrics(snap)
 
     hc_state = GaugeMetricFamily("fleetbgp_healthcheck_state",
                                  "Health check state, one series per state: 1 for the current",
@@ -283,6 +287,44 @@ def build_metrics(snap: Snapshot, now: float) -> Iterable[Metric]:
     yield build
     yield GaugeMetricFamily("fleetbgp_maintenance", "1 while maintenance (drain) is on",
                             value=1.0 if snap.maintenance else 0.0)
+
+
+# BFD states as numbers (RFC 5880 4.1's State field) for fleetbgp_bfd_session_state
+BFD_STATES = ("AdminDown", "Down", "Init", "Up")
+
+
+def bfd_metrics(snap: Snapshot) -> Iterable[Metric]:
+    """The neighbors with `bfd` (docs/agent/bfd.md)."""
+    state = GaugeMetricFamily("fleetbgp_bfd_session_state",
+                              "BFD session state: 0 AdminDown, 1 Down, 2 Init, 3 Up", labels=["neighbor"])
+    up = GaugeMetricFamily("fleetbgp_bfd_session_up", "1 if the BFD session is Up, else 0",
+                           labels=["neighbor"])
+    transitions = CounterMetricFamily("fleetbgp_bfd_transitions", "BFD state changes, by the new state",
+                                      labels=["neighbor", "to"])
+    packets = CounterMetricFamily("fleetbgp_bfd_packets",
+                                  "BFD control packets sent, received (valid) and dropped (TTL, "
+                                  "authentication, malformed)", labels=["neighbor", "direction"])
+    detect = GaugeMetricFamily("fleetbgp_bfd_detect_time_seconds",
+                               "Negotiated BFD detection time (0 until the peer was heard)",
+                               labels=["neighbor"])
+    held = GaugeMetricFamily("fleetbgp_bfd_holding_bgp",
+                             "1 while BFD holds the BGP session down (Down after Up), else 0",
+                             labels=["neighbor"])
+    for p in snap.peers:
+        b = p.bfd
+        if b is None:
+            continue
+        name = str(b.state)
+        state.add_metric([p.peer], float(BFD_STATES.index(name)) if name in BFD_STATES else -1.0)
+        up.add_metric([p.peer], 1.0 if name == "Up" else 0.0)
+        for to in BFD_STATES:
+            transitions.add_metric([p.peer, to], b.transitions_to.get(to, 0))
+        packets.add_metric([p.peer, "sent"], b.packets_sent)
+        packets.add_metric([p.peer, "received"], b.packets_received)
+        packets.add_metric([p.peer, "dropped"], b.packets_dropped)
+        detect.add_metric([p.peer], b.detect_time_ms / 1000)
+        held.add_metric([p.peer], 1.0 if b.holding_bgp else 0.0)
+    yield from (state, up, transitions, packets, detect, held)
 
 
 def _number(value: Any) -> float:

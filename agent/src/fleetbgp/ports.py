@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from .bfd.status import BfdStatus
     from .config.model import Config, Neighbor
     from .events import PeerEvent, PeerRef
     from .fsm import State
@@ -116,6 +117,11 @@ class PeerView(Addressed, Protocol):
 
     @property
     def rib_out(self) -> RibOutView: ...
+
+    @property
+    def bfd(self) -> BfdStatus | None:
+        """The neighbor's BFD session; None without `bfd` in its config."""
+        ...
 
     @property
     def rib_in(self) -> RibInView: ...

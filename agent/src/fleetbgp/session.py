@@ -33,7 +33,7 @@ from .transport import (
     sockaddr,
 )
 from .wire.attributes import Attributes, DecodeContext, EncodeContext
-from .wire.constants import HEADER_LEN, MAX_EXTENDED_MESSAGE, CeaseSub, MsgType, describe_error
+from .wire.constants import HEADER_LEN, MAX_EXTENDED_MESSAGE, CeaseSub, ErrCode, MsgType, describe_error
 from .wire.errors import BGPError
 from .wire.messages import (
     MessageReader,
@@ -46,6 +46,7 @@ from .wire.messages import (
 from .wire.nlri import Family, family_name
 
 if TYPE_CHECKING:
+    from .bfd.status import BfdStatus
     from .config.model import Neighbor, WatchdogRoute
 
 # Every message in hex at DEBUG, only when packet logging is on (FLEETBGP_LOG_PACKETS).
@@ -338,6 +339,12 @@ class Peer:
         self.update_problem_limit = RateLimiter(UPDATE_PROBLEMS_BURST, UPDATE_PROBLEMS_WINDOW)
         self._problem_flush: asyncio.TimerHandle | None = None
         self._ref: PeerRef | None = None
+        # BFD (the Speaker sets these): where this peer's BFD status is read, and why BGP is held
+        # down (None: not held): the BFD session went Down after having been Up.
+        self.bfd_lookup: Callable[[str], BfdStatus | None] | None = None
+        self.bfd_hold: str | None = None
+        self._wake = asyncio.Event()  # cuts the dial loop's back-off short (BFD is up again)
+        self.refused_log = RateLimiter(1, 60.0)
         self.schedule_send()
 
     # -- the core's state, as the rest of the agent reads it -----------------------------------------
@@ -374,6 +381,44 @@ class Peer:
         if self.core.pending or not self._idle.is_set() or proto.write_buffer_size() > 0:
             return False
         return proto.unacked_bytes() == 0
+
+    @property
+    def bfd(self) -> BfdStatus | None:
+        """The BFD session's status; None without `bfd` in the neighbor's config."""
+        if self.bfd_lookup is None or self.neighbor.bfd is None:
+            return None
+        return self.bfd_lookup(self.address)
+
+    def hold_for_bfd(self, reason: str) -> None:
+        """BFD went Down: close the BGP session at once with Cease/BFD Down (RFC 9384; inside a
+        Hard Reset where RFC 8538's N bit was negotiated: the peer must drop our routes, not keep
+        them as stale) and neither dial nor accept until `release_bfd_hold`. The adj-rib-out is
+        kept: the next session sends it all again."""
+        if self.bfd_hold is not None:
+            return
+        self.bfd_hold = reason
+        note = Notification(ErrCode.CEASE, CeaseSub.BFD_DOWN)
+        if self.protocols:
+            self.log.warning("BFD down (%s): closing the BGP session, held down until BFD is up again",
+                             reason)
+        else:
+            self.log.warning("BFD down (%s): no BGP connection; held down until BFD is up again", reason)
+        for conn, actions in self.core.stop(note):
+            self._carry_out(conn, actions)
+        for proto in list(self.protocols):
+            proto.stop(note)
+        self.last_error = f"held down: BFD down ({reason})"
+        self._changed.set()
+
+    def release_bfd_hold(self, why: str = "BFD is up again") -> None:
+        if self.bfd_hold is None:
+            return
+        self.bfd_hold = None
+        self.last_error = ""
+        self.backoff.reset()
+        self.log.info("%s: BGP may connect again", why)
+        self._changed.set()
+        self._wake.set()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -592,6 +637,11 @@ class Peer:
                 self._changed.clear()
                 await self._changed.wait()
                 continue
+            if self.bfd_hold is not None:
+                self._set_idle_state(State.IDLE)
+                self._changed.clear()
+                await self._changed.wait()
+                continue
             if self.neighbor.passive:
                 self._set_idle_state(State.ACTIVE)
                 self._changed.clear()
@@ -604,8 +654,11 @@ class Peer:
             self._set_idle_state(State.ACTIVE if self.running else State.IDLE)
             delay = self.backoff.next_delay()
             self.log.debug("next connection attempt in %.1f s", delay)
-            # An incoming connection may arrive meanwhile; the loop then waits for it to end.
-            await asyncio.sleep(delay)
+            # An incoming connection may arrive meanwhile; the loop then waits for it to end. BFD
+            # coming back up ends the wait at once.
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
 
     def _set_idle_state(self, new: State) -> None:
         if new is not self.idle_state and not self.protocols:
@@ -627,6 +680,9 @@ class Peer:
         try:
             await asyncio.wait_for(loop.sock_connect(sock, sockaddr(n.peer_address, port)),
                                    CONNECT_TIMEOUT)
+            if self.bfd_hold is not None:  # BFD went down while we dialed
+                sock.close()
+                return None
             proto = BGPProtocol(self, "out")
             self.protocols.add(proto)
             await loop.create_connection(lambda: proto, sock=sock)
@@ -643,6 +699,12 @@ class Peer:
     def accept(self, sock: socket.socket) -> None:
         """An incoming connection from this peer's address."""
         if not self.running:
+            sock.close()
+            return
+        if self.bfd_hold is not None:
+            if self.refused_log.allow()[0]:
+                self.log.info("incoming connection refused: BGP is held down while BFD is down (%s)",
+                              self.bfd_hold)
             sock.close()
             return
         if self.neighbor.incoming_ttl or self.neighbor.outgoing_ttl:

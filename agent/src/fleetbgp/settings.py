@@ -34,6 +34,8 @@ DEFAULT_METRICS_ADDRESS = "127.0.0.1"
 DEFAULT_METRICS_PORT = 9101
 DEFAULT_SYSLOG_ADDRESS = "/dev/log"
 DEFAULT_BGP_PORT = 179
+DEFAULT_BFD_PORT = 3784  # RFC 5881 4
+DEFAULT_BFD_LISTEN = ("0.0.0.0", "::")
 # MED sent for every route while `maintenance on` runs in `metric` mode. 1000 is ExaBGP
 # healthcheck's default --down-metric: a drained server is as unattractive as a failed one, and
 # loses to servers announcing the usual primary/backup MEDs (100/200 in the seed guide).
@@ -86,6 +88,10 @@ class AgentSettings:
     # the port dialled for a neighbor without its own `connect PORT` (ExaBGP's exabgp.tcp.port
     # sets both the listening and the dialled port)
     connect_port: int = DEFAULT_BGP_PORT
+    # BFD (neighbors with `bfd`): the addresses its UDP sockets listen on, one per address family,
+    # and the port, which is also the port BFD packets are sent to (3784; another only for tests)
+    bfd_listen: tuple[str, ...] = DEFAULT_BFD_LISTEN
+    bfd_port: int = DEFAULT_BFD_PORT
     # what was read and from where, for `status` and for a debug line at start (not compared)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     ignored_env: tuple[str, ...] = field(default=(), compare=False)
@@ -122,6 +128,7 @@ class AgentSettings:
             "graceful_restart_forwarding": self.graceful_restart_forwarding,
             "listen": None if self.listen is None else [_host_port(a, p) for a, p in self.listen],
             "connect_port": self.connect_port,
+            "bfd_listen": [_host_port(a, self.bfd_port) for a in self.bfd_listen],
         }
 
     @classmethod
@@ -300,6 +307,30 @@ def _listen(raw: object, where: str) -> _Values:
     return {"listen": tuple(out)}
 
 
+def _bfd_listen(raw: object, where: str) -> _Values:
+    """'ADDR[:PORT] ...': at most one address per family, one port for all (FLEETBGP_BFD_LISTEN,
+    --bfd-listen)."""
+    items = raw if isinstance(raw, list | tuple) else [raw]
+    addresses: list[str] = []
+    ports: set[int] = set()
+    for item in items:
+        for word in str(item).replace(",", " ").split():
+            host, port = split_host_port(word, where, DEFAULT_BFD_PORT)
+            if not host:
+                raise SettingsError(f"{where}: {word!r}: give an address, like 0.0.0.0 or 192.0.2.10")
+            family = 6 if ":" in host else 4
+            if any((6 if ":" in a else 4) == family for a in addresses):
+                raise SettingsError(f"{where}: more than one IPv{family} address: BFD listens on one "
+                                    "address per family (0.0.0.0 / :: for all)")
+            addresses.append(host)
+            ports.add(port)
+    if not addresses:
+        raise SettingsError(f"{where}: no address given")
+    if len(ports) > 1:
+        raise SettingsError(f"{where}: one port for every address (BFD sends to the same port it listens on)")
+    return {"bfd_listen": tuple(addresses), "bfd_port": ports.pop()}
+
+
 def _control_socket(raw: object, where: str) -> _Values:
     text = str(raw).strip()
     if text.lower() in _OFF:
@@ -366,6 +397,7 @@ _FLEETBGP_ENV: dict[str, _Parser] = {
     "FLEETBGP_MAINTENANCE_METRIC": _one("maintenance_metric", _metric),
     "FLEETBGP_GRACEFUL_RESTART_FORWARDING": _one("graceful_restart_forwarding", parse_bool),
     "FLEETBGP_LISTEN": _listen,
+    "FLEETBGP_BFD_LISTEN": _bfd_listen,
 }
 
 # `fleetbgp run` flags: argparse dest -> parser(raw, where)
@@ -385,6 +417,7 @@ _FLAGS: dict[str, _Parser] = {
     "maintenance_metric": _one("maintenance_metric", _metric),
     "graceful_restart_forwarding": _one("graceful_restart_forwarding", parse_bool),
     "listen": _listen,
+    "bfd_listen": _bfd_listen,
 }
 
 
@@ -515,3 +548,6 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--listen", action="append", default=None, metavar="ADDRESS[:PORT]",
                    help="accept BGP connections here instead of the config's `listen` "
                         "(repeatable; env FLEETBGP_LISTEN, exabgp.tcp.bind/exabgp.tcp.port)")
+    g.add_argument("--bfd-listen", action="append", default=None, metavar="ADDRESS[:PORT]",
+                   help="where BFD listens, one address per family; default: 0.0.0.0 and :: on UDP "
+                        f"{DEFAULT_BFD_PORT} (repeatable; env FLEETBGP_BFD_LISTEN)")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import api, config, control, flowspec, health, wire
+from . import api, bfd, config, control, flowspec, health, wire
 from .base import TARGETS, ContractViolation, Target
 
-__all__ = ["TARGETS", "ContractViolation", "Target", "api", "config", "control", "flowspec", "health",
+__all__ = ["TARGETS", "ContractViolation", "Target", "api", "bfd", "config", "control", "flowspec", "health",
            "wire"]

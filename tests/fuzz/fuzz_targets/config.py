@@ -29,6 +29,8 @@ CONFIG_WORDS = tuple(w.encode() for w in (
     "]", "(", ")", "#", "'", '"', "\n", "\\", "10.0.0.0/24", "2001:db8::/64", "01.2.3.4",
     "010.0.0.0/8", "\u00b2", "9" * 5000, "4294967296", "65001:1.2.3.4", "target:1:2", "1:2:3",
     "origin:9000:9.9.9.9", "=80", ">1024&<2000", "tcp", "0.0.0.0", "224.0.0.1", "::",
+    "bfd", "min-tx", "min-rx", "multiplier", "auth", "auth-key-id", "auth-password", "keyed-sha1",
+    "meticulous-keyed-md5", "simple", "disable", "env['BFD_KEY']", "60001",
 ))
 
 

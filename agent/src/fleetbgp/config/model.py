@@ -269,6 +269,31 @@ class FlowRoute:
     source: Location = field(default=NOWHERE, compare=False)
 
 
+# BFD (RFC 5880/5881): the authentication types of the `auth` keyword, with their longest secret
+# in bytes (RFC 5880 4.2-4.4: 16 for simple passwords and MD5 keys, 20 for SHA1 keys).
+BFD_AUTH_TYPES: dict[str, int] = {"simple": 16, "keyed-md5": 16, "meticulous-keyed-md5": 16,
+                                  "keyed-sha1": 20, "meticulous-keyed-sha1": 20}
+BFD_DEFAULT_INTERVAL_MS = 300
+BFD_DEFAULT_MULTIPLIER = 3
+BFD_MAX_INTERVAL_MS = 60000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BfdSettings:
+    """A neighbor's `bfd;` or `bfd { ... }`: a BFD session to the peer address, whose going Down
+    takes the BGP session down. Not a session setting: a reload that changes it changes the BFD
+    session (a poll sequence for new timers) and leaves the BGP session alone."""
+
+    min_tx_ms: int = BFD_DEFAULT_INTERVAL_MS    # desired minimum transmit interval
+    min_rx_ms: int = BFD_DEFAULT_INTERVAL_MS    # required minimum receive interval
+    multiplier: int = BFD_DEFAULT_MULTIPLIER    # detection multiplier
+    passive: bool = False                       # send nothing until the peer does
+    auth: str | None = None                     # a key of BFD_AUTH_TYPES, or None
+    auth_key_id: int = 1
+    auth_password: Secret | None = None         # set exactly when auth is
+    source: Location = field(default=NOWHERE, compare=False)
+
+
 # Neighbor fields whose change needs a new BGP session, with the config keyword that sets each
 # (what `fleetbgp reload --dry-run` names when it plans a restart).
 SESSION_SETTINGS: dict[str, str] = {
@@ -317,6 +342,7 @@ class Neighbor:
     watchdogs: dict[str, tuple[WatchdogRoute, ...]] = field(default_factory=dict, repr=False)
     flow_routes: tuple[FlowRoute, ...] = ()
     api: tuple[Api, ...] = ()
+    bfd: BfdSettings | None = None  # `bfd` (our extension: ExaBGP has no BFD)
     inherit: tuple[str, ...] = ()
     source: Location = field(default=NOWHERE, compare=False)
 

@@ -52,9 +52,14 @@ from .limits import MAX_METRIC, MAX_ROUTES, metric_overflow
 from .model import (
     ANY_V4,
     ANY_V6,
+    BFD_AUTH_TYPES,
+    BFD_DEFAULT_INTERVAL_MS,
+    BFD_DEFAULT_MULTIPLIER,
+    BFD_MAX_INTERVAL_MS,
     DEFAULT_PORT,
     MESSAGE_FLAG_NAMES,
     Api,
+    BfdSettings,
     Capabilities,
     CheckSpec,
     CommandCheckSpec,
@@ -83,9 +88,10 @@ _TRUE = frozenset(("true", "enable", "enabled", "yes", "on"))
 _FALSE = frozenset(("false", "disable", "disabled", "no", "off"))
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 # Messages that never quote a word of the line (others on an md5-password line are redacted).
-_SECRET_SAFE_PREFIXES = ("md5-password", "'md5-password'", "missing ';'", "string opened")
-_REDACTED = ("error on a line with an md5-password (details not shown, to keep the password out of "
-             "logs): put md5-password on a line of its own")
+_SECRET_SAFE_PREFIXES = ("md5-password", "'md5-password'", "auth-password", "'auth-password'", "missing ';'",
+                         "string opened")
+_REDACTED = ("error on a line with an {0} (details not shown, to keep the password out of "
+             "logs): put {0} on a line of its own")
 
 
 Names = dict[str, str]
@@ -335,10 +341,10 @@ _NEIGHBOR_SETTINGS: dict[str, tuple[str, str]] = {
 class NeighborBlock(Block):
     kind = "neighbor"
     STATEMENTS: ClassVar[Names] = {**{k: "s_setting" for k in _NEIGHBOR_SETTINGS},
-                                   "inherit": "s_inherit", "route": "s_route"}
+                                   "inherit": "s_inherit", "route": "s_route", "bfd": "s_bfd"}
     BLOCKS: ClassVar[Names] = {"family": "b_family", "capability": "b_capability", "static": "b_static",
                                "api": "b_api", "announce": "b_announce", "flow": "b_flow",
-                               "nexthop": "b_nexthop", "add-path": "b_add_path"}
+                               "nexthop": "b_nexthop", "add-path": "b_add_path", "bfd": "b_bfd"}
     UNSUPPORTED: ClassVar[Names] = {
         "l2vpn": "'l2vpn' is not supported",
         "operational": "'operational' messages are not supported",
@@ -356,7 +362,7 @@ class NeighborBlock(Block):
         word = stmt.words[0]
         key, kind = _NEIGHBOR_SETTINGS[word]
         if word == "md5-password":
-            self.parser.secret_lines.update(seg[0] for seg in stmt.segs)
+            self.parser.secret_lines.update(dict.fromkeys((seg[0] for seg in stmt.segs), word))
         try:
             value = getattr(self, kind)(stmt)
         except _Skip:
@@ -445,25 +451,29 @@ class NeighborBlock(Block):
         return " ".join(unquote(w) for w in stmt.words[1:])
 
     def v_md5(self, stmt: Statement) -> Secret:
+        return self.secret(stmt, "md5-password")
+
+    def secret(self, stmt: Statement, word: str) -> Secret:
+        """A password: a quoted string, or env['VARIABLE'] (the unit's environment file)."""
         words = stmt.words
-        usage = "md5-password takes one value: a quoted string, or env['VARIABLE']"
+        usage = f"{word} takes one value: a quoted string, or env['VARIABLE']"
         if len(words) == 2 and words[1] not in ("[", "]", "(", ")", "env"):
             value = unquote(words[1])
             if not value:
-                self.parser.error(stmt, 1, "md5-password is empty")
+                self.parser.error(stmt, 1, f"{word} is empty")
                 raise _Skip
             return Secret(value)
         if len(words) == 5 and words[1] == "env" and words[2] == "[" and words[4] == "]":
             name = unquote(words[3])
             if not _ENV_NAME.match(name):
-                self.parser.error(stmt, 3, "md5-password env[...]: not a valid environment variable name")
+                self.parser.error(stmt, 3, f"{word} env[...]: not a valid environment variable name")
                 raise _Skip
             found = os.environ.get(name)
             if found is None:
-                self.parser.error(stmt, 1, f"md5-password: environment variable {name} is not set")
+                self.parser.error(stmt, 1, f"{word}: environment variable {name} is not set")
                 raise _Skip
             if not found:
-                self.parser.error(stmt, 1, f"md5-password: environment variable {name} is empty")
+                self.parser.error(stmt, 1, f"{word}: environment variable {name} is empty")
                 raise _Skip
             return Secret(found)
         self.parser.error(stmt, 0, usage)
@@ -489,6 +499,20 @@ class NeighborBlock(Block):
 
     def s_route(self, stmt: Statement) -> None:
         self.parser.add_route(self.spec, stmt, 1)
+
+    def s_bfd(self, stmt: Statement) -> None:
+        """`bfd;` (the defaults), `bfd enable;`, or `bfd disable;` (off, where a template turned it on)."""
+        words = stmt.words
+        if len(words) == 2 and words[1].lower() in _FALSE:
+            value: BfdSettings | None = None
+        elif len(words) == 1 or (len(words) == 2 and words[1].lower() in _TRUE):
+            value = BfdSettings(source=self.parser.lex.location(stmt, 0))
+        else:
+            self.parser.error(stmt, 1, "bfd takes no value (bfd; for the defaults), 'disable', or a block: "
+                                       "bfd { min-tx 300; min-rx 300; multiplier 3; }")
+            self.spec.failed.add("bfd")
+            return
+        self.set(self.spec.fields, "bfd", value, stmt, "bfd")
 
     # blocks -------------------------------------------------------------------------------
 
@@ -531,12 +555,114 @@ class NeighborBlock(Block):
         self.parser.arity(stmt, 0, "flow takes no value: flow { route NAME { match { ... } then { ... } } }")
         return FlowBlock(self.parser, stmt, self.spec)
 
+    def b_bfd(self, stmt: Statement) -> Block:
+        self.parser.arity(stmt, 0, "bfd takes no value before its block: bfd { min-tx 300; }")
+        return BfdBlock(self.parser, stmt, self)
+
     def b_api(self, stmt: Statement) -> Block:
         words = stmt.words
         if len(words) > 2:
             self.parser.error(stmt, 2, "api takes an optional name: api [NAME] { processes [ ... ]; }")
             raise _Skip
         return ApiBlock(self.parser, stmt, self.spec, unquote(words[1]) if len(words) == 2 else None)
+
+
+class BfdBlock(Block):
+    """`bfd { min-tx MS; min-rx MS; multiplier N; passive; auth TYPE; auth-key-id N;
+    auth-password SECRET; }`: our extension (ExaBGP has no BFD). Checked as a whole at the '}'."""
+
+    kind = "bfd"
+    STATEMENTS: ClassVar[Names] = {"min-tx": "s_interval", "min-rx": "s_interval",
+                                   "multiplier": "s_multiplier", "passive": "s_passive", "auth": "s_auth",
+                                   "auth-key-id": "s_key_id", "auth-password": "s_password"}
+    UNSUPPORTED: ClassVar[Names] = {
+        "echo": "BFD echo mode is not supported (asynchronous mode only)",
+        "demand": "BFD demand mode is not supported (asynchronous mode only)",
+        "interval": "'interval' is not a bfd keyword: min-tx (what we send) and min-rx (what we accept), "
+                    "in milliseconds",
+        "min-echo-rx": "BFD echo mode is not supported (asynchronous mode only)",
+        "multihop": "multihop BFD (RFC 5883) is not supported: single hop only",
+    }
+
+    def __init__(self, parser: Parser, stmt: Statement, owner: NeighborBlock) -> None:
+        super().__init__(parser, stmt, "bfd")
+        self.owner = owner
+        self.stmt = stmt
+        self.values: dict[str, tuple[Any, Location, str]] = {}
+
+    def put(self, key: str, value: Any, stmt: Statement) -> None:
+        self.owner.set(self.values, key, value, stmt, stmt.words[0])
+
+    def s_interval(self, stmt: Statement) -> None:
+        word = stmt.words[0]
+        what = "transmit" if word == "min-tx" else "receive"
+        self.parser.arity(stmt, 1, f"{word} takes one value: the minimum {what} interval in milliseconds, "
+                                   f"1..{BFD_MAX_INTERVAL_MS}")
+        value = self.parser.integer(stmt, 1, 1, BFD_MAX_INTERVAL_MS, word,
+                                    f"milliseconds 1..{BFD_MAX_INTERVAL_MS} (the default is "
+                                    f"{BFD_DEFAULT_INTERVAL_MS})")
+        self.put(word.replace("-", "_") + "_ms", value, stmt)
+
+    def s_multiplier(self, stmt: Statement) -> None:
+        self.parser.arity(stmt, 1, "multiplier takes one value: packets missed before the session is "
+                                   "down, 1..255")
+        self.put("multiplier", self.parser.integer(stmt, 1, 1, 255, "multiplier", "1..255 (the default is "
+                                                   f"{BFD_DEFAULT_MULTIPLIER})"), stmt)
+
+    def s_passive(self, stmt: Statement) -> None:
+        self.put("passive", self.parser.boolean(stmt), stmt)
+
+    def s_auth(self, stmt: Statement) -> None:
+        kinds = ", ".join(BFD_AUTH_TYPES)
+        self.parser.arity(stmt, 1, f"auth takes one type: {kinds}")
+        kind = unquote(stmt.words[1]).lower()
+        if kind in ("none", "off", "disable", "false"):
+            self.put("auth", None, stmt)
+            return
+        if kind not in BFD_AUTH_TYPES:
+            hint = _did_you_mean(kind, BFD_AUTH_TYPES)
+            self.parser.error(stmt, 1, f"auth {shown(unquote(stmt.words[1]))} is not a BFD authentication "
+                                       f"type{hint}: one of {kinds}")
+            raise _Skip
+        self.put("auth", kind, stmt)
+
+    def s_key_id(self, stmt: Statement) -> None:
+        self.parser.arity(stmt, 1, "auth-key-id takes one value: 0..255")
+        self.put("auth_key_id", self.parser.integer(stmt, 1, 0, 255, "auth-key-id", "0..255"), stmt)
+
+    def s_password(self, stmt: Statement) -> None:
+        self.parser.secret_lines.update(dict.fromkeys((seg[0] for seg in stmt.segs), "auth-password"))
+        self.put("auth_password", self.owner.secret(stmt, "auth-password"), stmt)
+
+    def open(self, stmt: Statement) -> Block:
+        self.parser.error(stmt, 0, "the bfd block holds settings ('min-tx 300;'), not blocks")
+        return SkipBlock(self.parser, stmt, "bfd")
+
+    def close(self, stmt: Statement | None) -> None:
+        v = {key: value for key, (value, _, _) in self.values.items()}
+        failed = self.had_errors()
+        kind = v.get("auth")
+        password: Secret | None = v.get("auth_password")
+        if kind is not None and password is None and "auth_password" not in self.values and not failed:
+            self.parser.errors_at(self.values["auth"][1], f"auth {kind} needs auth-password (a quoted "
+                                                          "string or env['VARIABLE'])")
+            failed = True
+        if password is not None and kind is None and not failed:
+            self.parser.errors_at(self.values["auth_password"][1], "auth-password without auth: say which "
+                                  f"type, one of {', '.join(BFD_AUTH_TYPES)}")
+            failed = True
+        if password is not None and kind is not None:
+            size = len(password.reveal().encode())
+            if size > BFD_AUTH_TYPES[kind]:
+                self.parser.errors_at(self.values["auth_password"][1],
+                                      f"auth-password is {size} bytes: {kind} takes at most "
+                                      f"{BFD_AUTH_TYPES[kind]} (RFC 5880 4.2-4.4)")
+                failed = True
+        if failed:
+            self.owner.spec.failed.add("bfd")
+            return
+        settings = BfdSettings(source=self.loc, **v)
+        self.owner.set(self.owner.spec.fields, "bfd", settings, self.stmt, "bfd")
 
 
 class FamilyBlock(Block):
@@ -1560,7 +1686,7 @@ class Parser:
         self.processes: dict[str, Process] = {}
         self.process_refs: list[tuple[str, Location]] = []
         self.listen: list[tuple[str, int, Location]] = []
-        self.secret_lines: set[int] = set()
+        self.secret_lines: dict[int, str] = {}  # line -> the password keyword on it
         self.healthchecks: dict[str, HealthCheck] = {}
         self.health_ip_locs: dict[str, list[tuple[str, Location]]] = {}
         self.neighbor_refs: list[tuple[str, Location, str]] = []  # (address, where, who refers)
@@ -1866,7 +1992,7 @@ class Parser:
         out = []
         for d in sorted(self.diags, key=lambda d: (d.line, d.col)):
             if d.line in self.secret_lines and not d.message.startswith(_SECRET_SAFE_PREFIXES):
-                d = d._replace(message=_REDACTED)
+                d = d._replace(message=_REDACTED.format(self.secret_lines[d.line]))
             out.append(d)
         return out
 
@@ -2030,7 +2156,7 @@ class Parser:
             auto_flush=get("auto_flush", True), rate_limit=get("rate_limit"),
             host_name=get("host_name"), domain_name=get("domain_name"),
             source_interface=get("source_interface"), families=fams, capabilities=capabilities,
-            static_routes=routes, flow_routes=tuple(flows.values()), api=tuple(apis),
+            static_routes=routes, flow_routes=tuple(flows.values()), api=tuple(apis), bfd=get("bfd"),
             watchdogs={dog: tuple(group) for dog, group in watchdogs.items()},
             inherit=tuple(name for name, _ in spec.inherits), source=spec.loc)
 

@@ -144,6 +144,8 @@ def peer_info(peer: PeerView, now: float) -> dict[str, Any]:
         # After a drain: the withdraws (or the MED re-announcements) have reached the peer's TCP.
         "send_queue_empty": peer.send_queue_empty,
         "stats": stats,
+        # BFD (docs/agent/bfd.md): null without `bfd` in the neighbor's config
+        "bfd": bfd.as_json() if (bfd := peer.bfd) is not None else None,
     }
 
 
