@@ -142,6 +142,14 @@ if [[ -f $STATE/deployed && "$(<"$STATE/deployed")" == "$lab_id $src_id" ]]; the
     expect_no_change=1
 fi
 rm -f "$STATE/deployed"  # written again only when this run passes every check
+# The role installs the agent only when its version differs from the installed one: an agent changed
+# without a new version (a development checkout) would never reach the servers. Force the install when
+# the agent's source differs from the one the last good demo deployed (or none is recorded).
+agent_id=$(cd "$REPO" && git ls-files -z -co --exclude-standard -- agent/src agent/pyproject.toml 2>/dev/null \
+    | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+force_install=true
+[[ -f $STATE/agent-deployed && "$(<"$STATE/agent-deployed")" == "$agent_id" ]] && force_install=false
+rm -f "$STATE/agent-deployed"
 
 strip_ansi() { sed -E 's/\x1b\[[0-9;]*[a-zA-Z]//g'; }
 recap() {  # LOG FIELD: the sum of FIELD=N over the PLAY RECAP lines
@@ -155,11 +163,13 @@ DIAG=1
 site_log=$STATE/site.log
 step_start site "ansible-playbook fleet.bgp.site -i lab/fleet/inventory  (vault: lab/fleet/vault-password)"
 rc=0
-timeout -k 10 "$SITE_TIMEOUT" ansible-playbook fleet.bgp.site -i lab/fleet/inventory 2>&1 | tee "$site_log" || rc=$?
+timeout -k 10 "$SITE_TIMEOUT" ansible-playbook fleet.bgp.site -i lab/fleet/inventory \
+    -e "fleet_bgp_agent_force_install=$force_install" 2>&1 | tee "$site_log" || rc=$?
 step_done
 ((rc != 124)) || fail "fleet.bgp.site took over ${SITE_TIMEOUT}s (log: $site_log)"
 ((rc == 0)) || fail "fleet.bgp.site failed (exit $rc; the failing task is above; log: $site_log)"
 site_changed=$(recap "$site_log" changed)
+echo "$agent_id" >"$STATE/agent-deployed"
 
 # --- 3. fleet.bgp.status ------------------------------------------------------------------------
 status_log=$STATE/status.log
