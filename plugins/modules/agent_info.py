@@ -245,15 +245,16 @@ neighbors:
       description:
         - The neighbor's BFD session (docs/agent/bfd.md), or null without C(bfd) in its config (and
           with agents older than BFD support, where the key is absent).
-        - C(state) and C(remote_state) are V(AdminDown), V(Down), V(Init) or V(Up); intervals are
-          milliseconds; C(holding_bgp) is true while BFD holds the BGP session down (BFD went Down
-          after being Up and is not Up again).
+        - C(state) and C(remote_state) are V(AdminDown), V(Down), V(Init) or V(Up); C(local_diag) and
+          C(remote_diag) are RFC 5880 diagnostics in words (V(no diagnostic), V(control detection time
+          expired), ...); intervals are milliseconds; C(holding_bgp) is true while BFD holds the BGP
+          session down (BFD went Down after being Up and is not Up again).
       type: dict
       sample:
         state: Up
         remote_state: Up
-        local_diag: none
-        remote_diag: none
+        local_diag: no diagnostic
+        remote_diag: no diagnostic
         tx_interval_ms: 300
         detect_time_ms: 900
         remote_min_tx_ms: 300

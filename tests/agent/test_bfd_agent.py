@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from fleetbgp.bfd.machine import Timers
 from fleetbgp.bfd.packet import BfdState, Diag
 from fleetbgp.bfd.status import BfdStatus
-from fleetbgp.cli_control import render_neighbors
+from fleetbgp.cli_control import render_neighbors, render_status
 from fleetbgp.config import parse_text
 from fleetbgp.control.views import peer_info
 from fleetbgp.daemon import Speaker, file_sha256
@@ -65,10 +66,13 @@ def status(state: BfdState = BfdState.UP, *, holding: bool = False, reason: str 
                      transitions_to={"Init": 1, "Up": 1, "Down": 1})
 
 
-async def settle() -> None:
-    """Let the BFD thread run what add/update/remove handed it (no timing asserted)."""
-    for _ in range(50):
+async def until(pred: Callable[[], object], what: str) -> None:
+    """Wait (10 s at most) for the BFD thread to carry out what add/update/remove handed it."""
+    for _ in range(1000):
+        if pred():
+            return
         await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_no_bfd_in_the_config_no_bfd_service(tmp_path: Path) -> None:
@@ -76,7 +80,7 @@ def test_no_bfd_in_the_config_no_bfd_service(tmp_path: Path) -> None:
         sp = make_speaker(tmp_path, "")
         await sp.start(dial=False)
         try:
-            assert sp.bfd is None and sp.peers[PEER].bfd is None
+            assert sp.bfd is None and sp.peers[PEER].bfd is None and sp.status()["bfd"] is None
         finally:
             await sp.stop()
     asyncio.run(go())
@@ -88,8 +92,12 @@ def test_sessions_follow_the_config_and_reloads_never_restart_bgp(tmp_path: Path
         await sp.start(dial=False)
         try:
             assert sp.bfd is not None and sp.bfd.keys() == [PEER]
+            summary = sp.status()["bfd"]
+            assert summary["sessions"] == 1 and summary["errors"] == []
+            assert summary["listening"] == [f"127.100.1.2:{sp.settings.bfd_port}"]
+            assert "1 session(s), 0 up, 0 holding BGP down; listening on 127.100.1.2:" in render_status(sp.status())
             peer = sp.peers[PEER]
-            await settle()
+            await until(lambda: peer.bfd is not None and peer.bfd.packets_sent > 0, "the session started")
             st = peer.bfd
             assert st is not None and st.state is BfdState.DOWN and st.configured == Timers(300, 300, 3)
             assert sp.peers["127.100.1.5"].bfd is None
@@ -98,8 +106,8 @@ def test_sessions_follow_the_config_and_reloads_never_restart_bgp(tmp_path: Path
             result = await sp.reload()
             assert result.ok and "restarted" not in result.summary
             assert sp.peers[PEER] is peer, "the BGP peer is the same: not restarted"
-            await settle()
-            assert peer.bfd is not None and peer.bfd.configured == Timers(100, 200, 5)
+            await until(lambda: peer.bfd is not None and peer.bfd.configured == Timers(100, 200, 5),
+                        "the new timers")
 
             write(tmp_path, "")
             result = await sp.reload()
@@ -195,3 +203,25 @@ def test_bfd_metrics() -> None:
     assert samples[("fleetbgp_bfd_detect_time_seconds", "fleetbgp_bfd_detect_time_seconds", n)] == 0.9
     assert samples[("fleetbgp_bfd_holding_bgp", "fleetbgp_bfd_holding_bgp", n)] == 0
     assert not any(dict(labels).get("neighbor") == "192.0.2.9" for _, _, labels in samples)
+
+
+def test_the_reload_plan_names_bfd_changes_and_keeps_the_session(tmp_path: Path) -> None:
+    from fleetbgp.cli_plan import render_plan
+    from fleetbgp.reload_plan import NeighborAction, RunningPeer, reconcile
+
+    old = parse_text(CONF.format(bfd=""), "a.conf")
+    running = {n.peer_address: RunningPeer(n, n.static_routes, n.static_routes, {}) for n in old.neighbors}
+    for bfd, change in (("bfd;", "added"), ("bfd disable;", "")):
+        plan = reconcile(old, parse_text(CONF.format(bfd=bfd), "b.conf"), running)
+        step = next(s for s in plan.neighbors if s.address == PEER)
+        assert step.action is NeighborAction.KEEP and step.bfd == change
+    plan = reconcile(old, parse_text(CONF.format(bfd="bfd;"), "b.conf"), running)
+    assert plan.summary() == f"neighbor {PEER}: BFD added (the BGP session is kept)"
+    text = render_plan({"plan": plan.as_dict()})
+    assert f"neighbor {PEER}: BFD added (the BGP session is kept)" in text and "1 neighbor(s) unchanged" in text
+    with_bfd = parse_text(CONF.format(bfd="bfd;"), "b.conf")
+    running = {n.peer_address: RunningPeer(n, n.static_routes, n.static_routes, {}) for n in with_bfd.neighbors}
+    changed = reconcile(with_bfd, parse_text(CONF.format(bfd="bfd { min-tx 50; }"), "c.conf"), running)
+    assert next(s for s in changed.neighbors if s.address == PEER).bfd == "changed"
+    removed = reconcile(with_bfd, old, running)
+    assert next(s for s in removed.neighbors if s.address == PEER).bfd == "removed"

@@ -212,3 +212,23 @@ def test_a_port_in_use_is_reported_not_fatal(main_loop):
             assert "another BFD daemon" in svc.listen_errors[0]
         finally:
             svc.stop()
+
+
+def test_authentication_matching_keys_come_up_a_wrong_key_goes_down(main_loop):
+    from fleetbgp.bfd.auth import AuthConfig
+
+    port = free_port()
+    key = AuthConfig(kind="meticulous-keyed-sha1", key_id=3, secret=b"k" * 20)
+    with service(main_loop, "127.0.0.7", port, Events()) as a, service(main_loop, "127.0.0.8", port, Events()) as b:
+        a.add("b", "127.0.0.8", "127.0.0.7", FAST, key)
+        b.add("a", "127.0.0.7", "127.0.0.8", FAST, key)
+        # both Up, and a's detection time down from the 3 s of the slow start (else the wrong key
+        # would need 3 s to show)
+        wait(lambda: a.status("b").up and b.status("a").up and a.status("b").detect_time_ms == 150,
+             "both Up with authentication, at 50 ms x 3")
+        assert a.status("b").auth == "meticulous-keyed-sha1" and a.status("b").packets_dropped == 0
+        b.update("a", FAST, AuthConfig(kind="meticulous-keyed-sha1", key_id=3, secret=b"wrong"))
+        wait(lambda: a.status("b").state is BfdState.DOWN, "a drops b's packets: Down")
+        status = a.status("b")
+        assert status.packets_dropped > 0 and status.holding_bgp
+        assert status.local_diag is Diag.CONTROL_DETECTION_TIME_EXPIRED

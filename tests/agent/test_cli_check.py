@@ -79,3 +79,15 @@ def test_usage_error_and_no_socket_are_unknown(tmp_path, capsys):
     assert cli_main(["check", "--socket", str(tmp_path / "none.sock")]) == cli_check.UNKNOWN
     line = capsys.readouterr().out
     assert line.startswith("FLEETBGP UNKNOWN - cannot reach the fleetbgp agent at ") and line.count("\n") == 1
+
+
+def test_bfd_not_up_on_an_established_session_warns():
+    with_bfd = [dict(neighbor("192.0.2.1"), bfd={"state": "Up"}), dict(neighbor("192.0.2.2"), bfd={"state": "Down"})]
+    r = verdict(neighbors=with_bfd)
+    assert r.status == cli_check.WARNING
+    assert "BFD not up for established 192.0.2.2 (no fast failover)" in r.line() and "bfd_up=1;;;0;2" in r.line()
+    assert verdict("--bfd", "critical", neighbors=with_bfd).status == cli_check.CRITICAL
+    assert verdict("--bfd", "ignore", neighbors=with_bfd).status == cli_check.OK
+    held = [dict(neighbor("192.0.2.1"), bfd={"state": "Up"}), dict(neighbor("192.0.2.2", "Idle"), bfd={"state": "Down"})]
+    assert "BFD not up" not in verdict(neighbors=held).line(), "held down: the sessions check says it"
+    assert "bfd" not in verdict(neighbors=TWO_UP).line(), "nothing about BFD without it"

@@ -89,6 +89,9 @@ def parser() -> argparse.ArgumentParser:
                    help="state while maintenance (drain) is on (default: warning)")
     p.add_argument("--reload-failed", choices=("ok", "warning", "critical"), default="warning",
                    help="state when the last config reload was refused (default: warning)")
+    p.add_argument("--bfd", choices=("ignore", "warning", "critical"), default="warning",
+                   help="state when an Established session's BFD is not Up: no fast failover "
+                        "(default: warning)")
     p.add_argument("--neighbor", action="append", metavar="ADDRESS",
                    help="count only this neighbor (repeatable; default: every neighbor)")
     p.add_argument("--socket", metavar="PATH", default=None,
@@ -163,6 +166,8 @@ def evaluate(args: argparse.Namespace, status: dict[str, Any], neighbors: list[d
         r.summary.append(f"{len(healthy)}/{len(checks)} health checks up")
     r.perfdata.append(f"health_up={len(healthy)};;;0;{len(checks)}")
 
+    _bfd(args, r, neighbors)
+
     if status.get("maintenance"):
         r.raise_to(LEVELS[args.maintenance], "maintenance on (routes drained)")
         if args.maintenance == "ok":
@@ -171,6 +176,25 @@ def evaluate(args: argparse.Namespace, status: dict[str, Any], neighbors: list[d
     if isinstance(last, dict) and last.get("result") == "failure":
         r.raise_to(LEVELS[args.reload_failed], "last config reload refused (previous config runs)")
     return r
+
+
+def _bfd(args: argparse.Namespace, r: Result, neighbors: list[dict[str, Any]]) -> None:
+    """Neighbors with `bfd` (docs/agent/bfd.md): an Established session whose BFD is not Up has no
+    fast failover (the router would keep our routes for the hold time). A session BFD holds down
+    is not Established: the sessions check counts it. Nothing is said without BFD."""
+    with_bfd = [n for n in neighbors if isinstance(n.get("bfd"), dict)]
+    if not with_bfd:
+        return
+    up = [n for n in with_bfd if n["bfd"].get("state") == "Up"]
+    unprotected = [str(n.get("address", "?")) for n in with_bfd
+                   if n.get("state") == "Established" and n["bfd"].get("state") != "Up"]
+    if unprotected:
+        problem = f"BFD not up for established {' '.join(unprotected)} (no fast failover)"
+        r.raise_to(LEVELS[args.bfd], problem)
+        if args.bfd == "ignore":
+            r.summary.append(problem + " (ignored)")
+    r.summary.append(f"{len(up)}/{len(with_bfd)} BFD sessions up")
+    r.perfdata.append(f"bfd_up={len(up)};;;0;{len(with_bfd)}")
 
 
 def main(argv: Sequence[str], out: TextIO | None = None) -> int:

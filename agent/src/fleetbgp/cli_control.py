@@ -387,6 +387,11 @@ def render_status(r: dict[str, Any]) -> str:
                                        f"{flows.get('rules_config', 0)} config, "
                                        f"{flows.get('rules_process', 0)} API), "
                                        f"{flows.get('expired', 0)} expired since start"))
+    bfd = r.get("bfd")
+    if isinstance(bfd, dict):
+        text = (f"{bfd.get('sessions', 0)} session(s), {bfd.get('up', 0)} up, {bfd.get('holding_bgp', 0)} "
+                f"holding BGP down; listening on {', '.join(bfd.get('listening') or []) or 'nothing'}")
+        rows.append(("bfd", text + "".join(f"; {e}" for e in bfd.get("errors") or [])))
     if r.get("control_socket"):
         rows.append(("control socket", r["control_socket"]))
     width = max(len(k) for k, _ in rows)

@@ -96,6 +96,8 @@ def render_plan(r: dict[str, Any]) -> str:
             lines.append(f"{where}: add (new session)")
         elif action == "remove":
             lines.append(f"{where}: remove (session shut down, its routes withdrawn)")
+        if step.get("bfd"):
+            lines.append(f"{where}: BFD {step['bfd']} (the BGP session is kept)")
         listed = route_lines(routes.get(step.get("neighbor")) or {})
         lines.extend(f"  {line}" for line in listed)
         any_routes = any_routes or bool(listed)

@@ -239,9 +239,6 @@ class Speaker:
         elif peer.bfd_hold is not None:
             peer.release_bfd_hold("BFD is up again" if status.up else "the peer set BFD AdminDown")
 
-    def bfd_status(self) -> dict[str, BfdStatus]:
-        return self.bfd.all_status() if self.bfd is not None else {}
-
     # -- events ----------------------------------------------------------------------------------
 
     def subscribe(self, callback: Callable[[PeerEvent], None]) -> Callable[[], None]:
@@ -346,7 +343,20 @@ class Speaker:
             "neighbors": len(self.peers),
             "established": sum(1 for p in self.peers.values() if p.established is not None),
             "flows": self.flows.counts(),
+            "bfd": self._bfd_summary(),
         }
+
+    def _bfd_summary(self) -> dict[str, Any] | None:
+        """For `status`: None without BFD in the config; else the sessions, how many are Up and
+        hold BGP down, and where BFD listens (with the errors of a listener that failed)."""
+        bfd = self.bfd
+        if bfd is None:
+            return None
+        sessions = bfd.all_status().values()
+        return {"sessions": len(sessions), "up": sum(1 for s in sessions if s.up),
+                "holding_bgp": sum(1 for s in sessions if s.holding_bgp),
+                "listening": [f"[{a}]:{p}" if ":" in a else f"{a}:{p}" for a, p in bfd.listening],
+                "errors": list(bfd.listen_errors)}
 
     # -- listening -------------------------------------------------------------------------------
 

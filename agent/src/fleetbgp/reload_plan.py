@@ -98,9 +98,18 @@ class NeighborStep:
     announce: int = 0                # UPDATE: routes announced or changed
     withdraw: int = 0                # UPDATE: routes withdrawn
     routes: RouteChanges = RouteChanges()  # the file's and the checks' routes, one by one
+    # UPDATE/KEEP: the neighbor's `bfd` "added", "removed" or "changed" (never a BGP restart), or ""
+    bfd: str = ""
 
     def summary(self) -> str | None:
         """The line the reload log and reply show (None: nothing to say)."""
+        text = self._summary()
+        if not self.bfd or self.action not in (NeighborAction.UPDATE, NeighborAction.KEEP):
+            return text
+        note = f"BFD {self.bfd} (the BGP session is kept)"
+        return f"{text}; {note}" if text else f"neighbor {self.address}: {note}"
+
+    def _summary(self) -> str | None:
         match self.action:
             case NeighborAction.ADD:
                 return f"neighbor {self.address} added"
@@ -120,6 +129,8 @@ class NeighborStep:
         if self.action is NeighborAction.UPDATE:
             out["announce"] = self.announce
             out["withdraw"] = self.withdraw
+        if self.bfd:
+            out["bfd"] = self.bfd
         return out
 
     def routes_dict(self, assumed_up: frozenset[Owner] = frozenset()) -> dict[str, Any]:
@@ -168,8 +179,9 @@ class ReloadPlan:
         """The plan as JSON. `routes`: with the route lists and prefixes (a dry run asks for them;
         a real reload's reply leaves them out: a million routes are not worth a reply)."""
         out = {
-            "neighbors": [s.as_dict() for s in self.neighbors if s.action is not NeighborAction.KEEP],
-            "unchanged_neighbors": sum(s.action is NeighborAction.KEEP for s in self.neighbors),
+            "neighbors": [s.as_dict() for s in self.neighbors
+                          if s.action is not NeighborAction.KEEP or s.bfd],
+            "unchanged_neighbors": sum(s.action is NeighborAction.KEEP and not s.bfd for s in self.neighbors),
             "listen": {"before": [list(a) for a in self.listen_before],
                        "after": [list(a) for a in self.listen_after]},
             "processes": self.processes.as_dict(),
@@ -233,8 +245,11 @@ def reconcile(old: Config, new: Config, running: Mapping[str, RunningPeer], *,
             announce = max(announce, len(routes.announce) + len(routes.change))
             withdraw = max(withdraw, len(routes.withdraw))
             action = NeighborAction.UPDATE if announce or withdraw else NeighborAction.KEEP
+            before, after = peer.neighbor.bfd, neighbor.bfd
+            bfd = "" if before == after else "added" if before is None else "removed" if after is None \
+                else "changed"
             steps.append(NeighborStep(address, action, neighbor, announce=announce, withdraw=withdraw,
-                                      routes=routes))
+                                      routes=routes, bfd=bfd))
     return ReloadPlan(
         config=new,
         neighbors=tuple(steps),

@@ -35,7 +35,17 @@ from dataclasses import dataclass, field
 
 from ..logutil import RateLimiter
 from .auth import AuthConfig
-from .machine import BfdMachine, Discarded, SetTimer, StateChange, StopTimer, Timers, TimersChanged, Transmit
+from .machine import (
+    Action,
+    BfdMachine,
+    Discarded,
+    SetTimer,
+    StateChange,
+    StopTimer,
+    Timers,
+    TimersChanged,
+    Transmit,
+)
 from .packet import BfdPacketError, BfdState, ControlPacket, decode
 from .status import BfdStatus
 
@@ -84,8 +94,9 @@ def _sockaddr(address: str, port: int) -> tuple[str, int] | tuple[str, int, int,
 @dataclass(slots=True, eq=False)
 class _Session:
     key: str
-    peer: str                        # normalised
+    peer: str                        # normalised: no scope (what received packets are matched with)
     local: str | None
+    target: str                      # the peer as configured, with its scope (fe80::1%eth0)
     timers: Timers
     auth: AuthConfig | None
     passive: bool
@@ -119,7 +130,7 @@ class BfdService:
         self.port = port
         self._rng = rng or random.SystemRandom()
         self._lock = threading.Lock()
-        self._sessions: dict[str, _Session] = {}        # by key; only the BFD thread changes it...
+        self._sessions: dict[str, _Session] = {}        # by key (changed under the lock)
         self._by_discr: dict[int, _Session] = {}
         self._by_peer: dict[str, _Session] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -128,6 +139,7 @@ class BfdService:
         self._rx: list[socket.socket] = []
         self.listening: list[tuple[str, int]] = []      # what the receive sockets bound
         self.listen_errors: list[str] = []
+        self._families: set[socket.AddressFamily] = set()   # those with a receive socket
         self.unmatched = 0                              # packets for no session of ours
         self._unmatched_log = RateLimiter(LOG_BURST, LOG_WINDOW)
 
@@ -170,7 +182,7 @@ class BfdService:
         assert self._loop is not None
         for s in list(self._sessions.values()):
             if not s.removing:
-                self._execute(s, s.machine.admin_down(self._loop.time()))
+                self._drive(s, s.machine.admin_down, self._loop.time())
             self._forget(s)
         for sock in self._rx:
             self._loop.remove_reader(sock.fileno())
@@ -198,9 +210,12 @@ class BfdService:
                         if exc.errno == errno.EADDRINUSE else "")
                 text = f"cannot listen for BFD on UDP {where}: {exc.strerror}{hint}"
                 self.listen_errors.append(text)
-                log.error("%s; BFD sessions of that address family cannot come up", text)
+                # No IPv6 on this host: only an error if an IPv6 session is configured (_start_session).
+                level = logging.WARNING if exc.errno == errno.EAFNOSUPPORT else logging.ERROR
+                log.log(level, "%s; BFD sessions of that address family cannot come up", text)
                 continue
             seen.add(fam)
+            self._families.add(fam)
             self._rx.append(sock)
             self.listening.append((address, self.port))
 
@@ -214,7 +229,7 @@ class BfdService:
             discr = self._new_discriminator()
             machine = BfdMachine(local_discr=discr, timers=timers, auth=auth, passive=passive)
             session = _Session(key=key, peer=_normal(peer), local=local, timers=timers, auth=auth,
-                               passive=passive, machine=machine)
+                               passive=passive, machine=machine, target=peer)
             old = self._sessions.get(key)
             self._sessions[key] = session
             self._by_discr[discr] = session
@@ -277,17 +292,17 @@ class BfdService:
             self._forget(old)
         if self._sessions.get(session.key) is not session:
             return
-        try:
-            session.sock = self._tx_socket(session.peer, session.local)
-        except OSError as exc:
-            log.error("BFD %s: cannot open a socket to send from: %s", session.peer, exc.strerror or exc)
+        self._open_tx(session)
+        if _family(session.peer) not in self._families:
+            log.error("BFD %s: no BFD listener for IPv%d (see the error above): this session cannot "
+                      "come up", session.peer, 6 if _family(session.peer) == socket.AF_INET6 else 4)
         with self._lock:
             self._by_peer[session.peer] = session
         log.info("BFD %s: session added (min-tx %d ms, min-rx %d ms, multiplier %d%s%s)", session.peer,
                  session.timers.min_tx_ms, session.timers.min_rx_ms, session.timers.multiplier,
                  ", passive" if session.passive else "",
                  f", auth {session.auth.kind}" if session.auth is not None else "")
-        self._execute(session, session.machine.start(self._now()))
+        self._drive(session, session.machine.start, self._now())
 
     def _update_session(self, session: _Session, timers: Timers, auth: AuthConfig | None) -> None:
         if session.removing or self._sessions.get(session.key) is not session:
@@ -299,26 +314,26 @@ class BfdService:
                         f" to {auth.kind}, key id {auth.key_id}" if auth is not None else " to none")
             with self._lock:
                 session.auth = auth
-            session.machine.set_auth(auth)
+                session.machine.set_auth(auth)
         if timers != session.timers:
             log.info("BFD %s: timers changed to min-tx %d ms, min-rx %d ms, multiplier %d%s", session.peer,
                      timers.min_tx_ms, timers.min_rx_ms, timers.multiplier,
                      " (poll sequence)" if session.machine.state is BfdState.UP else "")
             with self._lock:
                 session.timers = timers
-            self._execute(session, session.machine.set_timers(timers, self._now()))
+            self._drive(session, session.machine.set_timers, timers, self._now())
 
     def _remove_session(self, session: _Session) -> None:
         if self._sessions.get(session.key) is not session:
             return
-        self._execute(session, session.machine.admin_down(self._now()))
+        self._drive(session, session.machine.admin_down, self._now())
         linger = max(REMOVE_LINGER_MIN, session.machine.detect_time or 0.0)
         log.info("BFD %s: session removed (AdminDown sent for %.1f s)", session.peer, linger)
         assert self._loop is not None
         self._loop.call_later(linger, self._forget, session)
 
     def _forget(self, session: _Session) -> None:
-        self._execute(session, session.machine.stop())
+        self._drive(session, session.machine.stop)
         for handle in session.handles.values():
             handle.cancel()
         session.handles.clear()
@@ -343,6 +358,8 @@ class BfdService:
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, TTL)
             sock.setblocking(False)
             host = local or ("::" if fam == socket.AF_INET6 else "0.0.0.0")
+            if "%" in peer and "%" not in host and host.lower().startswith("fe80"):
+                host += "%" + peer.partition("%")[2]  # a link-local source needs the peer's interface
             low, high = SOURCE_PORTS
             # RFC 5881 4: a source port of the range, unique per session: random tries, then a scan.
             candidates = [self._rng.randint(low, high) for _ in range(32)]
@@ -360,7 +377,14 @@ class BfdService:
 
     # -- actions --------------------------------------------------------------------------------
 
-    def _execute(self, session: _Session, actions: Iterable[object]) -> None:
+    def _drive(self, session: _Session, call: Callable[..., list[Action]], *args: object) -> None:
+        """A machine call under the lock (a snapshot never sees a half-changed machine), then
+        its actions outside it (they take the lock themselves, and call other threads)."""
+        with self._lock:
+            actions = call(*args)
+        self._execute(session, actions)
+
+    def _execute(self, session: _Session, actions: Iterable[Action]) -> None:
         for action in actions:
             if isinstance(action, Transmit):
                 self._send(session, action.data)
@@ -386,12 +410,23 @@ class BfdService:
                 log.debug("BFD %s: negotiated tx %.0f ms, detection time %.0f ms", session.peer,
                           session.machine.tx_interval * 1000, session.machine.detect_time * 1000)
 
+    def _open_tx(self, session: _Session) -> None:
+        try:
+            session.sock = self._tx_socket(session.target, session.local)
+        except OSError as exc:
+            # The local address may not be up yet (an interface coming up): tried again at the
+            # next packet to send (once a second while not Up).
+            self._problem(session, f"cannot open a socket to send from {session.local or 'any address'}: "
+                                   f"{exc.strerror or exc}")
+
     def _send(self, session: _Session, data: bytes) -> None:
+        if session.sock is None:
+            self._open_tx(session)
         sock = session.sock
         if sock is None:
             return
         try:
-            sock.sendto(data, _sockaddr(session.peer, self.port))
+            sock.sendto(data, _sockaddr(session.target, self.port))
         except OSError as exc:
             # No route, a firewall's EPERM, a full buffer: the packet is lost as on the wire; the
             # detection timers (ours and the peer's) decide what that means.
@@ -402,9 +437,9 @@ class BfdService:
 
     def _timer_fired(self, session: _Session, name: str) -> None:
         session.handles.pop(name, None)
-        if self._sessions.get(session.key) is not session and name != "tx":
+        if self._sessions.get(session.key) is not session:
             return
-        self._execute(session, session.machine.timer_fired(name, self._now()))
+        self._drive(session, session.machine.timer_fired, name, self._now())
 
     def _state_changed(self, session: _Session, change: StateChange) -> None:
         machine = session.machine
@@ -431,6 +466,9 @@ class BfdService:
         elif change.new is BfdState.UP:
             log.info("BFD %s: session up (tx %.0f ms, detection time %.0f ms)", session.peer,
                      machine.tx_interval * 1000, machine.detect_time * 1000)
+        elif change.new is BfdState.DOWN and change.old is BfdState.INIT:
+            # the handshake broke off: the peer stopped answering, or said it is down
+            log.warning("BFD %s: Init -> Down (%s)", session.peer, reason)
         else:
             log.info("BFD %s: %s -> %s (%s)", session.peer, change.old, change.new, reason)
         self._notify(session.key, status)
@@ -489,9 +527,9 @@ class BfdService:
 
     def _deliver(self, session: _Session, pkt: ControlPacket) -> None:
         machine = session.machine
-        actions = machine.receive(pkt, self._now())
-        if not any(isinstance(a, Discarded) for a in actions):
-            with self._lock:
+        with self._lock:
+            actions = machine.receive(pkt, self._now())
+            if not any(isinstance(a, Discarded) for a in actions):
                 session.received += 1
         self._execute(session, actions)
         if session.holding and machine.remote_state is BfdState.ADMIN_DOWN:

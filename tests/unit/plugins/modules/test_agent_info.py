@@ -207,3 +207,22 @@ def test_unreadable_deployed_record_is_an_error_entry_not_a_failure(agent, run_m
     record.write_text('["not", "a", "dict"]')
     _failed, result = run_module(agent_info, {"socket": agent.path, "deployed_path": str(record)})
     assert result["deployed"] == {"error": f"{record}: not a JSON object"}
+
+
+def test_the_bfd_status_of_each_neighbor_is_passed_through(agent, run_module):
+    from fleetbgp.bfd.machine import Timers
+    from fleetbgp.bfd.packet import BfdState, Diag
+    from fleetbgp.bfd.status import BfdStatus
+
+    agent.speaker.peers["192.0.2.1"].bfd = BfdStatus(
+        state=BfdState.UP, remote_state=BfdState.UP, local_diag=Diag.NONE, remote_diag=Diag.NONE,
+        local_discr=7, remote_discr=9, tx_interval_ms=300, detect_time_ms=900, remote_min_tx_ms=300,
+        remote_min_rx_ms=300, remote_multiplier=3, configured=Timers(), auth="keyed-sha1",
+        up_since=1795406561.0, transitions=2, packets_sent=10, packets_received=9, packets_dropped=0,
+        last_down_reason=None)
+    failed, result = run_module(agent_info, {"socket": agent.path})
+    assert not failed
+    bfd = {n["address"]: n["bfd"] for n in result["neighbors"]}
+    assert bfd["192.0.2.9"] is None, "no bfd in its config: null"
+    assert bfd["192.0.2.1"]["state"] == "Up" and bfd["192.0.2.1"]["detect_time_ms"] == 900
+    assert bfd["192.0.2.1"]["auth"] == "keyed-sha1" and bfd["192.0.2.1"]["holding_bgp"] is False
