@@ -11,6 +11,7 @@
 #   - 100.10.0.100/32 (anycast, same attributes from all three servers): three paths, exported to
 #     the router's kernel table as one ECMP route with three next hops (2001:db8:100::100/128 too);
 #   - 100.10.0.200/32 (primary/backup): srv1 with MED 100 is the best path, srv2 with MED 200 the backup;
+#   - BFD: every BGP session's BFD session Up at the router (`birdc show bfd sessions`);
 # then sends requests from the client behind the router (lab/traffic/loadclient.py) and checks what
 # answered: the anycast address all three servers (IPv4 and IPv6), the primary/backup address srv1
 # only, no request failed.
@@ -141,6 +142,20 @@ if [[ -f $STATE/deployed && "$(<"$STATE/deployed")" == "$lab_id $src_id" ]]; the
     expect_no_change=1
 fi
 rm -f "$STATE/deployed"  # written again only when this run passes every check
+# The role installs the agent only when its version differs from the installed one: an agent changed
+# without a new version (a development checkout) would never reach the servers. Force the install when
+# the agent's source differs from the one the last good demo deployed (or none is recorded).
+agent_id=$(cd "$REPO" && git ls-files -z -co --exclude-standard -- agent/src agent/pyproject.toml 2>/dev/null \
+    | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+force_install=true
+[[ -f $STATE/agent-deployed && "$(<"$STATE/agent-deployed")" == "$agent_id" ]] && force_install=false
+rm -f "$STATE/agent-deployed"
+# The route plan (the site play's first play) asks the installed agent, which may not know the new
+# config's keywords (e.g. `bfd`): skip it when an installed agent is about to be replaced.
+site_args=()
+if [[ $force_install == true ]] && timeout 15 podman exec "$(ctr "${SERVERS[0]}")" test -x /opt/fleetbgp/venv/bin/fleetbgp; then
+    site_args=(--skip-tags fleet_bgp_plan)
+fi
 
 strip_ansi() { sed -E 's/\x1b\[[0-9;]*[a-zA-Z]//g'; }
 recap() {  # LOG FIELD: the sum of FIELD=N over the PLAY RECAP lines
@@ -154,11 +169,13 @@ DIAG=1
 site_log=$STATE/site.log
 step_start site "ansible-playbook fleet.bgp.site -i lab/fleet/inventory  (vault: lab/fleet/vault-password)"
 rc=0
-timeout -k 10 "$SITE_TIMEOUT" ansible-playbook fleet.bgp.site -i lab/fleet/inventory 2>&1 | tee "$site_log" || rc=$?
+timeout -k 10 "$SITE_TIMEOUT" ansible-playbook fleet.bgp.site -i lab/fleet/inventory "${site_args[@]}" \
+    -e "fleet_bgp_agent_force_install=$force_install" 2>&1 | tee "$site_log" || rc=$?
 step_done
 ((rc != 124)) || fail "fleet.bgp.site took over ${SITE_TIMEOUT}s (log: $site_log)"
 ((rc == 0)) || fail "fleet.bgp.site failed (exit $rc; the failing task is above; log: $site_log)"
 site_changed=$(recap "$site_log" changed)
+echo "$agent_id" >"$STATE/agent-deployed"
 
 # --- 3. fleet.bgp.status ------------------------------------------------------------------------
 status_log=$STATE/status.log
@@ -182,6 +199,8 @@ paths() {
         END { out() }'
 }
 established() { birdc show protocols | awk '$2 == "BGP" && / Established/ { n++ } END { print n + 0 }'; }
+# BFD sessions Up at the router (every lab server runs BFD on both sessions: fleet_bgp_bfd in the inventory).
+bfd_up() { birdc show bfd sessions | awk '$3 == "Up" { n++ } END { print n + 0 }'; }
 
 step_start bird "BIRD on the router ($(ctr "$ROUTER"), AS 65000): waiting up to ${BIRD_TIMEOUT}s for every session and path"
 deadline=$((SECONDS + BIRD_TIMEOUT))
@@ -192,16 +211,19 @@ while :; do
     a=$(paths "$ANYCAST" 2>/dev/null | wc -l)
     a6=$(paths "$ANYCAST6" 2>/dev/null | wc -l)
     p=$(paths "$SERVICE" 2>/dev/null | wc -l)
-    ((e == 2 * n && a == n && a6 == n && p == 2)) && break
-    ((SECONDS < deadline)) || { birdc show protocols all >&2 || true
+    b=$(bfd_up 2>/dev/null || echo 0)
+    ((e == 2 * n && a == n && a6 == n && p == 2 && b == 2 * n)) && break
+    ((SECONDS < deadline)) || { birdc show protocols all >&2 || true; birdc show bfd sessions >&2 || true
         fail "after ${BIRD_TIMEOUT}s BIRD has $e/$((2 * n)) sessions Established, $a/$n paths for $ANYCAST," \
-            "$a6/$n for $ANYCAST6, $p/2 for $SERVICE"; }
+            "$a6/$n for $ANYCAST6, $p/2 for $SERVICE, $b/$((2 * n)) BFD sessions Up"; }
     sleep 0.5
 done
 step_done
 
 printf '\n$ birdc show protocols\n'
 birdc show protocols | sed 1d
+printf '\n$ birdc show bfd sessions            # BFD: a frozen server is out within 3 x 300 ms\n'
+birdc show bfd sessions | sed 1d
 printf '\n$ birdc show route %s all          # anycast: one path per server\n' "$ANYCAST"
 birdc show route "$ANYCAST" all | sed 1d
 printf '\n$ birdc show route export kernel4 %s   # merge paths on: one ECMP route\n' "$ANYCAST"
@@ -229,6 +251,7 @@ ecmp_nh=$(birdc show route export kernel4 "$ANYCAST" | awk '/via/ { print $2 }' 
 fib_nh=$(timeout 15 podman exec "$(ctr "$ROUTER")" ip route show "${ANYCAST%/32}" | awk '/nexthop via/ { print $3 }' | sort | xargs)
 [[ $fib_nh == "$want_nh" ]] || fail "$ANYCAST: the router's kernel has next hops '$fib_nh', expected '$want_nh'"
 ok+=("$ANYCAST anycast: $n equal paths ($got_proto), one ECMP route with next hops $want_nh")
+ok+=("BFD: $(bfd_up)/$((2 * n)) sessions Up at the router (BGP goes down with them: docs/agent/bfd.md)")
 
 svc=$(paths "$SERVICE")
 best=$(awk '$2 == "best" { print $1, $3, $4 }' <<<"$svc")

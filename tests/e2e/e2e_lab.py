@@ -67,6 +67,26 @@ def _parse_vias(out: str) -> set[str]:
     return {m.group(1) for line in out.splitlines() if (m := _VIA.match(line))}
 
 
+def _source_digest(files: dict[str, bytes]) -> str:
+    """One digest of Python files {path from the package's parent: content}; _INSTALLED_DIGEST computes
+    the same on a server from the installed package."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()
+
+
+_INSTALLED_DIGEST = """
+import hashlib, pathlib, fleetbgp
+root = pathlib.Path(fleetbgp.__file__).parent
+files = {str(p.relative_to(root.parent)): p.read_bytes() for p in root.rglob("*.py")}
+h = hashlib.sha256()
+for name in sorted(files):
+    h.update(name.encode() + b"\\0" + hashlib.sha256(files[name]).digest())
+print(h.hexdigest())
+"""
+
+
 def _out(proc: subprocess.CompletedProcess[str]) -> str:
     return (proc.stdout or "") + (proc.stderr or "")
 
@@ -296,21 +316,40 @@ class Lab:
                                check=False).stdout.encode())
         return h.hexdigest()
 
+    def agent_outdated(self) -> list[str]:
+        """The servers whose installed agent is not this checkout's agent/src/fleetbgp (its .py files
+        compared by content). The role reinstalls only when the version differs, so an agent changed
+        without a new version (or installed by another checkout sharing the lab) stays otherwise."""
+        listed = subprocess.run(["git", "-C", str(self.repo), "ls-files", "-co", "--exclude-standard", "-z",
+                                 "--", "agent/src/fleetbgp"], capture_output=True, check=True, timeout=60).stdout
+        files = {n.removeprefix("agent/src/"): self.repo / n
+                 for n in listed.decode().split("\0") if n.endswith(".py")}
+        want = _source_digest({name: f.read_bytes() for name, f in files.items() if f.is_file()})
+        python = "/opt/fleetbgp/venv/bin/python"
+        return [s for s in self.servers
+                if self.exec(s, python, "-c", _INSTALLED_DIGEST, check=False).stdout.strip() != want]
+
     def ensure_baseline(self) -> None:
         """Deploy the baseline (fleet.bgp.site on every server) unless this lab already runs it: the
         same sources, containers and deployed files as after the last successful baseline deploy, and
         converged. FLEETBGP_E2E_REDEPLOY=1 always deploys."""
         marker = Path(LAB_ENV["FLEETBGP_LAB_STATE"]) / "e2e-baseline"
         if (os.environ.get("FLEETBGP_E2E_REDEPLOY") != "1" and marker.is_file()
-                and marker.read_text().strip() == self.fingerprint() and self.converged()[0]):
+                and marker.read_text().strip() == self.fingerprint() and not self.agent_outdated()
+                and self.converged()[0]):
             return
         self._deploy_baseline(marker)
 
     def _deploy_baseline(self, marker: Path) -> None:
         marker.unlink(missing_ok=True)
         # Back to the baseline on purpose: a prefix a failed test left announced is withdrawn, which
-        # the route plan would refuse without the override.
-        self.playbook("fleet.bgp.site", extra_vars={"fleet_bgp_allow_unannounced": True}, timeout=SITE_TIMEOUT)
+        # the route plan would refuse without the override. An agent that is not this checkout's is
+        # reinstalled (agent_outdated: same version, other code), without the route plan: the plan
+        # asks the installed agent, which may not know the new config's keywords (e.g. `bfd`).
+        force = bool(self.agent_outdated())
+        self.playbook("fleet.bgp.site", *(["--skip-tags", "fleet_bgp_plan"] if force else []),
+                      extra_vars={"fleet_bgp_allow_unannounced": True, "fleet_bgp_agent_force_install": force},
+                      timeout=SITE_TIMEOUT)
         try:
             self.wait_converged(timeout=30)
         except AssertionError:

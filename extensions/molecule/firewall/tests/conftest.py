@@ -89,9 +89,9 @@ def persisted_id(server: str) -> str:
 
 
 def counters(server: str) -> dict[str, int]:
-    """Packets dropped by our rules: {'bgp': n, 'metrics': n, 'policy': n} (v4 + v6)."""
+    """Packets dropped by our rules: {'bgp': n, 'bfd': n, 'metrics': n, 'policy': n} (v4 + v6)."""
     h = podman_host(server)
-    result = {"bgp": 0, "metrics": 0, "policy": 0}
+    result = {"bgp": 0, "bfd": 0, "metrics": 0, "policy": 0}
     if backend(server) == "nftables":
         for name in list(result):
             r = h.run(f"nft -j list counter inet fleetbgp {name}_dropped")
@@ -102,6 +102,7 @@ def counters(server: str) -> dict[str, int]:
         return result
     marks = {
         "bgp": "BGP from a non-peer dropped",
+        "bfd": "BFD from a non-peer dropped",
         "metrics": "metrics from a non-scraper dropped",
         "policy": "other traffic dropped",
     }
@@ -176,6 +177,13 @@ def outsider_probe() -> dict[str, Any]:
     result = connect_from(OUTSIDER, targets)
     after = {s: counters(s) for s in SERVERS}
     return {"result": result, "before": before, "after": after}
+
+
+def bfd_sessions(router: testinfra.host.Host) -> dict[str, str]:
+    """BIRD's BFD sessions: {peer address: state} (`birdc show bfd sessions`)."""
+    out = birdc(router, "show bfd sessions")
+    return {f[0]: f[2] for f in (line.split() for line in out.splitlines())
+            if len(f) >= 6 and f[2] in ("AdminDown", "Down", "Init", "Up")}
 
 
 def birdc(router: testinfra.host.Host, command: str) -> str:

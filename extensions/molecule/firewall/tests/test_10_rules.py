@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SERVERS, backend, live_id, persisted_id, podman_host
+from conftest import ROUTER, SERVERS, addresses, backend, live_id, persisted_id, podman_host
 
 
 def test_systemd_is_running(host):
@@ -18,6 +18,28 @@ def test_our_rules_are_live_and_persisted(server):
     got = live_id(server)
     assert got, f"{server}: no fleet.bgp.firewall rules live ({backend(server)})"
     assert persisted_id(server) == got, f"{server}: the persisted rules are not the live ones"
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_bfd_from_the_router_only(server):
+    """The servers run BFD with the router (fleet_bgp_bfd): UDP 3784 accepted from the router's IPv4 and
+    IPv6 addresses, everything else to 3784 dropped, in either backend."""
+    h = podman_host(server)
+    r4, r6 = addresses(ROUTER)
+    if backend(server) == "nftables":
+        table = h.check_output("nft list table inet fleetbgp")
+        assert "udp dport 3784 ip saddr @bfd_peers_v4 accept" in table, table
+        assert "udp dport 3784 ip6 saddr @bfd_peers_v6 accept" in table, table
+        assert 'udp dport 3784 counter name "bfd_dropped" drop' in table, table
+        assert r4 in h.check_output("nft list set inet fleetbgp bfd_peers_v4")
+        assert r6 in h.check_output("nft list set inet fleetbgp bfd_peers_v6")
+    else:
+        for ipt, peer, plen in (("iptables", r4, 32), ("ip6tables", r6, 128)):
+            rules = h.check_output(f"{ipt} -S FLEETBGP-INPUT").splitlines()
+            bfd = [r for r in rules if "3784" in r]
+            assert bfd == [f"-A FLEETBGP-INPUT -s {peer}/{plen} -p udp -m udp --dport 3784 -j ACCEPT",
+                           '-A FLEETBGP-INPUT -p udp -m udp --dport 3784 -m comment --comment '
+                           '"fleetbgp: BFD from a non-peer dropped" -j DROP'], rules
 
 
 @pytest.mark.parametrize("server", SERVERS)

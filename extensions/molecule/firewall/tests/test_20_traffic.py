@@ -1,7 +1,10 @@
-"""Traffic: the peer's sessions are Established, the outsider's BGP and metrics connections are dropped
-and counted, the scraper reaches the metrics port, the policy decides about everything else."""
+"""Traffic: the peer's sessions are Established and its BFD sessions Up, the outsider's BGP, BFD and
+metrics packets are dropped and counted, the scraper reaches the metrics port, the policy decides
+about everything else."""
 
 from __future__ import annotations
+
+import subprocess
 
 import pytest
 
@@ -12,10 +15,12 @@ from conftest import (
     SERVERS,
     WEB_PORT,
     addresses,
+    bfd_sessions,
     bird_protocol,
     bird_state,
     connect_from,
     connect_from_controller,
+    counters,
     podman_host,
     policy,
     target,
@@ -32,6 +37,30 @@ def test_session_from_the_peer_established(router, server, fam):
         lambda: (lambda s: s if s.endswith("Established") else "")(bird_state(router, protocol)), 60
     )
     assert line, f"{protocol} at BIRD: {bird_state(router, protocol)!r}"
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_bfd_with_the_router_up(router, server):
+    """BFD (UDP 3784 both ways) gets through the server's firewall: BIRD's BFD sessions to the server are
+    Up over IPv4 and IPv6 (fw-ipt: policy drop, so only the BFD rule lets the router's packets in)."""
+    v4, v6 = addresses(server)
+    up = wait_until(
+        lambda: (lambda s: s if s.get(v4) == s.get(v6) == "Up" else None)(bfd_sessions(router)), 60
+    )
+    assert up, f"BIRD's BFD sessions: {bfd_sessions(router)}"
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_bfd_from_the_outsider_dropped_and_counted(server):
+    """A BFD packet from the outsider (not a peer) is dropped and counted."""
+    v4, _ = addresses(server)
+    before = counters(server)["bfd"]
+    send = (
+        f"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(bytes(24), ('{v4}', 3784))"
+    )
+    subprocess.run(["podman", "exec", OUTSIDER, "python3", "-c", send], check=True, timeout=30)
+    after = wait_until(lambda: (lambda n: n if n > before else 0)(counters(server)["bfd"]), 10)
+    assert after > before, f"{server}: BFD drop counter {before} -> {counters(server)['bfd']}"
 
 
 @pytest.mark.parametrize("server", SERVERS)
