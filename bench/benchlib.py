@@ -737,17 +737,24 @@ def table(runs: list[dict], summary: list[dict], with_program: bool) -> str:
     return "\n".join(lines)
 
 
-def markdown(result: dict) -> str:
-    """The .md written next to the JSON (also: `BENCH.py --markdown FILE.json`)."""
+def markdown_header(result: dict, name: str) -> list[str]:
+    """The title, machine and versions lines every bench's .md starts with."""
     m, v, g = result["machine"], result["versions"], result["git"]
     load = ", ".join(f"{x:.2f}" for x in m["loadavg_start"]), ", ".join(f"{x:.2f}" for x in m["loadavg_end"])
-    with_program = any("program_rss_peak_mib" in r for r in result["runs"])
-    text = [
-        f"# {result.get('bench', 'static_routes')} bench, {result['started']}", "",
+    return [
+        f"# {name} bench, {result['started']}", "",
         f"Machine: {m['nproc']} CPU ({m['cpu']}), {m['mem_gib']} GiB, kernel {m['kernel']}, "
         f"python {m['python_sender']}; load average at start {load[0]}, at end {load[1]}.  ",
         "Versions: " + ", ".join(f"{k} {x}" for k, x in v.items()) +
         f"; git {g['head']} with {g['dirty_files']} uncommitted files.  ",
+    ]
+
+
+def markdown(result: dict) -> str:
+    """The .md written next to the JSON (also: `BENCH.py --markdown FILE.json`)."""
+    with_program = any("program_rss_peak_mib" in r for r in result["runs"])
+    text = [
+        *markdown_header(result, result.get("bench", "static_routes")),
         f"Command: `{' '.join(result['command'])}`", "",
         table(result["runs"], result["summary"], with_program), "",
     ]

@@ -668,15 +668,10 @@ def summarise(runs: list[dict], variants: Sequence[str]) -> dict:
 
 
 def markdown(result: dict) -> str:
-    m, v, g, a = result["machine"], result["versions"], result["git"], result["args"]
-    load = ", ".join(f"{x:.2f}" for x in m["loadavg_start"]), ", ".join(f"{x:.2f}" for x in m["loadavg_end"])
+    a = result["args"]
     s = result["summary"]
     lines = [
-        f"# {NAME} bench, {result['started']}", "",
-        f"Machine: {m['nproc']} CPU ({m['cpu']}), {m['mem_gib']} GiB, kernel {m['kernel']}, "
-        f"python {m['python_sender']}; load average at start {load[0]}, at end {load[1]}.  ",
-        "Versions: " + ", ".join(f"{k} {x}" for k, x in v.items()) +
-        f"; git {g['head']} with {g['dirty_files']} uncommitted files.  ",
+        *benchlib.markdown_header(result, NAME),
         f"Command: `{' '.join(result['command'])}`  ",
         f"{a['sessions']} sessions, BFD {a['min_tx']}/{a['min_rx']} ms x {a['multiplier']} on both sides, "
         f"idle window {a['window']} s, burst {a['routes']:,} API lines to the first neighbor.", "",
