@@ -528,6 +528,20 @@ def test_sequence_forgotten_after_twice_the_detection_time() -> None:
     assert m.last_rx == 7.0
 
 
+def test_sequence_forgotten_when_the_session_times_out() -> None:
+    # The peer restarts its BFD session (a new discriminator, a new random sequence number): the
+    # session must not wait 2 x the detection time before it takes the new packets.
+    config = AuthConfig("meticulous-keyed-sha1", 1, b"k")
+    a, _, _ = pair(config, config)
+    assert a.state is UP
+    assert a.last_rx == 5.0 and a.detect_time == 0.9
+    assert changes(a.timer_fired("detect", 5.9)) == [(UP, DOWN, Diag.CONTROL_DETECTION_TIME_EXPIRED)]
+    signer = Authenticator(config)
+    signer.xmit_seq = (signer.xmit_seq + 2**31) % 2**32
+    restarted = decode(ControlPacket(state=DOWN, my_discr=REMOTE).encode(signer))
+    assert changes(a.receive(restarted, 6.0)) == [(DOWN, INIT, Diag.CONTROL_DETECTION_TIME_EXPIRED)]
+
+
 # ---- the machine's own contract -----------------------------------------------------------------
 
 

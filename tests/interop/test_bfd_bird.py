@@ -75,10 +75,10 @@ DETECT = MULT * max(MIN_TX, MIN_RX) / 1000
 DETECT_MARGIN = 1.5
 BOUND = DETECT + DETECT_MARGIN
 HOLD_DOWN_CHECK = 2.5   # seconds the agent must keep BGP down while BFD is down
-# BFD Up and BGP Established again (BIRD waits 1-2 s after an error). Measured: ~1 s, but ~6.5 s for
-# the authenticated sessions after the freeze: BIRD starts its session again with a new random
-# sequence number, and the agent keeps the old one as known until 2 x detection time (2 x 3 s while
-# Down) has passed (RFC 5880 6.8.1; BIRD itself forgets it when the detection time expires).
+# BFD Up and BGP Established again (BIRD waits 1-2 s after an error). Measured: ~1 s. The
+# authenticated sessions took ~6.5 s until the agent forgot the peer's sequence number when its
+# detection time expired (as BIRD does) instead of 2 x detection time later (RFC 5880 6.8.1's
+# wording): BIRD starts its session again with a new random sequence number.
 RECOVER_WITHIN = 30.0
 METRICS_PORT = 9101  # in the agent's own namespace
 KEY = "fleet-bfd-key-1"

@@ -286,6 +286,12 @@ class BfdMachine:
             self._set_state(BfdState.DOWN, Diag.CONTROL_DETECTION_TIME_EXPIRED,
                             f"control detection time expired: no valid packet for "
                             f"{round(before[1] * 1000)} ms", actions)
+            # A peer that lost its session starts a new one with a new random sequence number;
+            # 6.8.1 would keep the old one for 2 x the detection time (6 s while Down at 1 s x 3),
+            # dropping the new session's packets and holding BGP down that long. BIRD forgets it at
+            # this point too: a replay needs a packet signed within the window anyway.
+            if self._auth is not None:
+                self._auth.reset_sequence()
         # 6.8.1: bfd.RemoteDiscr goes back to 0 when a detection time passes without a packet.
         self._remote_discr = 0
         self._remote_state = BfdState.DOWN
