@@ -75,8 +75,8 @@ DETECT = MULT * max(MIN_TX, MIN_RX) / 1000
 DETECT_MARGIN = 1.5
 BOUND = DETECT + DETECT_MARGIN
 HOLD_DOWN_CHECK = 2.5   # seconds the agent must keep BGP down while BFD is down
-# BFD Up and BGP Established again (BIRD waits 1-2 s after an error). Measured: ~1 s. The
-# authenticated sessions took ~6.5 s until the agent forgot the peer's sequence number when its
+# BFD Up and BGP Established again (BIRD waits 1-2 s after an error). Measured: ~1 s plain, ~3.7 s
+# authenticated. The authenticated sessions took ~6.5 s until the agent forgot the peer's sequence number when its
 # detection time expired (as BIRD does) instead of 2 x detection time later (RFC 5880 6.8.1's
 # wording): BIRD starts its session again with a new random sequence number.
 RECOVER_WITHIN = 30.0
