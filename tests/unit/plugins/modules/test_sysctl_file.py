@@ -218,20 +218,22 @@ def test_real_read_only_proc_sys_in_a_mount_namespace(tmp_path, collections_path
             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(collections_path)},
             cwd=tmp_path, check=False, timeout=60,
         )
-        assert proc.stderr.strip().splitlines()[0] != "31", "a fresh namespace starts with the kernel default"
-        return proc.returncode, json.loads(proc.stdout)
+        running = proc.stderr.strip().splitlines()[0]
+        assert running != "31", "a fresh network namespace starts with the kernel default"
+        return proc.returncode, json.loads(proc.stdout), running
 
-    rc, result = run("fail")
+    rc, result, running = run("fail")
     assert rc != 0 and result["failed"]
-    assert "net.ipv4.tcp_fin_timeout: running 60, wanted 31 - /proc/sys is mounted read-only here" in result["msg"]
+    assert (f"net.ipv4.tcp_fin_timeout: running {running}, wanted 31 - /proc/sys is mounted read-only here"
+            in result["msg"]), result["msg"]
     assert not conf.exists(), "the file is left untouched"
 
-    rc, result = run("file_only")
+    rc, result, _ = run("file_only")
     assert rc == 0 and not result.get("failed") and result["changed"]
     assert list(result["not_applied"]) == ["net.ipv4.tcp_fin_timeout"] and result["applied"] == {}
     assert "net.ipv4.tcp_fin_timeout = 31" in conf.read_text()
 
     # control: the same key in a writable namespace is applied (the test above was not a no-op)
     conf.unlink()
-    rc, result = run("fail", mount_ro=False)
-    assert rc == 0 and result["applied"] == {"net.ipv4.tcp_fin_timeout": {"before": "60", "after": "31"}}
+    rc, result, running = run("fail", mount_ro=False)
+    assert rc == 0 and result["applied"] == {"net.ipv4.tcp_fin_timeout": {"before": running, "after": "31"}}
