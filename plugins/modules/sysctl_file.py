@@ -308,7 +308,10 @@ def main():
                     "for the next boot where /proc/sys is writable.")
 
     # The running kernel first: a value it refuses must not reach the file (systemd-sysctl would fail
-    # on it at every boot).
+    # on it at every boot). So the file's directory is checked now, not after the kernel has changed.
+    directory = os.path.dirname(path) or "."
+    if to_apply and not module.check_mode and not os.path.isdir(directory):
+        module.fail_json(msg=f"{path}: the directory {directory} does not exist. Nothing was changed.")
     applied = {}
     for key, value in to_apply.items():
         applied[key] = dict(before=normalize(current[key]), after=value)
@@ -323,7 +326,8 @@ def main():
             module.fail_json(msg=f"sysctl {key} = {value}: the kernel refused it ({to_native(exc)}). "
                              f"{path} was not written; the keys before it (applied) are set in the "
                              "running kernel.",
-                             applied=applied, skipped_keys=skipped, not_applied=not_applied)
+                             changed=bool(applied), applied=applied, skipped_keys=skipped,
+                             not_applied=not_applied)
         with open(full, encoding="utf-8") as f:
             now = normalize(f.read())
         if now != normalize(value):

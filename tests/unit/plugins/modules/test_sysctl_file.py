@@ -190,8 +190,15 @@ def test_a_value_the_kernel_refuses_never_reaches_the_file(proc, tmp_path, run_m
     assert failed and "sysctl net.ipv4.tcp_rmem = 4096 87380 67108864: the kernel refused it" in result["msg"]
     assert "99-test.conf was not written" in result["msg"]
     assert not (tmp_path / "99-test.conf").exists()
-    # key order: the two keys before tcp_rmem were applied and are reported
+    # key order: the two keys before tcp_rmem were applied, and are reported as a change
     assert set(result["applied"]) == {"net.ipv4.conf.eth0/100.rp_filter", "net.ipv4.tcp_fin_timeout"}
+    assert result["changed"] is True
+
+
+def test_a_missing_directory_fails_before_the_kernel_changes(proc, tmp_path, run_module):
+    failed, result = run_module(sysctl_file, args(proc, tmp_path, path=str(tmp_path / "nodir/99-test.conf")))
+    assert failed and "the directory" in result["msg"] and "does not exist" in result["msg"]
+    assert (proc / "net/ipv4/tcp_fin_timeout").read_text() == "60\n"
 
 
 def test_write_blocker_on_a_writable_file(tmp_path):
