@@ -147,8 +147,7 @@ def test_read_only_proc_fails_before_writing_anything(proc, tmp_path, run_module
         assert (proc / "net/ipv4/conf/eth0.100/rp_filter").read_text() == "0\n", "no key is applied either"
 
 
-def test_read_only_proc_file_only_writes_the_file_and_says_what_is_not_applied(proc, tmp_path, run_module,
-                                                                                monkeypatch):
+def test_read_only_proc_file_only_writes_the_file_and_reports_it(proc, tmp_path, run_module, monkeypatch):
     monkeypatch.setattr(sysctl_file, "write_blocker", read_only_here("net.ipv4.tcp_fin_timeout"))
     failed, result = run_module(sysctl_file, args(proc, tmp_path, proc_read_only="file_only"))
     assert not failed and result["changed"]
@@ -235,9 +234,10 @@ def test_real_read_only_proc_sys_in_a_mount_namespace(tmp_path, collections_path
             in result["msg"]), result["msg"]
     assert not conf.exists(), "the file is left untouched"
 
-    rc, result, _ = run("file_only")
+    rc, result, running = run("file_only")
     assert rc == 0 and not result.get("failed") and result["changed"]
     assert list(result["not_applied"]) == ["net.ipv4.tcp_fin_timeout"] and result["applied"] == {}
+    assert result["not_applied"]["net.ipv4.tcp_fin_timeout"].startswith(f"running {running}, wanted 31 - ")
     assert "net.ipv4.tcp_fin_timeout = 31" in conf.read_text()
 
     # control: the same key in a writable namespace is applied (the test above was not a no-op)
