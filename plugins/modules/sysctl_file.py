@@ -18,8 +18,19 @@ description:
     module warns, naming the key and the reason, and writes its line commented out, so that
     C(systemd-sysctl) and C(sysctl --system) do not fail on it at boot. With O(missing=fail) it fails
     instead and names every such key.
+  - A key whose running value differs but cannot be written now - C(/proc/sys) is mounted read-only
+    (most container runtimes do that, and some hardened hosts), or its file is not writable by the
+    user the module runs as - is found before anything is written. By default (O(proc_read_only=fail))
+    the module fails, names every such key with its running and wanted value and the reason, and
+    changes nothing - neither the file nor the kernel - as C(ansible.posix.sysctl) fails when it cannot
+    set a value. With O(proc_read_only=file_only) it writes the file (the keys uncommented, for the
+    next boot where C(/proc/sys) is writable), applies the keys it can, warns about the others and
+    returns them in RV(not_applied). A key whose running value is already the wanted one needs no
+    write and is fine on a read-only C(/proc/sys).
   - The module owns O(path) entirely (root:root 0644) and rewrites it when its content differs.
-  - A value the kernel refuses fails the module with the key, the value and the kernel's error.
+  - The values are written to the kernel before the file. A value the kernel refuses fails the module
+    with the key, the value and the kernel's error; the file is then not written (so it never holds a
+    value that would fail at boot), and the keys before it in key order stay applied (RV(applied)).
 options:
   settings:
     description:
@@ -46,6 +57,19 @@ options:
     type: str
     choices: [warn, fail]
     default: warn
+  proc_read_only:
+    description:
+      - What a key does whose running value differs from the wanted one but cannot be written now,
+        because C(/proc/sys) (the key's file) is on a read-only mount, or the file is not writable by
+        the user the module runs as. Checked for every key before the file or any value is written.
+      - V(fail) - fail, name every such key (running and wanted value, reason), change nothing.
+      - V(file_only) - write the file with the key (uncommented, so it applies at the next boot where
+        C(/proc/sys) is writable), do not apply it, warn and return it in RV(not_applied).
+      - O(apply=false) never touches C(/proc/sys) and so never meets this.
+    type: str
+    choices: [fail, file_only]
+    default: fail
+    version_added: 0.2.0
   header:
     description: Comment lines at the top of the file (without the C(#)).
     type: list
@@ -86,6 +110,14 @@ EXAMPLES = r"""
     settings:
       net.core.somaxconn: 4096
     missing: fail
+
+- name: On a host whose /proc/sys may be read-only (a container), write the file for the next boot anyway
+  fleet.bgp.sysctl_file:
+    path: /etc/sysctl.d/99-fleetbgp.conf
+    settings:
+      net.ipv4.tcp_fin_timeout: 30
+    proc_read_only: file_only
+  register: sysctl   # sysctl.not_applied names the keys the running kernel did not get
 """
 
 RETURN = r"""
@@ -101,6 +133,19 @@ skipped_keys:
   type: dict
   sample:
     net.netfilter.nf_conntrack_max: not in the running kernel (no /proc/sys/net/netfilter/nf_conntrack_max)
+not_applied:
+  description:
+    - Keys whose running value differs from the wanted one and was not written to the kernel because
+      C(/proc/sys) is read-only here (or the key's file is not writable by this user), with the reason.
+      Only with O(proc_read_only=file_only) (V(fail) fails instead, with the same keys in the result);
+      the file holds them uncommented. Empty when every key is applied.
+  returned: always
+  type: dict
+  version_added: 0.2.0
+  sample:
+    net.ipv4.tcp_fin_timeout: >-
+      running 60, wanted 30 - /proc/sys is mounted read-only here
+      (/proc/sys/net/ipv4/tcp_fin_timeout is on a read-only mount)
 settings:
   description: Every key with its value as written to the file.
   returned: always
@@ -149,6 +194,22 @@ def render_value(key, value):
     return text
 
 
+def write_blocker(proc_root, full):
+    """Why the running value in `full` cannot be written now, or None. Asked before anything is
+    written: a write that fails half-way would leave the file and the kernel disagreeing. The mode
+    of a file on a read-only mount stays 0644, so the mount flags are what tell."""
+    try:
+        if os.statvfs(full).f_flag & os.ST_RDONLY:
+            return f"{proc_root} is mounted read-only here ({full} is on a read-only mount)"
+    except OSError:
+        pass
+    # access(2) also answers EROFS, and EACCES for a file owned by a user we cannot write for (a
+    # per-host key seen from a user namespace belongs to nobody:nogroup, mode 0644)
+    if not os.access(full, os.W_OK):
+        return f"{full} is not writable by this user (uid {os.getuid()}; run with become)"
+    return None
+
+
 def conntrack_hint(key):
     if key.startswith("net.netfilter.nf_conntrack") or key.startswith("net/netfilter/nf_conntrack"):
         return (" Load the conntrack module (modprobe nf_conntrack; list it in /etc/modules-load.d/ "
@@ -163,6 +224,7 @@ def main():
             path=dict(type="path", required=True),
             apply=dict(type="bool", default=True),
             missing=dict(type="str", choices=["warn", "fail"], default="warn"),
+            proc_read_only=dict(type="str", choices=["fail", "file_only"], default="fail"),
             header=dict(type="list", elements="str", default=[]),
             proc_root=dict(type="path", default="/proc/sys"),
         ),
@@ -220,6 +282,59 @@ def main():
         module.warn(f"sysctl {key}: {reason}; skipped, and written commented out in {path}."
                     + conntrack_hint(key))
 
+    # Which of the values to apply can be written, found before the file or any value is written.
+    to_apply = {}
+    not_applied = {}
+    if params["apply"]:
+        for key, value in settings.items():
+            if key not in current or normalize(current[key]) == normalize(value):
+                continue
+            blocker = write_blocker(proc_root, os.path.join(proc_root, proc_path(key)))
+            if blocker is None:
+                to_apply[key] = value
+            else:
+                not_applied[key] = f"running {normalize(current[key])}, wanted {value} - {blocker}"
+    if not_applied and params["proc_read_only"] == "fail":
+        module.fail_json(
+            msg=f"sysctl: {len(not_applied)} key(s) cannot be applied to the running kernel: "
+            + "; ".join(f"{k}: {r}" for k, r in sorted(not_applied.items()))
+            + f". Nothing was changed ({path} and the kernel are untouched). Apply them where /proc/sys is "
+            "writable (the host itself, not a container), or write the file only: proc_read_only=file_only "
+            "(the keys then apply at the next boot) or apply=false.",
+            not_applied=not_applied, skipped_keys=skipped, applied={},
+        )
+    for key, reason in sorted(not_applied.items()):
+        module.warn(f"sysctl {key}: not applied to the running kernel ({reason}); written to {path} only, "
+                    "for the next boot where /proc/sys is writable.")
+
+    # The running kernel first: a value it refuses must not reach the file (systemd-sysctl would fail
+    # on it at every boot). So the file's directory is checked now, not after the kernel has changed.
+    directory = os.path.dirname(path) or "."
+    if to_apply and not module.check_mode and not os.path.isdir(directory):
+        module.fail_json(msg=f"{path}: the directory {directory} does not exist. Nothing was changed.")
+    applied = {}
+    for key, value in to_apply.items():
+        applied[key] = dict(before=normalize(current[key]), after=value)
+        if module.check_mode:
+            continue
+        full = os.path.join(proc_root, proc_path(key))
+        try:
+            with open(full, "w", encoding="utf-8") as f:
+                f.write(value)
+        except OSError as exc:
+            del applied[key]
+            module.fail_json(msg=f"sysctl {key} = {value}: the kernel refused it ({to_native(exc)}). "
+                             f"{path} was not written; the keys before it (applied) are set in the "
+                             "running kernel.",
+                             changed=bool(applied), applied=applied, skipped_keys=skipped,
+                             not_applied=not_applied)
+        with open(full, encoding="utf-8") as f:
+            now = normalize(f.read())
+        if now != normalize(value):
+            module.warn(f"sysctl {key}: wrote {value!r}, the kernel reads back {now!r} (it adjusted the "
+                        f"value); set {now!r} to stop this task from reporting a change")
+        applied[key]["after"] = now
+
     # the file
     lines = ["# " + h if h else "#" for h in params["header"]]
     for key, value in settings.items():
@@ -231,35 +346,12 @@ def main():
     before_content = read_text(path)
     diff = [dict(before_header=path, after_header=path, before=before_content or "", after=content)]
     file_changed = write_owned_file(module, path, content, before_content, prefix=".fleetbgp-sysctl.")
+    if applied:
+        diff.append(dict(before_header="running kernel", after_header="running kernel",
+                         before="".join(f"{k} = {v['before']}\n" for k, v in sorted(applied.items())),
+                         after="".join(f"{k} = {settings[k]}\n" for k in sorted(applied))))
 
-    # the running kernel
-    applied = {}
-    if params["apply"]:
-        for key, value in settings.items():
-            if key not in current or normalize(current[key]) == normalize(value):
-                continue
-            applied[key] = dict(before=normalize(current[key]), after=value)
-            if module.check_mode:
-                continue
-            full = os.path.join(proc_root, proc_path(key))
-            try:
-                with open(full, "w", encoding="utf-8") as f:
-                    f.write(value)
-            except OSError as exc:
-                module.fail_json(msg=f"sysctl {key} = {value}: the kernel refused it ({to_native(exc)})",
-                                 applied=applied, skipped_keys=skipped)
-            with open(full, encoding="utf-8") as f:
-                now = normalize(f.read())
-            if now != normalize(value):
-                module.warn(f"sysctl {key}: wrote {value!r}, the kernel reads back {now!r} (it adjusted the "
-                            f"value); set {now!r} to stop this task from reporting a change")
-            applied[key]["after"] = now
-        if applied:
-            diff.append(dict(before_header="running kernel", after_header="running kernel",
-                             before="".join(f"{k} = {v['before']}\n" for k, v in sorted(applied.items())),
-                             after="".join(f"{k} = {settings[k]}\n" for k in sorted(applied))))
-
-    module.exit_json(changed=bool(file_changed or applied), applied=applied,
+    module.exit_json(changed=bool(file_changed or applied), applied=applied, not_applied=not_applied,
                      skipped_keys=skipped, settings=settings, path=path, diff=diff)
 
 

@@ -5,7 +5,8 @@
 5. A corrupted and a truncated archive are refused at step 'verify'; the host is unchanged (sha256 of
    its files, the agent's pid, the BGP session's start time at BIRD).
 Also the off-host copy: a backup of srv2 copied to the controller (fleet_bgp_backup_fetch) restores srv2
-after its config, unit and every archive on it are gone (`-e src=CONTROLLER_COPY`).
+after its config, unit and every archive on it are gone (`-e src=CONTROLLER_COPY`); the copy is 0600 in
+0700 folders.
 The e2e inventory encrypts secrets.env in the archives with a key from its vault: the tests also
 check that the archive does not hold the MD5 password in clear and that no output shows the key.
 """
@@ -16,6 +17,7 @@ import base64
 import hashlib
 import json
 import re
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,6 +209,12 @@ def test_controller_copy_restores_a_host_that_lost_its_archives(lab: Lab, tmp_pa
     digest = hashlib.sha256(copy.read_bytes()).hexdigest()
     assert lab.sha256(host, path)[path] == digest
     assert (copy.parent / f"{copy.name}.sha256").read_text().split()[0] == digest
+    # The archive holds secrets.env (encrypted here; in clear wherever no key is set): on the controller
+    # it is the controller user's only, as it is root's only on the host (issue 18).
+    for f in (copy, copy.parent / f"{copy.name}.sha256"):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f"{f}: {oct(f.stat().st_mode)}"
+    for d in (fetch_dir, copy.parent):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, f"{d}: {oct(d.stat().st_mode)}"
     files = list(json.loads(lab.exec(host, TOOL, "--json", "verify", backup_id).stdout)["result"]["files"])
     before = lab.sha256(host, *files)
 
