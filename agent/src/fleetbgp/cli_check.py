@@ -70,7 +70,7 @@ def _count(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="fleetbgp check", description=__doc__.split("\n\n")[0],
+    p = _Parser(prog="fleetbgp check", description=__doc__.split("\n\n", maxsplit=1)[0],
                 formatter_class=argparse.RawDescriptionHelpFormatter,
                 epilog="Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. "
                        "Example (NRPE): fleetbgp check --sessions-warning all --sessions-critical 1 "

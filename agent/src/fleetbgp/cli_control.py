@@ -394,7 +394,7 @@ def render_status(r: dict[str, Any]) -> str:
         rows.append(("bfd", text + "".join(f"; {e}" for e in bfd.get("errors") or [])))
     if r.get("control_socket"):
         rows.append(("control socket", r["control_socket"]))
-    width = max(len(k) for k, _ in rows)
+    width = max(len(k) for k, _value in rows)
     return "".join(f"{k.ljust(width)}  {v}\n" for k, v in rows)
 
 

@@ -147,7 +147,7 @@ class FlowManager:
         for peer in peers:
             if fam not in peer.neighbor.families and targets is not None:
                 raise ValueError(f"neighbor {peer.address} does not have 'family {{ "
-                                     f"{'ipv4' if fam.afi == 1 else 'ipv6'} flow; }}' configured")
+                                 f"{'ipv4' if fam.afi == 1 else 'ipv6'} flow; }}' configured")
         if targets is None and not any(fam in p.neighbor.families for p in peers):
             raise ValueError(f"no neighbor has 'family {{ {'ipv4' if fam.afi == 1 else 'ipv6'} flow; }}' "
                              "configured")

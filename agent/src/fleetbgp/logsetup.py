@@ -184,7 +184,7 @@ def syslog_address(text: str) -> str | tuple[str, int]:
         return text
     host, port = text, "514"
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
+        host, _sep, rest = text[1:].partition("]")
         port = rest.removeprefix(":") or port
     elif text.count(":") == 1:
         host, port = text.split(":")

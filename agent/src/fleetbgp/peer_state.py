@@ -448,4 +448,3 @@ class PeerState:
 def _chain(*parts: Iterable[bytes]) -> Iterator[bytes]:
     for part in parts:
         yield from part
-

@@ -66,7 +66,6 @@ class Addressed(Protocol):
     @property
     def address(self) -> str:
         """The peer's key in the Speaker: its address as the kernel reports it."""
-        ...
 
 
 class PeerView(Addressed, Protocol):
@@ -81,7 +80,6 @@ class PeerView(Addressed, Protocol):
     @property
     def established_since(self) -> float | None:
         """None while no session is established."""
-        ...
 
     @property
     def negotiated(self) -> Negotiated | None: ...
@@ -89,7 +87,6 @@ class PeerView(Addressed, Protocol):
     @property
     def local_address(self) -> str | None:
         """The session's own address; None without a session."""
-        ...
 
     @property
     def last_error(self) -> str: ...
@@ -103,17 +100,14 @@ class PeerView(Addressed, Protocol):
     @property
     def notifications(self) -> Mapping[tuple[str, int, int], int]:
         """NOTIFICATIONs counted by (direction, code, subcode)."""
-        ...
 
     @property
     def drain_mode(self) -> str | None:
         """Maintenance: None, or how routes are drained ("withdraw", ...)."""
-        ...
 
     @property
     def send_queue_empty(self) -> bool:
         """Nothing waits to be sent to the peer or to be acknowledged by it (True without a session)."""
-        ...
 
     @property
     def rib_out(self) -> RibOutView: ...
@@ -121,7 +115,6 @@ class PeerView(Addressed, Protocol):
     @property
     def bfd(self) -> BfdStatus | None:
         """The neighbor's BFD session; None without `bfd` in its config."""
-        ...
 
     @property
     def rib_in(self) -> RibInView: ...
@@ -151,7 +144,6 @@ class RouteSink(Protocol):
 
     def owned(self, owner: Owner) -> Mapping[str, Mapping[Family, Collection[bytes]]]:
         """The routes `owner` holds, by peer address (peers where it holds none left out)."""
-        ...
 
 
 # -- what each subsystem uses of the Speaker -------------------------------------------------------
@@ -164,7 +156,6 @@ class HealthSpeaker(RouteSink, Protocol):
 
     async def flushed(self, neighbors: Sequence[str] | None = None, timeout: float = 10.0) -> bool:
         """True once the selected peers have handed their pending changes to the kernel."""
-        ...
 
 
 class FlowSpeaker(RouteSink, Protocol):
@@ -229,7 +220,6 @@ class ApiPeer(PeerView, Protocol):
     @property
     def ref(self) -> PeerRef:
         """The peer as its events name it (for a state event the manager makes itself)."""
-        ...
 
     @property
     def rib_in(self) -> ClearableRibIn: ...
@@ -257,16 +247,13 @@ class ApiSpeaker(RouteSink, Protocol):
 
     def subscribe(self, callback: Callable[[PeerEvent], None]) -> Callable[[], None]:
         """Events of every peer; returns the unsubscribe function."""
-        ...
 
     def announce(self, fam: Family, nlri: bytes, attrs: Attributes, *, owner: Owner,
                  neighbors: Sequence[str] | None = None, track: bool = True) -> int:
         """track=False: the route is not remembered as `owner`'s (withdraw-on-exit off)."""
-        ...
 
     def owned(self, owner: Owner) -> dict[str, dict[Family, set[bytes]]]:
         """As RouteSink.owned, copies the caller may keep and change (api.process.OwnedRoutes)."""
-        ...
 
     def move_watchdog(self, name: str, announce: bool, neighbors: Sequence[str] | None = None) -> int: ...
 

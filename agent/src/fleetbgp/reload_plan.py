@@ -71,7 +71,7 @@ class RouteChanges:
     def as_dict(self, assumed_up: frozenset[Owner] = frozenset()) -> dict[str, Any]:
         def entry(key: RouteKey, attrs: Attributes, owner: Owner) -> dict[str, Any]:
             out: dict[str, Any] = {"family": family_name(key[0]), "prefix": _prefix(key), "owner": str(owner),
-                   "attributes": attribute_fields(attrs)}
+                                   "attributes": attribute_fields(attrs)}
             if owner in assumed_up:
                 out["assumed_up"] = True
             return out

@@ -113,7 +113,7 @@ class AdjRibOut:
                 if dirty:
                     gone = [k for k in dirty if k not in table]
                     if gone:
-                        gone, _ = self._other_paths(fam, gone, table, ctx)
+                        gone, _announce_again = self._other_paths(fam, gone, table, ctx)
                         yield from self._pack_withdraw(fam, gone, ctx)
                 yield from self._pack_announce_grouped(fam, table.items(), ctx, transform)
             else:

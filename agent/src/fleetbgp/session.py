@@ -114,7 +114,7 @@ class BGPProtocol(asyncio.Protocol):
         self.peer.emit(PeerEvent(EventKind.STATE, self.peer.ref, state=SessionState.CONNECTED))
         self.execute(self.conn.start())
         self.peer.emit(PeerEvent(EventKind.OPEN, self.peer.ref, direction=Direction.SEND,
-                                  open=self.conn.local_open))
+                                 open=self.conn.local_open))
 
     def data_received(self, data: bytes) -> None:
         self.peer.stats["bytes_in"] += len(data)
@@ -803,7 +803,7 @@ class Peer:
             self.log.info("received End-of-RIB for %s; adj-rib-in: %s", family_name(update.eor),
                           self.rib_in.counts())
         elif self.log.isEnabledFor(logging.DEBUG):
-            ann = sum(len(i) for _, i in update.announce.values())
+            ann = sum(len(i) for _attrs, i in update.announce.values())
             wd = sum(len(i) for i in update.withdraw.values())
             self.log.debug("UPDATE received: %d announced, %d withdrawn; adj-rib-in: %s", ann, wd,
                            self.rib_in.counts())
@@ -902,4 +902,3 @@ def _msg_name(msg_type: int) -> str:
 def _log_sent(peer: str, msg: bytes) -> None:
     packets_log.debug("peer %s: sent %s (%d bytes) %s", peer, _msg_name(msg[18]), len(msg),
                       msg[HEADER_LEN:].hex())
-

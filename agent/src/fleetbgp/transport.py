@@ -19,12 +19,12 @@ class TransportError(Exception):
 
 def split_scope(address: str) -> tuple[str, str | None]:
     """'fe80::1%eth0' -> ('fe80::1', 'eth0')."""
-    addr, _, scope = address.partition("%")
+    addr, _sep, scope = address.partition("%")
     return addr, scope or None
 
 
 def family_of(address: str) -> int:
-    addr, _ = split_scope(address)
+    addr, _scope = split_scope(address)
     return socket.AF_INET6 if ipaddress.ip_address(addr).version == 6 else socket.AF_INET
 
 
@@ -45,7 +45,7 @@ def md5_key(password: str, is_base64: bool) -> bytes:
 
 def set_md5(sock: socket.socket, peer: str, key: bytes) -> None:
     """Install (or with an empty key, remove) the TCP MD5 key for one peer address on sock."""
-    addr, _ = split_scope(peer)
+    addr, _scope = split_scope(peer)
     ip = ipaddress.ip_address(addr)
     if ip.version == 4:
         sa = struct.pack("=H", socket.AF_INET) + b"\x00\x00" + ip.packed
@@ -115,7 +115,7 @@ def listening_socket(address: str, port: int) -> socket.socket:
 
 def normalise_peer(address: str) -> str:
     """Compare peer addresses as the kernel reports them: no scope, IPv4-mapped made plain."""
-    addr, _ = split_scope(address)
+    addr, _scope = split_scope(address)
     ip = ipaddress.ip_address(addr)
     if ip.version == 6 and ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)

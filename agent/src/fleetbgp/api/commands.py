@@ -348,7 +348,7 @@ def _has_options(tail: str) -> bool:
 def parse_command(line: str) -> Command:
     """One line of a program's output (without its newline) -> Command. Raises CommandError."""
     if line.startswith(_ANNOUNCE_ROUTE):
-        prefix, _, tail = line[15:].partition(" ")
+        prefix, _sep, tail = line[15:].partition(" ")
         if prefix and not _has_options(tail):
             family, nlri = _prefix(prefix)
             attrs, path_id = _announce_tail(family, tail)
@@ -356,7 +356,7 @@ def parse_command(line: str) -> Command:
                 nlri = path_key(nlri, path_id)
             return Announce(((family, nlri, attrs),))
     elif line.startswith(_WITHDRAW_ROUTE):
-        prefix, _, tail = line[15:].partition(" ")
+        prefix, _sep, tail = line[15:].partition(" ")
         if prefix and "split" not in tail:
             family, nlri = _prefix(prefix)
             path_id = _withdraw_tail(family, tail)
@@ -471,7 +471,7 @@ def _make_filter(address: str, filters: dict[str, str]) -> NeighborFilter:
             _check_address(word, value, "an IPv4 address")
             kwargs["router_id"] = value
         elif word == "family-allowed":
-            afi, _, safi = value.partition("-")
+            afi, _sep, safi = value.partition("-")
             fam = family_from_name(afi, safi or "unicast")
             if fam is None:
                 raise CommandError(f"family-allowed {value!r}: expected ipv4-unicast or ipv6-unicast")

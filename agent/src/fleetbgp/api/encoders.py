@@ -251,7 +251,7 @@ class JsonEncoder:
         peer = event.peer
         out = []
         if upd.eor is not None:
-            afi, _, safi = family_name(upd.eor).partition(" ")
+            afi, _sep, safi = family_name(upd.eor).partition(" ")
             body = f'"message": {{"eor": {{"afi": "{afi}", "safi": "{safi}"}}}}'
             return [self._message("update", peer, event.direction, body)]
         if upd.withdraw:
@@ -308,7 +308,7 @@ class JsonEncoder:
         rr: RouteRefresh | None = event.refresh
         if rr is None:
             return []
-        afi, _, safi = family_name(rr.family).partition(" ")
+        afi, _sep, safi = family_name(rr.family).partition(" ")
         subtype = {0: "query", 1: "begin", 2: "end"}.get(rr.subtype, str(rr.subtype))
         body = f'"route-refresh": {{"afi": "{afi}", "safi": "{safi}", "subtype": "{subtype}"}}'
         return [self._message("refresh", event.peer, event.direction, body)]
@@ -392,7 +392,7 @@ class TextEncoder:
         rr = event.refresh
         if rr is None:
             return []
-        afi, _, safi = family_name(rr.family).partition(" ")
+        afi, _sep, safi = family_name(rr.family).partition(" ")
         subtype = {0: "query", 1: "begin", 2: "end"}.get(rr.subtype, str(rr.subtype))
         return [f"neighbor {event.peer.peer_address} {event.direction} route-refresh "
                 f"afi {afi} safi {safi} {subtype}"]

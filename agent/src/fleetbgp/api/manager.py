@@ -217,7 +217,7 @@ class ApiManager:
         """Tell each peer whether a program wants the UPDATEs it sends (decoding them costs)."""
         for peer in self.speaker.peers.values():
             subscribers = self._subscribers(peer.address, peer.neighbor)
-            peer.report_sent = any(api.send.update for _, api in subscribers)
+            peer.report_sent = any(api.send.update for _sub, api in subscribers)
 
     def _on_event(self, event: PeerEvent) -> None:
         for runner, api in self._subscribers(event.peer.address, event.peer.neighbor):
@@ -260,7 +260,7 @@ class ApiManager:
             return self._peers_of[name]
         peers = self.speaker.peers
         listing = [addr for addr, peer in peers.items()
-                   if any(sub.name == name for sub, _ in self._subscribers(addr, peer.neighbor))]
+                   if any(sub.name == name for sub, _api in self._subscribers(addr, peer.neighbor))]
         found = None if len(listing) == len(peers) else listing
         self._peers_of[name] = found
         return found

@@ -251,7 +251,7 @@ class ProcessRunner:
         the definition it ran under) and start the new one at once, without backoff."""
         self._next_definition = definition
         self._restart_now = True
-        for _ in range(200):  # a program being spawned right now: let it start, then end it
+        for _attempt in range(200):  # a program being spawned right now: let it start, then end it
             if self.state != "starting":
                 break
             await asyncio.sleep(0.01)

@@ -246,6 +246,6 @@ def _decode_auth(data: bytes, length: int) -> AuthSection:
     if auth_type is AuthType.SIMPLE:
         password = bytes(data[HEADER_LEN + 3:HEADER_LEN + auth_len])
         return AuthSection(auth_type, auth_len, key_id, 0, password)
-    _, _, _, sequence = _KEYED_HEAD.unpack_from(data, HEADER_LEN)
+    _auth_type, _auth_len, _key_id, sequence = _KEYED_HEAD.unpack_from(data, HEADER_LEN)
     start = HEADER_LEN + KEYED_HEAD_LEN
     return AuthSection(auth_type, auth_len, key_id, sequence, bytes(data[start:start + auth_type.digest_len]))

@@ -85,7 +85,7 @@ def _family(address: str) -> socket.AddressFamily:
 
 
 def _sockaddr(address: str, port: int) -> tuple[str, int] | tuple[str, int, int, int]:
-    addr, _, scope = address.partition("%")
+    addr, _sep, scope = address.partition("%")
     if ":" not in addr:
         return (addr, port)
     return (addr, port, 0, socket.if_nametoindex(scope) if scope else 0)
@@ -362,7 +362,7 @@ class BfdService:
                 host += "%" + peer.partition("%")[2]  # a link-local source needs the peer's interface
             low, high = SOURCE_PORTS
             # RFC 5881 4: a source port of the range, unique per session: random tries, then a scan.
-            candidates = [self._rng.randint(low, high) for _ in range(32)]
+            candidates = [self._rng.randint(low, high) for _draw in range(32)]
             for port in [*candidates, *range(low, high + 1)]:
                 try:
                     sock.bind(_sockaddr(host, port))
@@ -486,7 +486,7 @@ class BfdService:
     # -- receiving (BFD thread) ------------------------------------------------------------------
 
     def _readable(self, sock: socket.socket) -> None:
-        for _ in range(64):  # a bounded batch: timers run between batches
+        for _packet in range(64):  # a bounded batch: timers run between batches
             try:
                 data, ancdata, _flags, addr = sock.recvmsg(MAX_DATAGRAM, _ANCILLARY)
             except (BlockingIOError, InterruptedError):

@@ -124,7 +124,7 @@ class Lexer:
         return (lineno, col, length)
 
     def location(self, stmt: Statement, index: int = 0) -> Location:
-        line, col, _ = self._span(stmt, index)
+        line, col, _length = self._span(stmt, index)
         return Location(self.file, line, col)
 
     def location_after(self, stmt: Statement, index: int) -> Location:
@@ -213,4 +213,3 @@ class Lexer:
             stmt = Statement(words, ";", tuple(segs))
             self._missing_semicolon(stmt)
             yield stmt
-

@@ -639,7 +639,7 @@ class BfdBlock(Block):
         return SkipBlock(self.parser, stmt, "bfd")
 
     def close(self, stmt: Statement | None) -> None:
-        v = {key: value for key, (value, _, _) in self.values.items()}
+        v = {key: value for key, (value, _loc, _word) in self.values.items()}
         failed = self.had_errors()
         kind = v.get("auth")
         password: Secret | None = v.get("auth_password")
@@ -1288,7 +1288,7 @@ class EnvBlock(Block):
     def statement(self, stmt: Statement) -> None:
         words = stmt.words
         if len(words) == 1 and "=" in words[0]:
-            name, _, value = words[0].partition("=")
+            name, _sep, value = words[0].partition("=")
             parts = [name, value]
         elif len(words) == 3 and words[1] == "=":
             parts = [words[0], unquote(words[2])]
@@ -1382,7 +1382,7 @@ class HealthCheckBlock(Block):
         self.failed.add("ip")
         for text, i in self.parser.name_list(stmt, "ip PREFIX; (or ip [ PREFIX ... ];)"):
             try:
-                family, _ = parse_prefix([text])
+                family, _nlri = parse_prefix([text])
             except RouteError as exc:
                 self.parser.error(stmt, i, exc.message)
                 continue
@@ -1533,8 +1533,8 @@ class HealthCheckBlock(Block):
             if word == "type":
                 qtype = unquote(words[i + 1]).upper()
                 if qtype not in _DNS_TYPES:
-                    self.parser.error(stmt, i + 1, f"check dns: type {words[i + 1]!r}: expected one of "
-                                              f"{', '.join(_DNS_TYPES)}")
+                    self.parser.error(stmt, i + 1, f"check dns: type {words[i + 1]!r}: expected one "
+                                      f"of {', '.join(_DNS_TYPES)}")
                     return None
             elif word == "server":
                 server = self.parser.address(stmt, i + 1)
@@ -1664,7 +1664,7 @@ class HealthCheckBlock(Block):
         fields: dict[str, Any] = {k: v for k, v in f.items() if k not in ("check", "next_hop")}
         fields.update((k, tuple(v)) for k, v in self.hooks.items())
         self.parser.healthchecks[self.name] = HealthCheck(
-            name=self.name, ips=tuple(p for p, _ in self.ips), check=f["check"], next_hop=next_hop,
+            name=self.name, ips=tuple(p for p, _loc in self.ips), check=f["check"], next_hop=next_hop,
             **fields, source=self.loc)
 
 
@@ -2006,7 +2006,7 @@ class Parser:
                 self.errors_at(loc, f"listen {addr} {port} is given twice")
                 continue
             out.append((addr, port))
-        used_ports = {port for _, port in out}
+        used_ports = {port for _name, port in out}
         for n in neighbors:
             if n.listen_port and n.listen_port not in used_ports:
                 self.errors_at(n.source, f"neighbor {n.peer_address} has 'listen {n.listen_port}', but no "
@@ -2088,10 +2088,10 @@ class Parser:
                 ok = False
         md5 = get("md5_password")
         names = [(key, get(key)) for key in ("host_name", "domain_name") if get(key) is not None]
-        if sum(len(value.encode()) for _, value in names) > MAX_FQDN_BYTES:
-            self.errors_at(fields[names[-1][0]][1], f"host-name and domain-name together are longer than "
-                                                     f"{MAX_FQDN_BYTES} bytes: they go in the OPEN message, "
-                                                     "whose capabilities hold 255 bytes at most")
+        if sum(len(value.encode()) for _key, value in names) > MAX_FQDN_BYTES:
+            self.errors_at(fields[names[-1][0]][1],
+                           f"host-name and domain-name together are longer than {MAX_FQDN_BYTES} "
+                           "bytes: they go in the OPEN message, whose capabilities hold 255 bytes at most")
             ok = False
         md5_base64 = get("md5_base64", False)
         if md5 is not None:
@@ -2158,10 +2158,9 @@ class Parser:
             source_interface=get("source_interface"), families=fams, capabilities=capabilities,
             static_routes=routes, flow_routes=tuple(flows.values()), api=tuple(apis), bfd=get("bfd"),
             watchdogs={dog: tuple(group) for dog, group in watchdogs.items()},
-            inherit=tuple(name for name, _ in spec.inherits), source=spec.loc)
+            inherit=tuple(name for name, _loc in spec.inherits), source=spec.loc)
 
 
 def parse_text(text: str, filename: str = "<config>") -> Config:
     """Parse a config. Raises ConfigError listing every problem found."""
     return Parser(text, filename).parse()
-

@@ -66,17 +66,14 @@ class SpeakerPort(RouteSink, Protocol):
 
     def select(self, neighbors: Sequence[str] | None) -> Sequence[PeerView]:
         """The peers named (None: all); ValueError naming an unknown or malformed one."""
-        ...
 
     def set_maintenance(self, on: bool) -> None: ...
 
     def request_restart(self, graceful: bool) -> Mapping[str, Any]:
         """Stop soon and exit with the restart status; graceful: keep graceful restart going
         (RFC 4724/8538). Returns what will happen, for the reply."""
-        ...
 
     async def reload(self, *, dry_run: bool = False,
                      candidate: tuple[str, str, Mapping[str, str]] | None = None) -> ReloadOutcome:
         """Re-read the config (or plan `candidate`, (name, text, env), with dry_run). Serialised by the
         Speaker itself: callers take no lock."""
-        ...

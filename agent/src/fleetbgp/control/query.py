@@ -91,7 +91,7 @@ class RouteQuery:
                         continue
                     attrs = table[nlri]
                     if (attrs is None and not self.received) or (contains is not None
-                                                                and not contains(nlri)):
+                                                                 and not contains(nlri)):
                         continue
                     count += 1
                     if self.limit and returned >= self.limit:

@@ -128,7 +128,7 @@ def prefixes_from_args(args: Mapping[str, Any]) -> list[tuple[Family, bytes]]:
             fam, nlri = parse_prefix(toks)
             if len(toks) > 1:
                 # Attributes are checked; a path-information says which path of the prefix goes.
-                _, path_id = parse_route_attributes(toks, fam, 1, require_next_hop=False)
+                _attrs, path_id = parse_route_attributes(toks, fam, 1, require_next_hop=False)
                 if path_id:
                     check_path_family(fam, 0)
                     nlri = path_key(nlri, path_id)

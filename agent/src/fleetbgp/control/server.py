@@ -50,12 +50,12 @@ class ControlServer:
     Everything runs on the event loop thread, like every other caller of the Speaker."""
 
     def __init__(self, speaker: SpeakerPort, settings: AgentSettings, *,
-                 commands: Mapping[str, Command] = COMMANDS) -> None:
+                 commands: Mapping[str, Command] | None = None) -> None:
         self.speaker = speaker
         self.settings = settings
         self.path = settings.control_socket
         self.max_clients = settings.control_max_clients
-        self.commands = commands
+        self.commands = COMMANDS if commands is None else commands
         self._context = Context(speaker, self.path)
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.Task[None]] = set()
@@ -318,4 +318,3 @@ def _chown_group(path: str, gid: int) -> None:
         os.chown(path, -1, gid)
     except OSError as exc:
         log.warning("cannot give %s to group %d: %s", path, gid, exc.strerror)
-

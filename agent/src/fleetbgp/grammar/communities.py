@@ -70,7 +70,7 @@ def parse_community(text: str) -> int:
     if named is not None:
         return named
     if ":" in text:
-        hi, _, lo = text.partition(":")
+        hi, _sep, lo = text.partition(":")
         h, low = decimal(hi, U16), decimal(lo, U16)
         if h is None or low is None:
             raise ValueError(f"community {text!r}: expected ASN:VALUE, both 0..65535")

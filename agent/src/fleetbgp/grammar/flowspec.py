@@ -120,7 +120,6 @@ PORTS = {"ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "domain
          "ssdp": 1900, "http-alt": 8080}
 
 
-
 @dataclass(frozen=True, slots=True)
 class _Syntax:
     """How a component type is written (the codec's Kind has its name and limits)."""
@@ -145,8 +144,6 @@ _SYNTAX: dict[int, dict[int, _Syntax]] = {
                DSCP: _Syntax("traffic-class"), FLOW_LABEL: _Syntax("flow-label"), **_COMMON_SYNTAX},
 }
 _FRAGMENT_DEFINED = {AFI_IPV4: 0x0F, AFI_IPV6: 0x0E}  # RFC 8956 3.6: no DF bit in IPv6
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +187,6 @@ _OTHER_FAMILY_HINT = {
     (AFI_IPV6, "destination-ipv4"): "an IPv4 prefix needs an ipv4 flow rule",
     (AFI_IPV6, "source-ipv4"): "an IPv4 prefix needs an ipv4 flow rule",
 }
-
 
 
 def _prefix_text(comp: PrefixComponent, afi: int, exabgp: bool = False) -> str:
@@ -248,7 +244,6 @@ def _operator_values(comp: OperatorComponent, kind: _Kind, exabgp: bool) -> list
     return values
 
 
-
 def _kind(rule: FlowRule, comp: Component) -> _Kind:
     return _KINDS[rule.afi][comp.type]
 
@@ -297,7 +292,7 @@ def _exabgp_items(rule: FlowRule) -> list[tuple[str, list[str], str]]:
 
 def flow_string(rule: FlowRule, next_hop: str | None = None) -> str:
     """ExaBGP's one-line form: 'flow destination-ipv4 10.0.0.0/24 protocol =tcp'."""
-    text = "flow" + "".join(f" {name} {line}" for name, _, line in _exabgp_items(rule))
+    text = "flow" + "".join(f" {name} {line}" for name, _values, line in _exabgp_items(rule))
     if next_hop:
         text += f" next-hop {next_hop}"
     return text
@@ -306,7 +301,7 @@ def flow_string(rule: FlowRule, next_hop: str | None = None) -> str:
 def flow_json(rule: FlowRule, next_hop: str | None = None) -> dict[str, Any]:
     """The flow NLRI as ExaBGP 5's JSON encoder writes it (Flow.json)."""
     out: dict[str, Any] = {}
-    for name, values, _ in _exabgp_items(rule):
+    for name, values, _line in _exabgp_items(rule):
         out[name] = values
     if next_hop:
         out["next-hop"] = next_hop
@@ -544,7 +539,6 @@ def format_nlri(family: tuple[int, int], item: bytes) -> str:
         return f"flow (malformed: {exc}) 0x{item.hex()}"
 
 
-
 # The codec registered a placeholder; nlri_to_prefix shows flow NLRI this way from now on.
 register_safi(SAFI_FLOWSPEC, split_nlri, format_nlri)
 
@@ -691,7 +685,7 @@ def _redirect(value: str) -> tuple[bytes | None, str | None]:
 
 def _flag(key: str, value: Any) -> bool:
     if value is None or value is True or value == "" or (isinstance(value, str)
-                                                          and value.lower() in ("true", "yes")):
+                                                         and value.lower() in ("true", "yes")):
         return True
     if value is False or (isinstance(value, str) and value.lower() in ("false", "no")):
         return False
@@ -761,7 +755,7 @@ def parse_actions(then: Mapping[str, Any]) -> FlowActions:
                 unit = "packets"
             set_rate(key)
             comms.append(rate_community(TRAFFIC_RATE_PACKETS if unit == "packets" else TRAFFIC_RATE,
-                                     rate))
+                                        rate))
         elif key == "redirect":
             for item in _listed(value):
                 if not isinstance(item, str):

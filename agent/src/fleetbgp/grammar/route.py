@@ -117,7 +117,7 @@ def parse_asn(text: str) -> int | None:
     """An AS number 1..4294967295, plain (65001) or asdot (1.10 = 65546, RFC 5396); None if invalid."""
     value: int | None
     if "." in text:
-        hi, _, lo = text.partition(".")
+        hi, _sep, lo = text.partition(".")
         h, low = _uint(hi, U16), _uint(lo, U16)
         if h is None or low is None:
             return None
@@ -431,7 +431,7 @@ def _parse(toks: tuple[str, ...], family: Family, require_next_hop: bool) -> _Pa
 
 def _largest(seen: dict[str, int], fields: dict[str, Any]) -> int:
     """The index of the keyword whose value takes the most room (where to point an error)."""
-    sizes = {"as-path": 4 * sum(len(asns) for _, asns in fields.get("as_path", ())),
+    sizes = {"as-path": 4 * sum(len(asns) for _seg_type, asns in fields.get("as_path", ())),
              "community": 4 * len(fields.get("communities", ())),
              "large-community": 12 * len(fields.get("large_communities", ())),
              "extended-community": 8 * len(fields.get("ext_communities", ()))}
@@ -450,7 +450,7 @@ def parse_attributes(tokens: Sequence[str], family: Family, start: int = 0, *,
     """The attributes in tokens[start:]. RouteError indexes are into `tokens`; a missing next-hop
     points at tokens[start - 1] (the prefix, in a route). For places that take attributes but no
     route of their own (health check options): `path-information` is an error there."""
-    attrs, _, where = _parse_cached(tokens, family, start, require_next_hop)
+    attrs, _path_id, where = _parse_cached(tokens, family, start, require_next_hop)
     if where >= 0:
         raise RouteError(where + start, f"'{PATH_KEYWORD}' names a path of a route, it cannot be "
                                         "given here")
@@ -460,7 +460,7 @@ def parse_attributes(tokens: Sequence[str], family: Family, start: int = 0, *,
 def parse_route_attributes(tokens: Sequence[str], family: Family, start: int = 0, *,
                            require_next_hop: bool = True) -> tuple[Attributes, int | None]:
     """(attributes, path id or None) of a route from tokens[start:]; errors as parse_attributes."""
-    attrs, path_id, _ = _parse_cached(tokens, family, start, require_next_hop)
+    attrs, path_id, _where = _parse_cached(tokens, family, start, require_next_hop)
     return attrs, path_id
 
 

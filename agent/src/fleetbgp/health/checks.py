@@ -93,7 +93,7 @@ async def tcp_check(host: str, port: int, timeout: float) -> Result:
     start = time.monotonic()
     where = _hostport(host, port)
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except TimeoutError:
         return Result(False, f"tcp {where}: no connection within {timeout:g} s")
     except OSError as exc:
@@ -220,14 +220,14 @@ def parse_response(data: bytes, ident: int, name: str, qtype: int) -> DnsAnswer:
     """Check that `data` answers our query and read its answer section."""
     if len(data) < 12:
         raise DnsError("short DNS message")
-    rid, flags, qd, an, _, _ = struct.unpack_from("!HHHHHH", data)
+    rid, flags, qd, an, _ns_count, _ar_count = struct.unpack_from("!HHHHHH", data)
     if rid != ident:
         raise DnsError("answer to another query (id mismatch)")
     if not flags & 0x8000:
         raise DnsError("not a response")
     offset = 12
     want = encode_name(name)
-    for _ in range(qd):
+    for _question in range(qd):
         qname, offset = _read_name(data, offset)
         if offset + 4 > len(data):
             raise DnsError("truncated question")
@@ -236,8 +236,8 @@ def parse_response(data: bytes, ident: int, name: str, qtype: int) -> DnsAnswer:
         if encode_name(qname).lower() != want.lower() or rtype != qtype:
             raise DnsError("answer to another question")
     answers: list[tuple[int, str]] = []
-    for _ in range(an):
-        _, offset = _read_name(data, offset)
+    for _answer in range(an):
+        _name, offset = _read_name(data, offset)
         if offset + 10 > len(data):
             raise DnsError("truncated answer")
         rtype, _rclass, _ttl, length = struct.unpack_from("!HHIH", data, offset)
@@ -349,7 +349,7 @@ async def run_command(command: str, timeout: float,
         command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, env=full_env, start_new_session=True)
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        out, _stderr = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
         _kill_group(proc)
         with contextlib.suppress(Exception):

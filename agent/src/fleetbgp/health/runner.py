@@ -119,7 +119,7 @@ class CheckRunner:
         if task is None:
             return
         task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=STOP_WAIT)
+        done, _pending = await asyncio.wait({task}, timeout=STOP_WAIT)
         if not done:
             log.error("healthcheck %s: its task did not stop within %g s", self.name, STOP_WAIT)
         elif not task.cancelled() and task.exception() is not None:

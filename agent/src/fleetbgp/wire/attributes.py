@@ -64,7 +64,7 @@ class Attributes:
              large_communities: tuple[tuple[int, int, int], ...] = (),
              other: tuple[tuple[int, int, bytes], ...] = ()) -> Attributes:
         key: _Key = (origin, as_path, next_hop, med, local_pref, atomic_aggregate, aggregator,
-               communities, ext_communities, large_communities, other)
+                     communities, ext_communities, large_communities, other)
         found = _INTERN.get(key)
         if found is not None:
             return found
@@ -245,7 +245,7 @@ def encode_attributes(attrs: Attributes, ctx: EncodeContext, *, ipv4_next_hop: b
         add(OPTIONAL | TRANSITIVE, AttrCode.EXTENDED_COMMUNITIES,
             struct.pack(f"!{len(attrs.ext_communities)}Q", *sorted(attrs.ext_communities)))
     if not ctx.asn4:
-        if any(asn > 0xFFFF for _, asns in path for asn in asns):
+        if any(asn > 0xFFFF for _seg_type, asns in path for asn in asns):
             as4 = tuple(seg for seg in path if seg[0] in (SegType.AS_SET, SegType.AS_SEQUENCE))
             add(OPTIONAL | TRANSITIVE, AttrCode.AS4_PATH, _encode_path(as4, True))
         if need_as4_aggregator and attrs.aggregator is not None:
@@ -262,7 +262,7 @@ def encode_attributes(attrs: Attributes, ctx: EncodeContext, *, ipv4_next_hop: b
         add(flags | PARTIAL, code, value)
     if attrs.other:
         parts.sort(key=lambda part: part[0])  # stable: the modelled ones are already in order
-    return b"".join(raw for _, raw in parts)
+    return b"".join(raw for _code, raw in parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,9 +392,9 @@ def _decode_one(code: int, value: bytes, ctx: DecodeContext, out: DecodedAttribu
         f["origin"] = value[0]
     elif code == AttrCode.AS_PATH:
         path = _decode_path(value, ctx.asn4)
-        if any(0 in asns for _, asns in path):  # RFC 7607 2
+        if any(0 in asns for _seg_type, asns in path):  # RFC 7607 2
             raise _Malformed("AS_PATH contains AS 0", UpdateSub.MALFORMED_AS_PATH)
-        if not ctx.ibgp and any(t in _CONFED_SEGMENTS for t, _ in path):
+        if not ctx.ibgp and any(t in _CONFED_SEGMENTS for t, _asns in path):
             # RFC 5065 5: we are in no confederation, so an external peer is never in ours.
             raise _Malformed("AS_PATH with confederation segments from an eBGP peer",
                              UpdateSub.MALFORMED_AS_PATH)
@@ -441,9 +441,9 @@ def _decode_one(code: int, value: bytes, ctx: DecodeContext, out: DecodedAttribu
             out.notes.append("AS4_PATH from a 4-octet speaker discarded")
             return
         as4_path = _decode_path(value, True)
-        if any(t not in (SegType.AS_SET, SegType.AS_SEQUENCE) for t, _ in as4_path):
+        if any(t not in (SegType.AS_SET, SegType.AS_SEQUENCE) for t, _asns in as4_path):
             raise _Malformed("AS4_PATH with confederation segments")  # RFC 6793 6
-        if any(0 in asns for _, asns in as4_path):  # RFC 7607 2
+        if any(0 in asns for _seg_type, asns in as4_path):  # RFC 7607 2
             raise _Malformed("AS4_PATH contains AS 0")
         f["as4_path"] = as4_path
     elif code == AttrCode.AS4_AGGREGATOR:

@@ -93,11 +93,11 @@ def _upper_bound(attrs: Attributes) -> int:
     aside), counted without encoding: every attribute with an extended (4-byte) header, the eBGP
     prepend, LOCAL_PREF, the largest next hop or MP_REACH header, the maintenance MED."""
     size = HEADER_LEN + 4 + 5 + 8 + 8 + 4 + 12 + 48 + _MED  # ORIGIN MED LOCAL_PREF ATOMIC AGGREGATOR NH
-    size += 4 + 6 + sum(2 + 2 * (len(asns) // 255) + 4 * len(asns) for _, asns in attrs.as_path)
+    size += 4 + 6 + sum(2 + 2 * (len(asns) // 255) + 4 * len(asns) for _seg_type, asns in attrs.as_path)
     size += 4 + 4 * len(attrs.communities)
     size += 4 + 8 * len(attrs.ext_communities)
     size += 4 + 12 * len(attrs.large_communities)
-    size += sum(4 + len(value) for _, _, value in attrs.other)
+    size += sum(4 + len(value) for _flags, _code, value in attrs.other)
     return size
 
 

@@ -42,6 +42,7 @@ class FlowSpecError(ValueError):
         self.component = component
         self.reason = reason
 
+
 # ---------------------------------------------------------------------------------------------
 # Component types (IANA "Flow Spec Component Types")
 
@@ -402,6 +403,7 @@ TRAFFIC_MARKING = 0x8009  # last octet: DSCP
 TRAFFIC_RATE_PACKETS = 0x800C  # RFC 8955 7 (IANA, from draft-ietf-idr-flowspec-packet-rate)
 REDIRECT_NEXT_HOP = 0x0800  # draft-simpson-idr-flowspec-redirect: redirect to the MP next hop
 REDIRECT_NEXT_HOP_COPY = 0x01  # its last octet: copy, not redirect
+
 
 def action_community(kind: int, payload: bytes) -> bytes:
     return struct.pack("!H", kind) + payload

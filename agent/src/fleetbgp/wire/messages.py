@@ -173,7 +173,7 @@ class Capabilities:
                                reason=f"capability {code} overruns its parameter")
             pos += 2 + length
             if code == Capability.MULTIPROTOCOL and length == 4:
-                afi, _, safi = struct.unpack("!HBB", value)
+                afi, _reserved, safi = struct.unpack("!HBB", value)
                 fam = Family(afi, safi)
                 if fam not in caps.families:
                     caps.families.append(fam)
@@ -412,7 +412,7 @@ class Notification:
         when a Hard Reset carries it; None when there is none or it overruns the data."""
         note = self.hard_reset_of or self
         if note.code != ErrCode.CEASE or note.subcode not in (CeaseSub.ADMINISTRATIVE_SHUTDOWN,
-                                                               CeaseSub.ADMINISTRATIVE_RESET):
+                                                              CeaseSub.ADMINISTRATIVE_RESET):
             return None
         if not note.data or note.data[0] + 1 > len(note.data):
             return None
@@ -688,7 +688,7 @@ def pack_announce(fam: Family, attrs: Attributes, items: list[bytes], ctx: Encod
     in_body = next_hop_in_body(fam, attrs, ctx)
     if in_body:
         head = encoded_attrs if encoded_attrs is not None else encode_attributes(attrs, ctx,
-                                                                                  ipv4_next_hop=True)
+                                                                                 ipv4_next_hop=True)
         room = max_body - 4 - len(head)
         prefix = b"\x00\x00" + struct.pack("!H", len(head)) + head
         if items and room < max(len(item) for item in items):
@@ -696,7 +696,7 @@ def pack_announce(fam: Family, attrs: Attributes, items: list[bytes], ctx: Encod
         yield from _chunked(items, room, lambda chunk: frame(MsgType.UPDATE, prefix + chunk))
         return
     head = encoded_attrs if encoded_attrs is not None else encode_attributes(attrs, ctx,
-                                                                              ipv4_next_hop=False)
+                                                                             ipv4_next_hop=False)
     nh = _mp_next_hop_bytes(attrs, fam, ctx)
     mp_head = struct.pack("!HBB", fam.afi, fam.safi, len(nh)) + nh + b"\x00"
     # 4 bytes: an extended-length attribute header; 4 more: the two length fields of the UPDATE.
