@@ -1,23 +1,39 @@
 #!/usr/bin/env bash
-# test-collection.sh [--sanity-only|--units-only] [ansible-test sanity options...]
+# test-collection.sh [--sanity-only|--units-only|--docs-only] [ansible-test sanity options...]
 #
-# The Ansible collection's own tests: `ansible-test sanity` and the module unit tests. Exits
-# non-zero if either fails (both always run, unless one is chosen).
+# The Ansible collection's own checks, run the way the ecosystem runs them, on what we ship: the
+# collection is built (`ansible-galaxy collection build`; galaxy.yml's build_ignore leaves out the
+# agent's tests, the lab, bench, scripts/*.sh, ...) and installed from that tarball into a temporary
+# collections path (`ansible-galaxy collection install --offline`). On the installed copy:
 #
-# Sanity runs on what the collection ships: `ansible-galaxy collection build` (galaxy.yml's
-# build_ignore leaves out the agent's tests, the lab, bench, scripts, ...) unpacked into a temporary
-# .../ansible_collections/fleet/bgp, minus agent/ (see AGENT_REASON below), with
-# `ansible-test sanity --local --python 3.11`. Every sanity test runs; none is skipped with
-# --skip-test. Unavoidable exceptions are in tests/sanity/ignore-2.19.txt, each with its reason.
+#   sanity  `ansible-test sanity --local --python 3.11`: every sanity test, on everything shipped,
+#           agent/ included (the agent's source ships for the agent role to build wheels from). None
+#           is skipped with --skip-test. Exceptions, if any, are in tests/sanity/ignore-X.Y.txt, the
+#           file ansible-test itself reads for the ansible-core X.Y it runs under, each with its reason.
+#           Then the tests that depend on the Python version (compile, import) on every other Python
+#           that this ansible-core supports and that is installed here (pythonX.Y on PATH, or pyenv's).
+#   units   `ansible-test units --local --python 3.11`: tests/unit (modules, module_utils, controller
+#           tests, the roles' tools) against the shipped agent source and the shipped fake speaker
+#           (tests/unit/fakes). Then, on the checkout, the few unit tests marked `checkout` that need
+#           what is not shipped (galaxy.yml, scripts/module-docs.py): scripts/run-pytest.sh -m checkout.
+#   docs    `antsibull-docs lint-collection-docs --plugin-docs`: module and role docs, their markup
+#           and cross-references.
+#
+# Every stage runs (unless one is chosen); the exit status is 1 if any failed.
+#
+# Python versions on this machine (Debian 12 + pyenv): 3.11 is the controller and runs everything;
+# compile and import also run on 3.8, 3.9, 3.10, 3.12 and 3.13 when pyenv has them (it does on the
+# developers' machines and CI); a version that is not installed is named as "not run" in the output.
+# Units run on 3.11 only (the agent, which the modules' tests drive, needs Python >= 3.11).
+#
+# Another ansible-core: VENV=.matrix/core-2.16 scripts/test-collection.sh uses that virtualenv's
+# ansible-test, ansible-galaxy and python (it needs pytest, pytest-xdist, pytest-timeout and
+# prometheus_client for the units: tests/unit/requirements.txt; antsibull-docs is taken from .venv if
+# that virtualenv has none). ansible-test then reads tests/sanity/ignore-<its X.Y>.txt.
 #
 # ansible-test installs each sanity test's tools (pylint, pycodestyle, voluptuous, yamllint, ...) from
 # the package index into its own cached virtualenvs (~/.ansible/test/venv): the first run takes a
 # minute or two, later runs reuse them. No container, no network beyond the package index.
-#
-# The unit tests (tests/unit/plugins) run with the repository's pytest, not `ansible-test units`:
-# they drive the modules against the agent's real control server (agent/src) with the fake speaker
-# of the agent's own tests (tests/agent/control_fakes.py), which are not part of the built
-# collection. tests/unit/plugins/conftest.py sets up the collection loader as ansible-test does.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -25,18 +41,12 @@ ROOT=$PWD
 VENV=${VENV:-.venv}
 PY="$ROOT/$VENV/bin/python"
 SANITY_PYTHON=${SANITY_PYTHON:-3.11}
-AGENT_REASON="agent/ is the agent's own Python package (Python >= 3.11 only; linted by ruff and tested
-    by pytest in 'make lint' and 'make unit'). The collection ships it as source for the agent role
-    to build wheels from: it is not Ansible plugin code, and ansible-test's rules for plugins
-    (pylint with Ansible's configuration, pep8 at 160 columns, shebangs) do not apply to it.
-    Links into it are replaced by copies first, so plugins/module_utils/fleetbgp_control.py (a
-    symlink to agent/src/fleetbgp/control_client.py) is checked in full, as a plugin file."
 
-run_sanity=1
-run_units=1
+run_sanity=1 run_units=1 run_docs=1
 case "${1:-}" in
-    --sanity-only) run_units=0; shift ;;
-    --units-only) run_sanity=0; shift ;;
+    --sanity-only) run_units=0 run_docs=0; shift ;;
+    --units-only) run_sanity=0 run_docs=0; shift ;;
+    --docs-only) run_sanity=0 run_units=0; shift ;;
 esac
 
 log() { printf '== %s\n' "$*"; }
@@ -46,6 +56,7 @@ if [[ ! -x "$PY" ]]; then
     exit 1
 fi
 export PATH="$ROOT/$VENV/bin:$PATH"
+CORE=$("$PY" -c 'from ansible.release import __version__ as v; print(".".join(v.split(".")[:2]))')
 
 # ansible-test puts pip into each new virtualenv with a get-pip.py it downloads from a host this
 # machine cannot reach. It takes a cached copy first: put a stand-in there that installs the pip
@@ -78,38 +89,34 @@ EOF
     mv "$cache.tmp" "$cache"
 }
 
-sanity() {
-    local work tree tarball
-    work=$(mktemp -d "${TMPDIR:-/tmp}/fleetbgp-sanity.XXXXXX")
-    trap 'rm -rf "$work"' RETURN
-    tree="$work/ansible_collections/fleet/bgp"
-    mkdir -p "$tree" "$work/build"
-
-    log "sanity: building the collection (galaxy.yml, build_ignore applied)"
-    "$ROOT/$VENV/bin/ansible-galaxy" collection build --output-path "$work/build" "$ROOT" >/dev/null
-    tarball=$(echo "$work"/build/*.tar.gz)
-    tar -xzf "$tarball" -C "$tree"
-
-    # Links into agent/ become copies, then agent/ goes (see AGENT_REASON).
-    while IFS= read -r -d '' link; do
-        target=$(readlink -f "$link")
-        case "$target" in
-            "$tree"/agent/*) cp --remove-destination "$target" "$link" ;;
-        esac
-    done < <(find "$tree" -type l -print0)
-    rm -rf "$tree/agent"
-    printf 'sanity: left out of the sanity tree:\n    %s\n' "$AGENT_REASON"
-    printf 'sanity: left out by galaxy.yml build_ignore (not shipped): %s\n' \
+# The collection built from this checkout and installed from its tarball, once for every stage.
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/fleetbgp-collection.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+TREE="$WORK/installed/ansible_collections/fleet/bgp"
+install_collection() {
+    log "building the collection (galaxy.yml, build_ignore applied) and installing the tarball (ansible-core $CORE)"
+    "$ROOT/$VENV/bin/ansible-galaxy" collection build --output-path "$WORK/build" "$ROOT" >/dev/null
+    "$ROOT/$VENV/bin/ansible-galaxy" collection install --offline --no-deps -p "$WORK/installed" \
+        "$WORK"/build/fleet-bgp-*.tar.gz >/dev/null
+    printf 'left out by galaxy.yml build_ignore (not shipped): %s\n' \
         "$("$PY" -c 'import sys, yaml; print(", ".join(yaml.safe_load(open(sys.argv[1])).get("build_ignore") or []))' galaxy.yml)"
+}
+
+sanity() {
+    local ignore="tests/sanity/ignore-$CORE.txt"
+    if [[ -f "$TREE/$ignore" ]]; then
+        echo "sanity: $(grep -cv '^\s*\(#\|$\)' "$TREE/$ignore") ignore entries in $ignore (read by ansible-test $CORE)"
+    else
+        echo "sanity: no $ignore: nothing ignored"
+    fi
     ensure_get_pip
     log "sanity: ansible-test sanity --local --python $SANITY_PYTHON $*"
     local rc=0
-    (cd "$tree" && "$ROOT/$VENV/bin/ansible-test" sanity --local --python "$SANITY_PYTHON" --color no "$@") \
-        || rc=1
+    (cd "$TREE" && ansible-test sanity --local --python "$SANITY_PYTHON" --color no "$@") || rc=1
 
     # The modules and module_utils run on the target's Python: the two tests that depend on the
-    # Python version (compile, import) also run on every other version ansible-test supports that is
-    # installed here (as pythonX.Y on PATH, or under pyenv); the others are named as not tested.
+    # Python version (compile, import) also run on every other version this ansible-test supports
+    # that is installed here (as pythonX.Y on PATH, or under pyenv); the others are named as not run.
     local v dir missing=()
     for v in $("$PY" -c 'from ansible_test._internal.constants import SUPPORTED_PYTHON_VERSIONS as V
 print(" ".join(V))'); do
@@ -119,11 +126,11 @@ print(" ".join(V))'); do
             continue
         fi
         log "sanity: compile and import on Python $v ($dir/python$v)"
-        (cd "$tree" && PATH="$dir:$PATH" "$ROOT/$VENV/bin/ansible-test" sanity --local --python "$v" \
+        (cd "$TREE" && PATH="$dir:$PATH" ansible-test sanity --local --python "$v" \
             --test compile --test import --color no) || rc=1
     done
     if ((${#missing[@]})); then
-        echo "sanity: compile and import not run on Python ${missing[*]}: not installed here"
+        echo "sanity: compile and import NOT RUN on Python ${missing[*]}: not installed here"
     fi
     return "$rc"
 }
@@ -145,20 +152,40 @@ python_dir() {
 }
 
 units() {
-    # tests/unit/plugins: the modules; tests/unit/roles: the tools the roles ship (e.g. the backup tool).
-    local rc=0 d
-    for d in tests/unit/plugins tests/unit/roles; do
-        log "units: pytest $d"
-        scripts/run-pytest.sh "$d" || rc=1
-    done
-    return $rc
+    local rc=0
+    if ! "$PY" -c 'import xdist, pytest_timeout, prometheus_client' 2>/dev/null; then
+        echo "units: $VENV lacks pytest-xdist, pytest-timeout or prometheus_client (ansible-test units runs" \
+             "pytest -n; see tests/unit/requirements.txt): 'make setup-venv' installs them into .venv" >&2
+        return 1
+    fi
+    log "units: ansible-test units --local --python $SANITY_PYTHON (the installed collection)"
+    # PYTHONPATH from the caller (agent/src of a checkout) would shadow the shipped agent source.
+    (cd "$TREE" && env -u PYTHONPATH ansible-test units --local --python "$SANITY_PYTHON" --color no) || rc=1
+    log "units: the tests that need the checkout (pytest -m checkout)"
+    scripts/run-pytest.sh tests/unit/plugins -q -m checkout || rc=1
+    return "$rc"
 }
 
-failed=()
-if ((run_sanity)); then sanity "$@" || failed+=(sanity); fi
-if ((run_units)); then units || failed+=(units); fi
+docs() {
+    local antsibull="$ROOT/$VENV/bin/antsibull-docs"
+    [[ -x "$antsibull" ]] || antsibull="$ROOT/.venv/bin/antsibull-docs"
+    log "docs: antsibull-docs lint-collection-docs --plugin-docs (the installed collection)"
+    (cd "$TREE" && "$antsibull" lint-collection-docs --plugin-docs .)
+}
+
+install_collection
+failed=() passed=()
+stage() {
+    local name=$1 start=$SECONDS
+    shift
+    if "$@"; then passed+=("$name"); else failed+=("$name"); fi
+    echo "test-collection: $name took $((SECONDS - start)) s"
+}
+if ((run_sanity)); then stage sanity sanity "$@"; fi
+if ((run_units)); then stage units units; fi
+if ((run_docs)); then stage docs docs; fi
 if ((${#failed[@]})); then
-    echo "test-collection: FAILED: ${failed[*]}" >&2
+    echo "test-collection: FAILED: ${failed[*]} (ansible-core $CORE)" >&2
     exit 1
 fi
-echo "test-collection: passed ($( ((run_sanity)) && echo -n 'sanity ')$( ((run_units)) && echo -n 'units'))"
+echo "test-collection: passed (${passed[*]}; ansible-core $CORE) in $SECONDS s"

@@ -1,10 +1,16 @@
-"""Unit tests of the collection's modules and module_utils, run with the repository's pytest.
+"""Unit tests of the collection's modules and module_utils.
 
-The modules import `ansible_collections.fleet.bgp...`: a temporary directory holding
-ansible_collections/fleet/bgp (a symlink to the repository root) and Ansible's collection loader
-make that work without installing the collection. The modules talk to the agent's real control
-server (fleetbgp.control.ControlServer) over a unix socket, with the fake speaker the agent's own
-control tests use (tests/agent/control_fakes.py)."""
+They run two ways: with the repository's pytest on the checkout (scripts/run-pytest.sh), and with
+`ansible-test units` on the collection installed from the built tarball (scripts/test-collection.sh).
+Everything they need ships in the collection: the agent's source (agent/src, put first on sys.path so
+that the shipped copy is tested, not an installed one) and the fake speaker (tests/unit/fakes).
+
+The modules import `ansible_collections.fleet.bgp...`. Installed, this collection already sits in a
+collections path (ansible-test has set up Ansible's collection loader for it). In the checkout, a
+temporary directory holding ansible_collections/fleet/bgp (a symlink to the repository root) and the
+collection loader make that work without installing the collection. The modules talk to the agent's
+real control server (fleetbgp.control.ControlServer) over a unix socket, with the fake speaker the
+agent's own control tests use."""
 
 from __future__ import annotations
 
@@ -18,20 +24,46 @@ from types import SimpleNamespace
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "tests" / "agent"))  # control_fakes
-
-COLLECTIONS = Path(tempfile.mkdtemp(prefix="fleetbgp-collections-"))
-atexit.register(shutil.rmtree, COLLECTIONS, ignore_errors=True)
-(COLLECTIONS / "ansible_collections" / "fleet").mkdir(parents=True)
-(COLLECTIONS / "ansible_collections" / "fleet" / "bgp").symlink_to(REPO, target_is_directory=True)
+REPO = Path(__file__).resolve().parents[3]  # the collection root: the checkout or the installed copy
+for _path in (REPO / "tests" / "unit" / "fakes", REPO / "agent" / "src"):  # control_fakes, fleetbgp
+    if str(_path) in sys.path:
+        sys.path.remove(str(_path))
+    sys.path.insert(0, str(_path))
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
+from ansible.utils.collection_loader import AnsibleCollectionConfig  # noqa: E402
 from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder  # noqa: E402
 
-_AnsibleCollectionFinder(paths=[str(COLLECTIONS)])._install()
+if REPO.parent.name == "fleet" and REPO.parent.parent.name == "ansible_collections":
+    COLLECTIONS = REPO.parent.parent.parent  # installed (ansible-test units)
+else:
+    COLLECTIONS = Path(tempfile.mkdtemp(prefix="fleetbgp-collections-"))
+    atexit.register(shutil.rmtree, COLLECTIONS, ignore_errors=True)
+    (COLLECTIONS / "ansible_collections" / "fleet").mkdir(parents=True)
+    (COLLECTIONS / "ansible_collections" / "fleet" / "bgp").symlink_to(REPO, target_is_directory=True)
+if AnsibleCollectionConfig.collection_finder is None:  # ansible-test's pytest plugin installs its own
+    _AnsibleCollectionFinder(paths=[str(COLLECTIONS)])._install()
 
 from control_fakes import sample_speaker, served  # noqa: E402
+
+# Tests marked `checkout` need what only the repository has (galaxy.yml, scripts/): they are skipped on
+# the installed collection, and scripts/test-collection.sh runs them on the checkout (-m checkout).
+IN_CHECKOUT = (REPO / "galaxy.yml").is_file()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "checkout: needs the repository checkout (galaxy.yml, scripts/); "
+                                       "skipped on the installed collection")
+
+
+def pytest_collection_modifyitems(config, items):
+    if IN_CHECKOUT:
+        return
+    skip = pytest.mark.skip(reason="needs the repository checkout (galaxy.yml, scripts/), not shipped: "
+                                   "scripts/test-collection.sh runs it there")
+    for item in items:
+        if item.get_closest_marker("checkout") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture

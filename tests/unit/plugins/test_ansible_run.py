@@ -99,6 +99,7 @@ def test_playbook_runs_all_modules(tmp_path, collections_path):
     assert speaker.maintenance is True
 
 
+@pytest.mark.checkout  # builds from galaxy.yml; `ansible-test units` runs this file on the installed tarball
 @pytest.mark.timeout(240)
 def test_collection_installed_from_the_built_tarball_works(tmp_path):
     build = tmp_path / "build"

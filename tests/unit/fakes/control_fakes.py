@@ -2,7 +2,11 @@
 a small fake Speaker with fake peers holding real adj-rib-out tables, and a control server run on
 an event loop in a background thread so that the blocking client and the CLI can talk to it; a raw
 line client of the socket (with the `speaker` / `conn` fixtures, which a test module imports by name)
-and the real Speaker with real, not started Peers behind a control server (`real_agent`)."""
+and the real Speaker with real, not started Peers behind a control server (`real_agent`).
+
+It lives under tests/unit/ because the collection ships it: the modules' unit tests (tests/unit/plugins,
+run by `ansible-test units` on the installed collection) use it as well as the agent's own tests
+(tests/agent, not shipped; the repository's pytest puts this directory on sys.path)."""
 
 from __future__ import annotations
 
