@@ -65,7 +65,7 @@ fuzz: setup-venv ## coverage-guided fuzzing (atheris): FUZZ_SECONDS per target [
 interop: setup ## interop tests against BIRD, GoBGP, ExaBGP: pytest tests/interop (root)
 	@$(INTEROP)
 
-collection: setup-venv ## the collection's tests: ansible-test sanity and the module unit tests
+collection: setup-venv ## on the built+installed tarball: ansible-test sanity (all tests), ansible-test units, antsibull-docs lint
 	@$(COLLECTION)
 
 lint-collection: setup-venv ## ansible-lint (production), role specs, template checks, galaxy build + installed-collection syntax check

@@ -96,8 +96,8 @@ TREE="$WORK/installed/ansible_collections/fleet/bgp"
 install_collection() {
     log "building the collection (galaxy.yml, build_ignore applied) and installing the tarball (ansible-core $CORE)"
     "$ROOT/$VENV/bin/ansible-galaxy" collection build --output-path "$WORK/build" "$ROOT" >/dev/null
-    "$ROOT/$VENV/bin/ansible-galaxy" collection install --offline --no-deps -p "$WORK/installed" \
-        "$WORK"/build/fleet-bgp-*.tar.gz >/dev/null
+    ANSIBLE_COLLECTIONS_PATH="$WORK/installed" "$ROOT/$VENV/bin/ansible-galaxy" collection install \
+        --offline --no-deps -p "$WORK/installed" "$WORK"/build/fleet-bgp-*.tar.gz >/dev/null
     printf 'left out by galaxy.yml build_ignore (not shipped): %s\n' \
         "$("$PY" -c 'import sys, yaml; print(", ".join(yaml.safe_load(open(sys.argv[1])).get("build_ignore") or []))' galaxy.yml)"
 }
