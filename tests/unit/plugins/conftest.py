@@ -54,6 +54,10 @@ IN_CHECKOUT = (REPO / "galaxy.yml").is_file()
 def pytest_configure(config):
     config.addinivalue_line("markers", "checkout: needs the repository checkout (galaxy.yml, scripts/); "
                                        "skipped on the installed collection")
+    if not config.pluginmanager.hasplugin("timeout"):
+        # pytest-timeout (tests/unit/requirements.txt) bounds the tests that run ansible-playbook; without
+        # it (`ansible-test units` without --requirements) the marker is known but not enforced.
+        config.addinivalue_line("markers", "timeout(seconds): pytest-timeout's limit for one test")
 
 
 def pytest_collection_modifyitems(config, items):
