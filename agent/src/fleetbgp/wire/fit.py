@@ -23,9 +23,12 @@ from .nlri import IPV4_UNICAST, Family
 
 class _Offered(Protocol):
     @property
-    def extended_message(self) -> bool: ...
+    def extended_message(self) -> bool:
+        ...
+
     @property
-    def extended_next_hop(self) -> Collection[Family]: ...
+    def extended_next_hop(self) -> Collection[Family]:
+        ...
 
 
 class RouteTarget(Protocol):
@@ -33,11 +36,16 @@ class RouteTarget(Protocol):
     here because wire/ imports nothing above it."""
 
     @property
-    def peer_address(self) -> str: ...
+    def peer_address(self) -> str:
+        ...
+
     @property
-    def families(self) -> Collection[Family]: ...
+    def families(self) -> Collection[Family]:
+        ...
+
     @property
-    def capabilities(self) -> _Offered: ...
+    def capabilities(self) -> _Offered:
+        ...
 
 
 # Sizes are measured on the sessions that make attributes longest: eBGP prepends our AS (a new
