@@ -30,7 +30,21 @@ for _path in (REPO / "tests" / "unit" / "fakes", REPO / "agent" / "src"):  # con
         sys.path.remove(str(_path))
     sys.path.insert(0, str(_path))
 
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
+try:
+    from ansible.module_utils.testing import patch_module_args  # ansible-core >= 2.19
+except ImportError:  # older ansible-core (the collection supports 2.16 and later): what it does there
+    import contextlib
+
+    from ansible.module_utils import basic
+
+    @contextlib.contextmanager
+    def patch_module_args(args):
+        saved = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = saved
 from ansible.utils.collection_loader import AnsibleCollectionConfig  # noqa: E402
 from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder  # noqa: E402
 
