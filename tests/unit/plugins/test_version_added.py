@@ -6,8 +6,9 @@ commit 9b37ae4, the one that wrote its changelog entry; nothing under plugins/, 
 or meta/ changed between it and the first changelog fragment). A thing in a frozen release says that
 release (options and return values may also say nothing: they then date from their module/entry
 point). A thing in no frozen release is new: it must say a version newer than the newest frozen
-one - the release being prepared (docs/dev/releasing.md). After a release, add its contents here
-(`scripts/release.sh` prints the command that lists them).
+one - the release being prepared (docs/dev/releasing.md). After a release, freeze its contents:
+`.venv/bin/python tests/unit/plugins/test_version_added.py --freeze X.Y.Z` writes
+tests/unit/plugins/released/X.Y.Z.yml (scripts/release.sh says so).
 
 Only the collection's own files are read (plugins/, roles/), so the test runs on the built tarball too.
 """
@@ -102,6 +103,9 @@ _AGENT_MAIN_010 = [
 RELEASED: dict[str, dict] = {
     "0.1.0": {"modules": _MODULES_010, "roles": {"agent:main": _AGENT_MAIN_010}},
 }
+FROZEN = Path(__file__).resolve().parent / "released"
+for _frozen in sorted(FROZEN.glob("*.yml")):
+    RELEASED[_frozen.stem] = yaml.safe_load(_frozen.read_text())
 
 
 def _version(text: object) -> tuple[int, ...]:
@@ -261,3 +265,32 @@ def test_the_frozen_release_is_still_there():
             have = {p for p, _ in _tree(spec["argument_specs"][entry].get("options") or {}, "options")}
             problems += [f"{release} role {key} option {o} is gone" for o in frozen if o not in have]
     assert not problems, "\n".join(problems) + "\n(a removal needs a breaking_changes fragment and an update here)"
+
+
+def _contents() -> dict:
+    """What the tree holds now, in the form of RELEASED."""
+    modules = {}
+    for name in _modules():
+        _, options, returns = _module(name)
+        modules[name] = {"options": sorted(p for p, _ in _tree(options, "suboptions")),
+                         "return": sorted(p for p, _ in _tree(returns, "contains"))}
+    roles = {}
+    for role, entry in _entry_points():
+        spec = yaml.safe_load((COLLECTION / "roles" / role / "meta" / "argument_specs.yml").read_text())
+        roles[f"{role}:{entry}"] = sorted(p for p, _ in _tree(spec["argument_specs"][entry].get("options") or {},
+                                                             "options"))
+    return {"modules": modules, "roles": roles}
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="freeze what a release contains, for this test")
+    parser.add_argument("--freeze", metavar="VERSION", required=True)
+    args = parser.parse_args()
+    _version(args.freeze)
+    FROZEN.mkdir(exist_ok=True)
+    target = FROZEN / f"{args.freeze}.yml"
+    target.write_text(f"# What fleet.bgp {args.freeze} contains (tests/unit/plugins/test_version_added.py --freeze)\n"
+                      + yaml.safe_dump(_contents(), sort_keys=True, width=120))
+    print(f"wrote {target.relative_to(COLLECTION)}")
