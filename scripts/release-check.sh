@@ -25,6 +25,7 @@ ROOT=$PWD
 VENV=${VENV:-.venv}
 PY="$ROOT/$VENV/bin/python"
 ACL="$ROOT/$VENV/bin/antsibull-changelog"
+export PATH="$ROOT/$VENV/bin:$PATH"
 SHIPPED=(plugins roles playbooks meta agent/src galaxy.yml)
 
 since=""

@@ -20,6 +20,7 @@ ROOT=$PWD
 VENV=${VENV:-.venv}
 PY="$ROOT/$VENV/bin/python"
 ACL="$ROOT/$VENV/bin/antsibull-changelog"
+export PATH="$ROOT/$VENV/bin:$PATH"  # antsibull-changelog runs ansible-doc to find the new modules and roles
 
 usage() { echo "usage: release.sh VERSION [--date YYYY-MM-DD] [--commit]" >&2; exit 2; }
 die() { echo "release: $*" >&2; exit 1; }
@@ -60,6 +61,7 @@ changelogs/fragments/$version.yml:
 "$ACL" lint || die "antsibull-changelog lint failed (above): fix the fragments first"
 
 echo "== fleet.bgp $current -> $version (${#fragments[@]} fragments)"
+trap 'echo "release: FAILED half-way; undo with: git checkout -- . && git clean -n changelogs  (then -f)" >&2' ERR
 # galaxy.yml: only the top-level version line
 sed -i -E "s/^version: .*/version: $version/" galaxy.yml
 sed -i -E "s/^__version__ = \"[^\"]+\"$/__version__ = \"$version\"/" agent/src/fleetbgp/__init__.py
