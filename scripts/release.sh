@@ -11,7 +11,7 @@
 #   3. `antsibull-changelog release`: the fragments become the VERSION entry of
 #      changelogs/changelog.yaml (new modules and roles are found by their version_added) and are
 #      deleted; CHANGELOG.md is regenerated;
-#   4. runs scripts/release-check.sh --since HEAD (lint, versions, CHANGELOG.md).
+#   4. runs scripts/release-check.sh --no-fragments (lint, versions, CHANGELOG.md).
 # Without --commit it commits nothing and prints the git commands; with --commit it commits
 # ("fleet.bgp VERSION") and makes the annotated tag vVERSION. Nothing is pushed or built.
 set -euo pipefail
@@ -71,7 +71,7 @@ sed -i -E "s/fleet-bgp-[0-9]+\.[0-9]+\.[0-9]+\.tar\.gz/fleet-bgp-$version.tar.gz
 # the plugin cache antsibull-changelog leaves behind is not part of the release
 rm -f changelogs/.plugin-cache.yaml
 
-scripts/release-check.sh --since HEAD
+scripts/release-check.sh --no-fragments
 
 git status --short
 if ((commit)); then
