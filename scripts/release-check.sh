@@ -73,12 +73,14 @@ else
     # fragments added since: files there now that the base's tree did not have
     added=$(comm -13 <(git ls-tree --name-only "$base" changelogs/fragments/ | sed 's|.*/||' | sort) \
                      <(find changelogs/fragments -maxdepth 1 -type f \( -name '*.yml' -o -name '*.yaml' \) \
-                          -printf '%f\n' | sort))
+                          -printf '%f\n' 2>/dev/null | sort))
     n_changed=$(grep -c . <<<"$changed" || true)
     n_added=$(grep -c . <<<"$added" || true)
     if ((n_changed > 0 && n_added == 0)); then
+        listed=$(head -20 <<<"$changed" | sed 's/^/    /')
+        ((n_changed > 20)) && listed+=$'\n'"    ... and $((n_changed - 20)) more"
         fail fragments "$n_changed shipped file(s) changed since $base but no fragment was added to changelogs/fragments/:
-$(head -20 <<<"$changed" | sed 's/^/    /')$( ((n_changed > 20)) && printf '\n    ... and %d more' $((n_changed - 20)))
+$listed
     Add one (docs/dev/releasing.md): changelogs/fragments/<topic>.yml with minor_changes/bugfixes/... or trivial."
     else
         ok fragments "since $base: $n_changed shipped file(s) changed, $n_added fragment(s) added"
