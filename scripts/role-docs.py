@@ -99,8 +99,9 @@ def _rows(options: dict, prefix: str = "") -> list[str]:
 def section(role: str) -> str:
     specs = load(role)
     out = [BEGIN.format(role=role), NOTE.format(role=role), "", "## Variables", "",
-           f"Every variable of the role, as `roles/{role}/meta/argument_specs.yml` declares it (Ansible checks "
-           f"them before the role runs; `ansible-doc -t role {COLLECTION}.{role}` shows the same). "
+           f"Every variable of the role, as `roles/{role}/meta/argument_specs.yml` declares it "
+           "(Ansible checks them before the role runs; "
+           f"`ansible-doc -t role {COLLECTION}.{role}` shows the same). "
            "Keys of a list's elements are written `variable[].key`.", ""]
     seen: dict[str, str] = {}
     for entry, spec in specs.items():

@@ -252,7 +252,7 @@ def test_the_frozen_release_is_still_there():
             if name not in modules:
                 problems.append(f"{release} module {name} is gone")
                 continue
-            _, options, returns = _module(name)
+            _, options, _returns = _module(name)
             have = {p for p, _ in _tree(options, "suboptions")}
             problems += [f"{release} module {name} option {o} is gone" for o in frozen["options"] if o not in have]
         entries = set(_entry_points())
