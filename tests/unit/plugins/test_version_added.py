@@ -157,6 +157,10 @@ def _tree(options: dict, child_key: str, prefix: str = "") -> list[tuple[str, di
     return out
 
 
+def _names(tree: list[tuple[str, dict]]) -> list[str]:
+    return [path for path, _spec in tree]
+
+
 def _released_in(kind: str, key: str, sub: str | None = None) -> str | None:
     """The first frozen release that had it (a module/entry point, or one of its options/returns)."""
     for release in sorted(RELEASED, key=_version):
@@ -252,17 +256,16 @@ def test_the_frozen_release_is_still_there():
             if name not in modules:
                 problems.append(f"{release} module {name} is gone")
                 continue
-            _, options, _returns = _module(name)
-            have = {p for p, _ in _tree(options, "suboptions")}
+            have = set(_names(_tree(_module(name)[1], "suboptions")))
             problems += [f"{release} module {name} option {o} is gone" for o in frozen["options"] if o not in have]
         entries = set(_entry_points())
         for key, frozen in content["roles"].items():
-            role, _, entry = key.partition(":")
+            role, entry = key.split(":", 1)
             if (role, entry) not in entries:
                 problems.append(f"{release} role {key} is gone")
                 continue
             spec = yaml.safe_load((COLLECTION / "roles" / role / "meta" / "argument_specs.yml").read_text())
-            have = {p for p, _ in _tree(spec["argument_specs"][entry].get("options") or {}, "options")}
+            have = set(_names(_tree(spec["argument_specs"][entry].get("options") or {}, "options")))
             problems += [f"{release} role {key} option {o} is gone" for o in frozen if o not in have]
     assert not problems, "\n".join(problems) + "\n(a removal needs a breaking_changes fragment and an update here)"
 
@@ -271,14 +274,14 @@ def _contents() -> dict:
     """What the tree holds now, in the form of RELEASED."""
     modules = {}
     for name in _modules():
-        _, options, returns = _module(name)
-        modules[name] = {"options": sorted(p for p, _ in _tree(options, "suboptions")),
-                         "return": sorted(p for p, _ in _tree(returns, "contains"))}
+        options, returns = _module(name)[1:]
+        modules[name] = {"options": sorted(_names(_tree(options, "suboptions"))),
+                         "return": sorted(_names(_tree(returns, "contains")))}
     roles = {}
     for role, entry in _entry_points():
         spec = yaml.safe_load((COLLECTION / "roles" / role / "meta" / "argument_specs.yml").read_text())
-        roles[f"{role}:{entry}"] = sorted(p for p, _ in _tree(spec["argument_specs"][entry].get("options") or {},
-                                                             "options"))
+        options = spec["argument_specs"][entry].get("options") or {}
+        roles[f"{role}:{entry}"] = sorted(_names(_tree(options, "options")))
     return {"modules": modules, "roles": roles}
 
 
