@@ -31,7 +31,9 @@ LINT_COLLECTION := scripts/lint-collection.sh
 MOLECULE    := scripts/test-molecule.sh
 RULES       := scripts/test-alert-rules.sh
 E2E         := scripts/run-pytest.sh --root tests/e2e --durations=30 $(PYTEST_ARGS)
+RELEASE_CHECK := scripts/release-check.sh
 
+.PHONY: release-check release role-docs
 .PHONY: help setup setup-system setup-venv lint lint-fix unit fuzz parity interop collection lint-collection module-docs molecule rules e2e images test demo demo-down demo-netns bench clean distclean
 
 help: ## list the targets
@@ -74,13 +76,24 @@ lint-collection: setup-venv ## ansible-lint (production), role specs, template c
 module-docs: setup-venv ## regenerate docs/modules/*.md from the modules' DOCUMENTATION/EXAMPLES/RETURN
 	$(PY) scripts/module-docs.py
 
+# Releases (docs/dev/releasing.md): release-check is part of `make test`; release prepares VERSION
+# (galaxy.yml, the agent's __version__, README, changelog) and commits nothing unless COMMIT=1.
+release-check: setup-venv ## fragments for every shipped change since the last release tag, changelog lint, versions, CHANGELOG.md up to date
+	@$(RELEASE_CHECK)
+
+release: setup-venv ## prepare release VERSION=X.Y.Z [DATE=YYYY-MM-DD] [COMMIT=1: commit and tag vX.Y.Z]
+	@scripts/release.sh $(VERSION) $(if $(DATE),--date $(DATE)) $(if $(COMMIT),--commit)
+
+role-docs: setup-venv ## regenerate the Variables section of docs/roles/*.md from roles/*/meta/argument_specs.yml
+	$(PY) scripts/role-docs.py
+
 rules: setup ## Prometheus alert rules: promtool check rules + promtool test rules (tests/monitoring)
 	@$(RULES)
 
 e2e: setup ## end-to-end tests on a second lab fleet: rollout, restore, drain (tests/e2e, root)
 	@$(E2E)
 
-test: setup ## everything CI runs: lint, unit, parity, interop, collection, rules, molecule, e2e (all run; fails if any failed)
+test: setup ## everything CI runs: lint, unit, parity, interop, collection, rules, release-check, molecule, e2e (all run; fails if any failed)
 	@failed=(); \
 	echo "== lint";       { $(LINT); }  || failed+=(lint); \
 	echo "== unit";       { $(UNIT) && $(LAB_UNIT) && $(FUZZ_BOUNDED); } || failed+=(unit); \
@@ -89,10 +102,11 @@ test: setup ## everything CI runs: lint, unit, parity, interop, collection, rule
 	echo "== collection"; $(COLLECTION) || failed+=(collection); \
 	echo "== lint-collection"; $(LINT_COLLECTION) || failed+=(lint-collection); \
 	echo "== rules";      $(RULES)      || failed+=(rules); \
+	echo "== release-check"; $(RELEASE_CHECK) || failed+=(release-check); \
 	echo "== molecule";   $(MOLECULE)   || failed+=(molecule); \
 	echo "== e2e";        $(E2E)        || failed+=(e2e); \
 	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}" >&2; exit 1; fi; \
-	echo "make test: lint, unit, parity, interop, collection, lint-collection, rules, molecule and e2e all passed"
+	echo "make test: lint, unit, parity, interop, collection, lint-collection, rules, release-check, molecule and e2e all passed"
 
 demo: setup ## the lab fleet: fleet.bgp.site + fleet.bgp.status on 3 servers and a BIRD 2 router (podman, root)
 	@lab/fleet/demo.sh

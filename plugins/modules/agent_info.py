@@ -59,6 +59,7 @@ options:
         as RV(deployed). A file that is not there gives V(null).
     type: path
     default: /var/lib/fleetbgp/deployed.json
+    version_added: 0.2.0
 extends_documentation_fragment:
   - fleet.bgp.control
   - ansible.builtin.action_common_attributes
@@ -241,6 +242,7 @@ neighbors:
           restarts wait for it. Absent with older agents.
       type: bool
       sample: true
+      version_added: 0.2.0
     bfd:
       description:
         - The neighbor's BFD session (docs/agent/bfd.md), or null without C(bfd) in its config (and
@@ -250,6 +252,7 @@ neighbors:
           expired), ...); intervals are milliseconds; C(holding_bgp) is true while BFD holds the BGP
           session down (BFD went Down after being Up and is not Up again).
       type: dict
+      version_added: 0.2.0
       sample:
         state: Up
         remote_state: Up
@@ -347,6 +350,7 @@ deployed:
     - Compare C(config_sha256) with RV(status.config_sha256) to see a config changed since the rollout.
   returned: always
   type: dict
+  version_added: 0.2.0
   contains:
     sha:
       description: The git commit rolled out.

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: flowspec
 short_description: Announce or withdraw BGP FlowSpec rules (DDoS mitigation) through the fleetbgp agent
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Makes the fleetbgp agent on the target announce a BGP FlowSpec rule (RFC 8955, RFC 8956) to its
     routers (O(state=present)), withdraw it (O(state=absent)), or only report the rules it announces

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: interface_addresses
 short_description: Put host addresses (service addresses) on an interface, removing only those it added
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Configures a set of host addresses (IPv4 C(/32), IPv6 C(/128)) on an interface (by default C(lo)),
     the service addresses a BGP server announces. The role C(fleet.bgp.service_addresses) uses it;

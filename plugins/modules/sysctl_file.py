@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: sysctl_file
 short_description: Write a sysctl.d file and apply it, skipping the keys the running kernel lacks
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Writes O(settings) to O(path), one C(key = value) line per key in key order, and writes each
     value to C(/proc/sys) when the running value differs. The role C(fleet.bgp.sysctl) uses it; use

@@ -42,6 +42,13 @@ def test_unit_active_as_fleetbgp(server):
     assert "/opt/fleetbgp/venv/bin/" in server.check_output(f"cat /proc/{pid}/cmdline | tr '\\0' ' '")
 
 
+def test_unit_documentation_is_on_the_host(server):
+    """Documentation= names the operator's guide the role installed, not a URL the host cannot reach."""
+    docs = server.check_output("systemctl show fleetbgp.service -p Documentation --value").split()
+    assert docs == ["file:///usr/share/doc/fleetbgp/operations.md"], docs
+    assert "fleetbgp" in server.check_output("head -5 /usr/share/doc/fleetbgp/operations.md")
+
+
 def test_system_user(server):
     _name, _pw, uid, _gid, _gecos, home, shell = server.check_output("getent passwd fleetbgp").split(":")
     assert home == "/var/lib/fleetbgp"
