@@ -74,11 +74,18 @@ def _module_link(name: str) -> str:
 
 
 def _option_ref(arg: str) -> str:
-    """O(name), O(name=value), O(ignore:name), O(fqcn#type:name=value): shown as code."""
-    arg = arg.split("#", 1)[-1] if "#" in arg else arg
-    if ":" in arg.split("=", 1)[0]:
+    """O(name), O(name=value), O(ignore:name), O(fqcn#module:name), O(fqcn#role:entry:name): as code,
+    with the plugin or role named when the option belongs to another one."""
+    owner = ""
+    if "#" in arg:
+        fqcn, arg = arg.split("#", 1)
+        kind, _, arg = arg.partition(":")
+        if kind == "role":
+            arg = arg.split(":", 1)[1] if ":" in arg.split("=", 1)[0] else arg
+        owner = f" of the {fqcn} {kind}" if kind in ("role", "module") else ""
+    elif ":" in arg.split("=", 1)[0]:
         arg = arg.split(":", 1)[1]
-    return _code(arg)
+    return _code(arg) + owner
 
 
 def markup(text: str) -> str:
