@@ -10,8 +10,8 @@
 #                branch's base) and the working tree (committed or not, untracked files included),
 #                at least one file must have been added to changelogs/fragments/ since then. A
 #                fragment with only `trivial:` counts (for changes users do not see).
-#                Without the tag (a clone without tags, a shallow clone, a release not tagged yet)
-#                this check FAILS and says so: it cannot tell what changed since the release.
+#                Without the tag (a clone without tags) the release commit is the one that added the
+#                release to changelog.yaml; a shallow clone that has neither skips this check and says so.
 #  2. lint       `antsibull-changelog lint` (every fragment) and `lint-changelog-yaml` (changelog.yaml).
 #  3. versions   galaxy.yml's version == the newest release in changelog.yaml == the agent's
 #                __version__ (agent/src/fleetbgp/__init__.py: the agent role reinstalls only when
@@ -53,7 +53,13 @@ galaxy=$("$PY" -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["versio
 agent=$(sed -nE 's/^__version__ = "([^"]+)"$/\1/p' agent/src/fleetbgp/__init__.py)
 
 # -- 1. fragments ----------------------------------------------------------------------------------
+# The release commit: the tag v<newest>, or (a clone without tags) the commit that added the release
+# to changelogs/changelog.yaml, which is the commit scripts/release.sh makes and tags.
 base=${since:-v$newest}
+if [[ -z "$since" && -n "$newest" ]] && ! git rev-parse -q --verify "$base^{commit}" >/dev/null; then
+    found=$(git log --reverse --format=%H -S "  $newest:" -- changelogs/changelog.yaml 2>/dev/null | head -1)
+    [[ -n "$found" ]] && { echo "release-check: fragments: no tag $base here; release $newest is commit ${found:0:12}"; base=$found; }
+fi
 if ((!fragments)); then
     echo "release-check: fragments: skipped (--no-fragments)"
 elif [[ -z "$since" && -z "$newest" ]]; then
@@ -61,11 +67,11 @@ elif [[ -z "$since" && -z "$newest" ]]; then
 elif ! git rev-parse -q --verify "$base^{commit}" >/dev/null; then
     if [[ -n "$since" ]]; then
         fail fragments "no git ref '$since'"
+    elif [[ "$(git rev-parse --is-shallow-repository 2>/dev/null)" == true ]]; then
+        echo "release-check: fragments: SKIPPED: a shallow clone without the tag $base or the commit of release $newest (git fetch --tags --unshallow to check)"
     else
-        fail fragments "no tag $base in this clone, so what changed since release $newest cannot be told.
-    Tag the release commit (the commit that added $newest to changelogs/changelog.yaml):
-        git tag -a $base <commit> -m 'fleet.bgp $newest'
-    (a shallow CI clone: fetch with tags, e.g. git fetch --tags --unshallow); or compare with a ref: --since REF"
+        fail fragments "neither a tag $base nor a commit that added $newest to changelogs/changelog.yaml:
+    tag the release commit: git tag -a $base <commit> -m 'fleet.bgp $newest'; or compare with a ref: --since REF"
     fi
 else
     changed=$({ git diff --name-only "$base" -- "${SHIPPED[@]}"
