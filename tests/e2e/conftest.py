@@ -18,8 +18,10 @@ import pytest
 from e2e_lab import BirdSampler, Lab
 
 E2E_LOCK = "/run/lock/fleetbgp-e2e.lock"
-# Modules whose tests leave the lab off its baseline on purpose (see their docstrings).
-LEAVE_THE_BASELINE = ("test_rollout.py", "test_rollout_pull.py")
+# Modules whose tests leave the lab off its baseline on purpose (see their docstrings), in the order they
+# run, after all the others: test_route_plan leaves 100.10.0.200/32 withdrawn on srv1 and srv2 for
+# test_rollout's good commit to put back (one rollout less), which leaves its own commit deployed.
+LEAVE_THE_BASELINE = ("test_route_plan.py", "test_rollout.py", "test_rollout_pull.py")
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +53,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # for the lock): far above pytest's default 300 s on a loaded machine. FLEETBGP_E2E_TIMEOUT.
     here = Path(__file__).parent
     # test_rollout leaves its good commit deployed (one more anycast prefix): the modules after it
-    # would pay a full baseline redeploy (minutes) in their fixtures, so it runs last.
-    items.sort(key=lambda item: item.path.name in LEAVE_THE_BASELINE)
+    # would pay a full baseline redeploy (minutes) in their fixtures, so it runs last, after
+    # test_route_plan (whose withdrawn route its good commit brings back). A stable sort: the other
+    # modules keep pytest's order.
+    items.sort(key=lambda item: (LEAVE_THE_BASELINE.index(item.path.name) + 1
+                                 if item.path.name in LEAVE_THE_BASELINE else 0))
     timeout = int(os.environ.get("FLEETBGP_E2E_TIMEOUT", "1800"))
     for item in items:
         if here in item.path.parents:

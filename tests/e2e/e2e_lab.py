@@ -294,6 +294,12 @@ class Lab:
         limit = ["--limit", ",".join(hosts)] if hosts else []
         return self.playbook("fleet.bgp.site", *limit, timeout=SITE_TIMEOUT)
 
+    def agent_role(self, *hosts: str, extra_vars: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
+        """The fleet.bgp.agent role alone on HOSTS (tests/e2e/playbooks/agent_role.yml): for a test that
+        changes an agent setting only, in a fraction of a fleet.bgp.site run."""
+        return self.playbook(str(Path(__file__).resolve().parent / "playbooks" / "agent_role.yml"),
+                             "--limit", ",".join(hosts), extra_vars=extra_vars, timeout=SITE_TIMEOUT)
+
     # --- the baseline -------------------------------------------------------------------------------
     def fingerprint(self) -> str:
         """What the baseline deploy depends on: the collection's sources and the e2e inventory, the

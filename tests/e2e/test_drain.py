@@ -73,7 +73,9 @@ def test_metric_drain_keeps_the_paths_with_the_disabled_metric(lab: Lab) -> None
     before = lab.meds(SERVICE)
     assert before == {"srv1": 100, "srv2": 200}, before
     try:
-        lab.playbook("fleet.bgp.site", "--limit", host, extra_vars={"fleet_bgp_agent_maintenance_mode": "metric"})
+        # An agent setting only (the unit's FLEETBGP_MAINTENANCE_MODE): the agent role alone switches it,
+        # with the role's drained restart; the full fleet.bgp.site run changes nothing more here.
+        lab.agent_role(host, extra_vars={"fleet_bgp_agent_maintenance_mode": "metric"})
         lab.wait_converged()
         assert lab.agent_status(host)["maintenance_mode"] == "metric"
 
@@ -99,5 +101,5 @@ def test_metric_drain_keeps_the_paths_with_the_disabled_metric(lab: Lab) -> None
         assert lab.best_path(SERVICE) == lab.addr("srv1")
     finally:
         undrain_all(lab)
-        lab.deploy(host)  # back to the inventory's withdraw mode
+        lab.agent_role(host)  # back to the inventory's withdraw mode
         lab.wait_converged()

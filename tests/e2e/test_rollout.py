@@ -8,6 +8,8 @@ good commit (everything changes, no gap), broken canary (restored, nothing else 
 left at the good commit (one more anycast /32 on every server, deployed.json on every server): the
 `lab` fixture deploys the baseline at the start of every session, and a test that needs the baseline
 within a session calls lab.reset() (a full fleet.bgp.site, minutes on a busy machine, so not here).
+test_route_plan runs just before (conftest.py, LEAVE_THE_BASELINE) and leaves 100.10.0.200/32 withdrawn
+on srv1 and srv2: the good commit (the e2e inventory plus the new prefix) brings it back, and shows it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from e2e_lab import ANYCAST, BirdSampler, Lab
+from e2e_lab import ANYCAST, SERVICE, SERVICE_ANNOUNCERS, BirdSampler, Lab
 
 CONF = "/etc/fleetbgp/fleetbgp.conf"
 RECORD = "/var/lib/fleetbgp/deployed.json"
@@ -131,6 +133,9 @@ def test_good_commit_rolls_out_everywhere_without_a_gap(lab: Lab, desired: Desir
         mode = lab.exec(s, "stat", "-c", "%U:%G %a", RECORD).stdout.split()
         assert mode == ["root:fleetbgp", "640"], mode
     assert lab.paths(NEW_ANYCAST) == {lab.addr(s) for s in lab.servers}
+    # The inventory's primary/backup route is announced by srv1 and srv2 again (test_route_plan withdrew it).
+    lab.wait_until(lambda: lab.path_hosts(SERVICE) == set(SERVICE_ANNOUNCERS), 60, f"{SERVICE} back at BIRD")
+    lab.wait_converged()
     # BIRD kept every server's path for the anycast prefix and every session at every sample.
     assert sampler.samples and not sampler.gaps()
     assert sampler.min_paths() == len(lab.servers), sampler.samples
