@@ -17,8 +17,12 @@
 #   MATRIX_MOLECULE="2.16/bookworm/agent 2.19/trixie/agent"   only these Molecule cells ("" for none)
 #   MATRIX_CACHE=/var/cache/fleetbgp-matrix   keep the venvs there (.matrix becomes a link to it), so
 #                                       a fresh clone (CI) reuses them; the venvs never move once made
+#   MATRIX_DEADLINE=EPOCH_SECONDS       (CI) a step starts only if it should end before then: its
+#                                       duration in the last run that ran it (.matrix/durations, else
+#                                       a default) + 25 %; the others are SKIPPED, each with the reason
 # Exit status: 1 when any step failed (every step runs). Each step's result is appended to
-# .matrix/results.txt as it ends (`PASS|FAIL STEP SECONDS`), the total to .matrix/last-duration.
+# .matrix/results.txt as it ends (`PASS|FAIL|SKIP STEP SECONDS`), the total to .matrix/last-duration.
+# Order = priority (what a deadline cuts last): sanity/units/syntax on every core, then Molecule.
 # Needs root for Molecule (rootful podman); Python 3.11 (every core here supports it as controller).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,7 +48,7 @@ declare -A EXTRA_PIN=(
     [2.16]="ansible==9.13.0 $MOLECULE_PINS"
     [2.19]="ansible==12.3.0 $MOLECULE_PINS"
 )
-MOLECULE_CELLS=(${MATRIX_MOLECULE-2.16/bookworm/agent 2.16/trixie/agent 2.19/trixie/agent 2.19/trixie/host 2.19/trixie/firewall 2.19/trixie/monitoring})
+MOLECULE_CELLS=(${MATRIX_MOLECULE-2.16/bookworm/agent 2.19/trixie/agent 2.16/trixie/agent 2.19/trixie/host 2.19/trixie/firewall 2.19/trixie/monitoring})
 PYTHON=${MATRIX_PYTHON:-python3.11}
 MATRIX_DIR=.matrix   # relative: test-collection.sh and test-molecule.sh take VENV relative to the root
 
@@ -72,6 +76,18 @@ mkdir -p "$MATRIX_DIR"
 RESULTS="$MATRIX_DIR/results.txt"
 : >"$RESULTS"
 T_START=$(date +%s)
+DEADLINE=${MATRIX_DEADLINE:-}
+# Each step's duration the last time it ran (on this machine): what a deadline is checked against.
+DURATIONS="$MATRIX_DIR/durations"
+declare -A LAST=()
+if [[ -f $DURATIONS ]]; then
+    while read -r name secs; do [[ $secs =~ ^[0-9]+$ ]] && LAST[$name]=$secs; done <"$DURATIONS"
+fi
+default_duration() {  # measured cold under load when written (docs/dev/test-matrix.md)
+    case "$1" in
+        */venv) echo 120 ;; */collection) echo 600 ;; */syntax) echo 60 ;; molecule/*) echo 420 ;; *) echo 300 ;;
+    esac
+}
 
 # A venv per core, made once; a stamp of its pins makes a later run a no-op. The venv is made at
 # its real path (.matrix may be a link to MATRIX_CACHE): its scripts' shebangs stay valid from any clone.
@@ -93,14 +109,26 @@ ensure_venv() {
     echo "$want" >"$venv/.matrix-stamp"
 }
 
-failed=()
-step() {  # step NAME COMMAND...: runs it, records PASS/FAIL and its duration
-    local name=$1 t0 rc=0
+failed=() skipped=()
+step() {  # step NAME COMMAND...: runs it (or skips it for the deadline), records PASS/FAIL/SKIP and its duration
+    local name=$1 t0 rc=0 est left
     shift
     t0=$(date +%s)
+    if [[ -n $DEADLINE ]]; then
+        est=${LAST[$name]:-$(default_duration "$name")}
+        left=$(( DEADLINE - t0 ))
+        if (( est + est / 4 > left )); then
+            echo "SKIP $name (it took ${est} s last time, + 25 %; ${left} s left before MATRIX_DEADLINE)" >>"$RESULTS"
+            skipped+=("$name")
+            log "$name: SKIPPED for time (about ${est} s needed, ${left} s left)"
+            return 0
+        fi
+    fi
     log "$name: $*"
     "$@" || rc=$?
     local dt=$(( $(date +%s) - t0 ))
+    LAST[$name]=$dt
+    for n in "${!LAST[@]}"; do echo "$n ${LAST[$n]}"; done | sort >"$DURATIONS.tmp" && mv "$DURATIONS.tmp" "$DURATIONS"
     if ((rc == 0)); then
         echo "PASS $name ${dt}s" >>"$RESULTS"
     else
@@ -111,10 +139,10 @@ step() {  # step NAME COMMAND...: runs it, records PASS/FAIL and its duration
 }
 
 # Every playbook the installed tarball ships, syntax-checked by this core (not the checkout's copy).
-syntax_check() {
-    local venv=$1 scratch tarball rc=0 pb
+syntax_check() (  # a subshell: its EXIT trap removes the scratch directory
+    venv=$1 rc=0
     scratch=$(mktemp -d /tmp/fleetbgp-matrix-syntax.XXXXXX)
-    trap 'rm -rf "$scratch"' RETURN
+    trap 'rm -rf "$scratch"' EXIT
     "$venv/bin/ansible-galaxy" collection build --output-path "$scratch" "$ROOT" >/dev/null
     tarball=$(echo "$scratch"/fleet-bgp-*.tar.gz)
     "$venv/bin/ansible-galaxy" collection install --offline --no-deps -p "$scratch/collections" "$tarball" >/dev/null
@@ -128,12 +156,12 @@ syntax_check() {
             rc=1
         fi
     done
-    return "$rc"
-}
+    exit "$rc"
+)
 
 for core in "${CORES[@]}"; do
     step "core-$core/venv" ensure_venv "$core" || true
-    if grep -q "^FAIL core-$core/venv " "$RESULTS"; then continue; fi
+    if grep -q "^\(FAIL\|SKIP\) core-$core/venv " "$RESULTS"; then continue; fi
     venv="$MATRIX_DIR/core-$core"
     version=$("$venv/bin/ansible" --version)   # whole: `| head -1` makes 2.16 print a BrokenPipe traceback
     log "core $core: ${version%%$'\n'*}"
@@ -150,8 +178,15 @@ if ((run_molecule)); then
             failed+=("molecule/$cell")
             continue
         fi
-        # made above unless MATRIX_CORES left this core out; a no-op when up to date
-        ensure_venv "$core" || { echo "FAIL molecule/$cell 0s (venv)" >>"$RESULTS"; failed+=("molecule/$cell"); continue; }
+        # made above unless MATRIX_CORES left this core out (a no-op when up to date)
+        if ! grep -q "^PASS core-$core/venv " "$RESULTS"; then
+            grep -q "^\(FAIL\|SKIP\) core-$core/venv " "$RESULTS" || step "core-$core/venv" ensure_venv "$core" || true
+        fi
+        if ! grep -q "^PASS core-$core/venv " "$RESULTS"; then
+            echo "SKIP molecule/$cell (no venv for core $core: see core-$core/venv)" >>"$RESULTS"
+            skipped+=("molecule/$cell")
+            continue
+        fi
         step "molecule/$cell" env VENV="$venv" FLEETBGP_LAB_SUITE="$suite" scripts/test-molecule.sh -s "$scenario"
     done
 fi
@@ -161,8 +196,12 @@ echo "$total" >"$MATRIX_DIR/last-duration"
 echo
 log "results (${total} s in all; also in $RESULTS):"
 sed 's/^/    /' "$RESULTS"
+npass=$(grep -c '^PASS ' "$RESULTS" || true)
+if ((${#skipped[@]})); then
+    echo "make matrix: SKIPPED (not run, not failed): ${skipped[*]}"
+fi
 if ((${#failed[@]})); then
-    echo "make matrix: FAILED: ${failed[*]}" >&2
+    echo "make matrix: FAILED: ${failed[*]} (${npass} steps passed, ${#skipped[@]} skipped)" >&2
     exit 1
 fi
-echo "make matrix: passed (cores ${CORES[*]}; Molecule: ${MOLECULE_CELLS[*]:-none})"
+echo "make matrix: ${npass} steps passed, ${#skipped[@]} skipped (cores ${CORES[*]}; Molecule: ${MOLECULE_CELLS[*]:-none})"
