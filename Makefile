@@ -110,7 +110,7 @@ images: ## container images for Molecule and the lab (lab/images/build.sh; a no-
 molecule: setup ## every Molecule scenario (agent, firewall, host, monitoring) on systemd containers (root)
 	@$(MOLECULE)
 
-# Not part of `make test` (time): CI runs it after `make test` when it fits in CI's 90 minutes (.ci/run).
+# Not part of `make test` (time): CI runs it after `make test`, each step only if it fits in CI's 90 minutes (.ci/run).
 matrix: setup ## support matrix: ansible-core 2.16-2.19 (own venvs in .matrix/: sanity, units, syntax), Molecule on 2.16 and 2.19, Debian 12 and 13 (root)
 	@$(MATRIX)
 

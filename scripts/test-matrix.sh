@@ -42,8 +42,9 @@ COMMON_PINS="pytest==9.2.0 pytest-mock==3.17.0 pytest-xdist==3.8.0 mock==5.2.0 p
 # Venvs that run Molecule: the scenarios need containers.podman, community.docker (nsenter
 # connection) and ansible.posix, taken from the `ansible` release made for that core (ansible 9 is
 # the last one with a community.docker that supports 2.16). Molecule 26.10 and ansible-compat 26.10
-# support 2.16.19+ and 2.18+, not 2.17 (their metadata: ansible-core>=2.16.19,!=2.17.*).
-MOLECULE_PINS="molecule==26.10.0 ansible-compat==26.10.0 molecule-plugins[podman]==26.10.12 pytest-testinfra==10.2.2"
+# support 2.16.19+ and 2.18+, not 2.17 (their metadata: ansible-core>=2.16.19,!=2.17.*). The testinfra
+# verifiers run under the repository's pytest settings (pyproject.toml: `timeout`): pytest-timeout.
+MOLECULE_PINS="molecule==26.10.0 ansible-compat==26.10.0 molecule-plugins[podman]==26.10.12 pytest-testinfra==10.2.2 pytest-timeout==2.4.0"
 declare -A EXTRA_PIN=(
     [2.16]="ansible==9.13.0 $MOLECULE_PINS"
     [2.19]="ansible==12.3.0 $MOLECULE_PINS"
@@ -204,4 +205,6 @@ if ((${#failed[@]})); then
     echo "make matrix: FAILED: ${failed[*]} (${npass} steps passed, ${#skipped[@]} skipped)" >&2
     exit 1
 fi
-echo "make matrix: ${npass} steps passed, ${#skipped[@]} skipped (cores ${CORES[*]}; Molecule: ${MOLECULE_CELLS[*]:-none})"
+cells="${MOLECULE_CELLS[*]:-none}"
+((run_molecule)) || cells="not run (--no-molecule)"
+echo "make matrix: ${npass} steps passed, ${#skipped[@]} skipped (cores ${CORES[*]}; Molecule: $cells)"
