@@ -32,9 +32,10 @@ MOLECULE    := scripts/test-molecule.sh
 RULES       := scripts/test-alert-rules.sh
 E2E         := scripts/run-pytest.sh --root tests/e2e --durations=30 $(PYTEST_ARGS)
 RELEASE_CHECK := scripts/release-check.sh
+MATRIX      := scripts/test-matrix.sh
 
 .PHONY: release-check release role-docs
-.PHONY: help setup setup-system setup-venv lint lint-fix unit fuzz parity interop collection lint-collection module-docs molecule rules e2e images test demo demo-down demo-netns bench clean distclean
+.PHONY: help setup setup-system setup-venv lint lint-fix unit fuzz parity interop collection lint-collection module-docs molecule rules e2e images matrix test demo demo-down demo-netns bench clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -122,6 +123,10 @@ images: ## container images for Molecule and the lab (lab/images/build.sh; a no-
 
 molecule: setup ## every Molecule scenario (agent, firewall, host, monitoring) on systemd containers (root)
 	@$(MOLECULE)
+
+# Not part of `make test` (time): CI runs it after `make test`, each step only if it fits in CI's 90 minutes (.ci/run).
+matrix: setup ## support matrix: ansible-core 2.16-2.19 (own venvs in .matrix/: sanity, units, syntax), Molecule on 2.16 and 2.19, Debian 12 and 13 (root)
+	@$(MATRIX)
 
 # Every bench in BENCH runs even when one fails (its exit code is kept for the end); BASELINE=REF
 # adds fleetbgp from git revision REF to each, for before/after in one run (bench/README.md).

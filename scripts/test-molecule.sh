@@ -19,8 +19,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+# VENV: the venv whose molecule and ansible run (default .venv; `make matrix` passes .matrix/core-X).
+VENV=${VENV:-.venv}
 [[ $(id -u) == 0 ]] || { echo "test-molecule.sh: run as root (rootful podman)" >&2; exit 1; }
-[[ -x .venv/bin/molecule ]] || { echo "test-molecule.sh: .venv/bin/molecule missing (make setup-venv)" >&2; exit 1; }
+[[ -x $VENV/bin/molecule ]] || { echo "test-molecule.sh: $VENV/bin/molecule missing (make setup-venv)" >&2; exit 1; }
 
 read -r -a SCENARIOS <<<"${MOLECULE_SCENARIOS:-}"
 while (($#)) && [[ $1 == -s ]]; do
@@ -40,7 +42,7 @@ cmd=$1; shift
 lab/images/build.sh
 
 export CONTAINERS_CONF="$ROOT/lab/images/containers.conf"
-export PATH="$ROOT/.venv/bin:$PATH"
+export PATH="$ROOT/$VENV/bin:$PATH"
 export MOLECULE_GLOB="extensions/molecule/*/molecule.yml"   # also before galaxy.yml exists
 export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-false}"
 export PY_COLORS="${PY_COLORS:-0}"
@@ -62,7 +64,7 @@ run_scenario() {  # scenario: one molecule run, under the scenario's lock
     echo "test-molecule.sh: another run of '$scenario' holds its lock; waiting (up to ${MOLECULE_LOCK_WAIT:-1800} s)" >&2
     flock -w "${MOLECULE_LOCK_WAIT:-1800}" 9 || { echo "test-molecule.sh: gave up waiting for the lock of '$scenario'" >&2; return 1; }
   fi
-  read -r network names < <(.venv/bin/python - "extensions/molecule/$scenario/molecule.yml" <<'PY'
+  read -r network names < <("$VENV/bin/python" - "extensions/molecule/$scenario/molecule.yml" <<'PY'
 import sys
 
 import yaml

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # lab/images/build.sh: build the local container images used by Molecule (extensions/molecule/agent)
-# and the lab fleet (lab/fleet). No registry needed: Debian 12 from debootstrap, `podman import`,
+# and the lab fleet (lab/fleet). No registry needed: Debian 12 (or 13) from debootstrap, `podman import`,
 # then small Containerfiles on top. Needs root, podman, runc, debootstrap.
 #
 # Usage:
 #   lab/images/build.sh            build what is missing or out of date (a quick no-op otherwise)
+#   lab/images/build.sh --suite trixie   the same images for Debian 13 (tags :trixie); also
+#                                  FLEETBGP_LAB_SUITE=trixie (what `make matrix` and molecule.yml use)
 #   lab/images/build.sh --check    exit 0 if every image is present and up to date, 1 if not; builds nothing
 #   lab/images/build.sh --force    rebuild the images (reuses the cached rootfs tarball)
 #   lab/images/build.sh --force-rootfs   also re-run debootstrap
@@ -15,6 +17,9 @@
 #   localhost/fleetbgp-node:bookworm    + multi-user.target, getty/logind masked, empty machine-id (bgp_server)
 #   localhost/fleetbgp-router:bookworm  + bird2 (packaged bird.service disabled; configure and start it yourself)
 #   localhost/fleetbgp-monitor:bookworm + prometheus (packaged prometheus.service disabled; Molecule `monitoring`)
+# With --suite trixie: the same four as :trixie, built the same way (debootstrap of trixie from the same
+# mirror, the same package list and Containerfiles; their FROM lines name :bookworm and are replaced
+# with `podman build --from` by the :trixie parent, so the bookworm images' hashes stay as they were).
 # Run them with systemd as PID 1, e.g.
 #   CONTAINERS_CONF=lab/images/containers.conf podman run -d --systemd=always --cap-add NET_ADMIN,NET_RAW \
 #     --security-opt unmask=/proc/sys --network NET localhost/fleetbgp-node:bookworm
@@ -32,28 +37,36 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export CONTAINERS_CONF="${HERE}/containers.conf"
 
-SUITE=bookworm
+SUITE=${FLEETBGP_LAB_SUITE:-bookworm}
 VARIANT=minbase
 PACKAGES=systemd,systemd-sysv,dbus,python3,python3-venv,python3-apt,iproute2,nftables,procps,iputils-ping,sudo,ca-certificates
 RECIPE_VERSION=1   # bump when the rootfs post-processing below changes
 CACHE="${FLEETBGP_LAB_CACHE:-/var/cache/fleetbgp-lab}"
-BASE_IMAGE=localhost/fleetbgp-base:${SUITE}
-NODE_IMAGE=localhost/fleetbgp-node:${SUITE}
-ROUTER_IMAGE=localhost/fleetbgp-router:${SUITE}
-MONITOR_IMAGE=localhost/fleetbgp-monitor:${SUITE}
 LABEL=fleetbgp.lab.hash
 
-mode=build force_images=0 force_rootfs=0
+mode=build force_images=0 force_rootfs=0 want_suite=0
 for arg in "$@"; do
+  if (( want_suite )); then SUITE=$arg want_suite=0; continue; fi
   case "$arg" in
     --check) mode=check ;;
     --force) force_images=1 ;;
     --force-rootfs) force_images=1 force_rootfs=1 ;;
+    --suite=*) SUITE=${arg#--suite=} ;;
+    --suite) want_suite=1; continue ;;
     --env) echo "export CONTAINERS_CONF=${CONTAINERS_CONF}"; exit 0 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "build.sh: unknown argument: $arg (see --help)" >&2; exit 2 ;;
   esac
 done
+# Debian releases the roles are tested on (README.md "Supported platforms"); the image names carry it.
+case "$SUITE" in
+  bookworm|trixie) ;;
+  *) echo "build.sh: unsupported suite '$SUITE' (FLEETBGP_LAB_SUITE or --suite): bookworm or trixie" >&2; exit 2 ;;
+esac
+BASE_IMAGE=localhost/fleetbgp-base:${SUITE}
+NODE_IMAGE=localhost/fleetbgp-node:${SUITE}
+ROUTER_IMAGE=localhost/fleetbgp-router:${SUITE}
+MONITOR_IMAGE=localhost/fleetbgp-monitor:${SUITE}
 
 log() { printf '[images] %s\n' "$*" >&2; }
 sha() { sha256sum | cut -c1-16; }
@@ -145,12 +158,12 @@ else
   log "$BASE_IMAGE up to date"
 fi
 
-build_image() {  # image containerfile hash
+build_image() {  # image containerfile hash parent
   local t0
   if (( force_images )) || ! up_to_date "$1" "$3"; then
     t0=$(now)
     local out
-    out=$(podman build --no-cache --network host --pull=never --label "$LABEL=$3" \
+    out=$(podman build --no-cache --network host --pull=never --label "$LABEL=$3" --from "$4" \
             -f "$HERE/$2" -t "$1" "$HERE" 2>&1) || { printf '%s\n' "$out" >&2; exit 1; }
     log "built $1 in $(elapsed "$t0")"
     force_images=1
@@ -158,11 +171,11 @@ build_image() {  # image containerfile hash
     log "$1 up to date"
   fi
 }
-build_image "$NODE_IMAGE" Containerfile.node "$NODE_HASH"
+build_image "$NODE_IMAGE" Containerfile.node "$NODE_HASH" "$BASE_IMAGE"
 force_after_node=$force_images   # the monitor image's parent is the node image, not the router image
-build_image "$ROUTER_IMAGE" Containerfile.router "$ROUTER_HASH"
+build_image "$ROUTER_IMAGE" Containerfile.router "$ROUTER_HASH" "$NODE_IMAGE"
 force_images=$force_after_node
-build_image "$MONITOR_IMAGE" Containerfile.monitor "$MONITOR_HASH"
+build_image "$MONITOR_IMAGE" Containerfile.monitor "$MONITOR_HASH" "$NODE_IMAGE"
 
 # drop dangling layers left by rebuilds (only untagged images without containers)
 podman image prune -f >/dev/null 2>&1 || true
