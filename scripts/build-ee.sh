@@ -67,10 +67,19 @@ print(deps["ansible_runner"]["package_pip"])
 print("-r ../ee/requirements.txt")
 print("bindep\npyyaml\npackaging\ndumb-init==1.2.5\nsetuptools>=64\nwheel")
 PY
-t0=$(now)
-"$VENV_BIN/python" -m pip wheel --quiet --wheel-dir "$OUT/wheels" -r "$OUT/wheel-requirements.txt" \
-    || { log "pip wheel failed: the build needs these wheels ($OUT/wheel-requirements.txt)"; exit 1; }
-log "wheels: $(find "$OUT/wheels" -name '*.whl' | wc -l) in $OUT/wheels ($(elapsed "$t0"))"
+wanted_wheels=$(cat "$OUT/wheel-requirements.txt" ee/requirements.txt)
+if [[ -f $OUT/wheels/.requirements && $(cat "$OUT/wheels/.requirements") == "$wanted_wheels" ]]; then
+    log "wheels: $(find "$OUT/wheels" -name '*.whl' | wc -l) in $OUT/wheels, fetched earlier for the same requirements"
+else
+    t0=$(now)
+    rm -rf "$OUT/wheels"
+    # the host's pip config may name local indexes that do not exist: its warnings go to the log
+    "$VENV_BIN/python" -m pip wheel --quiet --wheel-dir "$OUT/wheels" -r "$OUT/wheel-requirements.txt" \
+        2>"$OUT/wheels.log" \
+        || { cat "$OUT/wheels.log" >&2; log "pip wheel failed: the build needs these wheels ($OUT/wheel-requirements.txt)"; exit 1; }
+    printf '%s\n' "$wanted_wheels" >"$OUT/wheels/.requirements"
+    log "wheels: $(find "$OUT/wheels" -name '*.whl' | wc -l) in $OUT/wheels ($(elapsed "$t0"))"
+fi
 
 # 4. the image, unless it is already built from the same inputs. The tarball's bytes differ from build
 # to build (timestamps); its FILES.json and MANIFEST.json hold the checksum of every file, which do not.
