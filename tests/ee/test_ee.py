@@ -1,7 +1,7 @@
 """The fleet.bgp execution environment (execution-environment.yml, built by scripts/build-ee.sh) used the
 way AWX uses it: ansible-runner with process isolation starts the EE image with podman and runs
 ansible-playbook inside it, on a private data directory laid out like AWX's (project/ with the playbooks
-and the vault-encrypted group_vars, inventory/, env/). It runs fleet.bgp.status and a --check rollout (fleet.bgp.rollout) against the e2e lab
+and the vault-encrypted secrets in vault/, inventory/, env/). It runs fleet.bgp.status and a --check rollout (fleet.bgp.rollout) against the e2e lab
 and proves the rollout changed nothing on any server.
 
 How the EE reaches the lab's containers: the e2e inventory connects with `podman exec`, which needs the
@@ -68,8 +68,13 @@ def _private_data_dir(lab: Lab, root: Path) -> Path:
     pdd = root / "runner"
     project = pdd / "project"
     project.mkdir(parents=True)
+    # Each wrapper first loads the vault-encrypted secrets from project/vault/ (include_vars: host variables
+    # that last for the whole run), then imports the collection's playbook.
     for name, playbook in WRAPPERS.items():
-        (project / name).write_text(f"---\n- name: {playbook}\n  ansible.builtin.import_playbook: {playbook}\n")
+        (project / name).write_text(
+            "---\n- name: Load the vault-encrypted secrets\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+            "    - name: Load them\n      ansible.builtin.include_vars:\n        dir: vault\n"
+            f"- name: {playbook}\n  ansible.builtin.import_playbook: {playbook}\n")
     (project / "ansible.cfg").write_text(
         "[defaults]\nvault_password_file = /runner/vault-password\nretry_files_enabled = False\n"
         "display_skipped_hosts = False\nforks = 10\n")
@@ -79,15 +84,15 @@ def _private_data_dir(lab: Lab, root: Path) -> Path:
     # The inventory as a desired-state checkout: fleet.bgp.rollout reads its commit with git, in the EE.
     inventory = pdd / "inventory"
     shutil.copytree(lab.inventory, inventory)
-    # The vault-encrypted files (MD5 passwords, the backup key) next to the playbooks, not in the
-    # inventory, as docs/operations/awx.md says for AWX (an inventory synced from a project cannot hold
-    # whole-file vaults): ansible-playbook reads them at run time and decrypts them with the vault password.
+    # The vault-encrypted files (MD5 passwords, the backup key) in the project, not in the inventory, as
+    # docs/operations/awx.md says for AWX (an inventory synced from a project cannot hold whole-file
+    # vaults): the wrappers load them with include_vars at run time, decrypted with the vault password.
+    # (Playbook-adjacent group_vars/ are NOT read for a collection playbook imported by a wrapper.)
+    (project / "vault").mkdir()
     for vault in sorted(inventory.glob("group_vars/*/vault.yml")):
-        target = project / vault.relative_to(inventory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(vault, target)
+        shutil.move(vault, project / "vault" / f"{vault.parent.name}.yml")
     connection: dict[str, Any] = {}
-    for name in [lab.router, *lab.servers]:
+    for name in [lab.router, lab.client, *lab.servers]:
         pid = subprocess.run(["podman", "inspect", "--format", "{{.State.Pid}}", lab.container(name)],
                              capture_output=True, text=True, check=True, timeout=60).stdout.strip()
         connection[name] = {"ansible_connection": "community.docker.nsenter", "ansible_nsenter_pid": int(pid)}
