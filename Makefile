@@ -35,7 +35,7 @@ RELEASE_CHECK := scripts/release-check.sh
 MATRIX      := scripts/test-matrix.sh
 
 .PHONY: release-check release role-docs
-.PHONY: help setup setup-system setup-venv lint lint-fix unit fuzz parity interop collection lint-collection module-docs molecule rules e2e images matrix test demo demo-down demo-netns bench clean distclean
+.PHONY: help setup setup-system setup-venv lint lint-fix unit fuzz parity interop collection lint-collection module-docs molecule rules e2e images matrix test demo demo-down demo-netns bench clean distclean ee ee-image
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -152,3 +152,11 @@ clean: ## remove caches and build artefacts (keeps .venv)
 
 distclean: clean ## clean, and remove the .venv
 	rm -rf $(VENV) .setup.lock
+
+# --- execution environment (AWX / Automation Platform) ------------------------------------------------
+# Not part of `make test` (minutes: image build + a lab session). docs/operations/awx.md.
+ee-image: setup-venv ## build the execution environment image localhost/fleetbgp-ee:latest (ansible-builder + podman, root; no-op when up to date)
+	@scripts/build-ee.sh
+
+ee: ee-image ## build the EE image, then run fleet.bgp.status and a --check rollout through it with ansible-runner on the e2e lab (tests/ee, root)
+	@scripts/run-pytest.sh --root tests/ee -rP --durations=5 $(PYTEST_ARGS)
