@@ -80,6 +80,13 @@ rules: setup ## Prometheus alert rules: promtool check rules + promtool test rul
 e2e: setup ## end-to-end tests on a second lab fleet: rollout, restore, drain (tests/e2e, root)
 	@$(E2E)
 
+# The README's "Using the collection on a real fleet" section run as written (tests/e2e/test_real_fleet.py):
+# stock Debian 12 cloud-image containers (lab/images/build-cloud.sh), SSH as `deploy` + sudo, a BIRD router.
+# `make e2e` (and so `make test`) runs it too; this target runs it alone.
+.PHONY: real-fleet
+real-fleet: setup ## the README's real-fleet path over SSH on stock Debian 12 containers (tests/e2e/test_real_fleet.py, root)
+	@scripts/run-pytest.sh --root tests/e2e -k test_real_fleet --durations=5 -s $(PYTEST_ARGS)
+
 test: setup ## everything CI runs: lint, unit, parity, interop, collection, rules, molecule, e2e (all run; fails if any failed)
 	@failed=(); \
 	echo "== lint";       { $(LINT); }  || failed+=(lint); \
