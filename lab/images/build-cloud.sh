@@ -35,7 +35,7 @@ SUITE=bookworm
 VARIANT=minbase
 # genericcloud's userland (see above); systemd-sysv is the `init` package's choice.
 PACKAGES=systemd,systemd-sysv,dbus,libpam-systemd,polkitd,sudo,unattended-upgrades,apt-utils,iptables,iputils-ping,less,nano,netbase,vim-tiny,whiptail,zstd,openssh-server,ssh-import-id,cloud-init,cloud-guest-utils,systemd-timesyncd,iproute2,apt-listchanges,bash-completion,bind9-host,man-db,manpages,socat,pciutils,reportbug,traceroute,vim,psmisc,tcpdump,ca-certificates,curl,ethtool,uuid-runtime,screen,xz-utils
-RECIPE_VERSION=1   # bump when the post-processing below changes
+RECIPE_VERSION=2   # bump when the post-processing below changes
 CACHE="${FLEETBGP_LAB_CACHE:-/var/cache/fleetbgp-lab}"
 IMAGE=localhost/fleetbgp-cloud:${SUITE}
 LABEL=fleetbgp.lab.hash
@@ -83,10 +83,28 @@ if (( force )) || [[ ! -s $TARBALL ]]; then
   tmp=$(mktemp -d /var/tmp/fleetbgp-cloud.XXXXXX)
   # shellcheck disable=SC2064
   trap "rm -rf '$tmp'" EXIT
-  log "debootstrap --variant=$VARIANT $SUITE from $mirror (a few minutes, once)"
-  debootstrap --variant="$VARIANT" --include="$PACKAGES" "$SUITE" "$tmp/rootfs" "$mirror" \
+  # debootstrap's own resolver trips over this many packages (python3-cryptography): minbase first,
+  # then apt-get in the chroot, as Debian's FAI recipe does.
+  log "debootstrap --variant=$VARIANT $SUITE from $mirror, then apt-get install (a few minutes, once)"
+  debootstrap --variant="$VARIANT" --include=ca-certificates "$SUITE" "$tmp/rootfs" "$mirror" \
     >"$tmp/debootstrap.log" 2>&1 || { tail -n 30 "$tmp/debootstrap.log" >&2; exit 1; }
   r=$tmp/rootfs
+  if valid_until_off; then
+    printf 'Acquire::Check-Valid-Until "false";\n' >"$r/etc/apt/apt.conf.d/99snapshot-mirror"
+  fi
+  cp /etc/hosts "$r/etc/hosts"; cp -L /etc/resolv.conf "$r/etc/resolv.conf"   # the mirror's name, in the chroot
+  printf '#!/bin/sh\nexit 101\n' >"$r/usr/sbin/policy-rc.d"; chmod 0755 "$r/usr/sbin/policy-rc.d"  # no daemons in the chroot
+  mount -t proc proc "$r/proc"
+  # shellcheck disable=SC2064
+  trap "umount '$r/proc' 2>/dev/null; rm -rf '$tmp'" EXIT
+  if ! { chroot "$r" apt-get update -q && DEBIAN_FRONTEND=noninteractive chroot "$r" apt-get install -y -q \
+           --no-install-recommends ${PACKAGES//,/ }; } >>"$tmp/debootstrap.log" 2>&1; then
+    tail -n 30 "$tmp/debootstrap.log" >&2; exit 1
+  fi
+  umount "$r/proc"
+  rm -f "$r/usr/sbin/policy-rc.d"
+  printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$r/etc/hosts"
+  : >"$r/etc/resolv.conf"
   for pkg in "${MUST_LACK[@]}"; do
     if chroot "$r" dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed'; then
       echo "build-cloud.sh: $pkg got installed (a dependency?): the image would not be stock" >&2; exit 1
@@ -96,16 +114,13 @@ if (( force )) || [[ ! -s $TARBALL ]]; then
   printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
     "$mirror" "$SUITE" "$SUITE" >"$r/etc/apt/sources.list.d/debian.sources"
   : >"$r/etc/apt/sources.list"
-  if valid_until_off; then
-    printf 'Acquire::Check-Valid-Until "false";\n' >"$r/etc/apt/apt.conf.d/99snapshot-mirror"
-  fi
   # cloud-init's default user, with the sudo rule cloud-init writes; no password, key injected at run time.
   chroot "$r" useradd --create-home --shell /bin/bash --groups adm,sudo deploy
   printf 'deploy ALL=(ALL) NOPASSWD:ALL\n' >"$r/etc/sudoers.d/90-cloud-init-users"
   chmod 0440 "$r/etc/sudoers.d/90-cloud-init-users"
   touch "$r/etc/cloud/cloud-init.disabled"
   # systemd as PID 1 in a container: no consoles, no logind, no apt timers (as build.sh's node image).
-  chroot "$r" systemctl set-default multi-user.target >/dev/null
+  chroot "$r" systemctl set-default multi-user.target >/dev/null 2>&1
   chroot "$r" systemctl mask getty.target console-getty.service systemd-logind.service \
     apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1
   # Each container gets its own SSH host keys at boot (cloud-init regenerates them on a VM).

@@ -127,8 +127,10 @@ def _inventory_hosts(section: RealFleetSection) -> tuple[dict[str, str], list[di
             walk(child or {})
 
     for path, content in section.files.items():
+        if not path.endswith((".yml", ".yaml")):
+            continue  # e.g. ansible.cfg
         data = yaml.safe_load(content) or {}
-        if path.endswith("hosts.yml") or path.endswith("hosts.yaml"):
+        if path.endswith(("hosts.yml", "hosts.yaml")):
             for group in data.values():
                 walk(group or {})
         neighbors.extend(data.get("fleet_bgp_neighbors") or [])
@@ -165,10 +167,15 @@ def fleet() -> Iterator[tuple[Fleet, RealFleetSection]]:
     readme_hosts, neighbors = _inventory_hosts(section)
     with open(LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        t0 = time.monotonic()
         for script in ("lab/images/build-cloud.sh", "lab/images/build.sh"):
-            subprocess.run([str(ROOT / script)], check=True, capture_output=True, text=True)
+            # --check first: a build takes the images' lock, which other builds may hold for minutes.
+            if subprocess.run([str(ROOT / script), "--check"], capture_output=True, check=False).returncode:
+                subprocess.run([str(ROOT / script)], check=True, capture_output=True, text=True)
         work = Path(tempfile.mkdtemp(prefix="fleetbgp-real-fleet.", dir="/var/tmp"))
         fleet = Fleet(work, work / "home", work / "fleet-bgp", work / "vault-password")
+        fleet.log.append(("(images)", time.monotonic() - t0))
+        t0 = time.monotonic()
         fleet.home.mkdir(mode=0o700)
         fleet.vault_pass.write_text(secrets.token_urlsafe(24) + "\n")
         fleet.vault_pass.chmod(0o600)
@@ -197,6 +204,7 @@ def fleet() -> Iterator[tuple[Fleet, RealFleetSection]]:
                 podman(*run, "--name", name, "--hostname", host, "--ip", address, CLOUD_IMAGE)
                 fleet.containers.append(name)
             _ssh_login(fleet)
+            fleet.log.append(("(copy of the checkout, containers up, SSH login as deploy)", time.monotonic() - t0))
             yield fleet, section
         finally:
             if os.environ.get("FLEETBGP_REAL_FLEET_KEEP") != "1":
@@ -277,7 +285,7 @@ def _configure_routers(fleet: Fleet, section: RealFleetSection, vault: dict[str,
     """BIRD on each router: a passive session to every host, with the host's MD5 password."""
     group_vars: dict[str, object] = {}
     for path, content in section.files.items():
-        if "group_vars" in path:
+        if "group_vars" in path and path.endswith((".yml", ".yaml")):
             group_vars.update(yaml.safe_load(content) or {})
     local_as = group_vars["fleet_bgp_local_as"]
     for i, neighbor in enumerate(group_vars["fleet_bgp_neighbors"]):  # type: ignore[arg-type]
@@ -309,7 +317,7 @@ def test_real_fleet_path(fleet: tuple[Fleet, RealFleetSection]) -> None:
     # A cloud image, not the lab's: the roles must install these themselves.
     for host in fl.hosts:
         missing = podman("exec", f"fleetbgp-real-{host}", "sh", "-c",
-                         "for p in python3-venv rsyslog nftables; do dpkg -s $p >/dev/null 2>&1 && echo $p; done")  # fmt: skip
+                         "for p in python3-venv rsyslog nftables; do dpkg -s $p >/dev/null 2>&1 && echo $p; done; true")  # fmt: skip
         assert missing.strip() == "", f"{host}: the stock image has {missing.split()}"
     _write_files(fl, section, cwd)
     commands = [c.text for c in section.commands]
@@ -352,7 +360,8 @@ def test_real_fleet_path(fleet: tuple[Fleet, RealFleetSection]) -> None:
     assert all(n == 0 for n in changed.values()), f"second run changed something: {changed}\n{out[-6000:]}"
 
     # Backup with a controller copy: the README's command if it has one, else the documented one.
-    backup = next((c for c in commands if "fleet.bgp.backup" in c), "ansible-playbook fleet.bgp.backup -i inventory/")
+    # (docs/operations/backup-restore.md's command, with the vault the README's inventory has)
+    backup = next((c for c in commands if "fleet.bgp.backup" in c), "ansible-playbook fleet.bgp.backup -i inventory/ --ask-vault-pass")
     backup = backup.replace("--ask-vault-pass", f"--vault-password-file {fl.vault_pass}")
     if "fleet_bgp_backup_fetch" not in backup:
         backup += " -e fleet_bgp_backup_fetch=true"
