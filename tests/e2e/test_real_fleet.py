@@ -10,8 +10,10 @@ used here.
 
 What the test substitutes, and nothing else:
 - addresses: each host's `ansible_host` -> a container's address, each neighbor `address` -> the router;
-- the SSH login: inventory/group_vars/all/zz_test_connection.yml (ansible_user: deploy, the key,
-  a known_hosts file of its own) - a user has these in ~/.ssh/config or the inventory;
+- where things are: `$FLEET_BGP_SRC` is a copy of this checkout, the commands run in `fleet-ops/`
+  next to it (the README's "one directory of your own");
+- the SSH key: inventory/group_vars/all/zz_test_connection.yml (the key and a known_hosts file of
+  its own, what a user has in ~/.ssh); the login user is the README inventory's own;
 - `--ask-vault-pass` -> `--vault-password-file FILE` (the README's own alternative);
   `ansible-vault create FILE` -> `ansible-vault encrypt` of the variables the README lists under it,
   with random values;
@@ -96,6 +98,7 @@ class Fleet:
             "HOME": str(self.home),
             "LANG": "C.UTF-8",
             "ANSIBLE_NOCOLOR": "1",
+            "FLEET_BGP_SRC": str(self.checkout),  # the README: "where you cloned this repository"
         }
 
     def sh(self, command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -197,7 +200,9 @@ def fleet() -> Iterator[tuple[Fleet, RealFleetSection]]:
             run = ["run", "-d", "--label", LABEL, "--network", NETWORK, "--systemd=always",
                    "--cap-add", "NET_ADMIN,NET_RAW", "--security-opt", "unmask=/proc/sys"]  # fmt: skip
             for i, address in enumerate(fleet.routers.values()):
-                podman(*run, "--name", names[i], "--hostname", f"router{i}", "--ip", address, ROUTER_IMAGE)
+                # NET_BROADCAST: the packaged bird.service's `bird -u bird` keeps it (capset fails without).
+                podman(*run, "--cap-add", "NET_BROADCAST", "--name", names[i], "--hostname", f"router{i}",
+                       "--ip", address, ROUTER_IMAGE)  # fmt: skip
                 fleet.containers.append(names[i])
             for host, address in fleet.hosts.items():
                 name = f"fleetbgp-real-{host}"
@@ -251,9 +256,8 @@ def _write_files(fleet: Fleet, section: RealFleetSection, cwd: Path) -> None:
     connection.parent.mkdir(parents=True, exist_ok=True)
     ssh = fleet.home / ".ssh"
     connection.write_text(
-        "# written by tests/e2e/test_real_fleet.py: the SSH login a user has in ~/.ssh/config\n"
+        "# written by tests/e2e/test_real_fleet.py: the SSH key a user has in ~/.ssh (the user: the README's)\n"
         + yaml.safe_dump({
-            "ansible_user": "deploy",
             "ansible_ssh_private_key_file": str(ssh / "id_ed25519"),
             "ansible_ssh_common_args": f"-o UserKnownHostsFile={ssh / 'known_hosts'}",
         })
@@ -305,6 +309,10 @@ def _configure_routers(fleet: Fleet, section: RealFleetSection, vault: dict[str,
         name = f"fleetbgp-real-router{i}"
         podman("exec", "-i", name, "sh", "-c", "cat > /etc/bird/bird.conf", stdin=conf)
         podman("exec", name, "systemctl", "restart", "bird.service")
+        deadline = time.monotonic() + 30
+        while "up and running" not in podman("exec", name, "birdc", "show", "status", check=False):
+            assert time.monotonic() < deadline, podman("exec", name, "journalctl", "-u", "bird", "-n", "20", check=False)
+            time.sleep(0.5)
 
 
 def _recap_changed(out: str) -> dict[str, int]:
@@ -313,7 +321,8 @@ def _recap_changed(out: str) -> dict[str, int]:
 
 def test_real_fleet_path(fleet: tuple[Fleet, RealFleetSection]) -> None:
     fl, section = fleet
-    cwd = fl.checkout
+    cwd = fl.work / "fleet-ops"  # the README: "one directory of your own that holds the inventory"
+    cwd.mkdir()
     # A cloud image, not the lab's: the roles must install these themselves.
     for host in fl.hosts:
         missing = podman("exec", f"fleetbgp-real-{host}", "sh", "-c",
