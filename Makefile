@@ -29,6 +29,8 @@ INTEROP     := scripts/run-pytest.sh --root tests/interop --durations=15 $(PYTES
 COLLECTION  := scripts/test-collection.sh
 LINT_COLLECTION := scripts/lint-collection.sh
 MOLECULE    := scripts/test-molecule.sh
+# `make test` runs these; `fresh` (minutes, a stock host) runs in `make matrix` (and `make molecule`)
+MOLECULE_TEST := MOLECULE_SCENARIOS="agent firewall host monitoring" scripts/test-molecule.sh
 RULES       := scripts/test-alert-rules.sh
 E2E         := scripts/run-pytest.sh --root tests/e2e --durations=30 --ignore=tests/e2e/test_real_fleet.py $(PYTEST_ARGS)
 RELEASE_CHECK := scripts/release-check.sh
@@ -102,17 +104,25 @@ e2e: setup ## end-to-end tests on a second lab fleet: rollout, restore, drain (t
 real-fleet: setup ## the README's real-fleet path over SSH on stock Debian 12 containers (tests/e2e/test_real_fleet.py, root)
 	@scripts/run-pytest.sh --root tests/e2e -k test_real_fleet --durations=5 -s $(PYTEST_ARGS)
 
+# Two groups of stages run side by side on CI's two cores: the pytest suites (unit, lab, bounded
+# fuzz, parity) and the collection's checks (ansible-test, ansible-lint, promtool, antsibull-changelog),
+# both CPU-bound and neither timing-sensitive; the pytest group's output is shown when it ends.
+# Interop, Molecule and e2e measure time and traffic: they run alone.
 test: setup ## everything CI runs: lint, unit, parity, interop, collection, rules, release-check, molecule, e2e (all run; fails if any failed)
-	@failed=(); \
+	@failed=(); logs=$$(mktemp -d /tmp/fleetbgp-make-test.XXXXXX); \
 	echo "== lint";       { $(LINT); }  || failed+=(lint); \
-	echo "== unit";       { $(UNIT) && $(LAB_UNIT) && $(FUZZ_BOUNDED); } || failed+=(unit); \
-	echo "== parity";     $(PARITY)     || failed+=(parity); \
-	echo "== interop";    $(INTEROP)    || failed+=(interop); \
+	echo "== unit and parity: running beside the collection's checks (output below when they end)"; \
+	( { $(UNIT) && $(LAB_UNIT) && $(FUZZ_BOUNDED); } >$$logs/unit 2>&1 || echo unit >>$$logs/failed; \
+	  $(PARITY) >$$logs/parity 2>&1 || echo parity >>$$logs/failed ) </dev/null & pytests=$$!; \
 	echo "== collection"; $(COLLECTION) || failed+=(collection); \
 	echo "== lint-collection"; $(LINT_COLLECTION) || failed+=(lint-collection); \
 	echo "== rules";      $(RULES)      || failed+=(rules); \
 	echo "== release-check"; $(RELEASE_CHECK) || failed+=(release-check); \
-	echo "== molecule";   $(MOLECULE)   || failed+=(molecule); \
+	wait $$pytests || true; \
+	echo "== unit"; cat $$logs/unit; echo "== parity"; cat $$logs/parity; \
+	if [[ -s $$logs/failed ]]; then failed+=($$(cat $$logs/failed)); fi; rm -rf $$logs; \
+	echo "== interop";    $(INTEROP)    || failed+=(interop); \
+	echo "== molecule";   $(MOLECULE_TEST) || failed+=(molecule); \
 	echo "== e2e";        $(E2E)        || failed+=(e2e); \
 	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}" >&2; exit 1; fi; \
 	echo "make test: lint, unit, parity, interop, collection, lint-collection, rules, release-check, molecule and e2e all passed"

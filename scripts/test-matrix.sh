@@ -22,7 +22,10 @@
 #                                       a default) + 25 %; the others are SKIPPED, each with the reason
 # Exit status: 1 when any step failed (every step runs). Each step's result is appended to
 # .matrix/results.txt as it ends (`PASS|FAIL|SKIP STEP SECONDS`), the total to .matrix/last-duration.
-# Order = priority (what a deadline cuts last): sanity/units/syntax on every core, then Molecule.
+#   and first, the stock-host paths: `make real-fleet` (the README over SSH on stock Debian 12) and
+#   the Molecule scenario `fresh` (check mode on a fresh host, no apt mirror); MATRIX_STOCK=0 skips them.
+# Order = priority (what a deadline cuts last): stock-host paths, sanity/units/syntax on every core,
+# then Molecule.
 # Needs root for Molecule (rootful podman); Python 3.11 (every core here supports it as controller).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -86,7 +89,8 @@ if [[ -f $DURATIONS ]]; then
 fi
 default_duration() {  # measured cold under load when written (docs/dev/test-matrix.md)
     case "$1" in
-        */venv) echo 120 ;; */collection) echo 600 ;; */syntax) echo 60 ;; molecule/*) echo 420 ;; *) echo 300 ;;
+        */venv) echo 120 ;; */collection) echo 600 ;; */syntax) echo 60 ;; molecule/*) echo 420 ;;
+        stock/real-fleet) echo 600 ;; *) echo 300 ;;
     esac
 }
 
@@ -175,6 +179,15 @@ syntax_check() (  # a subshell: its EXIT trap removes the scratch directory
     done
     exit "$rc"
 )
+
+# First the paths of a new user on stock hosts (the project's .venv, ansible-core 2.19): the
+# README's real-fleet section over SSH on stock Debian 12 cloud images (tests/e2e/test_real_fleet.py),
+# and the Molecule scenario `fresh` (check mode on a host without the roles' packages, and the
+# error when its apt source cannot be reached). Minutes each: not in `make test`. MATRIX_STOCK=0 skips them.
+if [[ ${MATRIX_STOCK:-1} == 1 ]]; then
+    step "stock/real-fleet" scripts/run-pytest.sh --root tests/e2e -k test_real_fleet --durations=5
+    step "stock/fresh" env FLEETBGP_LAB_SUITE=bookworm scripts/test-molecule.sh -s fresh
+fi
 
 for core in "${CORES[@]}"; do
     venv_step "$core"
