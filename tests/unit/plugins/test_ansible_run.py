@@ -20,20 +20,20 @@ PLAYBOOK = """
 - hosts: localhost
   connection: local
   gather_facts: false
-  vars:
-    sock: "{{ lookup('env', 'FLEETBGP_TEST_SOCKET') }}"
+  # The socket comes only from module_defaults of the action group (meta/runtime.yml): no task names it.
+  module_defaults:
+    group/fleet.bgp.agent:
+      socket: "{{ lookup('env', 'FLEETBGP_TEST_SOCKET') }}"
+      timeout: 12
   tasks:
     - name: State, waiting for the sessions that are up
       fleet.bgp.agent_info:
-        socket: "{{ sock }}"
         neighbors: [192.0.2.1, "2001:db8::1"]
         wait_for: established
-        timeout: 10
       register: info
 
     - name: Announce, check mode first
       fleet.bgp.route:
-        socket: "{{ sock }}"
         prefix: 100.10.42.0/24
         med: 100
       check_mode: true
@@ -42,28 +42,35 @@ PLAYBOOK = """
 
     - name: Announce
       fleet.bgp.route:
-        socket: "{{ sock }}"
         prefix: 100.10.42.0/24
         med: 100
       register: first
 
     - name: Announce again
       fleet.bgp.route:
-        socket: "{{ sock }}"
         prefix: 100.10.42.0/24
         med: 100
       register: second
 
+    - name: No FlowSpec rule of that name (the sample agent has no FlowSpec session)
+      fleet.bgp.flowspec:
+        name: block-net
+        state: absent
+      register: flow
+
+    - name: The rules
+      fleet.bgp.flowspec_info:
+      register: flows
+
     - name: Drain
       fleet.bgp.maintenance:
-        socket: "{{ sock }}"
         state: drained
       register: drain
 
-    - name: Read back
+    - name: Read back (a task option next to module_defaults)
       fleet.bgp.agent_info:
-        socket: "{{ sock }}"
         include_routes: true
+        timeout: 5
       register: after
 
     - name: What the tasks did
@@ -73,6 +80,7 @@ PLAYBOOK = """
           - info.status.version == '0.1.0'
           - check is changed and first is changed and second is not changed
           - first.route.neighbors | length == 3
+          - flow is not changed and flows.rules == [] and flows.rule is none
           - drain is changed and after.status.maintenance
           - after.routes | selectattr('prefix', 'equalto', '100.10.42.0/24') | list | length == 3
 """
