@@ -239,8 +239,8 @@ def action_groups_section() -> list[str]:
     if not groups:
         return []
     out = ["", "## Setting the socket and the timeout once: `module_defaults`", "",
-           "The modules that talk to the agent form the action group `fleet.bgp.agent`; `module_defaults` for "
-           "`group/fleet.bgp.agent` apply to each of them (a task's own option still wins). For an agent "
+           "The modules that talk to the agent form the action group `fleet.bgp.agent`; `module_defaults` "
+           "for `group/fleet.bgp.agent` apply to each of them (a task's own option still wins). For an agent "
            "whose control socket is not at the default place, or a slow host:", "",
            "```yaml",
            "- name: Fleet tasks",

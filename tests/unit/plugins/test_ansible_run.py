@@ -6,6 +6,7 @@ the build and the install."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -107,18 +108,25 @@ def test_playbook_runs_all_modules(tmp_path, collections_path):
     assert speaker.maintenance is True
 
 
-@pytest.mark.timeout(240)
-def test_collection_installed_from_the_built_tarball_works(tmp_path):
-    build = tmp_path / "build"
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The collection built with ansible-galaxy and installed from its tarball: a collections path."""
+    tmp = tmp_path_factory.mktemp("galaxy")
+    build = tmp / "build"
     out = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(build),
                           str(REPO)], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     tarball = next(build.glob("fleet-bgp-*.tar.gz"))
-    installed = tmp_path / "installed"
+    path = tmp / "installed"
     out = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "-p",
-                          str(installed), str(tarball)], capture_output=True, text=True, timeout=120,
+                          str(path), str(tarball)], capture_output=True, text=True, timeout=120,
                          check=False)
     assert out.returncode == 0, out.stdout + out.stderr
+    return path
+
+
+@pytest.mark.timeout(240)
+def test_collection_installed_from_the_built_tarball_works(tmp_path, installed):
     link = installed / "ansible_collections" / "fleet" / "bgp" / "plugins" / "module_utils" / "fleetbgp_control.py"
     assert link.is_file(), "the module_utils client (a link into agent/) is missing from the installed collection"
     with served(sample_speaker()) as (_s, path, _lt):
@@ -126,3 +134,45 @@ def test_collection_installed_from_the_built_tarball_works(tmp_path):
                        "-m", "fleet.bgp.agent_info", "-a", f"socket={path}"], installed, path, tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert '"configured": 3' in out.stdout
+
+
+# The tags of each playbook, as README.md "Tags" documents them: fleet_bgp (everything the collection
+# does), fleet_bgp_ROLE for each role, the agent's and monitoring's finer ones, `always` for the
+# checks that must run whatever the selection (option resolution, the agent's preflight).
+SITE_ROLE_TAGS = {f"fleet_bgp_{r}" for r in ("monitoring", "sysctl", "service_addresses", "firewall", "agent",
+                                             "logging", "backup")}
+PLAYBOOK_TAGS = {
+    "site": {"always", "fleet_bgp", "fleet_bgp_plan", *SITE_ROLE_TAGS, "fleet_bgp_nrpe", "fleet_bgp_prometheus",
+             "fleet_bgp_grafana", "fleet_bgp_preflight", "fleet_bgp_user", "fleet_bgp_dirs", "fleet_bgp_install",
+             "fleet_bgp_config", "fleet_bgp_service"},
+    "backup": {"fleet_bgp", "fleet_bgp_backup"},
+    "restore": {"always", "fleet_bgp", "fleet_bgp_backup"},
+    "rollout": {"fleet_bgp", "fleet_bgp_rollout"},
+    "rollout_pull": {"fleet_bgp", "fleet_bgp_rollout"},
+    "drain": {"always", "fleet_bgp", "fleet_bgp_agent"},
+    "restart": {"fleet_bgp", "fleet_bgp_agent"},
+    "undrain": {"always"},
+    "status": set(),
+    "mitigate": {"always"},
+}
+
+
+@pytest.mark.timeout(240)
+def test_every_role_has_its_documented_tags_in_the_installed_playbooks(tmp_path, installed):
+    playbooks = sorted(p.stem for p in (REPO / "playbooks").glob("*.yml"))
+    assert playbooks == sorted(PLAYBOOK_TAGS)
+    out = ansible([str(BIN / "ansible-playbook"), "-i", "localhost,", "--list-tags",
+                   *(f"fleet.bgp.{p}" for p in playbooks)], installed, "", tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    found = {}
+    for block in re.split(r"^playbook: ", out.stdout, flags=re.M)[1:]:
+        name = Path(block.splitlines()[0].strip()).stem
+        found[name] = {t for tags in re.findall(r"TASK TAGS: \[(.*)\]", block) for t in tags.split(", ") if t}
+    assert found == PLAYBOOK_TAGS
+    roles = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "tasks" / "main.yml").exists())
+    everywhere = set().union(*found.values())
+    assert {f"fleet_bgp_{r}" for r in roles} <= everywhere, "a role without its fleet_bgp_ROLE tag"
+    readme = (REPO / "README.md").read_text()
+    tags_section = readme.split("\n### Tags\n", 1)[1].split("\n#", 1)[0]
+    for tag in sorted(everywhere - {"always"}):
+        assert f"`{tag}`" in tags_section, f"README.md, Tags: {tag} is not documented"
