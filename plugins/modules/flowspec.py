@@ -12,7 +12,8 @@ version_added: 0.1.0
 description:
   - Makes the fleetbgp agent on the target announce a BGP FlowSpec rule (RFC 8955, RFC 8956) to its
     routers (O(state=present)) or withdraw it (O(state=absent)). M(fleet.bgp.flowspec_info) lists the
-    rules (O(state=query) still does, deprecated). The routers then drop, rate-limit, mark or redirect the matching traffic.
+    rules (O(state=query) still does, deprecated). The routers then drop, rate-limit, mark or redirect
+    the matching traffic.
   - Rules are known by O(name). A rule is what it matches (O(match)), what the routers do with the
     traffic (O(then)), its O(family) and the O(neighbors) it goes to. The module reads the agent's
     rules first; a rule that is already active as asked is reported as unchanged, so a second run

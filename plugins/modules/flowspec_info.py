@@ -63,7 +63,9 @@ EXAMPLES = r"""
 
 - name: Say so
   ansible.builtin.debug:
-    msg: "{{ 'active at ' ~ (dns.rule.announced_to | join(', ')) if dns.rule and dns.rule.announced_to else 'not announced' }}"
+    msg: >-
+      {{ 'active at ' ~ (dns.rule.announced_to | join(', '))
+         if dns.rule and dns.rule.announced_to else 'not announced' }}
 """
 
 RETURN = r"""
@@ -123,7 +125,9 @@ rules:
       family: ipv4
       match: {"destination": ["203.0.113.10/32"], "protocol": ["=udp"]}
       then: {"discard": true}
-      text: "flow route dns-amp-203.0.113.10 { match { destination 203.0.113.10/32; protocol =udp; } then { discard; } }"
+      text: >-
+        flow route dns-amp-203.0.113.10 { match { destination 203.0.113.10/32; protocol =udp; }
+        then { discard; } }
       owner: control:ansible
       created_at: 1764115200.5
       expires_at: 1764118800.5
