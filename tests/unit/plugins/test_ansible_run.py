@@ -1,7 +1,8 @@
 """The modules through Ansible itself (AnsiballZ, connection local): a playbook against the agent's
-real control server, and the collection built with `ansible-galaxy collection build` and installed
-from its tarball - which also checks that the module_utils symlink to the agent's client survives
-the build and the install."""
+real control server where only module_defaults of the action group fleet.bgp.agent (meta/runtime.yml)
+gives the socket, and the collection built with `ansible-galaxy collection build` and installed from
+its tarball - which also checks that the module_utils symlink to the agent's client survives the build
+and the install - with the tags of its playbooks (`--list-tags`) as README.md documents them."""
 
 from __future__ import annotations
 
