@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "modules"
 NAMESPACE, NAME = "fleet", "bgp"
@@ -228,7 +230,50 @@ def index(names: list[str], data: dict) -> str:
     for n in names:
         doc = data[f"{COLLECTION}.{n}"]["doc"]
         out.append(f"| [{COLLECTION}.{n}]({n}.md) | {cell(doc.get('short_description', ''))} |")
+    out += action_groups_section()
     return "\n".join(out) + "\n"
+
+
+def action_groups() -> dict[str, list[str]]:
+    """meta/runtime.yml's action_groups: group name -> module short names."""
+    runtime = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text()) or {}
+    return {g: [m for m in members if isinstance(m, str)]
+            for g, members in (runtime.get("action_groups") or {}).items()}
+
+
+def action_groups_section() -> list[str]:
+    groups = action_groups()
+    if not groups:
+        return []
+    out = ["", "## Setting the socket and the timeout once: `module_defaults`", "",
+           "The modules that talk to the agent form the action group `fleet.bgp.agent`; `module_defaults` "
+           "for `group/fleet.bgp.agent` apply to each of them (a task's own option still wins). For an agent "
+           "whose control socket is not at the default place, or a slow host:", "",
+           "```yaml",
+           "- name: Fleet tasks",
+           "  hosts: bgp_servers",
+           "  become: true",
+           "  module_defaults:",
+           "    group/fleet.bgp.agent:",
+           "      socket: /run/fleetbgp-blue/control.sock",
+           "      timeout: 60",
+           "  tasks:",
+           "    - name: Sessions up?",
+           "      fleet.bgp.agent_info:",
+           "        wait_for: established",
+           "    - name: Rules announced",
+           "      fleet.bgp.flowspec_info:",
+           "```", "",
+           "`module_defaults` is a keyword of the play, a block or a task (its values may be templates of "
+           "inventory variables, `socket: \"{{ my_socket }}\"`). The agent "
+           "that the `fleet.bgp.agent` role installs listens on the default socket, so this is for your own "
+           "playbooks: an agent started elsewhere, a longer timeout on a loaded host. "
+           "The groups (from `meta/runtime.yml`):", "",
+           "| Group | Modules |", "|---|---|"]
+    for group, members in groups.items():
+        out.append(f"| `group/{COLLECTION}.{group}` | "
+                   + ", ".join(f"[{COLLECTION}.{m}]({m}.md)" for m in members) + " |")
+    return out
 
 
 def render() -> dict[Path, str]:

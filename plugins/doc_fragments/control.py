@@ -15,6 +15,14 @@ options:
         or a remote user in group C(fleetbgp).
     type: path
     default: /run/fleetbgp/control.sock
+attributes:
+  action_group:
+    description:
+      - Part of the action group C(fleet.bgp.agent) - C(module_defaults) with C(group/fleet.bgp.agent) sets
+        O(socket) and O(timeout) once for every module that talks to the agent.
+    support: full
+    membership:
+      - fleet.bgp.agent
 requirements:
   - The fleetbgp agent running on the target (the C(fleet.bgp.agent) role installs it).
   - Python 3.8 or later on the target; nothing beyond the standard library.

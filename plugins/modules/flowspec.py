@@ -11,8 +11,9 @@ short_description: Announce or withdraw BGP FlowSpec rules (DDoS mitigation) thr
 version_added: 0.2.0
 description:
   - Makes the fleetbgp agent on the target announce a BGP FlowSpec rule (RFC 8955, RFC 8956) to its
-    routers (O(state=present)), withdraw it (O(state=absent)), or only report the rules it announces
-    (O(state=query)). The routers then drop, rate-limit, mark or redirect the matching traffic.
+    routers (O(state=present)) or withdraw it (O(state=absent)). M(fleet.bgp.flowspec_info) lists the
+    rules (O(state=query) still does, deprecated). The routers then drop, rate-limit, mark or redirect
+    the matching traffic.
   - Rules are known by O(name). A rule is what it matches (O(match)), what the routers do with the
     traffic (O(then)), its O(family) and the O(neighbors) it goes to. The module reads the agent's
     rules first; a rule that is already active as asked is reported as unchanged, so a second run
@@ -31,7 +32,7 @@ options:
     description:
       - "The rule's name on this agent, 1 to 64 characters - letters, digits, V(_), V(.), V(:) and V(-)."
       - Required with O(state=present). With O(state=absent), the rule to remove (or use O(all)).
-        With O(state=query), only this rule is reported.
+        With O(state=query) (deprecated), only this rule is reported.
     type: str
   state:
     description:
@@ -40,7 +41,9 @@ options:
         RV(rules) lists can be removed by its name (an API program's is named C(rule-HASH)), except a
         rule of the agent's configuration file (owner V(config)) - the module then fails and says to
         edit the configuration.
-      - V(query) - nothing changes; RV(rules) lists the agent's rules.
+      - V(query) - nothing changes; RV(rules) lists the agent's rules. Deprecated - use
+        M(fleet.bgp.flowspec_info), which returns the same RV(rules) and RV(rule); V(query) is removed in
+        release 1.0.0 of fleet.bgp.
     type: str
     choices: [present, absent, query]
     default: present
@@ -139,6 +142,7 @@ notes:
     withdrawn from the routers with its routes and come back when the drain ends (RV(rule.announced_to)
     is empty meanwhile). Rules can still be added and removed; expiry timers keep running.
 seealso:
+  - module: fleet.bgp.flowspec_info
   - module: fleet.bgp.route
   - module: fleet.bgp.agent_info
 author:
@@ -207,9 +211,8 @@ EXAMPLES = r"""
     owner: mitigate
   become: true
 
-- name: List the rules
-  fleet.bgp.flowspec:
-    state: query
+- name: List the rules (fleet.bgp.flowspec_info; state=query is deprecated)
+  fleet.bgp.flowspec_info:
   register: flows
   become: true
 """
@@ -277,7 +280,7 @@ rule:
 rules:
   description:
     - Every FlowSpec rule of the agent after the task (in check mode, as they would be), each with the
-      keys of RV(rule). With O(state=query) and O(name), only that rule (or none).
+      keys of RV(rule). With O(state=query) (deprecated) and O(name), only that rule (or none).
   returned: always
   type: list
   elements: dict
@@ -683,6 +686,11 @@ class FlowSpec:
         state = self.params["state"]
         rules = self.rules()
         if state == "query":
+            # The read-only part lives in fleet.bgp.flowspec_info (the *_info convention); kept for
+            # one deprecation period so that playbooks written for 0.1.0 keep working.
+            self.module.deprecate("fleet.bgp.flowspec: state=query is deprecated, use the module "
+                                  "fleet.bgp.flowspec_info (same rules and rule)",
+                                  version="1.0.0", collection_name="fleet.bgp")
             name = self.params["name"]
             self.agent.close()
             chosen = [r for r in rules if name is None or r.get("name") == name]

@@ -5,7 +5,7 @@
 5. A corrupted and a truncated archive are refused at step 'verify'; the host is unchanged (sha256 of
    its files, the agent's pid, the BGP session's start time at BIRD).
 Also the off-host copy: a backup of srv2 copied to the controller (fleet_bgp_backup_fetch) restores srv2
-after its config, unit and every archive on it are gone (`-e src=CONTROLLER_COPY`); the copy is 0600 in
+after its config, unit and every archive on it are gone (`-e fleet_bgp_restore_src=CONTROLLER_COPY`); the copy is 0600 in
 0700 folders.
 The e2e inventory encrypts secrets.env in the archives with a key from its vault: the tests also
 check that the archive does not hold the MD5 password in clear and that no output shows the key.
@@ -117,7 +117,7 @@ def test_damaged_archives_are_refused(lab: Lab, backup: dict[str, object]) -> No
             archive = f"{BACKUP_DIR}/{damaged_id}.tar.gz"
             lab.exec(HOST, "sh", "-ec", recipe.format(a=archive, n=f"{damaged_id}.tar.gz"))
             before = host_state(lab, files)
-            result = lab.playbook("fleet.bgp.restore", "--limit", HOST, extra_vars={"backup": damaged_id},
+            result = lab.playbook("fleet.bgp.restore", "--limit", HOST, extra_vars={"fleet_bgp_restore_id": damaged_id},
                                   check=False)
             assert result.returncode != 0, f"a {damaged_id} archive was restored:\n{result.stdout}"
             assert f"restore of {damaged_id} on {HOST} refused at step 'verify'" in result.stdout, result.stdout
@@ -142,7 +142,7 @@ def test_delete_config_and_unit_then_restore(lab: Lab, backup: dict[str, object]
     lab.exec(HOST, "ip", "address", "del", SERVICE, "dev", "lo")
     assert lab.sha256(HOST, CONF, UNIT) == {CONF: "missing", UNIT: "missing"}
     try:
-        out = lab.playbook("fleet.bgp.restore", "--limit", HOST, extra_vars={"backup": backup["id"]}).stdout
+        out = lab.playbook("fleet.bgp.restore", "--limit", HOST, extra_vars={"fleet_bgp_restore_id": backup["id"]}).stdout
         assert f"{HOST}: restored backup {backup['id']} (restart), 2/2 sessions Established" in out, out
         # The restore replayed the service addresses' record: the address the config announces is back.
         assert SERVICE in lab.exec(HOST, "ip", "-o", "address", "show", "dev", "lo").stdout
@@ -176,7 +176,7 @@ def test_restore_that_breaks_bgp_is_put_back(lab: Lab) -> None:
     assert lab.sha256(HOST, *files) == before
     try:
         result = lab.playbook("fleet.bgp.restore", "--limit", HOST, check=False,
-                              extra_vars={"backup": bad_id, "fleet_bgp_restore_timeout": 8})
+                              extra_vars={"fleet_bgp_restore_id": bad_id, "fleet_bgp_restore_timeout": 8})
         assert result.returncode != 0, result.stdout
         assert f"restore of {bad_id} on {HOST} failed at step 'check'" in result.stdout, result.stdout
         assert "Put back the files as they were before the restore" in result.stdout, result.stdout
@@ -222,7 +222,7 @@ def test_controller_copy_restores_a_host_that_lost_its_archives(lab: Lab, tmp_pa
     lab.exec(host, "sh", "-c", f"rm -rf {CONF} {UNIT} {WANTS} {BACKUP_DIR}/* && systemctl daemon-reload")
     assert lab.exec(host, TOOL, "list").stdout.split() == []
     try:
-        out = lab.playbook("fleet.bgp.restore", "--limit", host, extra_vars={"src": str(copy)}).stdout
+        out = lab.playbook("fleet.bgp.restore", "--limit", host, extra_vars={"fleet_bgp_restore_src": str(copy)}).stdout
         assert f"{host}: restored backup {backup_id} (restart), 2/2 sessions Established" in out, out
         assert lab.sha256(host, *files) == before
         assert lab.exec(host, "systemctl", "is-enabled", "fleetbgp.service").stdout.strip() == "enabled"

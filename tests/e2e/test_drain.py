@@ -2,7 +2,7 @@
 
 Draining srv1 makes BIRD lose srv1's paths (anycast and the primary of the MED pair) and keep the
 others', with the sessions up and a path for the anycast prefix at every sample; srv2, then the last
-host announcing 100.10.0.200/32, is refused (nothing changes on it); `-e force=true` drains it anyway;
+host announcing 100.10.0.200/32, is refused (nothing changes on it); `-e fleet_bgp_drain_force=true` drains it anyway;
 undraining both brings every path back, srv1 best again for the MED pair.
 
 The metric mode, by choice (fleet_bgp_agent_maintenance_mode: metric on srv1): draining keeps srv1's
@@ -51,7 +51,7 @@ def test_drain_undrain_and_last_announcer(lab: Lab) -> None:
         assert lab.path_hosts(ANYCAST) == {"srv2", "srv3"}
 
         # 3. forced: srv2 drains, and the MED pair's prefix is gone from BIRD (what force means).
-        out = lab.playbook("fleet.bgp.drain", "--limit", "srv2", extra_vars={"force": True}).stdout
+        out = lab.playbook("fleet.bgp.drain", "--limit", "srv2", extra_vars={"fleet_bgp_drain_force": True}).stdout
         assert "srv2 drained (withdraw)" in out
         assert lab.path_hosts(SERVICE) == set()
         assert lab.path_hosts(ANYCAST) == {"srv3"}
@@ -80,13 +80,13 @@ def test_metric_drain_keeps_the_paths_with_the_disabled_metric(lab: Lab) -> None
         assert lab.agent_status(host)["maintenance_mode"] == "metric"
 
         # A withdraw drain asked of a metric-mode agent: refused with the way out, nothing changes.
-        refused = lab.playbook("fleet.bgp.drain", "--limit", host, check=False, extra_vars={"drain_mode": "withdraw"})
+        refused = lab.playbook("fleet.bgp.drain", "--limit", host, check=False, extra_vars={"fleet_bgp_drain_mode": "withdraw"})
         assert refused.returncode != 0, refused.stdout
         assert "drains in 'metric' mode, not 'withdraw'" in refused.stdout, refused.stdout
         assert lab.agent_status(host)["maintenance"] is False
 
         with BirdSampler(lab, SERVICE) as sampler:
-            out = lab.playbook("fleet.bgp.drain", "--limit", host, extra_vars={"drain_mode": "metric"}).stdout
+            out = lab.playbook("fleet.bgp.drain", "--limit", host, extra_vars={"fleet_bgp_drain_mode": "metric"}).stdout
             lab.wait_until(lambda: lab.meds(SERVICE) == {"srv1": DISABLED_METRIC, "srv2": 200}, 15,
                            f"srv1's path for {SERVICE} at BIRD with MED {DISABLED_METRIC}")
         assert f"{host} drained (metric): routes re-announced with MED {DISABLED_METRIC}" in out, out

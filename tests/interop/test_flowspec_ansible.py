@@ -274,7 +274,7 @@ def test_flowspec_module_rules_at_bird(fleet):
 def test_mitigate_playbook_at_bird(fleet):
     bird = fleet.bird
     # block a source: discard, with the default expiry of one hour
-    cp = fleet.mitigate("mitigation=block", "source=198.51.100.0/24")
+    cp = fleet.mitigate("fleet_bgp_mitigate_action=block", "fleet_bgp_mitigate_source=198.51.100.0/24")
     assert recap(cp)["changed"] == 1
     assert "block-198.51.100.0_24 [control:mitigate, expires " in cp.stdout
     fleet.wait_flows("flowtab4", lambda f: f.get("flow4 { src 198.51.100.0/24; }") == [DISCARD],
@@ -284,13 +284,15 @@ def test_mitigate_playbook_at_bird(fleet):
     assert rule["owner"] == "control:mitigate"
     assert rule["expires_at"] == pytest.approx(time.time() + 3600, abs=120)
     # the same again: no change (the expiry starts again)
-    cp = fleet.mitigate("mitigation=block", "source=198.51.100.0/24")
+    cp = fleet.mitigate("fleet_bgp_mitigate_action=block", "fleet_bgp_mitigate_source=198.51.100.0/24")
     assert recap(cp)["changed"] == 0
 
     # rate-limit DNS to one address at 100 Mbit/s; redirect a /24 to the scrubbing VRF
     for rc, out in fleet.mitigate_at_once(
-            ("mitigation=ratelimit", "dport=53", "destination=203.0.113.10", "rate=100mbit"),
-            ("mitigation=redirect", "destination=203.0.113.0/24", "target=65001:999", "expires=2h")):
+            ("fleet_bgp_mitigate_action=ratelimit", "fleet_bgp_mitigate_dport=53",
+             "fleet_bgp_mitigate_destination=203.0.113.10", "fleet_bgp_mitigate_rate=100mbit"),
+            ("fleet_bgp_mitigate_action=redirect", "fleet_bgp_mitigate_destination=203.0.113.0/24",
+             "fleet_bgp_mitigate_target=65001:999", "fleet_bgp_mitigate_expires=2h")):
         assert rc == 0 and re.search(r"^srv1\s+:.*changed=1", out, re.M), out
     want = {"flow4 { src 198.51.100.0/24; }": [DISCARD],
             "flow4 { dst 203.0.113.10/32; proto 17; dport 53; }": [RATE_100MBIT],
@@ -299,10 +301,11 @@ def test_mitigate_playbook_at_bird(fleet):
 
     # what the playbook refuses (and BIRD does not change), and the list, side by side
     nothing, zero, absurd, listed = fleet.mitigate_at_once(
-        ("mitigation=ratelimit", "dport=53", "rate=10mbit"),
-        ("mitigation=block", "source=0.0.0.0/0"),
-        ("mitigation=ratelimit", "dport=53", "destination=203.0.113.10", "rate=5000gbit"),
-        ("mitigation=list",))
+        ("fleet_bgp_mitigate_action=ratelimit", "fleet_bgp_mitigate_dport=53", "fleet_bgp_mitigate_rate=10mbit"),
+        ("fleet_bgp_mitigate_action=block", "fleet_bgp_mitigate_source=0.0.0.0/0"),
+        ("fleet_bgp_mitigate_action=ratelimit", "fleet_bgp_mitigate_dport=53",
+         "fleet_bgp_mitigate_destination=203.0.113.10", "fleet_bgp_mitigate_rate=5000gbit"),
+        ("fleet_bgp_mitigate_action=list",))
     assert nothing[0] != 0 and "the rule has no destination and no source" in nothing[1], nothing[1]
     assert zero[0] != 0 and "0.0.0.0/0 is a /0" in zero[1], zero[1]
     assert absurd[0] != 0 and "above 1000gbit" in absurd[1], absurd[1]
@@ -313,17 +316,20 @@ def test_mitigate_playbook_at_bird(fleet):
     assert bird_flows(bird, "flowtab4") == want
 
     # clear one; clear the rest
-    fleet.mitigate("mitigation=clear", "rule=ratelimit-203.0.113.10_32-p53")
+    fleet.mitigate("fleet_bgp_mitigate_action=clear", "fleet_bgp_mitigate_rule=ratelimit-203.0.113.10_32-p53")
     fleet.wait_flows("flowtab4", lambda f: len(f) == 2 and "flow4 { dst 203.0.113.10/32; proto 17; dport 53; }"
                      not in f, "the rate-limit rule cleared at BIRD")
-    cp = fleet.mitigate("mitigation=clear", "all=true")
+    cp = fleet.mitigate("fleet_bgp_mitigate_action=clear", "fleet_bgp_mitigate_all=true")
     assert recap(cp)["changed"] == 1 and "no FlowSpec rules" in cp.stdout
     wait_until(lambda: bird_flows(bird, "flowtab4") == {}, 15, "every rule cleared at BIRD")
 
     # the old reserved names are refused with the new name (Ansible itself warns about them)
-    old = fleet.mitigate("action=block", "source=198.51.100.0/24", check=False, warnings=True)
-    assert old.returncode != 0 and "-e action=block is now -e mitigation=block" in old.stdout, old.stdout
-    old = fleet.mitigate("mitigation=ratelimit", "port=53", "destination=203.0.113.10", "rate=1mbit",
+    old = fleet.mitigate("action=block", "fleet_bgp_mitigate_source=198.51.100.0/24", check=False,
+                         warnings=True)
+    assert old.returncode != 0 and "-e action=block is now -e fleet_bgp_mitigate_action=block" in old.stdout, \
+        old.stdout
+    old = fleet.mitigate("fleet_bgp_mitigate_action=ratelimit", "port=53",
+                         "fleet_bgp_mitigate_destination=203.0.113.10", "fleet_bgp_mitigate_rate=1mbit",
                          check=False, warnings=True)
-    assert old.returncode != 0 and "-e port=53 is now -e dport=53" in old.stdout, old.stdout
+    assert old.returncode != 0 and "-e port=53 is now -e fleet_bgp_mitigate_dport=53" in old.stdout, old.stdout
     assert bird_flows(bird, "flowtab4") == {}

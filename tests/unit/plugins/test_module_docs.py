@@ -23,7 +23,7 @@ def test_module_reference_pages_are_up_to_date():
 
 def test_every_module_has_a_page_and_the_index_links_it():
     modules = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py"))
-    assert modules == ["agent_info", "flowspec", "interface_addresses", "maintenance", "route", "sysctl_file"]
+    assert modules == ["agent_info", "flowspec", "flowspec_info", "interface_addresses", "maintenance", "route", "sysctl_file"]
     index = (REPO / "docs" / "modules" / "README.md").read_text()
     for name in modules:
         page = (REPO / "docs" / "modules" / f"{name}.md").read_text()
