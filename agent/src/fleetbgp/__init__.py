@@ -1,3 +1,3 @@
 """fleetbgp: a health-checked BGP speaker that never touches the kernel RIB/FIB."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
