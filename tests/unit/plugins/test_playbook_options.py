@@ -98,7 +98,6 @@ def mitigate(tmp_path, collections, socket, *extra, host_vars=None):
     return out.returncode, " ".join((out.stdout + out.stderr).split())
 
 
-
 def ansible_core_version() -> tuple[int, int]:
     from ansible.release import __version__
     major, minor = __version__.split(".")[:2]
