@@ -39,7 +39,7 @@ PACKAGES = ("ansible", "jinja2", "markupsafe", "yaml", "_yaml", "cryptography", 
 DISTS = ("ansible_core", "jinja2", "markupsafe", "pyyaml", "cryptography", "cffi", "pycparser",
          "packaging", "resolvelib")
 COLLECTION = ("galaxy.yml", "meta", "roles", "playbooks", "plugins", "agent/pyproject.toml", "agent/README.md",
-              "agent/src")
+              "agent/src", "docs")  # docs: the roles install the operator's guides on the host, as the tarball has them
 pytestmark = pytest.mark.timeout(900)
 
 
