@@ -270,6 +270,13 @@ def test_the_frozen_release_is_still_there():
     assert not problems, "\n".join(problems) + "\n(a removal needs a breaking_changes fragment and an update here)"
 
 
+
+class _IndentedDumper(yaml.SafeDumper):
+    """Lists indented under their key, as yamllint (and ansible-lint) want them in this repository."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
 def _contents() -> dict:
     """What the tree holds now, in the form of RELEASED."""
     modules = {}
@@ -294,6 +301,6 @@ if __name__ == "__main__":
     _version(args.freeze)
     FROZEN.mkdir(exist_ok=True)
     target = FROZEN / f"{args.freeze}.yml"
-    target.write_text(f"# What fleet.bgp {args.freeze} contains (tests/unit/plugins/test_version_added.py --freeze)\n"
-                      + yaml.safe_dump(_contents(), sort_keys=True, width=120))
+    target.write_text(f"---\n# What fleet.bgp {args.freeze} contains (tests/unit/plugins/test_version_added.py --freeze)\n"
+                      + yaml.dump(_contents(), Dumper=_IndentedDumper, sort_keys=True, width=120))
     print(f"wrote {target.relative_to(COLLECTION)}")
