@@ -270,12 +270,12 @@ def test_the_frozen_release_is_still_there():
     assert not problems, "\n".join(problems) + "\n(a removal needs a breaking_changes fragment and an update here)"
 
 
-
 class _IndentedDumper(yaml.SafeDumper):
     """Lists indented under their key, as yamllint (and ansible-lint) want them in this repository."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
+
 
 def _contents() -> dict:
     """What the tree holds now, in the form of RELEASED."""
