@@ -352,9 +352,12 @@ class Lab:
         # the route plan would refuse without the override. An agent that is not this checkout's is
         # reinstalled (agent_outdated: same version, other code), without the route plan: the plan
         # asks the installed agent, which may not know the new config's keywords (e.g. `bfd`).
+        # The drained restart of an upgrade would refuse to drain the last announcer of such a
+        # leftover prefix: fleet_bgp_restart_force, since withdrawing it is the point.
         force = bool(self.agent_outdated())
         self.playbook("fleet.bgp.site", *(["--skip-tags", "fleet_bgp_plan"] if force else []),
-                      extra_vars={"fleet_bgp_allow_unannounced": True, "fleet_bgp_agent_force_install": force},
+                      extra_vars={"fleet_bgp_allow_unannounced": True, "fleet_bgp_agent_force_install": force,
+                                  "fleet_bgp_restart_force": True},
                       timeout=SITE_TIMEOUT)
         try:
             self.wait_converged(timeout=30)
