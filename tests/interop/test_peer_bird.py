@@ -145,10 +145,10 @@ def test_md5_wrong_password_never_establishes(topo, bird, make_speaker):
 
 
 @pytest.mark.parametrize("gtsm", ["incoming-ttl 255; outgoing-ttl 255;", "incoming-ttl 255;", "ttl-security 255;"],
-                         ids=["incoming+outgoing", "incoming-only", "exabgp4-ttl-security"])
+                         ids=["incoming+outgoing", "incoming-only", "exabgp3-ttl-security"])
 def test_gtsm_on_both_sides(topo, bird, make_speaker, capture, speaker_kind, gtsm):
     if speaker_kind == "exabgp" and gtsm.startswith("ttl-security"):
-        pytest.xfail("ExaBGP 5 does not accept ExaBGP 4's ttl-security keyword")
+        pytest.xfail("ExaBGP 5 does not accept ExaBGP 3's ttl-security keyword")
     link = topo.link
     bird.add_peer(bird_v4_peer(link, ttl_security=True))
     bird.start()
