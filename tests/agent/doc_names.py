@@ -91,31 +91,44 @@ class _Api:
         return [{"name": "healthcheck", "restarts": 2}]
 
 
+def _speakers() -> Iterator[Any]:
+    """A quiet speaker (peers and routes) and a busy one (a health check, an API program, in
+    maintenance, after a refused reload): families a state leaves out are in the other."""
+    import time
+
+    from control_fakes import sample_speaker
+
+    yield sample_speaker()
+    busy = sample_speaker()
+    busy.health = _Health()
+    busy.api = _Api()
+    busy.maintenance = True
+    busy.reload_counts = {"success": 2, "failure": 1}
+    busy.last_reload = {"result": "failure", "time": time.time(), "errors": ["x"]}
+    yield busy
+
+
 @cache
 def exposed_metrics() -> frozenset[str]:
     """What a scrape of the agent's /metrics shows: the agent's own registry (its collector and the
-    process collector) rendered in the text format for a speaker with peers, routes, a health check
-    and an API program, and parsed back. Histogram and summary family names count too (PromQL and
-    dashboards name them so)."""
-    from control_fakes import sample_speaker
+    process collector), rendered in the text format and parsed back, for the speakers above.
+    Histogram and summary family names count too (PromQL and dashboards name them so)."""
     from prometheus_client import generate_latest
     from prometheus_client.parser import text_string_to_metric_families
 
     from fleetbgp.metrics import Metrics
     from fleetbgp.settings import AgentSettings
 
-    speaker = sample_speaker()
-    speaker.health = _Health()
-    speaker.api = _Api()
-    registry = Metrics(speaker, AgentSettings(metrics_address="127.0.0.1", metrics_port=0)).registry
     names: set[str] = set()
-    for family in text_string_to_metric_families(generate_latest(registry).decode()):
-        if family.samples:
-            names.update(sample.name for sample in family.samples)
-        else:
-            names.update(family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",)))
-        if family.type in _SUFFIXES and family.type != "counter":
-            names.add(family.name)
+    for speaker in _speakers():
+        registry = Metrics(speaker, AgentSettings(metrics_address="127.0.0.1", metrics_port=0)).registry
+        for family in text_string_to_metric_families(generate_latest(registry).decode()):
+            if family.samples:
+                names.update(sample.name for sample in family.samples)
+            else:
+                names.update(family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",)))
+            if family.type in _SUFFIXES and family.type != "counter":
+                names.add(family.name)
     return frozenset(names)
 
 
