@@ -3,7 +3,8 @@
 A doc is README.md or docs/**/*.md. Names with a prefix of their own are found anywhere in a doc:
 metrics (`fleetbgp_*`), variables (`fleet_bgp_*`), collection content (`fleet.bgp.NAME`), playbook
 files (`playbooks/NAME.yml`). Commands are found only in code (backticks, fenced blocks): a
-`fleetbgp ...` command line, and the `-e NAME=...` options of a playbook run.
+`fleetbgp ...` command line, and the `-e NAME=...` options of a playbook run. Relative links must
+lead to a file, and their #anchor to one of its headings.
 
 What exists comes from the code itself: the metrics a scrape of the agent shows (its registry
 rendered from a sample speaker), the `fleetbgp` argparse parser, the files under playbooks/,
@@ -456,4 +457,49 @@ def variable_problems(docs: Iterable[Path]) -> tuple[list[str], int]:
                 if not m.group(1).startswith("fleet_bgp_") and m.group(1) not in options:
                     problems.append(f"{here}: -e {m.group(1)}= is no playbook option"
                                     f"{nearest(m.group(1), options)}")
+    return problems, seen
+
+
+# -- links between the docs -------------------------------------------------------------------------
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+_HEADING = re.compile(r"#{1,6}\s+(.*)")
+
+
+def heading_anchors(doc: Path) -> set[str]:
+    """The anchors GitHub gives a file's headings: lower case, punctuation dropped, spaces to
+    hyphens; a repeated heading gets -1, -2, ..."""
+    anchors: set[str] = set()
+    seen: dict[str, int] = {}
+    fenced = False
+    for line in doc.read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and (m := _HEADING.match(line)):
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+            count = seen.get(slug, 0)
+            seen[slug] = count + 1
+            anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def link_problems(docs: Iterable[Path]) -> tuple[list[str], int]:
+    """(problems, how many relative links the docs have): every link to a file of the repository
+    leads to one, and its #anchor to a heading of it."""
+    problems: list[str] = []
+    seen = 0
+    for line in doc_lines(docs):
+        for m in _LINK.finditer(line.text):
+            target = m.group(1)
+            if re.match(r"[a-z]+:", target):  # https:, mailto:
+                continue
+            seen += 1
+            path, _, anchor = target.partition("#")
+            linked = (line.doc.parent / path).resolve() if path else line.doc
+            here = where(line.doc, line.number)
+            if not linked.exists():
+                problems.append(f"{here}: the link {target} leads nowhere: no file {path}")
+            elif anchor and linked.suffix == ".md" and anchor not in (known := heading_anchors(linked)):
+                problems.append(f"{here}: the link {target}: no heading #{anchor} in {path or 'this file'}"
+                                f"{nearest(anchor, known)}")
     return problems, seen

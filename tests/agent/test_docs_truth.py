@@ -1,5 +1,5 @@
 """Every metric, `fleetbgp` command, playbook, module, role, variable and playbook option the docs
-(README.md, docs/**/*.md) name exists. A failure lists each `FILE:LINE: problem (did you mean X?)`:
+(README.md, docs/**/*.md) name exists, and every link between them leads somewhere. A failure lists each `FILE:LINE: problem (did you mean X?)`:
 fix the doc (or the code, if the doc is right). How names are found and checked: doc_names.py."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ CHECKS = {
     "commands": doc_names.cli_problems,
     "collection": doc_names.content_problems,
     "variables": doc_names.variable_problems,
+    "links": doc_names.link_problems,
 }
 # Fewer mentions than this means the scan broke, not that the docs got shorter.
-AT_LEAST = {"metrics": 40, "commands": 200, "collection": 300, "variables": 500}
+AT_LEAST = {"metrics": 40, "commands": 200, "collection": 300, "variables": 500, "links": 100}
 
 
 @pytest.mark.parametrize("kind", CHECKS)
@@ -102,3 +103,14 @@ def test_the_removed_options_are_really_gone():
     alive = set(doc_names.known_variables()) | doc_names.old_option_names()
     back = set(doc_names.REMOVED_OPTIONS) & alive
     assert not back, f"doc_names.REMOVED_OPTIONS: {sorted(back)} exist again: drop them from the list"
+
+
+def test_broken_links_are_named(tmp_path):
+    (tmp_path / "other.md").write_text("# Other doc\n\n## The part\n", encoding="utf-8")
+    doc = tmp_path / "links.md"
+    doc.write_text("[ok](other.md#the-part) [web](https://example.com/x)\n"
+                   "[gone](flowspec-status.md) [anchor](other.md#the-prat)\n", encoding="utf-8")
+    assert [p.split("links.md:", 1)[1] for p in doc_names.link_problems([doc])[0]] == [
+        "2: the link flowspec-status.md leads nowhere: no file flowspec-status.md",
+        "2: the link other.md#the-prat: no heading #the-prat in other.md (did you mean the-part?)",
+    ]
