@@ -173,8 +173,8 @@ def test_maintenance_sets_drain_on_every_peer_and_new_ones(tmp_path: Path) -> No
 
 
 def test_maintenance_since_is_kept_while_on_and_cleared_by_off(tmp_path: Path) -> None:
-    """What fleetbgp_maintenance_since_timestamp_seconds shows: a second `maintenance on` (the
-    drain playbook asks again) does not make a forgotten drain look new."""
+    """What fleetbgp_maintenance_since_timestamp_seconds shows: a second `maintenance on` (a drain
+    run twice) does not make a forgotten drain look new."""
     sp = make_speaker(tmp_path, conf())
     assert sp.maintenance_since is None
     sp.set_maintenance(True)
