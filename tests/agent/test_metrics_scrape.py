@@ -292,3 +292,80 @@ def test_config_routes_and_digest(speaker, tmp_path):
             digests.append(sample.labels["sha256"])
     assert digests[0] == digests[1]
     assert digests[2] != digests[0]
+
+
+def test_maintenance_since_is_when_the_drain_began(speaker):
+    """fleetbgp_maintenance_since_timestamp_seconds: 0 while not drained; the time `maintenance on`
+    was first asked for (asking again keeps it), 0 again after `off`. FleetbgpMaintenanceForgotten
+    reads it: unlike a `for: 4h`, it survives a restart of Prometheus."""
+    with running(speaker) as (_m, port):
+        assert value(scrape(port), "fleetbgp_maintenance_since_timestamp_seconds") == 0
+        before = time.time()
+        speaker.set_maintenance(True)
+        since = value(scrape(port), "fleetbgp_maintenance_since_timestamp_seconds")
+        assert before <= since <= time.time()
+        speaker.set_maintenance(True)
+        assert value(scrape(port), "fleetbgp_maintenance_since_timestamp_seconds") == since
+        speaker.set_maintenance(False)
+        f = scrape(port)
+    assert value(f, "fleetbgp_maintenance_since_timestamp_seconds") == 0
+    assert value(f, "fleetbgp_maintenance") == 0
+
+
+def file_state(families) -> str:
+    states = {s.labels["state"]: s.value for s in families["fleetbgp_config_file_state"].samples}
+    assert set(states) == {"same", "differs", "missing", "unreadable"} and sum(states.values()) == 1, states
+    return next(name for name, v in states.items() if v == 1)
+
+
+def test_config_file_state_follows_the_file_on_disk(speaker, tmp_path):
+    """fleetbgp_config_file_state (FleetbgpConfigDrift): the config file on disk against the hash
+    of the running config: written but not loaded, loaded, removed, not a file."""
+    from fleetbgp.daemon import file_sha256
+
+    conf = tmp_path / "fleetbgp.conf"
+    conf.write_text("# the running config\n")
+    speaker.config_path = str(conf)
+    speaker.config_sha256 = file_sha256(str(conf))
+    with running(speaker) as (_m, port):
+        assert file_state(scrape(port)) == "same"
+        conf.write_text("# a deploy wrote this; no reload yet\n")
+        assert file_state(scrape(port)) == "differs"
+        speaker.config_sha256 = file_sha256(str(conf))  # what a successful reload sets
+        assert file_state(scrape(port)) == "same"
+        conf.unlink()
+        assert file_state(scrape(port)) == "missing"
+        conf.mkdir()
+        assert file_state(scrape(port)) == "unreadable"
+
+
+def test_config_file_state_is_read_off_the_event_loop(speaker, tmp_path, monkeypatch):
+    """The file is stat'ed (and hashed) in the HTTP server's thread, not on the speaker's loop."""
+    from fleetbgp.config_file_watch import ConfigFileWatch
+
+    conf = tmp_path / "fleetbgp.conf"
+    conf.write_text("x\n")
+    speaker.config_path = str(conf)
+    speaker.config_sha256 = "0" * 64
+    loops = []
+    original = ConfigFileWatch._sha256
+
+    def spy(self, path):
+        loops.append(_loop_of_this_thread())
+        return original(self, path)
+
+    monkeypatch.setattr(ConfigFileWatch, "_sha256", spy)
+    lt = LoopThread()
+    try:
+        with running(speaker, lt) as (_m, port):
+            assert file_state(scrape(port)) == "differs"
+    finally:
+        lt.close()
+    assert loops == [None], "the config file must not be read on the speaker's event loop"
+
+
+def _loop_of_this_thread():
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

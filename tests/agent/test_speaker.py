@@ -6,6 +6,7 @@ the host and no session comes up."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,20 @@ def test_maintenance_sets_drain_on_every_peer_and_new_ones(tmp_path: Path) -> No
             await sp.stop()
 
     run(go)
+
+
+def test_maintenance_since_is_kept_while_on_and_cleared_by_off(tmp_path: Path) -> None:
+    """What fleetbgp_maintenance_since_timestamp_seconds shows: a second `maintenance on` (a drain
+    run twice) does not make a forgotten drain look new."""
+    sp = make_speaker(tmp_path, conf())
+    assert sp.maintenance_since is None
+    sp.set_maintenance(True)
+    since = sp.maintenance_since
+    assert since is not None and since <= time.time()
+    sp.set_maintenance(True)
+    assert sp.maintenance_since == since
+    sp.set_maintenance(False)
+    assert sp.maintenance_since is None
 
 
 def test_reload_gives_a_route_back_to_the_config(tmp_path: Path) -> None:

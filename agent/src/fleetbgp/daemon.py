@@ -83,6 +83,9 @@ class Speaker:
         self.last_reload: dict[str, Any] = {"result": None, "time": None, "errors": []}
         self.reload_counts = {"success": 0, "failure": 0}
         self.maintenance = False
+        # When this process turned maintenance on (Unix time); None while off. A drain is not kept
+        # across a restart of the agent, so neither is this.
+        self.maintenance_since: float | None = None
         # The subsystems, made by _start_subsystems: each sees the Speaker through its port (ports.py).
         self.api: ApiManager | None = None
         self.health: HealthManager | None = None
@@ -320,6 +323,7 @@ class Speaker:
         if on == self.maintenance:
             return
         self.maintenance = on
+        self.maintenance_since = time.time() if on else None
         mode = self.settings.maintenance_mode if on else None
         for peer in self.peers.values():
             peer.set_drain(mode, self.settings.maintenance_metric)

@@ -30,6 +30,8 @@ from prometheus_client.core import (
 )
 
 from . import __version__
+from .config_file_watch import STATES as CONFIG_FILE_STATES
+from .config_file_watch import ConfigFileWatch
 from .wire.nlri import family_name
 
 if TYPE_CHECKING:
@@ -71,6 +73,8 @@ class Snapshot:
     config_sha256: str = ""
     config_loaded_at: float = 0.0
     maintenance: bool = False
+    maintenance_since: float | None = None
+    config_file: str | None = None  # config_file_watch.STATES; set off the event loop (collect)
     checks: list[dict[str, Any]] = field(default_factory=list)
     processes: list[dict[str, Any]] = field(default_factory=list)
     config_routes: int | None = None
@@ -86,6 +90,7 @@ def take_snapshot(speaker: MetricsSource) -> Snapshot:
         config_sha256=speaker.config_sha256,
         config_loaded_at=speaker.config_loaded_at,
         maintenance=speaker.maintenance,
+        maintenance_since=speaker.maintenance_since,
     )
     config = speaker.config
     snap.config_routes = config.route_count()
@@ -148,6 +153,7 @@ class SpeakerCollector:
     def __init__(self, speaker: MetricsSource, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.speaker = speaker
         self.loop = loop
+        self.config_file = ConfigFileWatch()
 
     def snapshot(self) -> Snapshot:
         loop = self.loop
@@ -175,6 +181,8 @@ class SpeakerCollector:
         except Exception:
             log.exception("metrics: cannot read the speaker's state")
             raise
+        # File I/O here, in the HTTP server's thread: the event loop only copied the running hash.
+        snap.config_file = self.config_file.state(snap.config_path, snap.config_sha256)
         yield from build_metrics(snap, time.time())
 
 
@@ -287,6 +295,24 @@ def build_metrics(snap: Snapshot, now: float) -> Iterable[Metric]:
     yield build
     yield GaugeMetricFamily("fleetbgp_maintenance", "1 while maintenance (drain) is on",
                             value=1.0 if snap.maintenance else 0.0)
+    yield from drift_metrics(snap)
+
+
+def drift_metrics(snap: Snapshot) -> Iterable[Metric]:
+    """What alerts on a host left in an unintended state read: a drain since when (a rule
+    `for: 4h` would start again at every restart of Prometheus or missed scrape; this time does
+    not), and whether the config file on disk is the one that runs."""
+    since = snap.maintenance_since if snap.maintenance and snap.maintenance_since else 0.0
+    yield GaugeMetricFamily("fleetbgp_maintenance_since_timestamp_seconds",
+                            "Unix time maintenance (drain) was turned on; 0 while it is off", value=since)
+    state = GaugeMetricFamily("fleetbgp_config_file_state",
+                              "The config file on disk against the running configuration, one series "
+                              "per state (same, differs, missing, unreadable): 1 for the current",
+                              labels=["state"])
+    if snap.config_file is not None:
+        for s in CONFIG_FILE_STATES:
+            state.add_metric([s], 1.0 if s == snap.config_file else 0.0)
+    yield state
 
 
 # BFD states as numbers (RFC 5880 4.1's State field) for fleetbgp_bfd_session_state

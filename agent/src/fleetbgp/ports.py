@@ -229,6 +229,10 @@ class MetricsSource(Protocol):
         ...
 
     @property
+    def maintenance_since(self) -> float | None:
+        ...  # Unix time maintenance was turned on; None while off
+
+    @property
     def peers(self) -> Mapping[str, PeerView]:
         ...
 

@@ -113,6 +113,7 @@ class FakeSpeaker:
         self.peers = {p.address: p for p in (peers or [])}
         self.settings = settings or AgentSettings()
         self.maintenance = False
+        self.maintenance_since: float | None = None
         self.config_path = "/etc/fleetbgp/fleetbgp.conf"
         self.config = Config(neighbors=[], processes={}, listen=[], path=self.config_path)
         self.config_sha256 = "ab" * 32
@@ -159,6 +160,8 @@ class FakeSpeaker:
 
     def set_maintenance(self, on: bool) -> None:
         self.calls.append(("maintenance", on))
+        if on != self.maintenance:  # as the Speaker: turning it on again keeps the time it began
+            self.maintenance_since = time.time() if on else None
         self.maintenance = on
         for p in self.peers.values():
             p.drain_mode = self.settings.maintenance_mode if on else None
