@@ -23,7 +23,8 @@ import pytest
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from podman_testinfra import host, instances, podman_host, wait_until  # noqa: F401 (host: a fixture)
+# host: a fixture (pytest registers it here); recap, run_playbook: imported by the tests from here
+from podman_testinfra import host, instances, podman_host, recap, run_playbook, wait_until  # noqa: F401
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent
 
