@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import fsm
 from .config.model import DEFAULT_PORT
+from .durations import DurationHistogram, update_histograms
 from .events import Direction, EventKind, PeerEvent, PeerRef, SessionState
 from .fsm import Backoff, Expectations, LocalProtocolError, State
 from .logutil import RateLimiter
@@ -86,7 +87,7 @@ class BGPProtocol(asyncio.Protocol):
     def __init__(self, peer: Peer, direction: str) -> None:
         self.peer = peer
         self.direction = direction  # "out": we dialed; "in": the peer dialed
-        self.conn = peer.core.new_connection(direction)
+        self.conn = peer.core.new_connection(direction, time.perf_counter)
         self.transport: asyncio.Transport | None = None
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -188,9 +189,12 @@ class BGPProtocol(asyncio.Protocol):
             elif isinstance(action, fsm.StateChange):
                 self.peer.on_state_change(self, action.old, action.new)
             elif isinstance(action, fsm.UpdateReceived):
+                started = time.perf_counter()
                 stats["messages_in"] += 1
                 stats["updates_in"] += 1
                 self.peer.on_update(action.update)
+                self.peer.update_seconds["received"].observe(
+                    action.decode_seconds + time.perf_counter() - started)
             elif isinstance(action, fsm.KeepaliveReceived):
                 stats["messages_in"] += 1
                 stats["keepalives_in"] += 1
@@ -242,6 +246,11 @@ class BGPProtocol(asyncio.Protocol):
         batch = 0
         log_packets = packets_log.isEnabledFor(logging.DEBUG)
         report = self._sent_context() if self.peer.report_sent else None
+        # Each UPDATE's time runs from asking `messages` for it (which encodes it) to its bytes
+        # handed on: the clock restarts after the waits below, which are not the UPDATE's doing.
+        observe = self.peer.update_seconds["sent"].observe
+        clock = time.perf_counter
+        started = clock()
         for msg in messages:
             if self.transport is None or self.transport.is_closing() or self.conn.closed:
                 break
@@ -250,12 +259,14 @@ class BGPProtocol(asyncio.Protocol):
                 _log_sent(self.peer.address, msg)
             if report is not None:
                 self._report_sent(msg, report)
+            observe(clock() - started)
             sent += 1
             batch += 1
             if batch >= WRITE_BATCH or not self._can_write.is_set():
                 batch = 0
                 await self._can_write.wait()
                 await asyncio.sleep(0)
+            started = clock()
         self.peer.stats["messages_out"] += sent
         self.peer.stats["updates_out"] += sent
         return sent
@@ -332,6 +343,8 @@ class Peer:
         self._send_wanted = asyncio.Event()
         self.on_event = on_event
         self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
+        # fleetbgp_update_processing_seconds: by direction ("received", "sent"), kept as stats are
+        self.update_seconds: dict[str, DurationHistogram] = update_histograms()
         self.notifications: dict[tuple[str, int, int], int] = {}
         self.last_notification: dict[str, Any] | None = None
         self.established_since: float | None = None
