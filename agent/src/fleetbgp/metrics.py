@@ -34,6 +34,7 @@ from prometheus_client.core import (
 
 from . import __version__
 from .durations import HistogramSnapshot
+from .logutil import log_event
 from .wire.nlri import family_name
 
 if TYPE_CHECKING:
@@ -389,13 +390,14 @@ class Metrics:
             started = start_http_server(port, addr=host, registry=self.registry)
         except OSError as exc:
             log.error("cannot serve metrics on %s: %s; metrics are off", _url(host, port),
-                      exc.strerror or exc)
+                      exc.strerror or exc, extra=log_event("metrics_failed"))
             return False
         # prometheus_client >= 0.20 returns (server, thread); older ones nothing (cannot stop).
         if started:
             self._server, self._thread = started
         self.address = (host, self._server.server_address[1] if self._server else port)
-        log.info("metrics on http://%s/metrics", _url(host, self.address[1]))
+        log.info("metrics on http://%s/metrics", _url(host, self.address[1]),
+                 extra=log_event("metrics_listening"))
         return True
 
     def stop(self) -> None:
