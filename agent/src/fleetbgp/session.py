@@ -88,6 +88,7 @@ class BGPProtocol(asyncio.Protocol):
         self.peer = peer
         self.direction = direction  # "out": we dialed; "in": the peer dialed
         self.conn = peer.core.new_connection(direction, time.perf_counter)
+        self._received_seconds = peer.update_seconds["received"]  # looked up once, not per UPDATE
         self.transport: asyncio.Transport | None = None
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -193,8 +194,7 @@ class BGPProtocol(asyncio.Protocol):
                 stats["messages_in"] += 1
                 stats["updates_in"] += 1
                 self.peer.on_update(action.update)
-                self.peer.update_seconds["received"].observe(
-                    action.decode_seconds + time.perf_counter() - started)
+                self._received_seconds.observe(action.decode_seconds + time.perf_counter() - started)
             elif isinstance(action, fsm.KeepaliveReceived):
                 stats["messages_in"] += 1
                 stats["keepalives_in"] += 1
