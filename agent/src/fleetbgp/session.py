@@ -247,7 +247,8 @@ class BGPProtocol(asyncio.Protocol):
         log_packets = packets_log.isEnabledFor(logging.DEBUG)
         report = self._sent_context() if self.peer.report_sent else None
         # Each UPDATE's time runs from asking `messages` for it (which encodes it) to its bytes
-        # handed on: the clock restarts after the waits below, which are not the UPDATE's doing.
+        # handed on: one clock read per UPDATE ends its time and starts the next one's, and the
+        # clock restarts after the waits below, which are not the UPDATE's doing.
         observe = self.peer.update_seconds["sent"].observe
         clock = time.perf_counter
         started = clock()
@@ -259,14 +260,16 @@ class BGPProtocol(asyncio.Protocol):
                 _log_sent(self.peer.address, msg)
             if report is not None:
                 self._report_sent(msg, report)
-            observe(clock() - started)
+            now = clock()
+            observe(now - started)
+            started = now
             sent += 1
             batch += 1
             if batch >= WRITE_BATCH or not self._can_write.is_set():
                 batch = 0
                 await self._can_write.wait()
                 await asyncio.sleep(0)
-            started = clock()
+                started = clock()
         self.peer.stats["messages_out"] += sent
         self.peer.stats["updates_out"] += sent
         return sent
