@@ -1,20 +1,35 @@
 """Logging set up from AgentSettings (fleetbgp.logsetup): stderr text/JSON, syslog with facility and
-program name, the fallback when syslog is missing, packet logging off, and no secret ever logged."""
+program name, the fallback when syslog is missing, packet logging off, and no secret ever logged.
+JSON lines carry `time`, `host` and `event` in every mode: stderr (what the journal keeps), syslog,
+and the logging role's file, where rsyslog keeps the agent's object alone on its line; a real BGP
+session's lines name their events (the names themselves: test_log_events.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import os
+import re
 import socket
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import pytest
 from control_fakes import short_tmpdir
+from test_api_process import settings, wait_for
 
 from fleetbgp import logsetup
+from fleetbgp.config import parse_text
+from fleetbgp.daemon import Speaker
+from fleetbgp.logutil import log_event
 from fleetbgp.settings import AgentSettings
+
+# rsyslog's template for the logging role's JSON file (roles/logging/templates/rsyslog.conf.j2): the
+# message property with its leading whitespace removed, nothing else.
+RSYSLOG_MSG_RE = re.compile(r"^\s*(.*)$", re.S)
 
 
 @pytest.fixture(autouse=True)
@@ -238,3 +253,123 @@ def test_ignored_exabgp_variables_are_logged_at_debug():
     s = AgentSettings.from_env_and_args({"exabgp.daemon.user": "x", "exabgp.log.level": "DEBUG"}, None)
     logsetup.setup_logging(s, stream=stream, environ={})
     assert "exabgp.daemon.user" in stream.getvalue()
+
+
+# -- JSON: time, host and event everywhere ----------------------------------------------------------
+
+def json_logging(**kw: Any) -> io.StringIO:
+    stream = io.StringIO()
+    logsetup.setup_logging(replace(AgentSettings(log_format="json"), **kw), stream=stream, environ={})
+    return stream
+
+
+def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def assert_common(obj: dict[str, Any]) -> None:
+    assert obj["host"] == socket.gethostname()
+    assert obj["pid"] == os.getpid()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", obj["time"]), obj["time"]
+
+
+# -- each destination -------------------------------------------------------------------------------
+
+def test_stderr_json_has_host_and_event_and_a_default_event() -> None:
+    stream = json_logging()
+    logging.getLogger("fleetbgp.peer").warning("peer %s: session down: %s", "192.0.2.1", "hold timer expired",
+                                               extra=log_event("session_down"))
+    logging.getLogger("fleetbgp").info("a line that names no event")
+    down, plain = lines(stream)
+    assert_common(down)
+    assert (down["event"], down["peer"], down["level"]) == ("session_down", "192.0.2.1", "warning")
+    assert_common(plain)
+    assert plain["event"] == "message" == logsetup.DEFAULT_EVENT
+    assert "peer" not in plain
+
+
+def test_text_format_is_unchanged_by_events() -> None:
+    stream = io.StringIO()
+    logsetup.setup_logging(AgentSettings(), stream=stream, environ={})
+    logging.getLogger("fleetbgp").info("reloaded", extra=log_event("config_reloaded"))
+    assert stream.getvalue().rstrip().endswith(" INFO fleetbgp: reloaded")
+
+
+def syslog_message(datagram: bytes) -> str:
+    """The MSG part of what SysLogHandler sent: after `<PRI>fleetbgp[PID]: `."""
+    text = datagram.decode().rstrip("\x00")
+    head, sep, msg = text.partition(": ")
+    assert sep and re.fullmatch(r"<\d+>fleetbgp\[\d+\]", head), text
+    return msg
+
+
+def test_syslog_json_has_time_host_and_event(syslog_socket) -> None:
+    path, sock = syslog_socket
+    logsetup.setup_logging(AgentSettings(log_destination="syslog", syslog_address=path, log_format="json"),
+                           environ={})
+    logging.getLogger("fleetbgp.health").info("healthcheck web: UP -> DOWN", extra=log_event("healthcheck_state"))
+    obj = json.loads(syslog_message(sock.recv(65536)))
+    assert_common(obj)
+    assert obj["event"] == "healthcheck_state"
+
+
+def test_file_mode_lines_alone_still_say_when_where_and_what(syslog_socket) -> None:
+    """The role's file: rsyslog writes the message without the header that had the time and the host
+    (both when the agent logs to syslog and when the journal forwards its stderr)."""
+    path, sock = syslog_socket
+    stream = json_logging(log_destination="both", syslog_address=path)
+    logging.getLogger("fleetbgp").error("reload refused", extra=log_event("config_reload_failed"))
+    from_syslog = RSYSLOG_MSG_RE.fullmatch(syslog_message(sock.recv(65536)))
+    from_journal = RSYSLOG_MSG_RE.fullmatch(" " + stream.getvalue().rstrip("\n"))
+    assert from_syslog is not None and from_journal is not None
+    for line in (from_syslog.group(1), from_journal.group(1)):
+        assert "\n" not in line
+        obj = json.loads(line)
+        assert_common(obj)
+        assert (obj["event"], obj["level"], obj["message"]) == ("config_reload_failed", "error", "reload refused")
+
+
+def test_a_host_name_can_be_given() -> None:
+    record = logging.LogRecord("fleetbgp", logging.INFO, __file__, 1, "hi", None, None)
+    assert json.loads(logsetup.JsonFormatter(host="edge-7").format(record))["host"] == "edge-7"
+
+
+# -- a real session's events ------------------------------------------------------------------------
+
+def test_a_session_logs_established_and_down_with_its_peer(tmp_path: Path) -> None:
+    stream = json_logging(log_level="info")
+
+    def conf(peer: str, local: str, extra: str) -> str:
+        return (f"neighbor {peer} {{ router-id {local}; local-address {local}; local-as 65001; peer-as 65001;\n"
+                f"  family {{ ipv4 unicast; }} {extra}\n  static {{ route 10.9.0.0/24 next-hop self; }} }}\n")
+
+    async def go() -> None:
+        a = Speaker(parse_text(conf("127.0.0.5", "127.0.0.4", "passive;"), str(tmp_path / "a.conf")),
+                    settings(listen=(("127.0.0.4", 0),)))
+        await a.start()
+        port = a.listeners[0].getsockname()[1]
+        b = Speaker(parse_text(conf("127.0.0.4", "127.0.0.5", f"connect {port};"), str(tmp_path / "b.conf")),
+                    settings(listen=()))
+        await b.start()
+        try:
+            await wait_for(lambda: a.peers["127.0.0.5"].established and b.peers["127.0.0.4"].established,
+                           what="session up")
+        finally:
+            await b.stop()
+        await wait_for(lambda: not a.peers["127.0.0.5"].established, what="A sees the session go down")
+        await a.stop()
+
+    asyncio.run(go())
+    seen = lines(stream)
+    for obj in seen:
+        assert_common(obj)
+    events = [(o["event"], o.get("peer")) for o in seen]
+    assert ("agent_started", None) in events
+    assert ("session_established", "127.0.0.5") in events
+    assert ("session_established", "127.0.0.4") in events
+    assert ("session_down", "127.0.0.5") in events, events
+    assert ("updates_sent", "127.0.0.4") in events
+    down = next(o for o in seen if o["event"] == "session_down")
+    assert down["level"] == "warning" and "Administrative Shutdown" in down["message"]
+
+

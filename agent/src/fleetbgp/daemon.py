@@ -23,6 +23,7 @@ from .events import EventKind, PeerEvent, SessionState
 from .flows import FlowManager
 from .literals import address_error
 from .logsetup import config_secrets, set_secrets, setup_logging
+from .logutil import log_event
 from .owner import RUNTIME, Owner
 from .reload_plan import NeighborAction, NeighborStep, ReloadPlan, RunningPeer, reconcile
 from .session import Peer
@@ -112,7 +113,8 @@ class Speaker:
         self._sync_bfd()
         self._open_listeners()
         log.info("fleetbgp %s started: %d neighbor(s), %d static route(s)", __version__,
-                 len(self.peers), sum(len(p.rib_out) for p in self.peers.values()))
+                 len(self.peers), sum(len(p.rib_out) for p in self.peers.values()),
+                 extra=log_event("agent_started"))
 
     async def stop(self, message: str = "fleetbgp shutting down", *, graceful: bool = False) -> None:
         """Close every session: with Cease/Administrative Shutdown, which ends graceful restart
@@ -154,7 +156,7 @@ class Speaker:
                     + (f"; {len(without)} without graceful-restart get a Cease" if without else ""))
         else:
             note = "a full restart: every session ends with a Cease (graceful restart ends)"
-        log.warning("restart requested: %s", note)
+        log.warning("restart requested: %s", note, extra=log_event("restart_requested"))
         self.restart_graceful = graceful
         # A moment later, so that the control socket's reply is out before the control server stops.
         asyncio.get_running_loop().call_later(RESTART_REPLY_DELAY, self._stopping.set)
@@ -328,7 +330,8 @@ class Speaker:
         for peer in self.peers.values():
             peer.set_drain(mode, self.settings.maintenance_metric)
         log.warning("maintenance %s (%s)", "on" if on else "off",
-                    self.settings.maintenance_mode if on else "announcements restored")
+                    self.settings.maintenance_mode if on else "announcements restored",
+                    extra=log_event("maintenance_on" if on else "maintenance_off"))
         self.notify_status()
 
     def status(self) -> dict[str, Any]:
@@ -374,12 +377,12 @@ class Speaker:
                 sock = listening_socket(address, port)
             except OSError as exc:
                 log.warning("cannot listen on [%s]:%d: %s; incoming connections there will fail",
-                            address, port, exc.strerror)
+                            address, port, exc.strerror, extra=log_event("listen_failed"))
                 continue
             self.listeners.append(sock)
             self._install_md5(sock)
             self._accept_tasks.append(asyncio.create_task(self._accept_loop(sock)))
-            log.info("listening on [%s]:%d", address, port)
+            log.info("listening on [%s]:%d", address, port, extra=log_event("listening"))
 
     def _close_listeners(self) -> None:
         for task in self._accept_tasks:
@@ -413,7 +416,8 @@ class Speaker:
             remote = normalise_peer(addr[0])
             peer = self.peers.get(remote)
             if peer is None:
-                log.warning("connection from %s refused: not a configured neighbor", remote)
+                log.warning("connection from %s refused: not a configured neighbor", remote,
+                            extra=log_event("connection_refused"))
                 conn.close()
                 continue
             conn.setblocking(False)
@@ -472,7 +476,8 @@ class Speaker:
             return ReloadResult(False, errors, "the new configuration is invalid: a reload would be refused")
         self.reload_counts["failure"] += 1
         self.last_reload = {"result": "failure", "time": time.time(), "errors": errors}
-        log.error("reload refused, keeping the running configuration:\n%s", "\n".join(errors))
+        log.error("reload refused, keeping the running configuration:\n%s", "\n".join(errors),
+                  extra=log_event("config_reload_failed"))
         return ReloadResult(False, errors, "reload refused: the running configuration is unchanged")
 
     async def _apply(self, plan: ReloadPlan, sha256: str) -> None:
@@ -498,7 +503,8 @@ class Speaker:
         self.flows.reapply()  # runtime FlowSpec rules reach neighbors added by this reload
         self.reload_counts["success"] += 1
         self.last_reload = {"result": "success", "time": time.time(), "errors": []}
-        log.info("configuration reloaded from %s: %s", self.config_path, plan.summary())
+        log.info("configuration reloaded from %s: %s", self.config_path, plan.summary(),
+                 extra=log_event("config_reloaded"))
 
     async def _apply_neighbor(self, step: NeighborStep) -> None:
         match step.action:
@@ -600,10 +606,10 @@ async def serve(config: Config, settings: AgentSettings, config_sha256: str = ""
         await _start_subsystems(speaker)
     except OSError as exc:
         # The control socket is taken by another agent, or a port is in use: one clear line.
-        log.error("cannot start: %s", exc)
+        log.error("cannot start: %s", exc, extra=log_event("start_failed"))
         failed = True
     except Exception:
-        log.exception("cannot start")
+        log.exception("cannot start", extra=log_event("start_failed"))
         failed = True
     else:
         failed = False
@@ -618,7 +624,8 @@ async def serve(config: Config, settings: AgentSettings, config_sha256: str = ""
     graceful = speaker.restart_graceful
     systemd.stopping("restarting" if graceful is not None else "shutting down")
     log.info("%s", "shutting down" if graceful is None else
-             f"restarting ({'graceful' if graceful else 'full'}): exit status {RESTART_EXIT_STATUS}")
+             f"restarting ({'graceful' if graceful else 'full'}): exit status {RESTART_EXIT_STATUS}",
+             extra=log_event("agent_stopping"))
     # The routes stay in the adj-rib-out while subsystems stop: nothing is withdrawn on the way out.
     await _stop_subsystems(speaker)
     await speaker.stop("fleetbgp restarting" if graceful is not None else "fleetbgp shutting down",

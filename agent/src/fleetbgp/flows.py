@@ -40,6 +40,7 @@ from .grammar.flowspec import (
     then_text,
 )
 from .literals import address_error, shown
+from .logutil import log_event
 from .owner import CONFIG, RUNTIME, Owner
 from .transport import normalise_peer
 from .wire.attributes import Attributes
@@ -169,9 +170,11 @@ class FlowManager:
         else:
             if old is not None:
                 self._remove_entry(old)
-                log.info("flow rule %s replaced: %s", name, self.text(entry))
+                log.info("flow rule %s replaced: %s", name, self.text(entry),
+                         extra=log_event("flow_announced"))
             else:
-                log.info("flow rule %s announced (owner %s): %s", name, owner, self.text(entry))
+                log.info("flow rule %s announced (owner %s): %s", name, owner, self.text(entry),
+                         extra=log_event("flow_announced"))
             self.rules[name] = entry
             self.speaker.announce(fam, nlri, attrs, owner=owner,
                                   neighbors=list(targets) if targets is not None else None)
@@ -199,7 +202,7 @@ class FlowManager:
         entry = self.rules.pop(name, None)
         if entry is not None:
             self._remove_entry(entry)
-            log.info("flow rule %s %s: %s", name, reason, self.text(entry))
+            log.info("flow rule %s %s: %s", name, reason, self.text(entry), extra=log_event("flow_withdrawn"))
             return True
         for (fam, nlri), (other, owner, holders) in self._others().items():
             if other != name:
@@ -210,7 +213,8 @@ class FlowManager:
                                  "be undone by the next reload)")
             self.speaker.withdraw(fam, nlri, owner=owner, neighbors=holders)
             log.info("flow rule %s (owner %s) %s by name: %s", name, owner, reason,
-                     self._other_dict(name, fam, nlri, None, owner)["text"])
+                     self._other_dict(name, fam, nlri, None, owner)["text"],
+                     extra=log_event("flow_withdrawn"))
             return True
         return False
 
@@ -225,7 +229,7 @@ class FlowManager:
                     entry.timer.cancel()
                     entry.timer = None
                 log.warning("flow rule %s was withdrawn by a plain withdraw (not flow_withdraw): "
-                            "forgotten: %s", name, self.text(entry))
+                            "forgotten: %s", name, self.text(entry), extra=log_event("flow_withdrawn"))
 
     def _gone(self, entry: FlowEntry) -> bool:
         if entry.neighbors is None:
@@ -267,7 +271,8 @@ class FlowManager:
         self.expired += 1
         self.rules.pop(name, None)
         self._remove_entry(entry)
-        log.warning("flow rule %s expired (expires_after reached): withdrawn: %s", name, self.text(entry))
+        log.warning("flow rule %s expired (expires_after reached): withdrawn: %s", name, self.text(entry),
+                    extra=log_event("flow_expired"))
 
     def reapply(self) -> None:
         """After a reload: runtime rules go to peers added since (the others still hold them)."""

@@ -5,7 +5,8 @@ send what its state does not allow (`LocalProtocolError`, as h11's). The peer-le
 two connections survives a collision, what the session sends) is peer_state.PeerState; when to
 dial (Idle, Connect, Active, connect-retry with `Backoff`) is the asyncio shell's, in session.py.
 Nothing here touches a socket or a clock: the shell feeds bytes and timer expiries in and carries
-out the actions that come back.
+out the actions that come back. (The one exception is a clock the shell may hand in, read only to
+say how long an UPDATE took to decode, for the processing-time histogram.)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .wire.attributes import DecodeContext
@@ -96,6 +98,7 @@ class SessionUp:
 @dataclass(frozen=True, slots=True)
 class UpdateReceived:
     update: Update
+    decode_seconds: float = 0.0  # 0 without a clock (Connection's `clock`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +133,10 @@ class Expectations:
 class Connection:
     """One connection's BGP conversation. Call start() once the TCP connection is up."""
 
-    def __init__(self, local_open: Open, expect: Expectations, direction: str = "out") -> None:
+    def __init__(self, local_open: Open, expect: Expectations, direction: str = "out",
+                 clock: Callable[[], float] | None = None) -> None:
         self.local_open = local_open
+        self.clock = clock  # times UPDATE decoding only (UpdateReceived.decode_seconds)
         self.direction = direction  # "out": we dialed; "in": the peer dialed (collisions need it)
         self.expect = expect
         self.state = State.CONNECT
@@ -248,8 +253,14 @@ class Connection:
                 actions.append(KeepaliveReceived())
             elif msg_type == MsgType.UPDATE:
                 assert self.negotiated is not None
-                actions.append(UpdateReceived(decode_update(body, self._decode_ctx,
-                                                            self.negotiated.families)))
+                clock = self.clock
+                if clock is None:
+                    actions.append(UpdateReceived(decode_update(body, self._decode_ctx,
+                                                                self.negotiated.families)))
+                else:
+                    started = clock()
+                    update = decode_update(body, self._decode_ctx, self.negotiated.families)
+                    actions.append(UpdateReceived(update, clock() - started))
             elif msg_type == MsgType.ROUTE_REFRESH:
                 actions.append(RefreshRequested(RouteRefresh.decode(body)))
             else:

@@ -112,22 +112,28 @@ def _keep_env_name(m: re.Match[str]) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time (RFC 3339, UTC), level, logger, message, pid, and the
-    peer address when the message is about one (`peer ADDRESS: ...`)."""
+    """One JSON object per line: time (RFC 3339, UTC), level, logger, message, pid, host (the host
+    name), event (what happened: the name a log call gives with `logutil.log_event`, else
+    `message`), and the peer address when the message
+    is about one (`peer ADDRESS: ...`).
+
+    Time and host are in the object whatever the destination: the logging role's file keeps the
+    object alone on its line (no syslog header, docs/roles/logging.md), and a line shipped from
+    there must still say when and where."""
 
     _PEER_RE = re.compile(r"^peer (\S+): ")
 
-    def __init__(self, *, with_time: bool = True) -> None:
+    def __init__(self, *, host: str | None = None) -> None:
         super().__init__()
-        self.with_time = with_time
+        self.host = socket.gethostname() if host is None else host
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        out: dict[str, Any] = {}
-        if self.with_time:
-            out["time"] = _rfc3339(record.created)
-        out.update(level=record.levelname.lower(), logger=record.name, message=message,
-                   pid=record.process)
+        out: dict[str, Any] = {
+            "time": _rfc3339(record.created), "level": record.levelname.lower(), "logger": record.name,
+            "message": message, "pid": record.process, "host": self.host,
+            "event": getattr(record, "event", None) or DEFAULT_EVENT,
+        }
         m = self._PEER_RE.match(message)
         if m:
             out["peer"] = m.group(1)
@@ -138,6 +144,10 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             out["stack"] = record.stack_info
         return json.dumps(out, ensure_ascii=False, default=str)
+
+
+# The `event` of a line whose call names none: a message for people, nothing stable to match on.
+DEFAULT_EVENT = "message"
 
 
 def _rfc3339(created: float) -> str:
@@ -235,7 +245,7 @@ def setup_logging(settings: AgentSettings, *, stream: TextIO | None = None,
         except (OSError, ValueError) as exc:
             problem = f"cannot log to syslog at {settings.syslog_address}: {exc}; logging to stderr"
         else:
-            handler.setFormatter(JsonFormatter(with_time=False) if settings.log_format == "json"
+            handler.setFormatter(JsonFormatter() if settings.log_format == "json"
                                  else logging.Formatter(SYSLOG_FORMAT))
             handlers.append(handler)
     if settings.stderr_enabled or not handlers:

@@ -1,4 +1,5 @@
-"""Small helpers for log lines fed by someone else's input: a rate limit, and escaping.
+"""Small helpers for log lines: a rate limit and escaping for lines fed by someone else's input,
+and the event name a line carries in JSON logs.
 
 A peer or an API program decides how often we log and what goes into the line; these keep both
 in bounds (a flood of warnings starved keepalives to other peers; raw control characters rewrite
@@ -8,6 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+
+
+def log_event(name: str) -> dict[str, str]:
+    """`log.info(..., extra=log_event("session_established"))`: the line's `event` in JSON logs
+    (logsetup.JsonFormatter). The names are an interface, matched by alerts and log queries:
+    docs/agent/operations.md lists every one, and test_log_events.py holds the list and the code
+    together. Lines without one say `"event": "message"`."""
+    return {"event": name}
 
 
 class RateLimiter:

@@ -2,8 +2,10 @@
 
 Nothing is counted on the hot path here: a custom collector reads the speaker's own counters
 (peer.stats, peer.notifications, table sizes, reload counts, health and API status) when Prometheus
-scrapes. The HTTP server runs in prometheus_client's thread; the speaker belongs to the event loop,
-so a scrape asks the loop for a snapshot (a few dict reads per peer) and waits for it.
+scrapes. The one thing counted per message, each UPDATE's processing time, is counted by the
+session into a plain list of bucket counts (durations.py), copied here the same way. The HTTP
+server runs in prometheus_client's thread; the speaker belongs to the event loop, so a scrape asks
+the loop for a snapshot (a few dict reads per peer) and waits for it.
 
 docs/agent/operations.md lists every metric with its type and labels.
 """
@@ -25,6 +27,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, start_http_se
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     InfoMetricFamily,
     Metric,
 )
@@ -32,6 +35,8 @@ from prometheus_client.core import (
 from . import __version__
 from .config_file_watch import STATES as CONFIG_FILE_STATES
 from .config_file_watch import ConfigFileWatch
+from .durations import HistogramSnapshot
+from .logutil import log_event
 from .wire.nlri import family_name
 
 if TYPE_CHECKING:
@@ -62,6 +67,7 @@ class PeerSnapshot:
     rib_in: dict[str, int]
     advertised: dict[str, int] = field(default_factory=dict)
     bfd: BfdStatus | None = None
+    update_seconds: dict[str, HistogramSnapshot] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -113,6 +119,7 @@ def take_snapshot(speaker: MetricsSource) -> Snapshot:
             rib_in=rib_in,
             advertised={fam: count if sending else 0 for fam, count in rib_out.items()},
             bfd=peer.bfd,  # a snapshot the BFD thread made: no waiting on it
+            update_seconds={d: h.snapshot() for d, h in peer.update_seconds.items()},
         ))
     if speaker.health is not None:
         snap.checks = list(speaker.health.status())
@@ -245,6 +252,7 @@ def build_metrics(snap: Snapshot, now: float) -> Iterable[Metric]:
     yield from (up, state, flaps, est_count, since, announced, withdrawn, rib_out, rib_in, advertised,
                 notifications, updates, messages)
     yield from bfd_metrics(snap)
+    yield from update_time_metrics(snap)
 
     hc_state = GaugeMetricFamily("fleetbgp_healthcheck_state",
                                  "Health check state, one series per state: 1 for the current",
@@ -353,6 +361,18 @@ def bfd_metrics(snap: Snapshot) -> Iterable[Metric]:
     yield from (state, up, transitions, packets, detect, held)
 
 
+def update_time_metrics(snap: Snapshot) -> Iterable[Metric]:
+    """Each UPDATE's processing time, by peer and direction (durations.py says what is timed)."""
+    seconds = HistogramMetricFamily("fleetbgp_update_processing_seconds",
+                                    "Time to process one UPDATE: received, decoded and applied to the "
+                                    "adj-rib-in; sent, encoded and handed to the transport",
+                                    labels=["peer", "direction"])
+    for p in snap.peers:
+        for direction, hist in sorted(p.update_seconds.items()):
+            seconds.add_metric([p.peer, direction], hist.cumulative(), hist.total)
+    yield seconds
+
+
 def _number(value: Any) -> float:
     try:
         return float(value or 0)
@@ -396,13 +416,14 @@ class Metrics:
             started = start_http_server(port, addr=host, registry=self.registry)
         except OSError as exc:
             log.error("cannot serve metrics on %s: %s; metrics are off", _url(host, port),
-                      exc.strerror or exc)
+                      exc.strerror or exc, extra=log_event("metrics_failed"))
             return False
         # prometheus_client >= 0.20 returns (server, thread); older ones nothing (cannot stop).
         if started:
             self._server, self._thread = started
         self.address = (host, self._server.server_address[1] if self._server else port)
-        log.info("metrics on http://%s/metrics", _url(host, self.address[1]))
+        log.info("metrics on http://%s/metrics", _url(host, self.address[1]),
+                 extra=log_event("metrics_listening"))
         return True
 
     def stop(self) -> None:

@@ -17,7 +17,7 @@ action is addressed to the fsm.Connection it is for (`Directed`).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -146,9 +146,10 @@ class PeerState:
 
     # -- connections ----------------------------------------------------------------------------------
 
-    def new_connection(self, direction: str) -> Connection:
-        """A connection to run the handshake on ("out": we dialed, "in": the peer did)."""
-        conn = Connection(self.local_open(), self.expectations(), direction)
+    def new_connection(self, direction: str, clock: Callable[[], float] | None = None) -> Connection:
+        """A connection to run the handshake on ("out": we dialed, "in": the peer did); `clock`
+        times its UPDATE decoding (Connection)."""
+        conn = Connection(self.local_open(), self.expectations(), direction, clock)
         self.connections.append(conn)
         return conn
 

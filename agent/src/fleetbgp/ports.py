@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from .bfd.status import BfdStatus
     from .config.model import Config, Neighbor
+    from .durations import DurationHistogram
     from .events import PeerEvent, PeerRef
     from .fsm import State
     from .owner import Owner
@@ -133,6 +134,10 @@ class PeerView(Addressed, Protocol):
     @property
     def rib_in(self) -> RibInView:
         ...
+
+    @property
+    def update_seconds(self) -> Mapping[str, DurationHistogram]:
+        """Each UPDATE's processing time, by direction ("received", "sent"; durations.py)."""
 
 
 class StatusSource(Protocol):

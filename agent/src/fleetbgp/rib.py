@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+from .logutil import log_event
 from .owner import CONFIG, Owner
 from .wire.attributes import Attributes, EncodeContext, RouteTooLarge, encode_attributes
 from .wire.constants import SAFI
@@ -207,7 +208,7 @@ class AdjRibOut:
             except ValueError as exc:
                 # next-hop self without a local address of that family: kept for a later session.
                 log.error("cannot announce %d %s route(s) with %r: %s", len(items), family_name(fam),
-                          attrs, exc)
+                          attrs, exc, extra=log_event("route_dropped"))
                 continue
             except Exception as exc:
                 # A bug in encoding one attribute set must not stop the peer's send task (and so
@@ -236,7 +237,8 @@ class AdjRibOut:
         for nlri in items:
             table.pop(nlri, None)
         more = f" and {len(items) - 1} more" if len(items) > 1 else ""
-        log.error("%s route %s%s dropped: %s", family_name(fam), _shown(fam, items[0]), more, reason)
+        log.error("%s route %s%s dropped: %s", family_name(fam), _shown(fam, items[0]), more, reason,
+                  extra=log_event("route_dropped"))
         yield from self._pack_withdraw(fam, items, ctx)
 
 

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import fsm
 from .config.model import DEFAULT_PORT
+from .durations import DurationHistogram, update_histograms
 from .events import Direction, EventKind, PeerEvent, PeerRef, SessionState
 from .fsm import Backoff, Expectations, LocalProtocolError, State
-from .logutil import RateLimiter
+from .logutil import RateLimiter, log_event
 from .owner import Owner
 from .peer_state import PeerState
 from .rib import AdjRibIn, OwnedRibOut, RouteTable
@@ -86,7 +87,8 @@ class BGPProtocol(asyncio.Protocol):
     def __init__(self, peer: Peer, direction: str) -> None:
         self.peer = peer
         self.direction = direction  # "out": we dialed; "in": the peer dialed
-        self.conn = peer.core.new_connection(direction)
+        self.conn = peer.core.new_connection(direction, time.perf_counter)
+        self._received_seconds = peer.update_seconds["received"]  # looked up once, not per UPDATE
         self.transport: asyncio.Transport | None = None
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -188,9 +190,11 @@ class BGPProtocol(asyncio.Protocol):
             elif isinstance(action, fsm.StateChange):
                 self.peer.on_state_change(self, action.old, action.new)
             elif isinstance(action, fsm.UpdateReceived):
+                started = time.perf_counter()
                 stats["messages_in"] += 1
                 stats["updates_in"] += 1
                 self.peer.on_update(action.update)
+                self._received_seconds.observe(action.decode_seconds + time.perf_counter() - started)
             elif isinstance(action, fsm.KeepaliveReceived):
                 stats["messages_in"] += 1
                 stats["keepalives_in"] += 1
@@ -242,6 +246,12 @@ class BGPProtocol(asyncio.Protocol):
         batch = 0
         log_packets = packets_log.isEnabledFor(logging.DEBUG)
         report = self._sent_context() if self.peer.report_sent else None
+        # Each UPDATE's time runs from asking `messages` for it (which encodes it) to its bytes
+        # handed on: one clock read per UPDATE ends its time and starts the next one's, and the
+        # clock restarts after the waits below, which are not the UPDATE's doing.
+        observe = self.peer.update_seconds["sent"].observe
+        clock = time.perf_counter
+        started = clock()
         for msg in messages:
             if self.transport is None or self.transport.is_closing() or self.conn.closed:
                 break
@@ -250,12 +260,16 @@ class BGPProtocol(asyncio.Protocol):
                 _log_sent(self.peer.address, msg)
             if report is not None:
                 self._report_sent(msg, report)
+            now = clock()
+            observe(now - started)
+            started = now
             sent += 1
             batch += 1
             if batch >= WRITE_BATCH or not self._can_write.is_set():
                 batch = 0
                 await self._can_write.wait()
                 await asyncio.sleep(0)
+                started = clock()
         self.peer.stats["messages_out"] += sent
         self.peer.stats["updates_out"] += sent
         return sent
@@ -332,6 +346,8 @@ class Peer:
         self._send_wanted = asyncio.Event()
         self.on_event = on_event
         self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
+        # fleetbgp_update_processing_seconds: by direction ("received", "sent"), kept as stats are
+        self.update_seconds: dict[str, DurationHistogram] = update_histograms()
         self.notifications: dict[tuple[str, int, int], int] = {}
         self.last_notification: dict[str, Any] | None = None
         self.established_since: float | None = None
@@ -400,9 +416,10 @@ class Peer:
         note = Notification(ErrCode.CEASE, CeaseSub.BFD_DOWN)
         if self.protocols:
             self.log.warning("BFD down (%s): closing the BGP session, held down until BFD is up again",
-                             reason)
+                             reason, extra=log_event("bgp_held_by_bfd"))
         else:
-            self.log.warning("BFD down (%s): no BGP connection; held down until BFD is up again", reason)
+            self.log.warning("BFD down (%s): no BGP connection; held down until BFD is up again", reason,
+                             extra=log_event("bgp_held_by_bfd"))
         for conn, actions in self.core.stop(note):
             self._carry_out(conn, actions)
         for proto in list(self.protocols):
@@ -416,7 +433,7 @@ class Peer:
         self.bfd_hold = None
         self.last_error = ""
         self.backoff.reset()
-        self.log.info("%s: BGP may connect again", why)
+        self.log.info("%s: BGP may connect again", why, extra=log_event("bgp_released_by_bfd"))
         self._changed.set()
         self._wake.set()
 
@@ -624,7 +641,8 @@ class Peer:
             self.stats["routes_withdrawn"] = self.rib_out.sent_withdrawn
             if sent:
                 self.log.info("sent %d UPDATE message(s) in %.3f s; adj-rib-out %s", sent,
-                              time.monotonic() - started, self.rib_out_counts())
+                              time.monotonic() - started, self.rib_out_counts(),
+                              extra=log_event("updates_sent"))
 
     def rib_out_counts(self) -> dict[str, int]:
         return {family_name(f): self.rib_out.count(f) for f in self.neighbor.families}
@@ -673,7 +691,7 @@ class Peer:
                                    ttl=self.outgoing_ttl(), min_ttl=n.incoming_ttl)
         except (OSError, TransportError, ValueError) as exc:
             self.last_error = f"cannot prepare socket: {exc}"
-            self.log.error("%s", self.last_error)
+            self.log.error("%s", self.last_error, extra=log_event("connect_failed"))
             return None
         port = n.connect_port or self.default_connect_port
         proto: BGPProtocol | None = None
@@ -741,7 +759,8 @@ class Peer:
     def on_open(self, proto: BGPProtocol, remote: Open) -> None:
         """Collision detection (RFC 4271 6.8) once this connection knows the peer's identifier."""
         for loser, actions in self.core.open_received(proto.conn, remote):
-            self.log.info("connection collision: closing the %s connection", loser.direction)
+            self.log.info("connection collision: closing the %s connection", loser.direction,
+                          extra=log_event("connection_collision"))
             self._carry_out(loser, actions)
 
     def on_established(self, proto: BGPProtocol, neg: Negotiated) -> None:
@@ -756,18 +775,21 @@ class Peer:
                           for what, fs in (("send", sorted(neg.addpath_send)),
                                            ("receive", sorted(neg.addpath_receive))) if fs)
         self.log.info("session established (%s, peer AS %d, router-id %s, hold %d s, families: %s%s)",
-                      proto.direction, neg.peer_as, neg.peer_router_id, neg.hold_time, fams, addpath)
+                      proto.direction, neg.peer_as, neg.peer_router_id, neg.hold_time, fams, addpath,
+                      extra=log_event("session_established"))
         missing = [f for f in self.neighbor.families if f not in neg.families]
         if missing:
             self.log.warning("peer did not accept families: %s",
-                             ", ".join(family_name(f) for f in missing))
+                             ", ".join(family_name(f) for f in missing),
+                             extra=log_event("families_not_accepted"))
         refused = [f for f in self.neighbor.capabilities.extended_next_hop
                    if f in neg.families and f not in neg.extended_next_hop]
         if refused:
             # Its routes with an IPv6 next hop (and `next-hop self` on an IPv6 session) stay unsent.
             self.log.warning("peer did not offer the extended next hop (RFC 8950) for %s: routes of "
                              "that family with an IPv6 next hop are not sent",
-                             ", ".join(family_name(f) for f in refused))
+                             ", ".join(family_name(f) for f in refused),
+                             extra=log_event("extended_next_hop_refused"))
         self.schedule_send()
         self.emit(PeerEvent(EventKind.STATE, self.ref, state=SessionState.UP))
 
@@ -789,11 +811,11 @@ class Peer:
             self.established = None
             self.established_since = None
             self.stats["flaps"] += 1
-            self.log.warning("session down: %s", detail)
+            self.log.warning("session down: %s", detail, extra=log_event("session_down"))
             self.emit(PeerEvent(EventKind.STATE, self.ref, state=SessionState.DOWN, reason=detail))
         else:
             self.log.info("%s connection closed in %s: %s", proto.direction, close.state or proto.state,
-                          detail)
+                          detail, extra=log_event("connection_closed"))
 
     def on_update(self, update: Update) -> None:
         if update.notes:
@@ -801,7 +823,7 @@ class Peer:
         self.core.update_received(update)
         if update.eor is not None:
             self.log.info("received End-of-RIB for %s; adj-rib-in: %s", family_name(update.eor),
-                          self.rib_in.counts())
+                          self.rib_in.counts(), extra=log_event("eor_received"))
         elif self.log.isEnabledFor(logging.DEBUG):
             ann = sum(len(i) for _attrs, i in update.announce.values())
             wd = sum(len(i) for i in update.withdraw.values())
@@ -816,7 +838,7 @@ class Peer:
         if held:
             self._log_problems_not_logged(held)
         if ok:
-            self.log.warning("UPDATE: %s", summarise_notes(notes))
+            self.log.warning("UPDATE: %s", summarise_notes(notes), extra=log_event("update_problems"))
         elif self._problem_flush is None:
             with contextlib.suppress(RuntimeError):  # no event loop: the count waits for the next line
                 self._problem_flush = asyncio.get_running_loop().call_later(
@@ -829,14 +851,16 @@ class Peer:
             self._log_problems_not_logged(held)
 
     def _log_problems_not_logged(self, count: int) -> None:
-        self.log.warning("%d more UPDATE(s) with attribute problems not logged", count)
+        self.log.warning("%d more UPDATE(s) with attribute problems not logged", count,
+                         extra=log_event("update_problems"))
 
     def on_refresh(self, proto: BGPProtocol, fam: Family) -> None:
         if not self.core.refresh_received(fam):
-            self.log.warning("ROUTE-REFRESH for %s, which was not negotiated: ignored", fam)
+            self.log.warning("ROUTE-REFRESH for %s, which was not negotiated: ignored", fam,
+                             extra=log_event("route_refresh_received"))
             return
         self.log.info("ROUTE-REFRESH for %s: sending %d route(s) again", family_name(fam),
-                      self.rib_out.count(fam))
+                      self.rib_out.count(fam), extra=log_event("route_refresh_received"))
         self.schedule_send()
 
     def _count_notification(self, direction: str, n: Notification, text: str) -> None:

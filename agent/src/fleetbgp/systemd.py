@@ -18,6 +18,8 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 
+from .logutil import log_event
+
 log = logging.getLogger("fleetbgp.systemd")
 
 
@@ -103,7 +105,8 @@ class Notifier:
             if ok:
                 self.watchdog()
             else:
-                log.warning("not pinging the systemd watchdog: the agent is not healthy")
+                log.warning("not pinging the systemd watchdog: the agent is not healthy",
+                            extra=log_event("watchdog_unhealthy"))
             await asyncio.sleep(period)
 
 

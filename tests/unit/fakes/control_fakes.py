@@ -32,6 +32,7 @@ from fleetbgp.config.model import Config, Neighbor
 from fleetbgp.control import ControlServer
 from fleetbgp.control_client import ControlClient
 from fleetbgp.daemon import ReloadResult, Speaker
+from fleetbgp.durations import update_histograms
 from fleetbgp.flows import FlowManager
 from fleetbgp.fsm import State
 from fleetbgp.grammar.route import parse_route
@@ -96,6 +97,7 @@ class FakePeer:
         self.drain_mode: str | None = None
         self.send_queue_empty = True
         self.bfd: BfdStatus | None = None
+        self.update_seconds = update_histograms()
 
     def add(self, text: str, owner: str = "config") -> None:
         fam, nlri, attrs = route(text)

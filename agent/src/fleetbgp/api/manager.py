@@ -29,6 +29,7 @@ from fleetbgp.wire.constants import CeaseSub
 from fleetbgp.wire.fit import first_foreign_next_hop, first_oversized
 from fleetbgp.wire.nlri import Family, family_name, nlri_to_prefix, path_id_text, split_key
 
+from ..logutil import log_event
 from .commands import (
     HELP,
     Announce,
@@ -162,17 +163,18 @@ class ApiManager:
         self._warn_unused(config)
         for name in changes.removed:
             removed = self.runners.pop(name)
-            log.info("API: process %s removed from the configuration: stopping it", name)
+            log.info("API: process %s removed from the configuration: stopping it", name,
+                     extra=log_event("api_process_removed"))
             await removed.stop()
             if removed.definition.withdraw_on_exit is not None:
                 count = self.speaker.withdraw_owner(removed.owner)
                 log.info("API: process %s: withdrew its %d route(s) (withdraw-on-exit)", name, count)
         for name in changes.added:
-            log.info("API: process %s added: starting it", name)
+            log.info("API: process %s added: starting it", name, extra=log_event("api_process_added"))
             runner = self.runners[name] = self.new_runner(config.processes[name])
             runner.start()
         for name in changes.changed:
-            log.info("API: process %s changed: restarting it", name)
+            log.info("API: process %s changed: restarting it", name, extra=log_event("api_process_changed"))
             await self.runners[name].restart(config.processes[name])
         self._mark_sent_reports()
 
@@ -373,7 +375,8 @@ class ApiManager:
                     if direction == "out":
                         count = peer.retract_all()
                         log.warning("API: process %s cleared the adj-rib-out of %s: %d route(s) withdrawn",
-                                    runner.name, peer.address, count)
+                                    runner.name, peer.address, count,
+                                    extra=log_event("api_adj_rib_out_cleared"))
                     else:
                         peer.rib_in.clear()
             case Teardown(code=code, selector=selector):
@@ -381,7 +384,7 @@ class ApiManager:
                 for peer in self.speaker.select(self._scoped(runner, selector)):
                     if peer.teardown(code, teardown_message(code)):
                         log.warning("API: process %s tears down the session with %s (Cease subcode %d)",
-                                    runner.name, peer.address, code)
+                                    runner.name, peer.address, code, extra=log_event("api_teardown"))
                         count += 1
                 if not count:
                     raise CommandError("no selected neighbor has an established session")
@@ -401,7 +404,8 @@ class ApiManager:
                                    "not change are kept)")
             case Shutdown():
                 runner.queue.put("shutdown in progress")
-                log.warning("API: process %s asked the agent to shut down", runner.name)
+                log.warning("API: process %s asked the agent to shut down", runner.name,
+                            extra=log_event("api_shutdown"))
                 self.speaker.request_stop()
             case EnableAck():
                 runner.enable_ack()
@@ -416,7 +420,7 @@ class ApiManager:
         return None
 
     async def _reload(self, name: str) -> None:
-        log.info("API: process %s asked for a configuration reload", name)
+        log.info("API: process %s asked for a configuration reload", name, extra=log_event("api_reload"))
         await self.speaker.reload()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

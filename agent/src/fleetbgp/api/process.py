@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fleetbgp.wire.nlri import Family
 
 from ..childenv import child_environment
-from ..logutil import RateLimiter, printable
+from ..logutil import RateLimiter, log_event, printable
 from ..owner import Owner
 from .commands import Command, CommandError, parse_command
 from .encoders import Encoder, make_encoder
@@ -125,7 +125,8 @@ class OutputQueue:
             self.dropped += 1
             if not self.burst_dropped:
                 log.warning("process %s is not reading its input: its queue is full (%d messages, %d bytes); "
-                            "dropping the oldest messages", self.name, len(items), self.size)
+                            "dropping the oldest messages", self.name, len(items), self.size,
+                            extra=log_event("api_process_blocked"))
             self.burst_dropped += 1
         self.room.clear()
 
@@ -143,7 +144,7 @@ class OutputQueue:
             self.wakeup.clear()
             if self.burst_dropped:
                 log.warning("process %s reads its input again; %d message(s) were dropped", self.name,
-                            self.burst_dropped)
+                            self.burst_dropped, extra=log_event("api_process_unblocked"))
                 self.burst_dropped = 0
         if len(items) < self.max_items // 2 and self.size < self.max_bytes // 2:
             self.room.set()
@@ -309,7 +310,8 @@ class ProcessRunner:
                 reason = exc.strerror or str(exc)
                 self.last_exit = {"code": None, "signal": None, "time": time.time(), "ran_for": 0.0,
                                   "error": f"cannot start: {reason}"}
-                log.error("process %s: cannot start %r: %s", self.name, " ".join(self.definition.run), reason)
+                log.error("process %s: cannot start %r: %s", self.name, " ".join(self.definition.run), reason,
+                          extra=log_event("api_process_start_failed"))
             except Exception as exc:  # a bug here must not end supervision for good
                 log.exception("process %s: supervision failed", self.name)
                 self.last_exit = {"code": None, "signal": None, "time": time.time(), "ran_for": 0.0,
@@ -321,19 +323,21 @@ class ProcessRunner:
             if self._restart_now:
                 self.restarts += 1
                 delay = BACKOFF_FIRST
-                log.info("process %s: restarting with its new definition", self.name)
+                log.info("process %s: restarting with its new definition", self.name,
+                         extra=log_event("api_process_restarted"))
                 continue
             what = describe_exit(returncode) if returncode is not None else "could not be started"
             if not self.definition.respawn:
                 self.state = "exited"
-                log.warning("process %s %s after %.1f s; not restarted (respawn false)", self.name, what, ran)
+                log.warning("process %s %s after %.1f s; not restarted (respawn false)", self.name, what, ran,
+                            extra=log_event("api_process_exit"))
                 break
             if ran >= BACKOFF_RESET:
                 delay = BACKOFF_FIRST
             self.state = "backoff"
             self.next_restart_at = time.time() + delay
             log.warning("process %s %s after %.1f s; restarting in %g s (restart #%d)", self.name, what,
-                        ran, delay, self.restarts + 1)
+                        ran, delay, self.restarts + 1, extra=log_event("api_process_exit"))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
@@ -361,7 +365,8 @@ class ProcessRunner:
         self.pid = proc.pid
         self.started_at = time.time()
         self.state = "running"
-        log.info("process %s started (pid %d): %s", self.name, proc.pid, " ".join(d.run))
+        log.info("process %s started (pid %d): %s", self.name, proc.pid, " ".join(d.run),
+                 extra=log_event("api_process_started"))
         # Sessions that came up before this program ran (agent start, respawn): say so now, so that
         # a program following neighbor-changes does not wait for a flap to learn the state.
         if self._on_start is not None:
@@ -554,7 +559,8 @@ class ProcessRunner:
         self.errors += 1
         ok, held = self._error_limit.allow()
         if held:
-            log.warning("process %s: %d more command error(s) not logged", self.name, held)
+            log.warning("process %s: %d more command error(s) not logged", self.name, held,
+                        extra=log_event("api_command_error"))
         if ok:
             shown = line if len(line) <= 200 else line[:200] + "..."
             # The reason quotes the program's words: escaped like the repr() of the line (which
@@ -564,7 +570,7 @@ class ProcessRunner:
                 reason = reason[:500] + "..."
             log.log(logging.ERROR if exc else logging.WARNING, "process %s line %d: %s (command: %s)",
                     self.name, self.lines, reason, repr(shown).replace("\ufffd", "\\ufffd"),
-                    exc_info=exc)
+                    exc_info=exc, extra=log_event("api_command_error"))
         if self.ack:
             self.queue.put(self.encoder.ack_error)
 
@@ -598,11 +604,12 @@ class ProcessRunner:
             return
         ok, held = self._stderr_limit.allow()
         if held:
-            log.warning("process %s: %d more stderr line(s) not logged", self.name, held)
+            log.warning("process %s: %d more stderr line(s) not logged", self.name, held,
+                        extra=log_event("api_process_stderr"))
         if ok:
             if len(text) > 2000:
                 text = text[:2000] + "..."
-            log.warning("process %s: %s", self.name, text)
+            log.warning("process %s: %s", self.name, text, extra=log_event("api_process_stderr"))
 
     # -- withdraw-on-exit ---------------------------------------------------------------------------
 
@@ -624,7 +631,8 @@ class ProcessRunner:
         if grace == 0:
             self.cancel_grace()
             count = routes.withdraw_owner(self.owner)
-            log.warning("process %s: withdrew its %d route(s) (withdraw-on-exit)", self.name, count)
+            log.warning("process %s: withdrew its %d route(s) (withdraw-on-exit)", self.name, count,
+                        extra=log_event("api_routes_withdrawn"))
             return
         owned = routes.owned(self.owner)
         by_family: dict[Family, set[bytes]] = {}
@@ -658,7 +666,8 @@ class ProcessRunner:
         group.handle = loop.call_later(grace, self._grace_expired, group)
         self._grace.append(group)
         log.warning("process %s: its %d route(s) will be withdrawn in %d s unless it announces them "
-                    "again (withdraw-on-exit)", self.name, count, grace)
+                    "again (withdraw-on-exit)", self.name, count, grace,
+                    extra=log_event("api_routes_withdraw_pending"))
 
     def _grace_expired(self, group: _Grace) -> None:
         with contextlib.suppress(ValueError):
@@ -688,7 +697,8 @@ class ProcessRunner:
                     if count % 5000 == 0:
                         await asyncio.sleep(0)
         log.warning("process %s: withdrew %d route(s) it did not announce again within %d s "
-                    "(withdraw-on-exit)", self.name, count, self.definition.withdraw_on_exit or 0)
+                    "(withdraw-on-exit)", self.name, count, self.definition.withdraw_on_exit or 0,
+                    extra=log_event("api_routes_withdrawn"))
 
     def cancel_grace(self) -> None:
         for group in self._grace:

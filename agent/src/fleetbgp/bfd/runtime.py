@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..logutil import RateLimiter
+from ..logutil import RateLimiter, log_event
 from .auth import AuthConfig
 from .machine import (
     Action,
@@ -301,7 +301,8 @@ class BfdService:
         log.info("BFD %s: session added (min-tx %d ms, min-rx %d ms, multiplier %d%s%s)", session.peer,
                  session.timers.min_tx_ms, session.timers.min_rx_ms, session.timers.multiplier,
                  ", passive" if session.passive else "",
-                 f", auth {session.auth.kind}" if session.auth is not None else "")
+                 f", auth {session.auth.kind}" if session.auth is not None else "",
+                 extra=log_event("bfd_session_added"))
         self._drive(session, session.machine.start, self._now())
 
     def _update_session(self, session: _Session, timers: Timers, auth: AuthConfig | None) -> None:
@@ -328,7 +329,8 @@ class BfdService:
             return
         self._drive(session, session.machine.admin_down, self._now())
         linger = max(REMOVE_LINGER_MIN, session.machine.detect_time or 0.0)
-        log.info("BFD %s: session removed (AdminDown sent for %.1f s)", session.peer, linger)
+        log.info("BFD %s: session removed (AdminDown sent for %.1f s)", session.peer, linger,
+                 extra=log_event("bfd_session_removed"))
         assert self._loop is not None
         self._loop.call_later(linger, self._forget, session)
 
@@ -462,15 +464,17 @@ class BfdService:
         reason = change.reason or change.diag.describe()
         if change.new is BfdState.DOWN and change.old is BfdState.UP:
             log.warning("BFD %s: session down: %s%s", session.peer, reason,
-                        "" if session.holding else " (the peer's AdminDown: BGP stays up)")
+                        "" if session.holding else " (the peer's AdminDown: BGP stays up)",
+                        extra=log_event("bfd_down"))
         elif change.new is BfdState.UP:
             log.info("BFD %s: session up (tx %.0f ms, detection time %.0f ms)", session.peer,
-                     machine.tx_interval * 1000, machine.detect_time * 1000)
+                     machine.tx_interval * 1000, machine.detect_time * 1000, extra=log_event("bfd_up"))
         elif change.new is BfdState.DOWN and change.old is BfdState.INIT:
             # the handshake broke off: the peer stopped answering, or said it is down
-            log.warning("BFD %s: Init -> Down (%s)", session.peer, reason)
+            log.warning("BFD %s: Init -> Down (%s)", session.peer, reason, extra=log_event("bfd_state"))
         else:
-            log.info("BFD %s: %s -> %s (%s)", session.peer, change.old, change.new, reason)
+            log.info("BFD %s: %s -> %s (%s)", session.peer, change.old, change.new, reason,
+                     extra=log_event("bfd_state"))
         self._notify(session.key, status)
 
     def _notify(self, key: str, status: BfdStatus) -> None:
@@ -538,7 +542,7 @@ class BfdService:
                 session.holding = False
                 status = self._snapshot(session)
             log.warning("BFD %s: the peer set the session AdminDown: BGP is no longer held down",
-                        session.peer)
+                        session.peer, extra=log_event("bfd_peer_admin_down"))
             self._notify(session.key, status)
 
     def _drop(self, session: _Session | None, peer: str, why: str) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..literals import decimal
+from ..logutil import log_event
 from .commands import COMMANDS, Command, Context
 from .protocol import (
     STREAM_TAIL,
@@ -78,7 +79,8 @@ class ControlServer:
             self._unlink_own()
             raise
         log.info("control socket listening on %s (mode 0%o%s)", self.path, self.settings.control_mode,
-                 f", group {self._group_name}" if self._group_name else "")
+                 f", group {self._group_name}" if self._group_name else "",
+                 extra=log_event("control_listening"))
 
     async def stop(self) -> None:
         server, self._server = self._server, None

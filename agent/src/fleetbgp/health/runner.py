@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleetbgp.config.model import Config, HealthCheck
 from fleetbgp.grammar.prefix import prefix_to_nlri
+from fleetbgp.logutil import log_event
 from fleetbgp.owner import Owner
 from fleetbgp.reload_plan import NamedChanges, PlannedCheck, named_changes
 from fleetbgp.wire.attributes import Attributes
@@ -137,7 +138,7 @@ class CheckRunner:
 
     async def _run(self) -> None:
         log.info("healthcheck %s: started (%s, announcing %s)", self.name, describe(self.hc.check),
-                 " ".join(self.hc.ips))
+                 " ".join(self.hc.ips), extra=log_event("healthcheck_started"))
         while not self._stopped:
             try:
                 await self._iteration()
@@ -145,7 +146,8 @@ class CheckRunner:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("healthcheck %s: internal error; retrying in %g s", self.name, RETRY_AFTER_BUG)
+                log.exception("healthcheck %s: internal error; retrying in %g s", self.name, RETRY_AFTER_BUG,
+                              extra=log_event("healthcheck_error"))
                 delay = RETRY_AFTER_BUG
             await self._wait(delay)
 
@@ -208,7 +210,7 @@ class CheckRunner:
     async def apply(self, t: Transition) -> None:
         if t.before is not t.after:
             log.info("healthcheck %s: %s -> %s%s", self.name, t.before, t.after,
-                     f" ({t.reason})" if t.reason else "")
+                     f" ({t.reason})" if t.reason else "", extra=log_event("healthcheck_state"))
         if t.hooks_first:
             await self._hooks(t)
         if t.advert is not None:
@@ -229,7 +231,7 @@ class CheckRunner:
         try:
             peers = {p.address for p in self.speaker.select(neighbors)}
         except ValueError as exc:
-            log.error("healthcheck %s: %s", self.name, exc)
+            log.error("healthcheck %s: %s", self.name, exc, extra=log_event("healthcheck_error"))
             return 0
         wanted: set[tuple[Family, bytes]] = set()
         changed = 0
@@ -258,24 +260,29 @@ class CheckRunner:
                 return
             waited += FLUSH_STEP
             log.warning("healthcheck %s: the route change is still not on the wire to every peer "
-                        "after %g s; hooks wait", self.name, waited)
+                        "after %g s; hooks wait", self.name, waited,
+                        extra=log_event("healthcheck_not_flushed"))
         log.error("healthcheck %s: gave up waiting for the peers to take the route change after "
-                  "%g s; running the hooks anyway", self.name, FLUSH_MAX)
+                  "%g s; running the hooks anyway", self.name, FLUSH_MAX,
+                  extra=log_event("healthcheck_not_flushed"))
 
     async def _hooks(self, t: Transition) -> None:
         env = {"STATE": str(t.after), "FLEETBGP_HEALTHCHECK": self.name}
         for command in t.hooks:
-            log.info("healthcheck %s: %s: running %r", self.name, t.after, command)
+            log.info("healthcheck %s: %s: running %r", self.name, t.after, command,
+                     extra=log_event("healthcheck_hook"))
             try:
                 status, output = await run_command(command, HOOK_TIMEOUT, env)
             except OSError as exc:
-                log.error("healthcheck %s: hook %r cannot run: %s", self.name, command, exc)
+                log.error("healthcheck %s: hook %r cannot run: %s", self.name, command, exc,
+                          extra=log_event("healthcheck_hook_failed"))
                 continue
             if status is None:
-                log.error("healthcheck %s: hook %r killed after %g s", self.name, command, HOOK_TIMEOUT)
+                log.error("healthcheck %s: hook %r killed after %g s", self.name, command, HOOK_TIMEOUT,
+                          extra=log_event("healthcheck_hook_failed"))
             elif status != 0:
                 log.warning("healthcheck %s: hook %r exited %d%s", self.name, command, status,
-                            f": {output}" if output else "")
+                            f": {output}" if output else "", extra=log_event("healthcheck_hook_failed"))
 
     # -- reload ---------------------------------------------------------------------------------
 
@@ -356,14 +363,16 @@ class HealthManager:
             gone = self.runners.pop(name)
             await gone.stop()
             count = self.speaker.withdraw_owner(gone.owner)
-            log.info("healthcheck %s: removed from the configuration (%d route(s) withdrawn)", name, count)
+            log.info("healthcheck %s: removed from the configuration (%d route(s) withdrawn)", name, count,
+                     extra=log_event("healthcheck_removed"))
         for name, hc in wanted.items():
             runner = self.runners.get(name)
             if name in changes.added:
-                log.info("healthcheck %s: added", name)
+                log.info("healthcheck %s: added", name, extra=log_event("healthcheck_added"))
                 self._add(hc)
             elif runner is not None and name in changes.changed:
-                log.info("healthcheck %s: settings changed (state %s kept)", name, runner.engine.state)
+                log.info("healthcheck %s: settings changed (state %s kept)", name, runner.engine.state,
+                         extra=log_event("healthcheck_changed"))
                 runner.reconfigure(hc)
             elif runner is not None:
                 runner.sync()
