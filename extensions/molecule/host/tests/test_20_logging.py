@@ -27,7 +27,7 @@ def json_lines(text: str, *, strict: bool = True) -> list[dict]:
             if not strict and not out:
                 continue
             raise AssertionError(f"line {n} is not JSON ({exc}): {line!r}") from exc
-        assert isinstance(obj, dict) and {"time", "level", "logger", "message"} <= obj.keys(), line
+        assert isinstance(obj, dict) and {"time", "host", "event", "level", "logger", "message"} <= obj.keys(), line
         out.append(obj)
     return out
 
@@ -67,6 +67,9 @@ def test_agent_messages_in_the_file(server):
     lines = read_all(server)
     assert any(o["message"].startswith("listening on") for o in lines), lines[:5]
     assert all(o.get("peer") for o in session_line()), "JSON lines about a peer carry its address"
+    assert {o["event"] for o in session_line()} == {"session_established"}, session_line()
+    hostname = server.check_output("hostname")
+    assert {o["host"] for o in lines} == {hostname}, "every line names the host, in file mode too"
 
 
 def test_log_file_owner_and_mode(server):
