@@ -1,6 +1,7 @@
 """fleet.bgp.monitoring end to end: a real Prometheus (Debian's package, configured by the role)
 scrapes the three agents; a BGP session shut at the router makes FleetbgpSessionDown fire through
-Prometheus's HTTP API, and re-enabling it resolves the alert. NRPE file and Grafana files too."""
+Prometheus's HTTP API and Alertmanager deliver it to the webhook receiver, and re-enabling it resolves
+the alert (a `resolved` notification follows). NRPE file and Grafana files too."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import re
 
 import pytest
 
-from conftest import PROMETHEUS, SERVERS, birdc, container_ip, podman_host, protocol, wait_until
+from conftest import (
+    PROMETHEUS,
+    SERVERS,
+    birdc,
+    container_ip,
+    podman_host,
+    protocol,
+    wait_until,
+    webhook_posts,
+)
 
 ALERTS = {"FleetbgpAgentDown", "FleetbgpSessionDown", "FleetbgpRoutesDropped", "FleetbgpNotificationReceived",
           "FleetbgpNoAnnouncements", "FleetbgpHealthCheckFlapping", "FleetbgpApiProcessRestartLoop",
@@ -73,10 +83,19 @@ def test_metrics_agree_with_bird(prom_api):
     assert len(digests) == 1 and digests[0]["value"][1] == str(len(SERVERS))
 
 
+def delivered(router, seen: int, status: str) -> dict | None:
+    """The first notification after the `seen` first ones for DOWN_SERVER's FleetbgpSessionDown group
+    with this status ("firing" or "resolved")."""
+    group = {"alertname": "FleetbgpSessionDown", "instance": DOWN_SERVER}  # group_by of group_vars/monitoring
+    posts = webhook_posts(router)[seen:]
+    return next((p for p in posts if p["groupLabels"] == group and p["status"] == status), None)
+
+
 def test_session_down_alert_fires_and_resolves(router, prom_api):
     proto = protocol(DOWN_SERVER)
     peer = container_ip(router.backend.name)
     assert not prom_api.alerts("FleetbgpSessionDown"), "a session is already down before the test"
+    seen = len(webhook_posts(router))
     birdc(router, f"disable {proto}")
     try:
         def firing():
@@ -95,10 +114,23 @@ def test_session_down_alert_fires_and_resolves(router, prom_api):
         notes = prom_api.query(
             f'fleetbgp_notifications_total{{instance="{DOWN_SERVER}", direction="received"}}')
         assert {(n["metric"]["code"], n["metric"]["subcode"]) for n in notes} >= {("6", "2")}, notes
+        # ... and Alertmanager paged: severity critical routes to `oncall`, whose webhook is the recorder
+        post = wait_until(lambda: delivered(router, seen, "firing"), timeout=60)
+        assert post, f"no firing notification: {webhook_posts(router)[seen:]}"
+        assert post["receiver"] == "oncall"
+        (sent,) = post["alerts"]
+        assert sent["status"] == "firing"
+        assert sent["labels"]["peer"] == peer and sent["labels"]["severity"] == "critical"
+        assert sent["annotations"]["summary"] == text["summary"]
     finally:
         birdc(router, f"enable {proto}")
     assert wait_until(lambda: not prom_api.alerts("FleetbgpSessionDown"), timeout=60), \
         prom_api.alerts("FleetbgpSessionDown")
+    post = wait_until(lambda: delivered(router, seen, "resolved"), timeout=60)
+    assert post, f"no resolved notification: {webhook_posts(router)[seen:]}"
+    assert post["receiver"] == "oncall"
+    (sent,) = post["alerts"]
+    assert sent["status"] == "resolved" and sent["labels"]["peer"] == peer
 
 
 def test_nrpe_command_file_runs_fleetbgp_check():
