@@ -83,19 +83,20 @@ def test_metrics_agree_with_bird(prom_api):
     assert len(digests) == 1 and digests[0]["value"][1] == str(len(SERVERS))
 
 
-def delivered(router, seen: int, status: str) -> dict | None:
-    """The first notification after the `seen` first ones for DOWN_SERVER's FleetbgpSessionDown group
-    with this status ("firing" or "resolved")."""
+def delivered(router, skip: int, status: str) -> int | None:
+    """How many notifications the recorder holds up to and including the first one, after the `skip`
+    first, for DOWN_SERVER's FleetbgpSessionDown group with this status ("firing" or "resolved")."""
     group = {"alertname": "FleetbgpSessionDown", "instance": DOWN_SERVER}  # group_by of group_vars/monitoring
-    posts = webhook_posts(router)[seen:]
-    return next((p for p in posts if p["groupLabels"] == group and p["status"] == status), None)
+    posts = webhook_posts(router)
+    return next((i + 1 for i in range(skip, len(posts))
+                 if posts[i]["groupLabels"] == group and posts[i]["status"] == status), None)
 
 
 def test_session_down_alert_fires_and_resolves(router, prom_api):
     proto = protocol(DOWN_SERVER)
     peer = container_ip(router.backend.name)
     assert not prom_api.alerts("FleetbgpSessionDown"), "a session is already down before the test"
-    seen = len(webhook_posts(router))
+    seen = len(webhook_posts(router))  # notifications before the test
     birdc(router, f"disable {proto}")
     try:
         def firing():
@@ -115,8 +116,9 @@ def test_session_down_alert_fires_and_resolves(router, prom_api):
             f'fleetbgp_notifications_total{{instance="{DOWN_SERVER}", direction="received"}}')
         assert {(n["metric"]["code"], n["metric"]["subcode"]) for n in notes} >= {("6", "2")}, notes
         # ... and Alertmanager paged: severity critical routes to `oncall`, whose webhook is the recorder
-        post = wait_until(lambda: delivered(router, seen, "firing"), timeout=60)
-        assert post, f"no firing notification: {webhook_posts(router)[seen:]}"
+        fired = wait_until(lambda: delivered(router, seen, "firing"), timeout=60)
+        assert fired, f"no firing notification: {webhook_posts(router)[seen:]}"
+        post = webhook_posts(router)[fired - 1]
         assert post["receiver"] == "oncall"
         (sent,) = post["alerts"]
         assert sent["status"] == "firing"
@@ -126,8 +128,9 @@ def test_session_down_alert_fires_and_resolves(router, prom_api):
         birdc(router, f"enable {proto}")
     assert wait_until(lambda: not prom_api.alerts("FleetbgpSessionDown"), timeout=60), \
         prom_api.alerts("FleetbgpSessionDown")
-    post = wait_until(lambda: delivered(router, seen, "resolved"), timeout=60)
-    assert post, f"no resolved notification: {webhook_posts(router)[seen:]}"
+    resolved = wait_until(lambda: delivered(router, fired, "resolved"), timeout=60)
+    assert resolved, f"no resolved notification: {webhook_posts(router)[fired:]}"
+    post = webhook_posts(router)[resolved - 1]
     assert post["receiver"] == "oncall"
     (sent,) = post["alerts"]
     assert sent["status"] == "resolved" and sent["labels"]["peer"] == peer
