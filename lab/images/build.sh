@@ -16,7 +16,8 @@
 #   localhost/fleetbgp-base:bookworm    debootstrap minbase + systemd, python3(-venv,-apt), iproute2, nftables, ...
 #   localhost/fleetbgp-node:bookworm    + multi-user.target, getty/logind masked, empty machine-id (bgp_server)
 #   localhost/fleetbgp-router:bookworm  + bird2 (packaged bird.service disabled; configure and start it yourself)
-#   localhost/fleetbgp-monitor:bookworm + prometheus (packaged prometheus.service disabled; Molecule `monitoring`)
+#   localhost/fleetbgp-monitor:bookworm + prometheus, prometheus-alertmanager (packaged services disabled;
+#                                       Molecule `monitoring`)
 # With --suite trixie: the same four as :trixie, built the same way (debootstrap of trixie from the same
 # mirror, the same package list and Containerfiles; their FROM lines name :bookworm and are replaced
 # with `podman build --from` by the :trixie parent, so the bookworm images' hashes stay as they were).

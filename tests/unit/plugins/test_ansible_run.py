@@ -145,8 +145,8 @@ SITE_ROLE_TAGS = {f"fleet_bgp_{r}" for r in ("monitoring", "sysctl", "service_ad
                                              "logging", "backup")}
 PLAYBOOK_TAGS = {
     "site": {"always", "fleet_bgp", "fleet_bgp_plan", *SITE_ROLE_TAGS, "fleet_bgp_nrpe", "fleet_bgp_prometheus",
-             "fleet_bgp_grafana", "fleet_bgp_preflight", "fleet_bgp_user", "fleet_bgp_dirs", "fleet_bgp_install",
-             "fleet_bgp_config", "fleet_bgp_service"},
+             "fleet_bgp_alertmanager", "fleet_bgp_grafana", "fleet_bgp_preflight", "fleet_bgp_user", "fleet_bgp_dirs",
+             "fleet_bgp_install", "fleet_bgp_config", "fleet_bgp_service"},
     "backup": {"fleet_bgp", "fleet_bgp_backup"},
     "restore": {"always", "fleet_bgp", "fleet_bgp_backup"},
     "rollout": {"fleet_bgp", "fleet_bgp_rollout"},

@@ -27,7 +27,8 @@ def json_lines(text: str, *, strict: bool = True) -> list[dict]:
             if not strict and not out:
                 continue
             raise AssertionError(f"line {n} is not JSON ({exc}): {line!r}") from exc
-        assert isinstance(obj, dict) and {"time", "host", "event", "level", "logger", "message"} <= obj.keys(), line
+        fields = {"time", "host", "event", "level", "logger", "message"}
+        assert isinstance(obj, dict) and fields <= obj.keys(), line
         out.append(obj)
     return out
 

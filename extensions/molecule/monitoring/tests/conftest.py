@@ -1,9 +1,10 @@
 """Fixtures of the Molecule scenario `monitoring` (testinfra on the native podman backend).
 
 `host` (Molecule's --hosts=all parametrization) is re-targeted to `podman://NAME` (~0.1 s a command
-instead of ~4 s through testinfra's ansible backend). Prometheus's HTTP API is queried from the
-controller at the mon-prometheus container's address on the scenario network (rootful podman: the
-host reaches its bridge), exactly as a dashboard or an operator's curl would.
+instead of ~4 s through testinfra's ansible backend). Prometheus's and Alertmanager's HTTP APIs are
+queried from the controller at the mon-prometheus container's address on the scenario network
+(rootful podman: the host reaches its bridge), exactly as a dashboard or an operator's curl would.
+What Alertmanager delivered is read from the webhook recorder's file on mon-router (prepare.yml).
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ import pytest
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from podman_testinfra import host, instances, podman_host, wait_until  # noqa: F401 (host: a fixture)
+from podman_testinfra import (  # noqa: F401 (host: a fixture)
+    host,
+    instances,
+    podman_host,
+    recap,
+    run_playbook,
+    wait_until,
+)
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent
 SERVERS = instances(SCENARIO_DIR, "bgp_servers")
@@ -45,15 +53,32 @@ def container_ip(name: str) -> str:
     return next(iter(networks.values()))["IPAddress"]
 
 
-class PrometheusApi:
+# group_vars/all.yml molecule_webhook_record: one line per POST, {"path": ..., "body": Alertmanager's JSON}
+WEBHOOK_RECORD = "/var/lib/webhook-recorder/posts.jsonl"
+
+
+def webhook_posts(router: testinfra.host.Host) -> list[dict[str, Any]]:
+    """Every notification the webhook recorder received, oldest first."""
+    record = router.file(WEBHOOK_RECORD)
+    return [json.loads(line)["body"] for line in record.content_string.splitlines()] if record.exists else []
+
+
+class JsonApi:
     def __init__(self, base: str) -> None:
         self.base = base
 
-    def get(self, path: str, **params: str) -> Any:
+    def raw(self, path: str, **params: str) -> Any:
         url = f"{self.base}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
         with urllib.request.urlopen(url, timeout=10) as response:
-            body = json.loads(response.read().decode())
-        assert body.get("status") == "success", f"{url}: {body}"
+            return json.loads(response.read().decode())
+
+
+class PrometheusApi(JsonApi):
+    """Prometheus's API v1: the answer's `data`, after checking its `status`."""
+
+    def get(self, path: str, **params: str) -> Any:
+        body = self.raw(path, **params)
+        assert body.get("status") == "success", f"{self.base}{path}: {body}"
         return body["data"]
 
     def query(self, expr: str) -> list[dict[str, Any]]:
@@ -66,6 +91,12 @@ class PrometheusApi:
 @pytest.fixture(scope="session")
 def prom_api() -> PrometheusApi:
     return PrometheusApi(f"http://{container_ip(PROMETHEUS)}:9090")
+
+
+@pytest.fixture(scope="session")
+def am_api() -> JsonApi:
+    """Alertmanager's API v2 (plain JSON, no status/data envelope)."""
+    return JsonApi(f"http://{container_ip(PROMETHEUS)}:9093")
 
 
 def birdc(router: testinfra.host.Host, command: str) -> str:

@@ -1,19 +1,32 @@
 """fleet.bgp.monitoring end to end: a real Prometheus (Debian's package, configured by the role)
 scrapes the three agents; a BGP session shut at the router makes FleetbgpSessionDown fire through
-Prometheus's HTTP API, and re-enabling it resolves the alert. NRPE file and Grafana files too."""
+Prometheus's HTTP API and Alertmanager deliver it to the webhook receiver, and re-enabling it resolves
+the alert (a `resolved` notification follows). NRPE file and Grafana files too."""
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import PROMETHEUS, SERVERS, birdc, container_ip, podman_host, protocol, wait_until
+from conftest import (
+    PROMETHEUS,
+    SERVERS,
+    birdc,
+    container_ip,
+    podman_host,
+    protocol,
+    wait_until,
+    webhook_posts,
+)
 
-ALERTS = {"FleetbgpAgentDown", "FleetbgpSessionDown", "FleetbgpRoutesDropped", "FleetbgpNotificationReceived",
-          "FleetbgpNoAnnouncements", "FleetbgpHealthCheckFlapping", "FleetbgpApiProcessRestartLoop",
-          "FleetbgpConfigReloadFailed", "FleetbgpConfigDiffers"}
+# Every alert the collection ships must be loaded, and nothing else under our prefix.
+RULES_FILE = Path(__file__).resolve().parents[4] / "roles/monitoring/files/prometheus/fleetbgp.rules.yml"
+ALERTS = {r["alert"] for g in yaml.safe_load(RULES_FILE.read_text())["groups"]
+          for r in g["rules"] if "alert" in r}
 DATACENTER = {"mon-server-1": "dc1", "mon-server-2": "dc1", "mon-server-3": "dc2"}  # host_vars/
 DOWN_SERVER = "mon-server-2"
 
@@ -54,8 +67,9 @@ def test_every_bgp_server_is_a_target_with_its_labels(prom_api):
 
 
 def test_the_alert_rules_are_loaded_with_the_test_durations(prom_api):
-    rules = {r["name"]: r for g in prom_api.get("/api/v1/rules")["groups"] for r in g["rules"]}
-    assert set(rules) >= ALERTS, set(rules)
+    rules = {r["name"]: r for g in prom_api.get("/api/v1/rules")["groups"]
+             for r in g["rules"] if r["type"] == "alerting"}
+    assert len(ALERTS) >= 15 and set(rules) == ALERTS, set(rules) ^ ALERTS
     assert rules["FleetbgpSessionDown"]["duration"] == 5  # fleet_bgp_monitoring_alert_for
     assert rules["FleetbgpAgentDown"]["duration"] == 60   # the file's own
     assert all(r["health"] == "ok" for r in rules.values()), rules
@@ -73,10 +87,20 @@ def test_metrics_agree_with_bird(prom_api):
     assert len(digests) == 1 and digests[0]["value"][1] == str(len(SERVERS))
 
 
+def delivered(router, skip: int, status: str) -> int | None:
+    """How many notifications the recorder holds up to and including the first one, after the `skip`
+    first, for DOWN_SERVER's FleetbgpSessionDown group with this status ("firing" or "resolved")."""
+    group = {"alertname": "FleetbgpSessionDown", "instance": DOWN_SERVER}  # group_by of group_vars/monitoring
+    posts = webhook_posts(router)
+    return next((i + 1 for i in range(skip, len(posts))
+                 if posts[i]["groupLabels"] == group and posts[i]["status"] == status), None)
+
+
 def test_session_down_alert_fires_and_resolves(router, prom_api):
     proto = protocol(DOWN_SERVER)
     peer = container_ip(router.backend.name)
     assert not prom_api.alerts("FleetbgpSessionDown"), "a session is already down before the test"
+    seen = len(webhook_posts(router))  # notifications before the test
     birdc(router, f"disable {proto}")
     try:
         def firing():
@@ -95,10 +119,25 @@ def test_session_down_alert_fires_and_resolves(router, prom_api):
         notes = prom_api.query(
             f'fleetbgp_notifications_total{{instance="{DOWN_SERVER}", direction="received"}}')
         assert {(n["metric"]["code"], n["metric"]["subcode"]) for n in notes} >= {("6", "2")}, notes
+        # ... and Alertmanager paged: severity critical routes to `oncall`, whose webhook is the recorder
+        fired = wait_until(lambda: delivered(router, seen, "firing"), timeout=60)
+        assert fired, f"no firing notification: {webhook_posts(router)[seen:]}"
+        post = webhook_posts(router)[fired - 1]
+        assert post["receiver"] == "oncall"
+        (sent,) = post["alerts"]
+        assert sent["status"] == "firing"
+        assert sent["labels"]["peer"] == peer and sent["labels"]["severity"] == "critical"
+        assert sent["annotations"]["summary"] == text["summary"]
     finally:
         birdc(router, f"enable {proto}")
     assert wait_until(lambda: not prom_api.alerts("FleetbgpSessionDown"), timeout=60), \
         prom_api.alerts("FleetbgpSessionDown")
+    resolved = wait_until(lambda: delivered(router, fired, "resolved"), timeout=60)
+    assert resolved, f"no resolved notification: {webhook_posts(router)[fired:]}"
+    post = webhook_posts(router)[resolved - 1]
+    assert post["receiver"] == "oncall"
+    (sent,) = post["alerts"]
+    assert sent["status"] == "resolved" and sent["labels"]["peer"] == peer
 
 
 def test_nrpe_command_file_runs_fleetbgp_check():
