@@ -38,8 +38,10 @@ def main(argv: list[str]) -> int:
         return 2
     files = doc_files(Path(argv[1]).read_text())
     if not files:
-        print(f"doc_files.py: {argv[1]}: no code block names its path (# /path as its first line)",
-              file=sys.stderr)
+        print(
+            f"doc_files.py: {argv[1]}: no code block names its path (# /path as its first line)",
+            file=sys.stderr,
+        )
         return 1
     json.dump(files, sys.stdout, indent=1)
     print()

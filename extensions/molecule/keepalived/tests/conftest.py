@@ -18,6 +18,7 @@ import pytest
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "files"))  # doc_files, for the tests
 from podman_testinfra import host, instances, podman_host, wait_until  # noqa: F401 (host: a fixture)
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent

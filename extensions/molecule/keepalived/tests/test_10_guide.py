@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import sys
 
 import yaml
-from conftest import GUIDE, SCENARIO_DIR, STATE_FILE, run_ok
+from doc_files import doc_files
 
-sys.path.insert(0, str(SCENARIO_DIR / "files"))
-from doc_files import doc_files  # noqa: E402
+from conftest import GUIDE, SCENARIO_DIR, STATE_FILE, run_ok
 
 
 def test_the_guides_files_are_on_the_servers(servers):
@@ -25,8 +23,8 @@ def test_the_guides_files_are_on_the_servers(servers):
             on_host = h.file(f["path"])
             assert on_host.content_string == f["content"], f"{name}:{f['path']} differs from the guide"
             # enable_script_security: root's, writable by root only
-            assert (on_host.user, on_host.group, oct(on_host.mode)) == ("root", "root", "0o" + f["mode"][1:]), (
-                f"{name}:{f['path']}: {on_host.user}:{on_host.group} {oct(on_host.mode)}")
+            owner = (on_host.user, on_host.group, on_host.mode)
+            assert owner == ("root", "root", int(f["mode"], 8)), f"{name}:{f['path']}: {owner}"
 
 
 def test_the_guides_health_check_is_the_inventorys():
@@ -43,7 +41,7 @@ def test_scripts_run_as_keepalived_script_with_group_fleetbgp(servers):
         # the state directory is the script user's; the agent (another user) only reads it
         d = h.file(STATE_FILE.rsplit("/", 1)[0])
         assert d.is_directory and d.user == "keepalived_script" and d.mode == 0o755, name
-        # the agent's control socket admits group fleetbgp: what `script_user keepalived_script fleetbgp` relies on
+        # the control socket admits group fleetbgp: `script_user keepalived_script fleetbgp` relies on it
         sock = h.file("/run/fleetbgp/control.sock")
         assert sock.group == "fleetbgp" and sock.mode & 0o060 == 0o060, (name, sock.group, oct(sock.mode))
         # `fleetbgp check` as keepalived runs it: that user, that group, no other group; exit 0 (OK)

@@ -5,6 +5,7 @@ route and the answers to web-2, and the recovery moves them back (preemption). E
 from __future__ import annotations
 
 import pytest
+
 from conftest import FLEETBGP, run_ok, wait_active
 
 PRIMARY, BACKUP = "web-1", "web-2"
