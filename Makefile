@@ -139,7 +139,7 @@ demo-netns: setup ## the agent alone: two namespaces, BIRD as router, `fleetbgp 
 images: ## container images for Molecule and the lab (lab/images/build.sh; a no-op when up to date) (root)
 	@lab/images/build.sh
 
-molecule: setup ## every Molecule scenario (agent, firewall, host, monitoring) on systemd containers (root)
+molecule: setup ## every Molecule scenario in extensions/molecule (agent, firewall, fresh, host, keepalived, monitoring) on systemd containers (root)
 	@$(MOLECULE)
 
 # Not part of `make test` (time): CI runs it after `make test`, each step only if it fits in CI's 90 minutes (.ci/run).
