@@ -29,7 +29,7 @@ INTEROP     := scripts/run-pytest.sh --root tests/interop --durations=15 $(PYTES
 COLLECTION  := scripts/test-collection.sh
 LINT_COLLECTION := scripts/lint-collection.sh
 MOLECULE    := scripts/test-molecule.sh
-# `make test` runs these; `fresh` (minutes, a stock host) runs in `make matrix` (and `make molecule`)
+# `make test` runs these; `fresh` and `keepalived` (minutes each) run in `make matrix` (and `make molecule`)
 MOLECULE_TEST := MOLECULE_SCENARIOS="agent firewall host monitoring" scripts/test-molecule.sh
 RULES       := scripts/test-alert-rules.sh
 E2E         := scripts/run-pytest.sh --root tests/e2e --durations=30 --ignore=tests/e2e/test_real_fleet.py $(PYTEST_ARGS)

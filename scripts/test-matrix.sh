@@ -22,8 +22,9 @@
 #                                       a default) + 25 %; the others are SKIPPED, each with the reason
 # Exit status: 1 when any step failed (every step runs). Each step's result is appended to
 # .matrix/results.txt as it ends (`PASS|FAIL|SKIP STEP SECONDS`), the total to .matrix/last-duration.
-#   and first, the stock-host paths: `make real-fleet` (the README over SSH on stock Debian 12) and
-#   the Molecule scenario `fresh` (check mode on a fresh host, no apt mirror); MATRIX_STOCK=0 skips them.
+#   and first, the stock-host paths: `make real-fleet` (the README over SSH on stock Debian 12), the
+#   Molecule scenarios `keepalived` (VRRP + BGP) and `fresh` (check mode on a fresh host, no apt
+#   mirror); MATRIX_STOCK=0 skips them.
 # Order = priority (what a deadline cuts last): stock-host paths, sanity/units/syntax on every core,
 # then Molecule.
 # Needs root for Molecule (rootful podman); Python 3.11 (every core here supports it as controller).
@@ -183,9 +184,11 @@ syntax_check() (  # a subshell: its EXIT trap removes the scratch directory
 # First the paths of a new user on stock hosts (the project's .venv, ansible-core 2.19): the
 # README's real-fleet section over SSH on stock Debian 12 cloud images (tests/e2e/test_real_fleet.py),
 # and the Molecule scenario `fresh` (check mode on a host without the roles' packages, and the
-# error when its apt source cannot be reached). Minutes each: not in `make test`. MATRIX_STOCK=0 skips them.
+# error when its apt source cannot be reached), and the scenario `keepalived` (docs/operations/keepalived.md:
+# VRRP failover moving the BGP route). Minutes each: not in `make test`. MATRIX_STOCK=0 skips them.
 if [[ ${MATRIX_STOCK:-1} == 1 ]]; then
     step "stock/real-fleet" scripts/run-pytest.sh --root tests/e2e -k test_real_fleet --durations=5
+    step "stock/keepalived" env FLEETBGP_LAB_SUITE=bookworm scripts/test-molecule.sh -s keepalived
     step "stock/fresh" env FLEETBGP_LAB_SUITE=bookworm scripts/test-molecule.sh -s fresh
 fi
 
