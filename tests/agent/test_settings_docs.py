@@ -55,3 +55,13 @@ def test_every_metric_is_documented_with_its_type():
     assert names == set(rows), f"in code only: {names - set(rows)}; in doc only: {set(rows) - names}"
     for name, kind in rows.items():
         assert kind == kinds[name], f"{name}: the doc says {kind}, the collector exposes a {kinds[name]}"
+
+
+def test_every_command_and_error_code_is_documented():
+    for cmd in control.COMMANDS:
+        assert f"| `{cmd}` |" in DOC, cmd
+    source = "".join(p.read_text(encoding="utf-8") for p in Path(control.__file__).parent.glob("*.py"))
+    codes = set(re.findall(r'ControlError\(\s*"(\w+)"', source))
+    assert {"bad_request", "unknown_command", "invalid_route", "unknown_neighbor", "reload_failed"} <= codes
+    missing = [c for c in codes if f"| `{c}` |" not in DOC]
+    assert not missing, missing
