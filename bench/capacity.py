@@ -188,8 +188,10 @@ def one_run(variant: str, n: int, args: argparse.Namespace, sender: FleetbgpSend
         export = 'where proto = "feed"' if variant == "in" else "none"
         for i in range(n):
             r, s = session_addresses(i)
+            # passive: with both sides connecting, 1,000 sessions on 2 busy cores spent minutes in
+            # connection collisions (RFC 4271 6.8) before all were up; the agent connects
             bird.add_peer(BirdPeer(proto_name(i), neighbor=s, peer_as=SENDER_AS, local_as=ROUTER_AS,
-                                   local_address=r, hold=args.hold_time, export=export))
+                                   local_address=r, hold=args.hold_time, export=export, passive=True))
         bird.extra.append("timeformat protocol iso long ms;")  # what bird_protocols() parses
         if variant == "in":
             bird.add_static("feed", "ipv4", [f"{p} blackhole" for p in routes])
