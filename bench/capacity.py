@@ -212,6 +212,8 @@ def one_run(variant: str, n: int, args: argparse.Namespace, sender: FleetbgpSend
                 bird.start()
                 ctl = BirdCtl(bird.sock)
                 rec["bird_pid"] = bird.proc.pid
+            # a control socket of its own: the default /run/fleetbgp/control.sock may be another
+            # agent's on this host (the agent refuses to start then)
             agent = lab.spawn(agent_ns, sender.argv(conf), name="agent",
                               env={**sender.env(), "FLEETBGP_CONTROL_SOCKET": str(sock)})
             t0 = time.monotonic()
@@ -376,7 +378,9 @@ def programs_run(args: argparse.Namespace, sender: FleetbgpSender) -> dict:
         try:
             bird.start()
             # the agent's own environment, API acks on (the default): what the programs expect
-            agent = lab.spawn(agent_ns, sender.argv(conf), name="agent", env=benchlib.agent_env(sender.src))
+            agent = lab.spawn(agent_ns, sender.argv(conf), name="agent",
+                              env={**benchlib.agent_env(sender.src),
+                                   "FLEETBGP_CONTROL_SOCKET": str(lab.path("agent.sock"))})
             # the healthchecks announce after `rise` (3) checks at --interval 5: about 15 s
             def announced():
                 lab.check_alive()
