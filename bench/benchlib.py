@@ -343,6 +343,13 @@ class FleetbgpSender(Sender):
             return {}
         return {"updates_sent": sum(a for a, _ in sent), "send_loop_s": round(sum(b for _, b in sent), 3)}
 
+    def start(self, lab: Lab, ns: Namespace, link: Link, conf: Path,
+              hold_time: int) -> tuple[Proc, Proc | None]:
+        # A control socket in the lab: the default /run/fleetbgp/control.sock may be another
+        # agent's on this host, and the agent refuses to start then (a failed run, not a number).
+        env = {**self.env(), "FLEETBGP_CONTROL_SOCKET": str(lab.path("sender.sock"))}
+        return lab.spawn(ns, self.argv(conf), name="sender", env=env), None
+
     def env(self) -> dict[str, str]:
         # API acks off, as for ExaBGP: the bench's program never reads them, and an agent
         # queueing answers nobody reads would be measured doing work the other sender does not do.
