@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import ipaddress
 import json
 import os
 import re
@@ -66,7 +67,7 @@ from benchlib import (
     proc_status,
     venv_python,
 )
-from bfd_sessions import SESSION_PREFIX, agent_neighbors, bird_protocols, session_addresses, wait_for
+from bfd_sessions import agent_neighbors, bird_protocols, wait_for
 from netlab.bird import Bird, BirdPeer
 from netlab.ns import install_signal_cleanup, run
 
@@ -75,10 +76,37 @@ VARIANTS = ("down", "idle", "out", "in")
 MAX_SESSIONS = 8000
 FEED = REPO / "bench" / "api_feed.py"
 SERVICE_IP = "100.10.0.100/32"
+ROUTER_BASE = ipaddress.IPv4Address("10.255.64.0")  # BIRD's session addresses, 10.255.64.0/18
+AGENT_BASE = ipaddress.IPv4Address("10.255.128.0")  # the agent's, 10.255.128.0/18
 
 
 def proto_name(i: int) -> str:
     return f"p{i + 1:04d}"
+
+
+def bird_address(i: int) -> str:
+    """BIRD's end of session i, on its `lo`: 10.255.64.1 upwards."""
+    return str(ROUTER_BASE + 1 + i)
+
+
+def agent_address(i: int) -> str:
+    """The agent's end of session i, on its `lo`: 10.255.128.1 upwards."""
+    return str(AGENT_BASE + 1 + i)
+
+
+def wire(lab: Lab, n: int) -> tuple[Any, Any, Any]:
+    """The two namespaces and the veth pair; the n session addresses of each side on its `lo`,
+    and one route a side to the other's: BIRD's sessions are `multihop`. Not n addresses a side
+    on the link: that needs 2 x n ARP entries, and the kernel's ARP table is shared by every
+    namespace on the host (gc_thresh3, 1024 by default): at 1,000 sessions it overflowed
+    ("neighbor table overflow"), packets were dropped and sessions flapped on hold timers."""
+    router, agent_ns, link = lab.pair("r", "s", v6=False)
+    for ns, addr, other, via in ((router, bird_address, AGENT_BASE, link.b4),
+                                 (agent_ns, agent_address, ROUTER_BASE, link.a4)):
+        run(["ip", "-n", ns.name, "-batch", "-"],
+            input="".join(f"addr add {addr(i)}/32 dev lo\n" for i in range(n)))
+        run(["ip", "-n", ns.name, "route", "add", f"{other}/18", "via", via])
+    return router, agent_ns, link
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,10 +182,9 @@ def agent_config(n: int, hold_time: int, routes: Sequence[str] = (), adj_rib_in:
     static = ""
     if routes:
         static = "  static {\n" + "".join(f"    route {p} {ATTRS};\n" for p in routes) + "  }\n"
-    router_id = session_addresses(0)[1]
     for i in range(n):
-        peer, local = session_addresses(i)
-        block = [f"neighbor {peer} {{", f"  router-id {router_id};", f"  local-address {local};",
+        block = [f"neighbor {bird_address(i)} {{", f"  router-id {agent_address(0)};",
+                 f"  local-address {agent_address(i)};",
                  f"  local-as {SENDER_AS};", f"  peer-as {ROUTER_AS};", f"  hold-time {hold_time};",
                  "  family {\n    ipv4 unicast;\n  }"]
         if passive:
@@ -180,19 +207,14 @@ def one_run(variant: str, n: int, args: argparse.Namespace, sender: FleetbgpSend
                            "error": None, "loadavg_before": list(os.getloadavg())}
     routes = prefixes(k) if k else []
     with Lab(prefix="fcp") as lab:
-        router, agent_ns, link = lab.pair("r", "s", v6=False)
-        batch_r = [f"addr add {session_addresses(i)[0]}/{SESSION_PREFIX} dev {link.a_if}" for i in range(n)]
-        batch_s = [f"addr add {session_addresses(i)[1]}/{SESSION_PREFIX} dev {link.b_if}" for i in range(n)]
-        run(["ip", "-n", router.name, "-batch", "-"], input="\n".join(batch_r) + "\n")
-        run(["ip", "-n", agent_ns.name, "-batch", "-"], input="\n".join(batch_s) + "\n")
-
-        bird = Bird(lab, router, router_id=session_addresses(0)[0])
+        router, agent_ns, _ = wire(lab, n)
+        bird = Bird(lab, router, router_id=bird_address(0))
         export = 'where proto = "feed"' if variant == "in" else "none"
         for i in range(n):
-            r, s = session_addresses(i)
             # disabled: the bench brings the sessions up in batches (see bring_up)
-            bird.add_peer(BirdPeer(proto_name(i), neighbor=s, peer_as=SENDER_AS, local_as=ROUTER_AS,
-                                   local_address=r, hold=args.hold_time, export=export, extra="disabled;"))
+            bird.add_peer(BirdPeer(proto_name(i), neighbor=agent_address(i), peer_as=SENDER_AS,
+                                   local_as=ROUTER_AS, local_address=bird_address(i), hold=args.hold_time,
+                                   export=export, multihop=2, extra="disabled;"))
         bird.extra.append("timeformat protocol iso long ms;")  # what bird_protocols() parses
         if variant == "in":
             bird.add_static("feed", "ipv4", [f"{p} blackhole" for p in routes])
@@ -310,7 +332,7 @@ def receive(ctl: BirdCtl, sock: Path, n: int, k: int, pid: int, agent_state: Cal
     time.sleep(args.settle)
     c0, t0 = proc_cpu(pid), time.monotonic()
     ctl.cmd("enable feed")
-    last_peer = session_addresses(n - 1)[0]
+    last_peer = bird_address(n - 1)
 
     def last_full():
         neigh = agent_neighbors_one(sock, last_peer)
@@ -381,13 +403,11 @@ def program_commands(lab: Lab) -> list[tuple[str, str, str]]:
 def programs_run(args: argparse.Namespace, sender: FleetbgpSender) -> dict:
     rec: dict[str, Any] = {"ok": False, "error": None, "loadavg_before": list(os.getloadavg())}
     with Lab(prefix="fcq") as lab:
-        router, agent_ns, link = lab.pair("r", "s", v6=False)
-        r, s = session_addresses(0)
-        run(["ip", "-n", router.name, "addr", "add", f"{r}/{SESSION_PREFIX}", "dev", link.a_if])
-        run(["ip", "-n", agent_ns.name, "addr", "add", f"{s}/{SESSION_PREFIX}", "dev", link.b_if])
-        bird = Bird(lab, router, router_id=r)
-        bird.add_peer(BirdPeer(proto_name(0), neighbor=s, peer_as=SENDER_AS, local_as=ROUTER_AS,
-                               local_address=r, hold=args.hold_time))
+        router, agent_ns, _ = wire(lab, 1)
+        bird = Bird(lab, router, router_id=bird_address(0))
+        bird.add_peer(BirdPeer(proto_name(0), neighbor=agent_address(0), peer_as=SENDER_AS,
+                               local_as=ROUTER_AS, local_address=bird_address(0), hold=args.hold_time,
+                               multihop=2))
         progs = program_commands(lab)
         conf = lab.path("agent.conf")
         conf.write_text(agent_config(1, args.hold_time, processes=[(p, c) for p, c, _ in progs]))
