@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import ipaddress
-import json
 import os
 import re
 import shutil
@@ -602,14 +601,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--setup-timeout", type=float, default=300.0, help="bound on every session coming up")
     ap.add_argument("--route-timeout", type=float, default=600.0, help="bound on every route arriving")
     ap.add_argument("--no-programs", dest="programs", action="store_false", help="skip the API programs run")
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"JSON result file (default bench/results/{NAME}-DATE.json); a .md next to it")
-    ap.add_argument("--no-out", action="store_true", help="print only, write no files")
-    ap.add_argument("--markdown", type=Path, metavar="FILE.json",
-                    help="only (re)write the .md of a recorded result file, run nothing")
-    # `make bench BASELINE=REF` passes --baseline to every bench; this one measures the current tree
-    ap.add_argument("--baseline", metavar="REF", help=argparse.SUPPRESS)
-    ap.add_argument("--baseline-src", type=Path, metavar="PATH", help=argparse.SUPPRESS)
+    benchlib.add_output_args(ap, NAME)
     return ap
 
 
@@ -632,10 +624,7 @@ def check_args(args: argparse.Namespace) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.markdown:
-        md = args.markdown.with_suffix(".md")
-        md.write_text(markdown(json.loads(args.markdown.read_text())))
-        print(f"wrote {md}")
-        return 0
+        return benchlib.rewrite_markdown(args.markdown, markdown)
     problem = check_args(args)
     if problem:
         print(f"{NAME}.py: {problem}", file=sys.stderr)
@@ -709,14 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "programs": programs,
         "summary": summarise(runs, args.sessions, args.variants),
     }
-    text = markdown(result)
-    print()
-    print(text)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        out.with_suffix(".md").write_text(text)
-        print(f"wrote {out} and {out.with_suffix('.md')}")
+    benchlib.write_result(result, markdown(result), out)
     return 0 if all(r["ok"] for r in runs) and (programs is None or programs["ok"]) else 1
 
 
