@@ -151,6 +151,8 @@ matrix: setup ## support matrix: ansible-core 2.16-2.19 (own venvs in .matrix/: 
 # GoBGP's feed program needs grpcio: a venv of its own (not the project's), made once; without it
 # the API bench skips GoBGP. The BFD bench is not in the default list (issue 17: 100 BFD sessions,
 # CPU at rest and a 1M-line burst, about 2 minutes): make bench BENCH=bench/bfd_sessions.py
+# Nor is the capacity bench (docs/operations/capacity.md: memory and CPU per session, per route,
+# per API program at 1, 200 and 1,000 sessions, 10 to 20 minutes): make bench BENCH=bench/capacity.py
 BENCH_GRPC_VENV := bench/results/tmp/grpc-venv
 bench: setup ## load benches (static 10k/100k, API 100k/1M; BENCH=, BENCH_ARGS=, BASELINE=REF): numbers, not pass/fail
 	@if [[ ! -x $(BENCH_GRPC_VENV)/bin/python ]]; then \

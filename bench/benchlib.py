@@ -343,6 +343,13 @@ class FleetbgpSender(Sender):
             return {}
         return {"updates_sent": sum(a for a, _ in sent), "send_loop_s": round(sum(b for _, b in sent), 3)}
 
+    def start(self, lab: Lab, ns: Namespace, link: Link, conf: Path,
+              hold_time: int) -> tuple[Proc, Proc | None]:
+        # A control socket in the lab: the default /run/fleetbgp/control.sock may be another
+        # agent's on this host, and the agent refuses to start then (a failed run, not a number).
+        env = {**self.env(), "FLEETBGP_CONTROL_SOCKET": str(lab.path("sender.sock"))}
+        return lab.spawn(ns, self.argv(conf), name="sender", env=env), None
+
     def env(self) -> dict[str, str]:
         # API acks off, as for ExaBGP: the bench's program never reads them, and an agent
         # queueing answers nobody reads would be measured doing work the other sender does not do.
@@ -941,3 +948,38 @@ def main(workload: Workload, args: argparse.Namespace,
     elif profile:
         print(profile["text"])
     return 0 if all(r["ok"] is not False for r in runs) else 1
+
+
+# --------------------------------------------------------------------------------------------
+# what the benches with a driver of their own (bfd_sessions.py, capacity.py) share
+
+
+def add_output_args(ap: argparse.ArgumentParser, name: str) -> None:
+    """--out / --no-out / --markdown, and the --baseline that `make bench BASELINE=REF` passes to
+    every bench (accepted and ignored by a bench that measures the current tree only)."""
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"JSON result file (default bench/results/{name}-DATE.json); a .md next to it")
+    ap.add_argument("--no-out", action="store_true", help="print only, write no files")
+    ap.add_argument("--markdown", type=Path, metavar="FILE.json",
+                    help="only (re)write the .md of a recorded result file, run nothing")
+    ap.add_argument("--baseline", metavar="REF", help=argparse.SUPPRESS)
+    ap.add_argument("--baseline-src", type=Path, metavar="PATH", help=argparse.SUPPRESS)
+
+
+def rewrite_markdown(result_json: Path, render: Callable[[dict], str]) -> int:
+    """`--markdown FILE.json`: the .md next to a recorded result, from its JSON."""
+    md = result_json.with_suffix(".md")
+    md.write_text(render(json.loads(result_json.read_text())))
+    print(f"wrote {md}")
+    return 0
+
+
+def write_result(result: dict, text: str, out: Path | None) -> None:
+    """Print the table; with `out`, write the JSON there and the table next to it as .md."""
+    print()
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        out.with_suffix(".md").write_text(text)
+        print(f"wrote {out} and {out.with_suffix('.md')}")

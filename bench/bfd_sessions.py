@@ -762,28 +762,18 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--timeout", type=float, default=None,
                     help="bound on the burst, seconds (default max(60, 0.00012 * routes))")
     ap.add_argument("--stall", type=float, default=60.0, help="fail when BIRD's count stops moving this long")
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"JSON result file (default bench/results/{NAME}-DATE.json); a .md next to it")
-    ap.add_argument("--no-out", action="store_true", help="print only, write no files")
-    ap.add_argument("--markdown", type=Path, metavar="FILE.json",
-                    help="only (re)write the .md of a recorded result file, run nothing")
     ap.add_argument("--agent-src", type=Path, default=None, metavar="PATH",
                     help="run the agent from PATH (a checkout's agent/src) instead of this checkout's")
     ap.add_argument("--no-capture", dest="capture", action="store_false",
                     help="no tshark capture of the BFD packets during the burst (no packet gaps)")
-    # `make bench BASELINE=REF` passes --baseline to every bench; BFD has no before/after here
-    ap.add_argument("--baseline", metavar="REF", help=argparse.SUPPRESS)
-    ap.add_argument("--baseline-src", type=Path, metavar="PATH", help=argparse.SUPPRESS)
+    benchlib.add_output_args(ap, NAME)
     return ap
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.markdown:
-        md = args.markdown.with_suffix(".md")
-        md.write_text(markdown(json.loads(args.markdown.read_text())))
-        print(f"wrote {md}")
-        return 0
+        return benchlib.rewrite_markdown(args.markdown, markdown)
     if args.baseline or args.baseline_src:
         print("bfd_sessions: --baseline ignored (this bench measures the current tree only)")
     if os.geteuid() != 0:
@@ -879,14 +869,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": runs,
         "summary": summarise(runs, args.variants),
     }
-    text = markdown(result)
-    print()
-    print(text)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        out.with_suffix(".md").write_text(text)
-        print(f"wrote {out} and {out.with_suffix('.md')}")
+    benchlib.write_result(result, markdown(result), out)
     return 0 if all(r["ok"] for r in runs) else 1
 
 
