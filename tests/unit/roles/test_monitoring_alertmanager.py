@@ -3,7 +3,8 @@ the first task of tasks/alertmanager.yml), through ansible-playbook itself on lo
 alertmanager.yml for files named by the *_file options, typed entries get their defaults, `raw` passes
 through, and bad receivers fail with a message naming each problem and where it is. Nothing is written
 but a JSON dump in tmp_path. amtool, the package and the running Alertmanager: the Molecule scenario
-`monitoring` (extensions/molecule/monitoring/tests/test_alertmanager.py)."""
+`monitoring` (extensions/molecule/monitoring/tests/test_alertmanager.py). Also the alert rules the role
+writes: its variables change only the rules they name."""
 
 from __future__ import annotations
 
@@ -113,3 +114,47 @@ def test_bad_receivers_are_named_with_what_is_wrong(tmp_path: Path) -> None:
         'fleet_bgp_monitoring_alertmanager_route.receiver is "nobody", not one of the receivers (a, a, , b)',
     ):
         assert message in output, f"{message!r} not in {output[-3000:]}"
+
+
+RULES_PLAYBOOK = f"""
+- hosts: localhost
+  gather_facts: false
+  vars_files:
+    - {ROLE}/defaults/main.yml
+    - {ROLE}/vars/main.yml
+  tasks:
+    - name: The rules the role would write
+      ansible.builtin.copy:
+        content: "{{{{ fleet_bgp_monitoring__rules | to_json }}}}"
+        dest: "{{{{ out }}}}"
+        mode: "0600"
+"""
+
+
+def derive_rules(tmp_path: Path, **extra: object) -> dict[str, dict]:
+    """The alert rules as the role writes them, by alert name (the rules file found as the role finds it)."""
+    files = tmp_path / "files" / "prometheus"
+    files.mkdir(parents=True)
+    (files / "fleetbgp.rules.yml").write_text((ROLE / "files/prometheus/fleetbgp.rules.yml").read_text())
+    (tmp_path / "rules.yml").write_text(RULES_PLAYBOOK)
+    out = tmp_path / "rules.json"
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "rtmp"))
+    proc = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-c", "local", "rules.yml", "-e", json.dumps({"out": str(out), **extra})],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {r["alert"]: r for g in json.loads(out.read_text())["groups"] for r in g["rules"] if "alert" in r}
+
+
+def test_forgotten_maintenance_hours_and_alert_for_reach_the_rules(tmp_path: Path) -> None:
+    shipped = {r["alert"]: r for g in yaml.safe_load((ROLE / "files/prometheus/fleetbgp.rules.yml").read_text())["groups"]
+               for r in g["rules"] if "alert" in r}
+    got = derive_rules(tmp_path, fleet_bgp_monitoring_maintenance_forgotten_hours=12,
+                       fleet_bgp_monitoring_alert_for={"FleetbgpSessionDown": "5m"})
+    assert "> 12 * 3600" in got["FleetbgpMaintenanceForgotten"]["expr"]
+    assert "> 4 * 3600" in shipped["FleetbgpMaintenanceForgotten"]["expr"]
+    assert got["FleetbgpSessionDown"]["for"] == "5m"
+    changed = {name for name in shipped if got[name] != shipped[name]}
+    assert changed == {"FleetbgpMaintenanceForgotten", "FleetbgpSessionDown"}, changed
