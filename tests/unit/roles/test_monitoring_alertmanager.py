@@ -42,15 +42,20 @@ PLAYBOOK = f"""
 def derive(tmp_path: Path, **extra: object) -> tuple[subprocess.CompletedProcess, dict]:
     tasks = yaml.safe_load((ROLE / "tasks" / "alertmanager.yml").read_text())
     (tmp_path / "check.yml").write_text(yaml.safe_dump([tasks[0]]))  # "The Alertmanager receivers are well-formed"
-    (tmp_path / "play.yml").write_text(PLAYBOOK)
     out = tmp_path / "derived.json"
+    proc = run_play(tmp_path, PLAYBOOK, out, extra)
+    return proc, (json.loads(out.read_text()) if out.exists() else {})
+
+
+def run_play(tmp_path: Path, playbook: str, out: Path, extra: dict[str, object]) -> subprocess.CompletedProcess:
+    """ansible-playbook on localhost with `playbook` (which writes `out`), nothing else touched."""
+    (tmp_path / "play.yml").write_text(playbook)
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0",
                ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "rtmp"))
-    proc = subprocess.run(
+    return subprocess.run(
         [str(BIN / "ansible-playbook"), "-c", "local", "play.yml", "-e", json.dumps({"out": str(out), **extra})],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
-    return proc, (json.loads(out.read_text()) if out.exists() else {})
 
 
 def test_defaults_send_nowhere_and_prometheus_keeps_its_list(tmp_path: Path) -> None:
@@ -136,14 +141,8 @@ def derive_rules(tmp_path: Path, **extra: object) -> dict[str, dict]:
     files = tmp_path / "files" / "prometheus"
     files.mkdir(parents=True)
     (files / "fleetbgp.rules.yml").write_text((ROLE / "files/prometheus/fleetbgp.rules.yml").read_text())
-    (tmp_path / "rules.yml").write_text(RULES_PLAYBOOK)
     out = tmp_path / "rules.json"
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "rtmp"))
-    proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-c", "local", "rules.yml", "-e", json.dumps({"out": str(out), **extra})],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    proc = run_play(tmp_path, RULES_PLAYBOOK, out, extra)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {r["alert"]: r for g in json.loads(out.read_text())["groups"] for r in g["rules"] if "alert" in r}
 
