@@ -4,7 +4,7 @@
 # own configs and sockets). Idempotent; a no-op run only asks dpkg and takes well under a second.
 set -euo pipefail
 
-PKGS=(bird2 gobgpd tshark iproute2 nftables debootstrap podman runc prometheus frr)
+PKGS=(bird2 gobgpd tshark iproute2 nftables debootstrap podman runc prometheus frr openssh-client)
 # Debian services that those packages enable and start on install. (prometheus: the tests need
 # only its promtool, for scripts/test-alert-rules.sh; frr: the BFD interop tests run their own
 # bfdd (tests/interop/test_bfd_bird.py); the packaged daemons stay stopped.)

@@ -74,6 +74,7 @@ inv = Path(sys.argv[1])
 lab = yaml.safe_load((inv / "group_vars/all/lab.yml").read_text())
 hosts = yaml.safe_load((inv / "hosts.yml").read_text())
 print("net", lab["lab_network"], lab["lab_subnet"], lab["lab_gateway"], lab["lab_subnet6"], lab["lab_gateway6"])
+print("ssh", int(bool(lab.get("lab_ansible_over_ssh"))))
 clients = lab.get("lab_client_network")
 if clients:
     print("clientnet", clients, lab["lab_client_subnet"], lab["lab_client_subnet6"])
@@ -91,12 +92,13 @@ for role, group in (("router", "routers"), ("server", "bgp_servers"), ("client",
 PY
     ) || die "cannot read the topology from $INVENTORY"
     ROLES=() NAMES=() CONTAINERS=() ADDRS=() ADDRS6=() NETS=()
-    CLIENT_NETWORK="" CLIENT_SUBNET="" CLIENT_SUBNET6=""
+    CLIENT_NETWORK="" CLIENT_SUBNET="" CLIENT_SUBNET6="" LAB_SSH=0
     local kind a b c d e
     while read -r kind a b c d e; do
         case $kind in
             net) NETWORK=$a SUBNET=$b GATEWAY=$c SUBNET6=$d GATEWAY6=$e ;;
             clientnet) CLIENT_NETWORK=$a CLIENT_SUBNET=$b CLIENT_SUBNET6=$c ;;
+            ssh) LAB_SSH=$a ;;
             *) ROLES+=("$kind") NAMES+=("$a") CONTAINERS+=("$b") ADDRS+=("$c") ADDRS6+=("$d") NETS+=("$e") ;;
         esac
     done <<<"$out"
@@ -138,6 +140,8 @@ ansible_env() {
     export ANSIBLE_COLLECTIONS_PATH=$STATE/collections
     export ANSIBLE_INVENTORY=$INVENTORY
     export ANSIBLE_VAULT_PASSWORD_FILE=$LAB_DIR/vault-password
+    # group_vars/all/ssh.yml of an inventory with lab_ansible_over_ssh (the e2e lab) reads it
+    export FLEETBGP_LAB_SSH_CONFIG=$STATE/ssh/config
     export ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-$([[ -t 1 ]] && echo 1 || echo 0)}
 }
 
@@ -145,7 +149,7 @@ print_env() {
     ansible_env
     local v
     for v in PATH CONTAINERS_CONF ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH ANSIBLE_INVENTORY \
-        ANSIBLE_VAULT_PASSWORD_FILE; do
+        ANSIBLE_VAULT_PASSWORD_FILE FLEETBGP_LAB_SSH_CONFIG; do
         printf 'export %s=%q\n' "$v" "${!v}"
     done
 }
@@ -354,6 +358,46 @@ wait_systemd() {  # index into CONTAINERS
     done
 }
 
+# A lab whose inventory sets lab_ansible_over_ssh (the e2e lab) is reached over SSH, as a real fleet
+# is (and each task costs a third of a round of `podman exec`): a key of the lab's own in $STATE/ssh,
+# sshd started in the router and the servers (the image has it, disabled), and an ssh_config that
+# names each container (the inventory's ansible_host) with its address. The clients sit on an
+# internal network the host cannot reach: they stay on `podman exec` (group_vars/clients).
+ensure_ssh() {
+    local dir=$STATE/ssh i ctr t deadline
+    t=$(now)
+    mkdir -p "$dir" && chmod 700 "$dir"
+    [[ -s $dir/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C "fleetbgp-lab" -f "$dir/id_ed25519" \
+        || die "ssh-keygen for the lab's key failed"
+    {
+        for i in "${!CONTAINERS[@]}"; do
+            [[ ${ROLES[$i]} == client ]] || printf 'Host %s\n    HostName %s\n' "${CONTAINERS[$i]}" "${ADDRS[$i]}"
+        done
+        # The containers make new host keys whenever they are created: nothing to pin.
+        printf 'Host *\n    User root\n    IdentityFile %s\n    IdentitiesOnly yes\n    BatchMode yes\n' "$dir/id_ed25519"
+        printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n    LogLevel ERROR\n'
+    } >"$dir/config.new" && mv "$dir/config.new" "$dir/config"
+    for i in "${!CONTAINERS[@]}"; do
+        [[ ${ROLES[$i]} != client ]] || continue
+        ctr=${CONTAINERS[$i]}
+        timeout 60 podman exec -i "$ctr" sh -c 'umask 077 && mkdir -p /root/.ssh \
+            && cat >/root/.ssh/authorized_keys && systemctl enable --now ssh.service' \
+            <"$dir/id_ed25519.pub" >/dev/null 2>&1 \
+            || die "cannot start sshd in $ctr (podman exec $ctr systemctl status ssh)"
+    done
+    deadline=$(( $(date +%s) + UP_TIMEOUT ))
+    for i in "${!CONTAINERS[@]}"; do
+        [[ ${ROLES[$i]} != client ]] || continue
+        ctr=${CONTAINERS[$i]}
+        until timeout 15 ssh -F "$dir/config" -o ConnectTimeout=5 "$ctr" true 2>"$dir/last-error"; do
+            (( $(date +%s) < deadline )) \
+                || die "no SSH to $ctr (${ADDRS[$i]}) within ${UP_TIMEOUT}s: $(cat "$dir/last-error")"
+            sleep 1
+        done
+    done
+    say "SSH to the router and the servers with the lab's key ($dir/config) after $(since "$t")"
+}
+
 # lab/fleet/lab.yml sets up what is the lab's own (BIRD and forwarding on the router, lab-web and the
 # route back on the servers, the client's routes and load client). It is skipped when neither its
 # inputs, nor the containers, nor BIRD's deployed config changed since it last succeeded, and BIRD
@@ -424,6 +468,7 @@ cmd_up() {
     for i in "${!CONTAINERS[@]}"; do ensure_container "$i"; done
     for i in "${!CONTAINERS[@]}"; do wait_systemd "$i"; done
     say "containers up with systemd running (${CONTAINERS[*]}) after $(since "$t0")"
+    (( LAB_SSH == 0 )) || ensure_ssh
     configure_lab
     say "lab up in $(since "$t0"): ${#CONTAINERS[@]} containers on $NETWORK ($SUBNET, $SUBNET6)${CLIENT_NETWORK:+ and $CLIENT_NETWORK ($CLIENT_SUBNET, $CLIENT_SUBNET6)}"
 }

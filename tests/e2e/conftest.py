@@ -85,7 +85,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     tr = terminalreporter
     tr.section("failover, as the client saw it (seconds after the change)")
-    every = ("rate", "requests", "failed", "bound", "to_bird", "to_fib", "to_last_failure", "drain_play",
+    every = ("rate", "requests", "failed", "moved", "bound", "to_bird", "to_fib", "to_last_failure", "drain_play",
              "min_paths", "bird_gap", "per_host", "play")
     # Only the columns some row has: the restart rows (test_rolling_restart.py) add their own.
     cols = tuple(c for c in every if any(c in row for row in _FAILOVER))

@@ -92,9 +92,10 @@ def thaw(lab: Lab, host: str) -> float:
 
 
 def frozen_under_load(lab: Lab, host: str, freeze: Callable[[str], tuple[float, float]], within: float
-                      ) -> tuple[Load, float, float, float, float]:
+                      ) -> tuple[Load, RouteWatch, float, float, float, float]:
     """Load on the anycast address, HOST frozen after SETTLE s; wait (up to WITHIN + 10 s) until BIRD
-    and the kernel dropped HOST's path. Returns (load, t_pause, podman pause's duration, t_bird, t_fib)."""
+    and the kernel dropped HOST's path. Returns (load, routes, t_pause, podman pause's duration, t_bird,
+    t_fib)."""
     via = lab.addr(host)
     with (RouteWatch(lab, [ANYCAST]) as routes,
           Load(lab, [ANYCAST], rate=RATE, timeout=REQUEST_TIMEOUT) as load):
@@ -105,14 +106,15 @@ def frozen_under_load(lab: Lab, host: str, freeze: Callable[[str], tuple[float, 
         t_fib = routes.wait(ANYCAST, lambda e: via not in e.fib, 5, f"{host} out of the kernel's ECMP route",
                             after=t_pause)
         time.sleep(SETTLE)
-    return load, t_pause, t_paused - t_pause, t_bird, t_fib
+    return load, routes, t_pause, t_paused - t_pause, t_bird, t_fib
 
 
-def check_failures(lab: Lab, host: str, load: Load, t_pause: float, t_fib: float) -> None:
+def check_failures(lab: Lab, host: str, load: Load, routes: RouteWatch, t_pause: float, t_fib: float) -> None:
     """Only the requests in flight to the frozen server failed: none started after the kernel's route
     moved, none before the freeze minus the client's timeout, and about the server's share of those
-    in between; the others answered everything from then on."""
-    failed = load.failed()
+    in between (and the connections to the others that the router rehashed in flight, which the
+    server they land on resets); the others answered everything from then on."""
+    _, failed = load.split_at_path_changes(routes)
     late = [r for r in failed if r.t > t_fib]
     assert not late, f"requests started after the route moved failed: {late[:5]}"
     early = [r for r in failed if r.t < t_pause - REQUEST_TIMEOUT]
@@ -134,7 +136,7 @@ def test_frozen_server_with_bfd_leaves_within_a_second(lab: Lab, freeze, failove
     detect = float(bfd_sessions(lab)[lab.addr(host)]["timeout"])
     assert detect <= 1.0, f"BIRD's detection time for {host} is {detect} s: not the inventory's 3 x 300 ms"
     bound = detect + MARGIN
-    load, t_pause, pause_cmd, t_bird, t_fib = frozen_under_load(lab, host, freeze, bound)
+    load, routes, t_pause, pause_cmd, t_bird, t_fib = frozen_under_load(lab, host, freeze, bound)
     back = thaw(lab, host)
     lab.wait_until(lambda: bfd_up(lab, host), 30, f"BIRD's BFD sessions to {host} Up again")
     last = load.last_failure_end()
@@ -144,7 +146,7 @@ def test_frozen_server_with_bfd_leaves_within_a_second(lab: Lab, freeze, failove
                     to_last_failure=(last - t_pause) if last else None, pause_cmd=pause_cmd, back=back)
     assert t_bird - t_pause <= bound, (
         f"BIRD dropped the path {t_bird - t_pause:.2f} s after the freeze, bound {bound:.2f} s")
-    check_failures(lab, host, load, t_pause, t_fib)
+    check_failures(lab, host, load, routes, t_pause, t_fib)
 
 
 def test_frozen_server_without_bfd_waits_for_the_hold_time(lab: Lab, freeze, failover_report) -> None:
@@ -156,7 +158,7 @@ def test_frozen_server_without_bfd_waits_for_the_hold_time(lab: Lab, freeze, fai
     hold = hold_time(lab, host)
     assert hold <= 30, f"{host}'s hold time is {hold} s: the e2e inventory sets 9 (host_vars/srv3.yml)"
     bound = hold + MARGIN
-    load, t_pause, pause_cmd, t_bird, t_fib = frozen_under_load(lab, host, freeze, bound)
+    load, routes, t_pause, pause_cmd, t_bird, t_fib = frozen_under_load(lab, host, freeze, bound)
     back = thaw(lab, host)
     last = load.last_failure_end()
     failover_report(f"host frozen (podman pause), no BFD, hold time {hold} s ({host} of 3)", rate=RATE,
@@ -168,4 +170,4 @@ def test_frozen_server_without_bfd_waits_for_the_hold_time(lab: Lab, freeze, fai
     # least 3/4 - 1/3 = 5/12 of the hold time (3.75 s of 9), at most all of it.
     assert hold * 5 / 12 - 0.5 <= t_bird - t_pause <= bound, (
         f"BIRD dropped the path {t_bird - t_pause:.2f} s after the freeze; the hold time is {hold} s")
-    check_failures(lab, host, load, t_pause, t_fib)
+    check_failures(lab, host, load, routes, t_pause, t_fib)

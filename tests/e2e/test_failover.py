@@ -76,7 +76,8 @@ def test_health_check_down_moves_anycast_traffic(lab: Lab, failover_report) -> N
     assert set(load.answered_by(ANYCAST, end=t_stop)) == set(lab.servers), "before: every server answers"
     during = load.answered_by(ANYCAST, start=t_fib, end=t_back - WATCH_LAG)
     assert set(during) == others, f"after the kernel's route changed, answered by {during}"
-    late = [r for r in load.failed() if r.t > t_fib]
+    moved, failed = load.split_at_path_changes(routes)
+    late = [r for r in failed if r.t > t_fib]
     assert not late, f"requests started after the route changed failed (or while {host} came back): {late[:5]}"
     assert host in load.answered_by(ANYCAST, start=t_back + WATCH_LAG), f"{host} does not answer again"
     assert t_bird - t_stop <= bound, f"withdrawn {t_bird - t_stop:.2f} s after the stop, bound {bound:.1f} s"
@@ -86,7 +87,8 @@ def test_health_check_down_moves_anycast_traffic(lab: Lab, failover_report) -> N
                     failed=len(load.failed()), bound=bound, to_bird=t_bird - t_stop, to_fib=t_fib - t_stop,
                     to_last_failure=(last - t_stop) if last else None)
     failover_report("health check UP again, anycast (srv3 of 3)", rate=RATE, requests=load.requests(start=t_start),
-                    failed=0, bound=rise_bound, to_fib=t_back - t_start)
+                    failed=len([r for r in load.failed() if r.t >= t_start]),
+                    moved=len([r for r in moved if r.t >= t_start]), bound=rise_bound, to_fib=t_back - t_start)
 
 
 def test_hung_service_fails_over_at_the_check_timeout(lab: Lab, failover_report) -> None:
@@ -109,8 +111,9 @@ def test_hung_service_fails_over_at_the_check_timeout(lab: Lab, failover_report)
     finally:
         lab.exec(host, "systemctl", "kill", "--signal", "SIGCONT", "lab-web.service", check=False)
     assert t_bird - t_stop <= bound, f"withdrawn {t_bird - t_stop:.2f} s after the hang, bound {bound:.1f} s"
-    assert {r.error for r in load.failed()} <= {"timeout"}, load.summary["errors"]
-    assert not [r for r in load.failed() if r.t > t_fib], "no request started after the route moved fails"
+    _, failed = load.split_at_path_changes(routes)
+    assert {r.error for r in failed} <= {"timeout"}, load.summary["errors"]
+    assert not [r for r in failed if r.t > t_fib], "no request started after the route moved fails"
     assert set(load.answered_by(ANYCAST, start=t_fib)) == set(lab.servers) - {host}
     last = load.last_failure_end()
     failover_report("service hangs, anycast (srv3 of 3)", rate=RATE, requests=load.requests(),
@@ -151,15 +154,19 @@ def test_primary_backup_by_med(lab: Lab, failover_report) -> None:
     assert load.answered_by(SERVICE, start=t_back + WATCH_LAG).keys() == {primary}
     assert t_bird - t_stop <= detection_bound(hc["timers"])
     assert t_back - t_start <= rise_bound, f"back {t_back - t_start:.2f} s after the start, bound {rise_bound:.1f} s"
-    assert not [r for r in load.failed() if r.t > t_fib], "no request fails once the backup has the route"
+    # Once the backup has the route no request fails, but for the connections open at the instant the
+    # router moves the route back to the primary: the primary resets those (no speaker can keep them).
+    moved, failed = load.split_at_path_changes(routes)
+    assert not [r for r in failed if r.t > t_fib], "no request fails once the backup has the route"
+    assert len(moved) <= 2 * len(routes.path_changes(SERVICE)), moved
     last = load.last_failure_end()
     failover_report("primary/backup: primary DOWN (MED 100 -> 1000)", rate=RATE,
                     requests=load.requests(SERVICE, end=t_start), failed=len(load.failed()),
                     bound=detection_bound(hc["timers"]), to_bird=t_bird - t_stop, to_fib=t_fib - t_stop,
                     to_last_failure=(last - t_stop) if last else None)
     failover_report("primary/backup: primary UP again", rate=RATE, requests=load.requests(SERVICE, start=t_start),
-                    failed=len([r for r in load.failed() if r.t >= t_start]), bound=rise_bound,
-                    to_fib=t_back - t_start)
+                    failed=len([r for r in load.failed() if r.t >= t_start]),
+                    moved=len([r for r in moved if r.t >= t_start]), bound=rise_bound, to_fib=t_back - t_start)
 
 
 def test_drain_under_load(lab: Lab, failover_report) -> None:
@@ -187,11 +194,13 @@ def test_drain_under_load(lab: Lab, failover_report) -> None:
     during = load.answered_by(ANYCAST, start=t_fib + WATCH_LAG, end=t_undrain)
     assert host not in during and set(during) == set(lab.servers) - {host}, during
     assert host in load.answered_by(ANYCAST, start=t_back + WATCH_LAG)
-    # Expected 0: the drained server keeps its address and its service, so a connection that was
-    # hashed to it before the route moved still completes there.
+    # Expected 0: the drained server keeps its address and its service, so a connection whose reply
+    # is under way when the route moves still completes there. Only a connection whose client side is
+    # still sending at the instant the router rehashes it reaches another server, which resets it.
+    moved = load.assert_no_failure_but_moved(routes)
     failover_report("drain + undrain (fleet.bgp.drain, srv2 of 3)", rate=RATE, requests=load.requests(),
-                    failed=len(load.failed()), to_fib=t_fib - t_drain, drain_play=t_drained - t_drain)
-    assert not load.failed(), f"requests failed during the drain: {load.failed()[:5]}"
+                    failed=len(load.failed()), moved=len(moved), to_fib=t_fib - t_drain,
+                    drain_play=t_drained - t_drain)
 
 
 def test_ipv6_anycast_reaches_every_server(lab: Lab, failover_report) -> None:
