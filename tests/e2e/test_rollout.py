@@ -31,7 +31,7 @@ RECORD = "/var/lib/fleetbgp/deployed.json"
 NEW_ANYCAST = "100.10.0.150/32"  # what the good commit adds on every server
 GATE_TIMEOUT = 20  # seconds; the broken canary waits this long before it is restored
 ROLLOUT_TIMEOUT = 900
-# A rollout runs the agent role per batch through `podman exec`: minutes on a busy 2-core machine.
+# A rollout runs the agent role per batch: a minute or two on a busy 2-core machine.
 pytestmark = pytest.mark.timeout(900)
 
 
