@@ -111,10 +111,11 @@ class Load:
         (a refused connection, a timeout, a reset away from a path change) is in `others`."""
         moved: list[Record] = []
         others: list[Record] = []
-        for r in self.failed():
-            changes = routes.path_changes(r.addr)
+        failed = self.failed()
+        changes = {addr: routes.path_changes(addr) for addr in {r.addr for r in failed}}
+        for r in failed:
             # The watcher sees a change up to `slack` after the kernel made it.
-            if r.error == "reset" and any(r.t <= c <= r.t + r.latency + routes.slack for c in changes):
+            if r.error == "reset" and any(r.t <= c <= r.t + r.latency + routes.slack for c in changes[r.addr]):
                 moved.append(r)
             else:
                 others.append(r)
